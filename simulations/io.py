@@ -1,0 +1,150 @@
+"""Files in and out: matrices, label pairs, priors; atomic writes; provenance records."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from theory.errors import InputError
+from theory.noise import validate_transition
+
+
+def _existing(path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"file not found: {p}")
+    if p.is_dir():
+        raise InputError(f"{p} is a directory, expected a file")
+    return p
+
+
+def read_array(path, what: str = "array") -> np.ndarray:
+    """A numeric array from ``.npy`` or a comma/space separated text file."""
+    p = _existing(path)
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        text = p.read_text()
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} file {p}: {exc}") from None
+    rows = [r for r in (line.split("#")[0].strip() for line in text.splitlines()) if r]
+    if not rows:
+        raise InputError(f"{what} file {p} is empty")
+    try:
+        data = [[float(v) for v in r.replace(",", " ").split()] for r in rows]
+    except ValueError as exc:
+        raise InputError(f"{what} file {p} holds a non-numeric value ({exc})") from None
+    if len({len(r) for r in data}) != 1:
+        raise InputError(f"{what} file {p} has rows of different lengths")
+    return np.array(data, dtype=np.float64)
+
+
+def read_matrix(path) -> np.ndarray:
+    """A transition matrix file (CSV or .npy; rows = clean class, columns = noisy class)."""
+    return validate_transition(read_array(path, "matrix"), name=f"matrix in {Path(path).name}")
+
+
+def read_prior(path) -> np.ndarray:
+    return read_array(path, "prior").ravel()
+
+
+def read_label_pair(paths, clean_key: str = "clean", noisy_key: str = "noisy"):
+    """(clean, noisy) label arrays from one ``.npz`` with two keys, or from two ``.npy`` files."""
+    if len(paths) == 2:
+        return tuple(_as_labels(read_npy(p), p) for p in paths)
+    if len(paths) != 1:
+        raise InputError("--labels takes one .npz file or two .npy files (clean, noisy)")
+    p = _existing(paths[0])
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputError(f"{p} is not an .npz archive")
+            for key in (clean_key, noisy_key):
+                if key not in z.files:
+                    raise InputError(f"{p} has no array {key!r} (it has: {', '.join(z.files)})")
+            return _as_labels(z[clean_key], p), _as_labels(z[noisy_key], p)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"cannot read labels from {p}: {exc}") from None
+
+
+def read_npy(path) -> np.ndarray:
+    p = _existing(path)
+    try:
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read {p}: {exc}") from None
+
+
+def _as_labels(a, source) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise InputError(f"labels in {source} must be 1-D, got shape {a.shape}")
+    return a
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=_jsonable, allow_nan=False)
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for dist in ("smallloss", "numpy", "scipy", "numba", "scikit-learn", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def provenance(settings: dict) -> dict:
+    """What made an output: settings, versions, the command line and the time."""
+    return {
+        "settings": settings,
+        "versions": versions(),
+        "command": " ".join(["smallloss", *sys.argv[1:]]) if sys.argv else "",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,144 @@
+"""Conditions on T that the small-loss theory needs, and one report of them all."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from theory.noise import (
+    class_noise_rates,
+    column_margin,
+    noise_rate,
+    row_margin,
+    validate_prior,
+    validate_transition,
+)
+
+
+def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
+    off = T.copy()
+    np.fill_diagonal(off, -np.inf)
+    return off.max(axis=axis)
+
+
+def classes_failing_row(T) -> list[int]:
+    """Classes i with ``T[i,i] <= max_{j!=i} T[i,j]`` (the classifier argmax g* is not f*)."""
+    T = validate_transition(T)
+    return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=1)).tolist()
+
+
+def classes_failing_column(T) -> list[int]:
+    """Observed classes j with ``T[j,j] <= max_{i!=j} T[i,j]`` (clean loss not below every noisy loss)."""
+    T = validate_transition(T)
+    return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=0)).tolist()
+
+
+def row_dominant(T) -> bool:
+    return not classes_failing_row(T)
+
+
+def column_dominant(T) -> bool:
+    return not classes_failing_column(T)
+
+
+def diagonally_dominant(T) -> bool:
+    """The paper's condition for Theorem 1: row and column dominance at once."""
+    return row_dominant(T) and column_dominant(T)
+
+
+def globally_separable(T) -> bool:
+    """Every clean loss below every noisy loss: ``min_j T[j,j] > max_{i!=j} T[i,j]``."""
+    T = validate_transition(T)
+    off = T.copy()
+    np.fill_diagonal(off, -np.inf)
+    return bool(np.min(np.diag(T)) > off.max())
+
+
+def cleanlab_valid(T, prior=None) -> bool:
+    """cleanlab's learnability: ``P(noisy=k) P(clean=k) < P(noisy=k, clean=k)`` for every k."""
+    T = validate_transition(T)
+    p = validate_prior(prior, len(T))
+    return bool(np.all((p @ T) * p < p * np.diag(T)))
+
+
+def epsilon_star(T) -> float:
+    """Theorem 2's global limit, half the column margin (negative: no epsilon preserves the order)."""
+    return 0.5 * column_margin(T)
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    cls: int
+    eta: float | None
+    clean_loss: float | None
+    min_noisy_loss: float | None
+
+    def to_dict(self) -> dict:
+        return {"class": self.cls, "eta": self.eta, "clean_loss": self.clean_loss,
+                "min_noisy_loss": self.min_noisy_loss}
+
+
+@dataclass(frozen=True)
+class ConditionReport:
+    classes: int
+    noise_rate: float
+    row_dominant: bool
+    column_dominant: bool
+    diagonally_dominant: bool
+    globally_separable: bool
+    cleanlab_valid: bool
+    row_margin: float
+    column_margin: float
+    epsilon_star: float
+    classes_failing_row: list[int]
+    classes_failing_column: list[int]
+    per_class: list[ClassReport]
+    prior: list[float]
+    T: list[list[float]]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["per_class"] = [c.to_dict() for c in self.per_class]
+        return d
+
+
+def _finite_or_none(x: float) -> float | None:
+    # + 0.0 turns the -0.0 of -log(1) into 0.0
+    return float(x) + 0.0 if np.isfinite(x) else None
+
+
+def report(T, prior=None) -> ConditionReport:
+    """Every condition, margin and per-class loss atom of one transition matrix."""
+    T = validate_transition(T)
+    c = len(T)
+    p = validate_prior(prior, c)
+    eta = class_noise_rates(T, p)
+    per_class = []
+    with np.errstate(divide="ignore"):
+        for j in range(c):
+            flips_in = [T[i, j] for i in range(c) if i != j and T[i, j] > 0]
+            per_class.append(ClassReport(
+                cls=j,
+                eta=_finite_or_none(eta[j]),
+                clean_loss=_finite_or_none(-np.log(T[j, j])),
+                min_noisy_loss=float(-np.log(max(flips_in))) if flips_in else None,
+            ))
+    rm, cm = row_margin(T), column_margin(T)
+    return ConditionReport(
+        classes=c,
+        noise_rate=noise_rate(T, p),
+        row_dominant=row_dominant(T),
+        column_dominant=column_dominant(T),
+        diagonally_dominant=diagonally_dominant(T),
+        globally_separable=globally_separable(T),
+        cleanlab_valid=cleanlab_valid(T, p),
+        row_margin=rm,
+        column_margin=cm,
+        epsilon_star=0.5 * cm,
+        classes_failing_row=classes_failing_row(T),
+        classes_failing_column=classes_failing_column(T),
+        per_class=per_class,
+        prior=p.tolist(),
+        T=T.tolist(),
+    )
