@@ -1,0 +1,135 @@
+"""`smallloss bench`: each kernel against its baseline, timed in the same run, as ratios.
+
+Timings are the best of ``--repeat`` runs after a warm-up call (so compilation is not
+timed); the first call in a fresh process is timed separately to show the on-disk cache.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from simulations import generate, select
+from simulations.io import versions
+from theory import noise
+
+
+def best_of(fn, repeat: int) -> float:
+    fn()  # warm-up: compilation and page faults are not what is measured
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def numpy_noisy_labels(clean, T, rng):
+    """The numpy way: per clean class, uniforms through ``searchsorted`` on the row's CDF."""
+    out = np.empty(clean.size, dtype=np.int64)
+    cdf = np.cumsum(T, axis=1)
+    for k in range(len(T)):
+        idx = np.flatnonzero(clean == k)
+        out[idx] = np.minimum(np.searchsorted(cdf[k], rng.random(idx.size), side="right"), len(T) - 1)
+    return out
+
+
+def numpy_per_class_select(losses, labels, counts):
+    out = np.zeros(losses.size, dtype=bool)
+    for k, m in enumerate(counts):
+        idx = np.flatnonzero(labels == k)
+        if 0 < m < idx.size:
+            out[idx[np.argpartition(losses[idx], m - 1)[:m]]] = True
+        elif m >= idx.size:
+            out[idx] = True
+    return out
+
+
+FIRST_CALL = """
+import time, numpy as np
+t = time.perf_counter()
+from simulations import generate, select
+y = generate.clean_labels(1000, np.full(10, 0.1), 0)
+z = generate.noisy_labels(y, np.full((10, 10), 0.1), 1)
+select.select_per_class(np.random.default_rng(0).random(1000), z, np.full(10, 50))
+print(time.perf_counter() - t)
+"""
+
+
+def first_call_seconds() -> dict:
+    """Import plus first calls in two fresh interpreters sharing a new, empty Numba cache:
+    the first compiles and writes the cache, the second only loads it."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        times = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True,
+                                 check=True, env=env)
+            times.append(float(out.stdout.strip().splitlines()[-1]))
+    return {"compile_s": times[0], "cached_s": times[1]}
+
+
+def run_bench(n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def row(name, ours, base, baseline, target):
+        rows.append({"kernel": name, "ours_s": ours, "baseline": baseline, "baseline_s": base,
+                     "ratio": base / ours, "target": target, "met": base / ours >= target})
+
+    for c, target in ((10, 5.0), (100, 8.0)):
+        T = noise.symmetric(0.4, c)
+        clean = generate.clean_labels(n, np.full(c, 1.0 / c), seed)
+        ours = best_of(lambda: generate.noisy_labels(clean, T, 1), repeat)
+        base = best_of(lambda: numpy_noisy_labels(clean, T, np.random.default_rng(1)), repeat)
+        row(f"noisy labels c={c}", ours, base, "numpy searchsorted", target)
+        if c == 10 and cleanlab:
+            try:
+                from cleanlab.benchmarking.noise_generation import generate_noisy_labels
+            except ImportError:
+                pass
+            else:
+                # cleanlab's noise_matrix is P(noisy | true) with columns summing to 1: our T transposed
+                base = best_of(lambda: generate_noisy_labels(clean, T.T), max(1, repeat - 1))
+                row("noisy labels c=10", ours, base, "cleanlab generate_noisy_labels", 15.0)
+
+    c = 10
+    labels = rng.integers(0, c, n).astype(np.int32)
+    probs = rng.dirichlet(np.ones(c), size=n).astype(np.float32)
+    out = np.empty(n, dtype=np.float32)
+    ours = best_of(lambda: generate.cross_entropy(probs, labels, out), repeat)
+    base = best_of(lambda: -np.log(probs[np.arange(n), labels]), repeat)
+    row("cross-entropy loss c=10", ours, base, "numpy fancy indexing", 2.5)
+    del probs
+
+    losses = rng.random(n, dtype=np.float32) * 5
+    counts = (np.bincount(labels, minlength=c) * 0.6).astype(np.int64)
+    ours = best_of(lambda: select.select_per_class(losses, labels, counts), repeat)
+    base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
+    row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
+
+    return {"n": n, "repeat": repeat, "rows": rows, "first_call_in_fresh_process_s": first_call_seconds(),
+            "versions": versions()}
+
+
+def render(out: dict) -> str:
+    lines = [f"n = {out['n']:.0e}, best of {out['repeat']}",
+             f"{'kernel':26s} {'ours (s)':>9} {'baseline (s)':>12} {'ratio':>7} {'target':>7}  baseline"]
+    for r in out["rows"]:
+        lines.append(f"{r['kernel']:26s} {r['ours_s']:9.4f} {r['baseline_s']:12.4f} {r['ratio']:6.1f}x "
+                     f"{r['target']:6.1f}x  {r['baseline']}{'' if r['met'] else '  (below target)'}")
+    fc = out["first_call_in_fresh_process_s"]
+    lines.append(f"first call in a fresh process (import + 3 kernels): {fc['compile_s']:.2f} s compiling, "
+                 f"{fc['cached_s']:.2f} s from the disk cache ({fc['compile_s'] / fc['cached_s']:.1f}x)")
+    return "\n".join(lines)
+
+
+def run(args) -> tuple[dict, str]:
+    out = run_bench(generate._check_n(args.n), max(1, args.repeat), cleanlab=not args.no_cleanlab, seed=args.seed)
+    return out, render(out)

@@ -1,0 +1,278 @@
+"""Selection criteria over per-sample losses: global, per-class, RSL, GMM, confident learning.
+
+Every criterion returns a boolean mask of the samples it keeps as probably clean. Ties in
+loss are broken by sample index (the first ones are kept), so a selection equals a stable
+sort by loss.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from theory.errors import InputError
+
+GAMMAS = ("one", "mid", "z")  # 1, (1+z)/2, z
+KAPPA = -np.log(0.7)
+BETA = 0.2
+
+# --- radix select ----------------------------------------------------------------------
+
+_TOP = 11  # bits of the first histogram (2048 buckets a class)
+
+
+@nb.njit(inline="always")
+def _key(x):
+    # order-preserving map float32 -> uint32: flip the sign bit of positives, all bits of negatives
+    b = np.uint64(np.float32(x + np.float32(0.0)).view(np.uint32))
+    if b >> np.uint64(31):
+        return b ^ np.uint64(0xFFFFFFFF)
+    return b | np.uint64(0x80000000)
+
+
+@nb.njit(inline="always")
+def _find_bucket(hist, need):
+    cum = 0
+    for b in range(hist.size):
+        if cum + hist[b] >= need:
+            return b, need - cum
+        cum += hist[b]
+    return hist.size - 1, need - cum
+
+
+@nb.njit(nogil=True, cache=True)
+def _radix_select(losses, labels, counts, out):
+    """Two passes over the data: a histogram of the top key bits per class, then a pass that
+    settles every sample outside its class's threshold bucket and gathers the rest; the few
+    gathered samples are resolved by radix passes over the remaining bits, in index order."""
+    c = counts.size
+    n = losses.size
+    low_bits = 32 - _TOP
+    hist = np.zeros((c, 1 << _TOP), dtype=np.int64)
+    for k in range(n):
+        hist[labels[k], _key(losses[k]) >> np.uint64(low_bits)] += 1
+    sizes = hist.sum(axis=1)
+    need = np.minimum(counts, sizes)
+    bucket = np.full(c, -1, dtype=np.int64)  # -1: keep none of the class; 1 << _TOP: keep all
+    n_cand = 0
+    for cls in range(c):
+        if need[cls] >= sizes[cls]:
+            bucket[cls] = 1 << _TOP
+        elif need[cls] > 0:
+            bucket[cls], need[cls] = _find_bucket(hist[cls], need[cls])
+            n_cand += hist[cls, bucket[cls]]
+    cand = np.empty(n_cand, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        cls = labels[k]
+        b = np.int64(_key(losses[k]) >> np.uint64(low_bits))
+        if b == bucket[cls]:
+            cand[m] = k
+            m += 1
+            out[k] = False
+        else:
+            out[k] = b < bucket[cls]
+    # refine the threshold key of each class on the gathered samples only
+    prefix = np.zeros(c, dtype=np.uint64)
+    for cls in range(c):
+        if 0 <= bucket[cls] < (1 << _TOP):
+            prefix[cls] = np.uint64(bucket[cls]) << np.uint64(low_bits)
+    for shift, width in ((10, 11), (0, 10)):
+        sub = np.zeros((c, 1 << width), dtype=np.int64)
+        high = np.uint64(shift + width)
+        mask = np.uint64((1 << width) - 1)
+        for k in cand:
+            cls = labels[k]
+            key = _key(losses[k])
+            if (key >> high) == (prefix[cls] >> high):
+                sub[cls, (key >> np.uint64(shift)) & mask] += 1
+        for cls in range(c):
+            if 0 <= bucket[cls] < (1 << _TOP):
+                b, need[cls] = _find_bucket(sub[cls], need[cls])
+                prefix[cls] |= np.uint64(b) << np.uint64(shift)
+    for k in cand:
+        cls = labels[k]
+        key = _key(losses[k])
+        if key < prefix[cls]:
+            out[k] = True
+        elif key == prefix[cls] and need[cls] > 0:
+            out[k] = True
+            need[cls] -= 1
+
+
+def _check_losses(losses) -> np.ndarray:
+    losses = np.ascontiguousarray(losses, dtype=np.float32)
+    if losses.ndim != 1:
+        raise InputError(f"losses must be 1-D, got shape {losses.shape}")
+    if np.isnan(losses).any():
+        raise InputError("losses contain NaN")
+    return losses
+
+
+def _check_labels(labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise InputError(f"labels have shape {labels.shape}, losses have {n} entries")
+    if n and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
+        raise InputError("labels must be non-negative integers")
+    return np.ascontiguousarray(labels, dtype=np.int32)
+
+
+def _check_counts(counts, classes: int) -> np.ndarray:
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or counts.size < classes:
+        raise InputError(f"counts need one entry per class ({classes}), got shape {counts.shape}")
+    if np.any(counts < 0) or np.any(counts != np.floor(counts)):
+        raise InputError("counts must be non-negative integers")
+    return counts.astype(np.int64)
+
+
+def select_per_class(losses, labels, counts) -> np.ndarray:
+    """Keep the ``counts[k]`` smallest losses of each observed class k (all of it if smaller)."""
+    losses = _check_losses(losses)
+    labels = _check_labels(labels, losses.size)
+    classes = int(labels.max()) + 1 if labels.size else 0
+    counts = _check_counts(counts, classes)
+    out = np.empty(losses.size, dtype=np.bool_)
+    _radix_select(losses, labels, counts, out)
+    return out
+
+
+def select_global(losses, total: int) -> np.ndarray:
+    """Keep the ``total`` smallest losses of the whole set (Co-teaching's criterion)."""
+    losses = _check_losses(losses)
+    return select_per_class(losses, np.zeros(losses.size, dtype=np.int32), [int(total)])
+
+
+# --- RSL --------------------------------------------------------------------------------
+
+def rsl_proportions(eta, beta: float = BETA) -> np.ndarray:
+    """``prop(i) = max(1 - (1+beta) eta_i, (1-beta)(1-eta_i))``: a share a little below 1-eta."""
+    eta = np.nan_to_num(np.asarray(eta, dtype=np.float64), nan=0.0)
+    return np.maximum(1.0 - (1.0 + beta) * eta, (1.0 - beta) * (1.0 - eta))
+
+
+def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
+    """RSL's class-balanced ``num(i) = min(gamma m p_i, prop(i) n_i)``, floored as the authors do."""
+    if gamma not in GAMMAS:
+        raise InputError(f"unknown gamma {gamma!r}; choose from {', '.join(GAMMAS)}")
+    n = np.asarray(noisy_counts, dtype=np.float64)
+    p = np.asarray(prior, dtype=np.float64)
+    available = rsl_proportions(eta, beta) * n
+    live = (n > 0) & (p > 0)
+    if not live.any():
+        return np.zeros(n.size, dtype=np.int64)
+    z = available[live] / p[live]
+    m, ratio = z.min(), z.max() / z.min() if z.min() > 0 else 1.0
+    g = {"one": 1.0, "mid": (1.0 + ratio) / 2.0, "z": ratio}[gamma]
+    num = np.where(live, np.minimum(g * m * p, available), 0.0)
+    return np.floor(num + 1e-9).astype(np.int64)
+
+
+def rsl_weights(mean_loss, labels, selected, kappa: float = KAPPA) -> np.ndarray:
+    """``exp(-kappa t)`` with t the min-max normalised mean loss within each observed class."""
+    mean_loss = np.asarray(mean_loss, dtype=np.float64)
+    labels = np.asarray(labels)
+    w = np.zeros(mean_loss.size)
+    for k in np.unique(labels):
+        idx = labels == k
+        lo, hi = mean_loss[idx].min(), mean_loss[idx].max()
+        t = (mean_loss[idx] - lo) / (hi - lo) if hi > lo else np.zeros(idx.sum())
+        w[idx] = np.exp(-kappa * t)
+    return np.where(selected, w, 0.0)
+
+
+def select_rsl(mean_loss, labels, budgets) -> np.ndarray:
+    """RSL's selection: per observed class, the ``budgets[k]`` smallest mean losses."""
+    return select_per_class(mean_loss, labels, budgets)
+
+
+# --- GMM (DivideMix) and confident learning ----------------------------------------------
+
+GMM_FIT_MAX = 200_000
+
+
+def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
+    """DivideMix: min-max normalise, fit a 2-component GMM, keep P(low-mean component) > 0.5.
+
+    Above ``fit_max`` samples the mixture is fitted on a seeded subsample (the fit is the
+    costly part; the posterior is then evaluated on every sample).
+    """
+    from sklearn.mixture import GaussianMixture
+
+    x = _check_losses(losses).astype(np.float64)
+    lo, hi = x.min(), x.max()
+    x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    fit = x
+    if x.size > fit_max:
+        fit = np.random.default_rng(seed).choice(x, fit_max, replace=False)
+    gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
+    gmm.fit(fit[:, None])
+    low = int(np.argmin(gmm.means_.ravel()))
+    return gmm.predict_proba(x[:, None])[:, low] > 0.5
+
+
+def confident_thresholds(probs, labels, classes: int | None = None) -> np.ndarray:
+    """``t_j``: mean predicted probability of class j over the samples labelled j."""
+    probs = np.asarray(probs)
+    labels = _check_labels(labels, probs.shape[0])
+    c = probs.shape[1] if classes is None else classes
+    sums = np.zeros(c)
+    np.add.at(sums, labels, probs[np.arange(labels.size), labels])
+    n = np.bincount(labels, minlength=c)
+    return np.where(n > 0, sums / np.maximum(n, 1), np.inf)
+
+
+@nb.njit(parallel=True, cache=True)
+def _confident_keep(probs, labels, thresholds, out):
+    c = probs.shape[1]
+    for k in nb.prange(labels.size):
+        best, arg = -1.0, -1
+        for j in range(c):
+            p = probs[k, j]
+            if p >= thresholds[j] and p > best:
+                best, arg = p, j
+        out[k] = arg < 0 or arg == labels[k]
+
+
+def select_confident(probs, labels, thresholds=None) -> np.ndarray:
+    """Confident learning: drop a sample when its most likely above-threshold class is not its label.
+
+    Samples with no class above its threshold stay (they are off the confident joint).
+    """
+    probs = np.ascontiguousarray(probs, dtype=np.float32)
+    labels = _check_labels(labels, probs.shape[0])
+    t = confident_thresholds(probs, labels) if thresholds is None else np.asarray(thresholds)
+    out = np.empty(labels.size, dtype=np.bool_)
+    _confident_keep(probs, labels, t.astype(np.float32), out)
+    return out
+
+
+def cleanlab_keep(probs, labels) -> np.ndarray | None:
+    """cleanlab's ``find_label_issues`` (confident-learning filter), negated; None without cleanlab."""
+    try:
+        from cleanlab.filter import find_label_issues
+    except ImportError:
+        return None
+    issues = find_label_issues(np.asarray(labels), np.asarray(probs, dtype=np.float64),
+                               filter_by="confident_learning", n_jobs=1)
+    return ~issues
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+def metrics(selected, clean, noisy, classes: int) -> dict:
+    """Precision, recall, per-class precision and the class distribution of the selected set."""
+    selected = np.asarray(selected, dtype=bool)
+    is_clean = np.asarray(clean) == np.asarray(noisy)
+    kept = int(selected.sum())
+    hits = int((selected & is_clean).sum())
+    per_kept = np.bincount(noisy[selected], minlength=classes)
+    per_hits = np.bincount(noisy[selected & is_clean], minlength=classes)
+    return {
+        "selected": kept,
+        "observed_precision": hits / kept if kept else None,
+        "observed_recall": hits / int(is_clean.sum()) if is_clean.any() else None,
+        "per_class_precision": [h / k if k else None for h, k in zip(per_hits.tolist(), per_kept.tolist())],
+        "class_distribution": (per_kept / kept).tolist() if kept else [0.0] * classes,
+    }

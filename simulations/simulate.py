@@ -1,0 +1,174 @@
+"""`smallloss simulate`: one synthetic setting, every criterion, predicted beside observed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from simulations import generate, select
+from simulations.check import matrix_from_args
+from simulations.io import versions
+from theory import precision
+from theory.errors import InputError
+from theory.noise import class_noise_rates, noise_rate, validate_prior, validate_transition
+
+CRITERIA = ("global", "classwise", "rsl", "gmm", "confident")
+CLEANLAB_MAX_N = 200_000  # cleanlab needs every output in memory
+
+
+@dataclass
+class Setting:
+    T: np.ndarray
+    prior: np.ndarray | None = None
+    n: int = 100_000
+    model: str = "bayes"
+    epsilon: float = 0.0
+    separation: float = 3.0
+    alpha: float = 1.0
+    keep: str | float = "oracle"
+    epochs: int = 1
+    sigma: float = 0.0
+    rho: float = 0.0
+    exact: bool = False
+    seed: int = 0
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.T = validate_transition(self.T)
+        self.prior = validate_prior(self.prior, len(self.T))
+        self.n = generate._check_n(self.n)
+        generate.check_model(self.model, self.epsilon, self.separation, self.alpha)
+        self.keep = parse_keep(self.keep)
+        if int(self.epochs) != self.epochs or self.epochs < 1:
+            raise InputError(f"epochs = {self.epochs!r} must be a positive integer")
+        if not np.isfinite(self.sigma) or self.sigma < 0:
+            raise InputError(f"sigma = {self.sigma:g} must be >= 0")
+        if not 0.0 <= self.rho <= 1.0:
+            raise InputError(f"rho = {self.rho:g} is outside [0, 1]")
+
+    def echo(self) -> dict:
+        d = asdict(self)
+        d["T"], d["prior"] = self.T.tolist(), self.prior.tolist()
+        d["noise_rate"] = noise_rate(self.T, self.prior)
+        d.update(d.pop("extra"))
+        return d
+
+
+def parse_keep(keep) -> str | float:
+    if keep in ("oracle", "rsl"):
+        return keep
+    try:
+        f = float(keep)
+    except (TypeError, ValueError):
+        raise InputError(f"--keep must be oracle, rsl or a fraction in [0, 1], got {keep!r}") from None
+    if not np.isfinite(f) or not 0.0 <= f <= 1.0:
+        raise InputError(f"--keep fraction {f:g} is outside [0, 1]")
+    return f
+
+
+def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
+    c = len(T)
+    sizes = np.bincount(noisy, minlength=c)
+    if keep == "oracle":
+        return np.bincount(noisy[clean == noisy], minlength=c)
+    if keep == "rsl":
+        return select.rsl_budgets(sizes, class_noise_rates(T, prior), prior)
+    return np.floor(keep * sizes + 1e-9).astype(np.int64)
+
+
+def budget_fractions(keep, T, prior) -> np.ndarray:
+    if keep == "oracle":
+        return precision.oracle_fractions(T, prior)
+    if keep == "rsl":
+        return precision.rsl_fractions(T, prior)
+    return np.full(len(T), float(keep))
+
+
+def _confident(model, clean, noisy, seed, c):
+    """Two passes over regenerated outputs: thresholds first, then the decision per sample."""
+    sums, n_j = np.zeros(c), np.bincount(noisy, minlength=c)
+    for sl, probs in model.chunks(clean, seed):
+        np.add.at(sums, noisy[sl], probs[np.arange(probs.shape[0]), noisy[sl]])
+    t = np.where(n_j > 0, sums / np.maximum(n_j, 1), np.inf)
+    keep = np.empty(clean.size, dtype=bool)
+    for sl, probs in model.chunks(clean, seed):
+        keep[sl] = select.select_confident(probs, noisy[sl], t)
+    cleanlab = None
+    if clean.size <= CLEANLAB_MAX_N:
+        probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
+        cleanlab = select.cleanlab_keep(probs, noisy)
+    return keep, cleanlab
+
+
+def simulate(s: Setting) -> dict:
+    c = len(s.T)
+    ss_clean, ss_noisy, ss_model, ss_epoch, ss_gmm = np.random.SeedSequence(s.seed).spawn(5)
+    clean = generate.clean_labels(s.n, s.prior, ss_clean)
+    noisy = generate.noisy_labels(clean, s.T, ss_noisy, exact=s.exact)
+    model = generate.Model(s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior)
+    base = generate.observed_losses(model, clean, noisy, ss_model)
+    if s.sigma > 0:
+        last, mean = generate.epoch_losses(base, s.epochs, s.sigma, s.rho, ss_epoch)
+    else:
+        last = mean = base
+
+    k = budgets(s.keep, clean, noisy, s.T, s.prior)
+    k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
+    confident, cleanlab = _confident(model, clean, noisy, ss_model, c)
+    masks = {
+        "global": select.select_global(last, int(k.sum())),
+        "classwise": select.select_per_class(last, noisy, k),
+        "rsl": select.select_rsl(mean, noisy, k_rsl),
+        "gmm": select.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
+        "confident": confident,
+    }
+    predicted = precision.predict_all(
+        s.T, s.prior, s.model, fractions=budget_fractions(s.keep, s.T, s.prior), n=s.n,
+        epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, sigma=s.sigma, rho=s.rho, epochs=s.epochs)
+    criteria = {}
+    for name in CRITERIA:
+        m = select.metrics(masks[name], clean, noisy, c)
+        pred = predicted[name]
+        row = {"predicted_precision": pred.precision if pred else None,
+               "predicted_recall": pred.recall if pred else None, **m}
+        row["difference"] = (None if row["predicted_precision"] is None or m["observed_precision"] is None
+                             else m["observed_precision"] - row["predicted_precision"])
+        criteria[name] = row
+    if cleanlab is not None:
+        cl = select.metrics(cleanlab, clean, noisy, c)
+        criteria["confident"]["cleanlab_precision"] = cl["observed_precision"]
+        criteria["confident"]["cleanlab_agreement"] = float((cleanlab == confident).mean())
+    return {"setting": s.echo(), "criteria": criteria, "versions": versions()}
+
+
+def run(args) -> tuple[dict, str]:
+    T, prior, source = matrix_from_args(args)
+    if args.prior not in (None, "uniform") and prior is None:
+        raise InputError("--prior could not be read")
+    s = Setting(T=T, prior=prior, n=args.n, model=args.model, epsilon=args.epsilon, separation=args.separation,
+                keep=args.keep, epochs=args.epochs, sigma=args.sigma, rho=args.rho, exact=args.exact,
+                seed=args.seed, source=source)
+    out = simulate(s)
+    return out, render(out)
+
+
+def _f(x) -> str:
+    return "     -" if x is None else f"{x:6.4f}"
+
+
+def render(out: dict) -> str:
+    s = out["setting"]
+    head = (f"{s['source']}, model {s['model']}, n {s['n']}, keep {s['keep']}, "
+            f"noise rate {s['noise_rate']:.4f}")
+    lines = [head, "criterion   predicted observed    diff   recall  selected"]
+    for name, r in out["criteria"].items():
+        diff = "     -" if r["difference"] is None else f"{r['difference']:+.4f}"
+        lines.append(f"{name:11s} {_f(r['predicted_precision']):>9} {_f(r['observed_precision']):>8} "
+                     f"{diff:>7} {_f(r['observed_recall']):>8} {r['selected']:9d}")
+    conf = out["criteria"]["confident"]
+    if "cleanlab_precision" in conf:
+        lines.append(f"cleanlab find_label_issues precision {_f(conf['cleanlab_precision'])}, "
+                     f"agreement with ours {conf['cleanlab_agreement']:.4f}")
+    return "\n".join(lines)

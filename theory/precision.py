@@ -1,0 +1,244 @@
+"""Predicted precision and recall of each selection criterion, from the cell loss laws.
+
+A criterion that keeps the smallest losses up to a budget keeps everything below a
+threshold and a share of whatever sits exactly at it. Solving for that threshold on the
+mixture of cell laws gives the expected kept mass of every (true, observed) cell, hence
+precision ``kept clean / kept`` and recall ``kept clean / all clean``. Ties at an atom are
+split in proportion to mass, which is what breaking ties by sample index does on average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory.errors import InputError
+from theory.losses import Atom, LossDistribution, Mixture, cell_laws
+from theory.noise import class_noise_rates, validate_prior, validate_transition
+
+
+@dataclass(frozen=True)
+class Prediction:
+    precision: float | None
+    recall: float | None
+    selected_fraction: float
+    kept: np.ndarray  # kept[i, j]: expected kept mass of true class i observed as j
+
+    def to_dict(self) -> dict:
+        return {"predicted_precision": self.precision, "predicted_recall": self.recall,
+                "predicted_selected_fraction": self.selected_fraction}
+
+
+def _atoms_of(law) -> list[float]:
+    if isinstance(law, Atom):
+        return [law.value]
+    if isinstance(law, Mixture):
+        return [v for c in law.components for v in _atoms_of(c)]
+    return []
+
+
+def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> np.ndarray:
+    """Kept mass of each component when the ``budget`` smallest-loss mass of their mixture is kept."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    if budget >= total * (1 - 1e-12):
+        return w.copy()
+    if budget <= 0:
+        return np.zeros_like(w)
+    mix = Mixture(laws, w)
+    t = float(mix.ppf(budget / total))
+    for v in _atoms_of(mix):  # bisection lands within rounding of an atom: put it on the atom
+        if abs(v - t) <= 1e-9 * (1.0 + abs(v)):
+            t = v
+    below = w * np.array([float(law.cdf_left(t)) for law in laws])
+    at = w * np.array([float(law.cdf(t)) for law in laws]) - below
+    theta = (budget - below.sum()) / at.sum() if at.sum() > 0 else 0.0
+    return below + np.clip(theta, 0.0, 1.0) * at
+
+
+def _summary(kept: np.ndarray, mass: np.ndarray) -> Prediction:
+    clean_kept, clean_all, k = np.trace(kept), np.trace(mass), kept.sum()
+    return Prediction(precision=float(clean_kept / k) if k > 0 else None,
+                      recall=float(clean_kept / clean_all) if clean_all > 0 else None,
+                      selected_fraction=float(k), kept=kept)
+
+
+def _cells(laws, mass, columns=None):
+    c = mass.shape[0]
+    cols = range(c) if columns is None else columns
+    return [(i, j) for j in cols for i in range(c) if laws[i][j] is not None and mass[i, j] > 0]
+
+
+def per_class(laws, T, prior, fractions) -> Prediction:
+    """Each observed class j keeps the ``fractions[j]`` share of its samples with smallest loss."""
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    mass = p[:, None] * T
+    kept = np.zeros_like(mass)
+    for j in range(len(T)):
+        cells = _cells(laws, mass, [j])
+        if not cells:
+            continue
+        w = [mass[i, j] for i, _ in cells]
+        k = kept_below_budget([laws[i][j] for i, _ in cells], w, fractions[j] * sum(w))
+        for (i, _), kk in zip(cells, k):
+            kept[i, j] = kk
+    return _summary(kept, mass)
+
+
+def global_(laws, T, prior, fraction: float) -> Prediction:
+    """One ranking of all samples keeps the ``fraction`` share with smallest loss."""
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    mass = p[:, None] * T
+    cells = _cells(laws, mass)
+    k = kept_below_budget([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells], fraction)
+    kept = np.zeros_like(mass)
+    for (i, j), kk in zip(cells, k):
+        kept[i, j] = kk
+    return _summary(kept, mass)
+
+
+def oracle_fractions(T, prior) -> np.ndarray:
+    """The share of each observed class that is clean, ``1 - eta_j`` (the oracle budget)."""
+    return np.nan_to_num(1.0 - class_noise_rates(T, prior), nan=0.0)
+
+
+# --- GMM (DivideMix) ----------------------------------------------------------------------
+
+def _two_means(x, w):
+    """The optimal weighted 2-means split of 1-D points (every cut of the sorted points tried)."""
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], w[order]
+    cw, cx, cxx = np.cumsum(ws), np.cumsum(ws * xs), np.cumsum(ws * xs * xs)
+    tw, tx, txx = cw[-1], cx[-1], cxx[-1]
+    lw, lx, lxx = cw[:-1], cx[:-1], cxx[:-1]
+    rw, rx, rxx = tw - lw, tx - lx, txx - lxx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sse = (lxx - lx**2 / lw) + (rxx - rx**2 / rw)
+    sse = np.where((lw > 0) & (rw > 0) & (xs[:-1] < xs[1:]), sse, np.inf)
+    left = np.zeros(x.size, dtype=bool)
+    if np.isfinite(sse).any():
+        left[order[: int(np.argmin(sse)) + 1]] = True
+    else:
+        left[order[: x.size // 2]] = True
+    return np.stack([left, ~left], axis=1).astype(float)
+
+
+def _weighted_em(x, w, iters=10, tol=1e-2, reg=5e-4):
+    """scikit-learn's GaussianMixture recipe (k-means start, then EM), on weighted points.
+
+    Hand-written because GaussianMixture takes no sample weights, and the population fit
+    needs them (atoms carry mass). DivideMix's settings: 10 iterations, tolerance 1e-2 on
+    the mean log-likelihood, variance floor 5e-4. The k-means start is the optimal 2-means
+    split, which k-means++ finds on such one-dimensional data.
+    """
+    w = w / w.sum()
+    r = _two_means(x, w)
+    prev = -np.inf
+    for step in range(iters + 1):
+        rw = r * w[:, None]
+        nk = rw.sum(axis=0) + 1e-300
+        pi, mu = nk, (rw * x[:, None]).sum(axis=0) / nk
+        var = (rw * (x[:, None] - mu) ** 2).sum(axis=0) / nk + reg
+        if step == iters:
+            break
+        logp = -0.5 * ((x[:, None] - mu) ** 2 / var + np.log(2 * np.pi * var)) + np.log(pi)
+        top = logp.max(axis=1, keepdims=True)
+        ll = float(w @ (top.ravel() + np.log(np.exp(logp - top).sum(axis=1))))
+        r = np.exp(logp - top)
+        r /= r.sum(axis=1, keepdims=True)
+        if abs(ll - prev) < tol:
+            break
+        prev = ll
+    return pi, mu, var
+
+
+def gmm(laws, T, prior, n: int) -> Prediction:
+    """The DivideMix selection on the population: losses min-max normalised with the expected
+    extremes of n samples, DivideMix's 2-component fit, keep P(low-mean component) > 0.5."""
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    mass = p[:, None] * T
+    cells = _cells(laws, mass)
+    mix = Mixture([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells])
+    lo, hi = float(mix.ppf(1.0 / (n + 1))), float(mix.ppf(n / (n + 1.0)))
+    for v in _atoms_of(mix):
+        lo, hi = (min(lo, v) if abs(v - lo) < 1e-9 else lo), (max(hi, v) if abs(v - hi) < 1e-9 else hi)
+    scale = hi - lo if hi > lo else 1.0
+    pts = [laws[i][j].quantile_atoms() for i, j in cells]
+    x = np.concatenate([(v - lo) / scale for v, _ in pts])
+    w = np.concatenate([cw * mass[i, j] for (v, cw), (i, j) in zip(pts, cells)])
+    pi, mu, var = _weighted_em(x, w)
+    low = int(np.argmin(mu))
+    logp = -0.5 * ((x[:, None] - mu) ** 2 / var + np.log(var)) + np.log(pi)
+    keep = logp[:, low] > logp[:, 1 - low]
+    kept = np.zeros_like(mass)
+    start = 0
+    for (v, _), (i, j) in zip(pts, cells):
+        kept[i, j] = (w[start:start + v.size] * keep[start:start + v.size]).sum()
+        start += v.size
+    return _summary(kept, mass)
+
+
+# --- confident learning --------------------------------------------------------------------
+
+def confident_bayes(T, prior) -> Prediction:
+    """Confident learning when the model outputs ``g* = T[f*(x)]`` (every cell all in or all out)."""
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    mass = p[:, None] * T
+    col = mass.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(col > 0, (mass * T).sum(axis=0) / col, np.inf)
+    kept = np.zeros_like(mass)
+    for i in range(len(T)):
+        above = np.flatnonzero(T[i] >= t)
+        star = above[np.argmax(T[i, above])] if above.size else -1
+        for j in range(len(T)):
+            if mass[i, j] > 0 and (star < 0 or star == j):
+                kept[i, j] = mass[i, j]
+    return _summary(kept, mass)
+
+
+# --- RSL -------------------------------------------------------------------------------------
+
+def rsl_fractions(T, prior, beta: float = 0.2, gamma: str = "mid") -> np.ndarray:
+    """RSL's num(i) as a share of each observed class, in expectation (no flooring)."""
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    n = p @ T
+    eta = np.nan_to_num(class_noise_rates(T, p), nan=0.0)
+    prop = np.maximum(1.0 - (1.0 + beta) * eta, (1.0 - beta) * (1.0 - eta))
+    available = prop * n
+    live = (n > 0) & (p > 0)
+    z = available[live] / p[live]
+    ratio = z.max() / z.min() if z.min() > 0 else 1.0
+    g = {"one": 1.0, "mid": (1.0 + ratio) / 2.0, "z": ratio}.get(gamma)
+    if g is None:
+        raise InputError(f"unknown gamma {gamma!r}")
+    num = np.where(live, np.minimum(g * z.min() * p, available), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, num / n, 0.0)
+
+
+def predict_all(T, prior=None, model: str = "bayes", *, fractions, n: int, epsilon=0.0, separation=1.0,
+                alpha=1.0, sigma=0.0, rho=0.0, epochs=1, rsl_fraction=None) -> dict[str, Prediction | None]:
+    """Every criterion's prediction for one setting.
+
+    ``fractions``: the per-class budget (share of each observed class) of ``classwise``;
+    ``global`` keeps the same total. ``rsl`` keeps ``rsl_fraction`` (default RSL's own) of
+    the epoch-mean loss; the others rank the last epoch's loss.
+    """
+    T, p = validate_transition(T), validate_prior(prior, len(T))
+    single_sd = sigma if sigma > 0 else 0.0
+    mean_sd = sigma * np.sqrt(rho + (1.0 - rho) / epochs) if sigma > 0 else 0.0
+    common = dict(epsilon=epsilon, separation=separation, alpha=alpha, prior=p)
+    laws = cell_laws(T, model, sd=single_sd, **common)
+    mean_laws = laws if mean_sd == single_sd else cell_laws(T, model, sd=mean_sd, **common)
+    fractions = np.asarray(fractions, dtype=np.float64)
+    total = float((p @ T) @ fractions)
+    rsl_fraction = rsl_fractions(T, p) if rsl_fraction is None else np.asarray(rsl_fraction)
+    return {
+        "global": global_(laws, T, p, total),
+        "classwise": per_class(laws, T, p, fractions),
+        "rsl": per_class(mean_laws, T, p, rsl_fraction),
+        "gmm": gmm(laws, T, p, n),
+        "confident": confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
+    }
