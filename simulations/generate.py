@@ -27,10 +27,13 @@ ALIAS_FROM = 24  # classes from which the alias method beats a branchless cdf co
 _jit = nb.njit(nogil=True, cache=True)
 
 
+def seed_sequence(seed) -> np.random.SeedSequence:
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
 def chunk_rngs(seed, n: int) -> list[np.random.Generator]:
     """One Generator per chunk of ``CHUNK`` samples, derived from ``seed`` by SeedSequence.spawn."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return [np.random.default_rng(s) for s in ss.spawn(max(1, -(-n // CHUNK)))]
+    return [np.random.default_rng(s) for s in seed_sequence(seed).spawn(max(1, -(-n // CHUNK)))]
 
 
 def _chunks(n: int):
@@ -158,7 +161,7 @@ def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
     out = np.empty(n, dtype=np.int32)
     if exact:
         sizes = np.bincount(clean, minlength=len(T))
-        _assign_exact(clean, exact_counts(sizes, T), np.random.default_rng(np.random.SeedSequence(seed)), out)
+        _assign_exact(clean, exact_counts(sizes, T), np.random.default_rng(seed_sequence(seed)), out)
         return out
     draw = _Categorical(T)
     _for_chunks(n, seed, lambda sl, rng: draw.draw(clean[sl], rng, out[sl]))

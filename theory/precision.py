@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory.errors import InputError
-from theory.losses import Atom, LossDistribution, Mixture, cell_laws
+from theory.losses import LossDistribution, Mixture, cell_laws
 from theory.noise import class_noise_rates, validate_prior, validate_transition
 
 
@@ -30,12 +30,7 @@ class Prediction:
                 "predicted_selected_fraction": self.selected_fraction}
 
 
-def _atoms_of(law) -> list[float]:
-    if isinstance(law, Atom):
-        return [law.value]
-    if isinstance(law, Mixture):
-        return [v for c in law.components for v in _atoms_of(c)]
-    return []
+TIE = 1e-6
 
 
 def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> np.ndarray:
@@ -48,11 +43,11 @@ def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> n
         return np.zeros_like(w)
     mix = Mixture(laws, w)
     t = float(mix.ppf(budget / total))
-    for v in _atoms_of(mix):  # bisection lands within rounding of an atom: put it on the atom
-        if abs(v - t) <= 1e-9 * (1.0 + abs(v)):
-            t = v
-    below = w * np.array([float(law.cdf_left(t)) for law in laws])
-    at = w * np.array([float(law.cdf(t)) for law in laws]) - below
+    # Atoms closer than TIE (relative) count as one: float32 losses cannot tell them apart,
+    # and the bisection lands within rounding of an atom.
+    d = TIE * (1.0 + abs(t))
+    below = w * np.array([float(law.cdf_left(t - d)) for law in laws])
+    at = w * np.array([float(law.cdf(t + d)) for law in laws]) - below
     theta = (budget - below.sum()) / at.sum() if at.sum() > 0 else 0.0
     return below + np.clip(theta, 0.0, 1.0) * at
 
@@ -161,8 +156,6 @@ def gmm(laws, T, prior, n: int) -> Prediction:
     cells = _cells(laws, mass)
     mix = Mixture([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells])
     lo, hi = float(mix.ppf(1.0 / (n + 1))), float(mix.ppf(n / (n + 1.0)))
-    for v in _atoms_of(mix):
-        lo, hi = (min(lo, v) if abs(v - lo) < 1e-9 else lo), (max(hi, v) if abs(v - hi) < 1e-9 else hi)
     scale = hi - lo if hi > lo else 1.0
     pts = [laws[i][j].quantile_atoms() for i, j in cells]
     x = np.concatenate([(v - lo) / scale for v, _ in pts])
