@@ -227,6 +227,9 @@ class Smoothed(LossDistribution):
         lo, hi = self.base.support()
         return lo - 40 * self.sd, hi + 40 * self.sd
 
+    def mean(self):
+        return self.base.mean()  # the fluctuation has mean zero
+
 
 class Mixture(LossDistribution):
     """``sum_k w_k F_k``: the loss law of an observed class (clean and noisy cells together)."""
