@@ -157,18 +157,26 @@ def gmm(laws, T, prior, n: int) -> Prediction:
     mix = Mixture([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells])
     lo, hi = float(mix.ppf(1.0 / (n + 1))), float(mix.ppf(n / (n + 1.0)))
     scale = hi - lo if hi > lo else 1.0
-    pts = [laws[i][j].quantile_atoms() for i, j in cells]
-    x = np.concatenate([(v - lo) / scale for v, _ in pts])
-    w = np.concatenate([cw * mass[i, j] for (v, cw), (i, j) in zip(pts, cells)])
+    # one discretisation per distinct law: cells that share a law share its points
+    unique: dict[int, list] = {}
+    for i, j in cells:
+        unique.setdefault(id(laws[i][j]), [laws[i][j], 0.0, []])
+        unique[id(laws[i][j])][1] += mass[i, j]
+        unique[id(laws[i][j])][2].append((i, j))
+    pts = [(law.quantile_atoms(), m) for law, m, _ in unique.values()]
+    x = np.concatenate([(v - lo) / scale for (v, _), _ in pts])
+    w = np.concatenate([cw * m for (_, cw), m in pts])
     pi, mu, var = _weighted_em(x, w)
     low = int(np.argmin(mu))
     logp = -0.5 * ((x[:, None] - mu) ** 2 / var + np.log(var)) + np.log(pi)
     keep = logp[:, low] > logp[:, 1 - low]
     kept = np.zeros_like(mass)
     start = 0
-    for (v, _), (i, j) in zip(pts, cells):
-        kept[i, j] = (w[start:start + v.size] * keep[start:start + v.size]).sum()
+    for ((v, cw), _), (_, _, members) in zip(pts, unique.values()):
+        share = float(cw @ keep[start:start + v.size])
         start += v.size
+        for i, j in members:
+            kept[i, j] = share * mass[i, j]
     return _summary(kept, mass)
 
 

@@ -1,0 +1,51 @@
+"""One sweep cell as a flat row: the settings a config gives, turned into a run and its metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory import noise
+from theory.errors import InputError
+
+SIMULATE_KEYS = {"noise", "rate", "classes", "matrix", "n", "model", "epsilon", "separation", "alpha", "keep",
+                 "imbalance", "epochs", "sigma", "rho", "exact"}
+
+
+def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
+    """A geometric prior whose largest class is ``ratio`` times its smallest (1: balanced)."""
+    if ratio < 1:
+        raise InputError(f"imbalance {ratio:g} must be >= 1")
+    p = np.geomspace(ratio, 1.0, classes)
+    return p / p.sum()
+
+
+def matrix_of(settings: dict) -> np.ndarray:
+    if "matrix" in settings:
+        from simulations.io import read_matrix
+
+        return read_matrix(settings["matrix"])
+    return noise.named(settings["noise"], settings.get("rate"), settings.get("classes"))
+
+
+def simulate_cell(settings: dict, seed: int) -> dict:
+    from simulations.simulate import Setting, simulate
+
+    unknown = set(settings) - SIMULATE_KEYS
+    if unknown:
+        raise InputError(f"unknown simulate settings: {', '.join(sorted(unknown))}")
+    T = matrix_of(settings)
+    kw = {k: settings[k] for k in ("n", "model", "epsilon", "separation", "alpha", "keep", "epochs", "sigma", "rho",
+                                   "exact") if k in settings}
+    prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
+    out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
+    row = {"noise_rate": out["setting"]["noise_rate"]}
+    for name, r in out["criteria"].items():
+        for k in ("predicted_precision", "observed_precision", "difference", "observed_recall", "selected"):
+            row[f"{name}_{k.replace('_precision', '')}"] = r[k]
+    return row
+
+
+def train_cell(settings: dict, seed: int) -> dict:
+    from simulations.pipeline import train_row
+
+    return train_row(settings, seed)

@@ -1,0 +1,210 @@
+"""Real data sets from local files: digits (ships with scikit-learn), npz, CIFAR-10, MNIST.
+
+Every loader returns a ``Dataset`` of numpy arrays; splitting and noise come after. No
+loader downloads anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from theory.errors import InputError
+
+CIFAR10_TRAIN = [f"data_batch_{k}" for k in range(1, 6)]
+CIFAR10_TEST = "test_batch"
+MNIST_FILES = {
+    "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    X: np.ndarray  # float32, (n, d) or (n, channels, h, w)
+    y: np.ndarray  # int64 clean labels
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def classes(self) -> int:
+        top = self.y.max() if self.y_test is None else max(self.y.max(), self.y_test.max())
+        return int(top) + 1
+
+    @property
+    def is_image(self) -> bool:
+        return self.X.ndim == 4
+
+
+def load(spec: str) -> Dataset:
+    """``digits``, ``npz:PATH``, ``cifar10:DIR`` or ``mnist:DIR``."""
+    kind, _, path = spec.partition(":")
+    if kind == "digits" and not path:
+        return load_digits()
+    if kind in ("npz", "cifar10", "mnist") and path:
+        return {"npz": load_npz, "cifar10": load_cifar10, "mnist": load_mnist}[kind](Path(path))
+    raise InputError(f"unknown data set {spec!r}; use digits, npz:PATH, cifar10:DIR or mnist:DIR")
+
+
+def load_digits() -> Dataset:
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    return Dataset("digits", (d.data / 16.0).astype(np.float32), d.target.astype(np.int64))
+
+
+def _labels(y, where: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise InputError(f"{where}: labels must be 1-D, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.floating) or np.any(y != np.round(y)):
+            raise InputError(f"{where}: labels must be integers")
+    if y.size and y.min() < 0:
+        raise InputError(f"{where}: labels contain a negative value ({int(y.min())})")
+    return y.astype(np.int64)
+
+
+def _features(X, n: int, where: str) -> np.ndarray:
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.number):
+        raise InputError(f"{where}: X must be numeric")
+    if X.ndim < 2:
+        raise InputError(f"{where}: X must have one row per sample, got shape {X.shape}")
+    if X.shape[0] != n:
+        raise InputError(f"{where}: X has {X.shape[0]} rows but y has {n} labels")
+    X = X.astype(np.float32)
+    if not np.all(np.isfinite(X)):
+        raise InputError(f"{where}: X contains NaN or infinite values")
+    return X if X.ndim in (2, 4) else X.reshape(n, -1)
+
+
+def load_npz(path: Path) -> Dataset:
+    """Arrays ``X`` and ``y`` (and optionally ``X_test``, ``y_test``)."""
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    for key in ("X", "y"):
+        if key not in arrays:
+            raise InputError(f"{path} has no array {key!r} (it has: {', '.join(arrays) or 'nothing'})")
+    y = _labels(arrays["y"], str(path))
+    if y.size < 2:
+        raise InputError(f"{path}: fewer than 2 samples")
+    X = _features(arrays["X"], y.size, str(path))
+    Xt = yt = None
+    if "X_test" in arrays and "y_test" in arrays:
+        yt = _labels(arrays["y_test"], f"{path} (test)")
+        Xt = _features(arrays["X_test"], yt.size, f"{path} (test)")
+    return Dataset(path.stem, X, y, Xt, yt)
+
+
+def _unpickle(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as exc:
+        raise InputError(f"{path} is not a CIFAR-10 python batch: {exc}") from None
+
+
+def _cifar_batch(path: Path):
+    d = _unpickle(path)
+    if "data" not in d or "labels" not in d:
+        raise InputError(f"{path} lacks 'data' or 'labels'")
+    data = np.asarray(d["data"], dtype=np.uint8)
+    labels = _labels(np.asarray(d["labels"]), str(path))
+    if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.size:
+        raise InputError(f"{path}: expected {labels.size} rows of 3072 bytes, got {data.shape}")
+    return data, labels
+
+
+CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)[:, None, None]
+CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)[:, None, None]
+
+
+def load_cifar10(folder: Path) -> Dataset:
+    """The python-version batches (``data_batch_1..5``, ``test_batch``), normalised per channel."""
+    if not folder.is_dir():
+        raise InputError(f"CIFAR-10 folder not found: {folder}")
+    train = [_cifar_batch(folder / f) for f in CIFAR10_TRAIN]
+    test_x, test_y = _cifar_batch(folder / CIFAR10_TEST)
+
+    def images(data):
+        return ((data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0) - CIFAR_MEAN) / CIFAR_STD
+
+    return Dataset("cifar10", images(np.concatenate([d for d, _ in train])),
+                   np.concatenate([y for _, y in train]), images(test_x), test_y)
+
+
+def _read_idx(folder: Path, stem: str) -> np.ndarray:
+    for name in (stem, stem + ".gz"):
+        p = folder / name
+        if p.is_file():
+            break
+    else:
+        raise InputError(f"file not found: {folder / stem} (or .gz)")
+    try:
+        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"cannot read {p}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise InputError(f"{p} is not an idx file of unsigned bytes")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise InputError(f"{p}: header says {tuple(dims)} but holds {body.size} bytes")
+    return body.reshape(dims)
+
+
+def load_mnist(folder: Path) -> Dataset:
+    """The idx files (``train-images-idx3-ubyte`` ..., plain or .gz), as 1x28x28 images."""
+    if not folder.is_dir():
+        raise InputError(f"MNIST folder not found: {folder}")
+    a = {k: _read_idx(folder, v) for k, v in MNIST_FILES.items()}
+    for part in ("train", "test"):
+        if a[f"{part}_x"].shape[0] != a[f"{part}_y"].shape[0]:
+            raise InputError(f"MNIST {part} images and labels differ in count")
+
+    def images(x):
+        return ((x.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[:, None, :, :]
+
+    return Dataset("mnist", images(a["train_x"]), a["train_y"].astype(np.int64),
+                   images(a["test_x"]), a["test_y"].astype(np.int64))
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray | None  # None: the data set's own test split
+
+
+def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0.2) -> Split:
+    """Stratified train / clean validation (``val``) / test (``test``, unless the set has its own)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(y.size)
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**31, 2)
+    try:
+        test_idx = None
+        if not has_test:
+            idx, test_idx = train_test_split(idx, test_size=test, stratify=y, random_state=int(seeds[0]))
+        tr, va = train_test_split(idx, test_size=val / (1 - (0 if has_test else test)), stratify=y[idx],
+                                  random_state=int(seeds[1]))
+    except ValueError as exc:
+        raise InputError(f"cannot split the data set by class: {exc}") from None
+    return Split(np.sort(tr), np.sort(va), None if test_idx is None else np.sort(test_idx))

@@ -1,0 +1,212 @@
+"""`smallloss sweep CONFIG.toml`: a grid of settings x seeds, locally or on a Dask cluster.
+
+A config names the ``kind`` of cell (``simulate`` or ``train``), ``seeds``, ``[base]``
+settings shared by every cell, and one or more ``[[grid]]`` tables; each grid table is a
+cross product of its lists, and the cells are the union over tables. Every finished cell
+is appended (and flushed) as one row of ``results.csv`` under ``--out``, keyed by its
+settings and seed, so a killed sweep resumes with only the unfinished cells. Rows are
+sorted by key when the sweep ends, so a local and a Dask run of one config give the same
+table.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import os
+import tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from theory.errors import InputError
+
+CELL_KINDS = ("simulate", "train")
+RESULTS = "results.csv"
+
+
+def load_config(path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"sweep config not found: {p}")
+    try:
+        cfg = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p} is not valid TOML: {exc}") from None
+    kind = cfg.get("kind", "simulate")
+    if kind not in CELL_KINDS:
+        raise InputError(f"{p}: kind {kind!r} is not one of {', '.join(CELL_KINDS)}")
+    grids = cfg.get("grid", [{}])
+    if isinstance(grids, dict):
+        grids = [grids]
+    for g in grids:
+        for k, v in g.items():
+            if not isinstance(v, list) or not v:
+                raise InputError(f"{p}: grid entry {k!r} must be a non-empty list")
+    seeds = cfg.get("seeds", [0])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
+        raise InputError(f"{p}: seeds must be a list of integers")
+    return {"name": cfg.get("name", p.stem), "kind": kind, "base": cfg.get("base", {}), "grid": grids,
+            "seeds": seeds}
+
+
+def cells(cfg: dict) -> list[dict]:
+    """Every (settings, seed) cell, in config order, without duplicates."""
+    out, seen = [], set()
+    for g in cfg["grid"]:
+        keys = list(g)
+        for values in itertools.product(*(g[k] for k in keys)):
+            settings = {**cfg["base"], **dict(zip(keys, values))}
+            for seed in cfg["seeds"]:
+                key = cell_key(settings, seed)
+                if key not in seen:
+                    seen.add(key)
+                    out.append({"key": key, "settings": settings, "seed": seed})
+    return out
+
+
+def cell_key(settings: dict, seed: int) -> str:
+    text = json.dumps({"settings": settings, "seed": seed}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def run_cell(kind: str, settings: dict, seed: int) -> dict:
+    """One cell's row: its settings, its seed, and flat metrics. Runs in a worker process."""
+    if kind == "simulate":
+        from simulations.cells import simulate_cell as fn
+    else:
+        from simulations.cells import train_cell as fn
+    return {"seed": seed, **{f"setting_{k}": v for k, v in sorted(settings.items())}, **fn(settings, seed)}
+
+
+def _read_done(path: Path) -> tuple[list[dict], list[str]]:
+    """Finished rows and the header; a row cut short by a kill is dropped (and redone)."""
+    if not path.exists():
+        return [], []
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = list(csv.DictReader(text.splitlines()))
+    header = text.splitlines()[0].split(",") if text else []
+    return rows, header
+
+
+def _format(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+class _Table:
+    """Appends rows to results.csv, widening the header when a new column appears."""
+
+    def __init__(self, path: Path, rows: list[dict], header: list[str]):
+        self.path, self.rows, self.header = path, rows, header
+        if rows:
+            self._rewrite()
+
+    def _rewrite(self):
+        from simulations.io import atomic_path
+
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.header, extrasaction="ignore", restval="")
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def add(self, row: dict):
+        row = {k: _format(v) for k, v in row.items()}
+        self.rows.append(row)
+        new = [k for k in row if k not in self.header]
+        if new or not self.path.exists():
+            self.header += new
+            self._rewrite()
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.header, extrasaction="ignore", restval="").writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finish(self):
+        self.rows.sort(key=lambda r: r["key"])
+        self._rewrite()
+
+
+def run_sweep(cfg: dict, out: Path, workers: int | None = None, scheduler: str | None = None,
+              progress: bool = True, limit: int | None = None) -> dict:
+    """Run every unfinished cell; ``limit`` stops after that many new cells (for tests)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows, header = _read_done(out / RESULTS)
+    done = {r["key"] for r in rows}
+    todo = [c for c in cells(cfg) if c["key"] not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    table = _Table(out / RESULTS, rows, header or ["key"])
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), disable=not progress, desc=cfg["name"], unit="cell")
+    if scheduler:
+        results = _dask(cfg["kind"], todo, scheduler)
+    else:
+        results = _local(cfg["kind"], todo, workers or os.cpu_count() or 1)
+    for cell, row in results:
+        table.add({"key": cell["key"], **row})
+        bar.update()
+    bar.close()
+    table.finish()
+    return {"config": cfg["name"], "out": str(out / RESULTS), "cells": len(cells(cfg)),
+            "ran": len(todo), "skipped": len(done), "rows": table.rows}
+
+
+def _local(kind, todo, workers):
+    if workers == 1 or len(todo) <= 1:
+        for c in todo:
+            yield c, run_cell(kind, c["settings"], c["seed"])
+        return
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        futures = {ex.submit(run_cell, kind, c["settings"], c["seed"]): c for c in todo}
+        for f in as_completed(futures):
+            yield futures[f], f.result()
+
+
+def _dask(kind, todo, address):
+    try:
+        from dask.distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise InputError("--scheduler needs dask[distributed]: pip install 'smallloss[sweep]'") from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        futures = {client.submit(run_cell, kind, c["settings"], c["seed"], key=f"cell-{c['key']}", pure=False): c
+                   for c in todo}
+        for f in dask_completed(list(futures)):
+            yield futures[f], f.result()
+    finally:
+        client.close()
+
+
+def summary(result: dict) -> str:
+    lines = [f"{result['config']}: {result['ran']} cells run, {result['skipped']} already done, "
+             f"{result['cells']} in all -> {result['out']}"]
+    rows = result["rows"]
+    crits = [k[: -len("_difference")] for k in (rows[0] if rows else {}) if k.endswith("_difference")]
+    for c in crits:
+        diffs = [abs(float(r[f"{c}_difference"])) for r in rows if r.get(f"{c}_difference") not in (None, "")]
+        if diffs:
+            lines.append(f"  {c:10s} |predicted - observed| max {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}"
+                         f" over {len(diffs)} cells")
+    return "\n".join(lines)
+
+
+def run(args) -> tuple[dict, str]:
+    cfg = load_config(args.config)
+    out = Path(args.out) if args.out else Path("runs") / "sweeps" / cfg["name"]
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers} must be at least 1")
+    result = run_sweep(cfg, out, args.workers, args.scheduler, progress=not args.no_progress and not args.json)
+    shown = {k: v for k, v in result.items() if k != "rows"}
+    return shown, summary(result)

@@ -1,0 +1,182 @@
+"""The torch trainer: the data set as tensors on the device, batches from shuffled indices,
+``reduction='none'`` losses, every training sample's loss recorded after every epoch.
+
+torch is imported here and nowhere else in the package.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from theory.errors import InputError
+
+RECORD_BATCH = 4096
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but CUDA is not available here")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+# --- models ----------------------------------------------------------------------------------
+
+def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, classes))
+
+
+def conv_bn(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def small_cnn(channels: int, classes: int, width: int = 32) -> nn.Module:
+    return nn.Sequential(conv_bn(channels, width), nn.MaxPool2d(2), conv_bn(width, 2 * width), nn.MaxPool2d(2),
+                         conv_bn(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4 * width, classes))
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Identity() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.skip(x))
+
+
+def resnet(channels: int, classes: int, width: int = 32) -> nn.Module:
+    """A ResNet-14-style network (three stages of two blocks) for CIFAR-10 on a GPU."""
+    w = [width, 2 * width, 4 * width]
+    layers = [conv_bn(channels, w[0])]
+    cin = w[0]
+    for k, cout in enumerate(w):
+        layers += [_Block(cin, cout, 1 if k == 0 else 2), _Block(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+
+
+def build_model(kind: str, shape: tuple, classes: int) -> nn.Module:
+    image = len(shape) == 3
+    if kind == "auto":
+        kind = "cnn" if image else "mlp"
+    if kind == "mlp":
+        return mlp(int(np.prod(shape)), classes)
+    if not image:
+        raise InputError(f"model {kind!r} needs image data; this data set has vectors")
+    if kind == "cnn":
+        return small_cnn(shape[0], classes)
+    if kind == "resnet":
+        return resnet(shape[0], classes)
+    raise InputError(f"unknown model {kind!r}; choose auto, mlp, cnn or resnet")
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+@dataclass
+class Recipe:
+    epochs: int = 30
+    batch: int = 32
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+
+
+@dataclass
+class Fit:
+    losses: np.ndarray | None = None      # (n_record, epochs) float32, after every epoch
+    outputs: np.ndarray | None = None     # (n_record, epochs, c) float32 logits
+    val_outputs: np.ndarray | None = None  # (n_val, epochs, c)
+    val_acc: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    epoch_s: list = field(default_factory=list)
+    record_s: list = field(default_factory=list)
+
+
+def predict(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([model(X[k:k + RECORD_BATCH]) for k in range(0, X.shape[0], RECORD_BATCH)])
+
+
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, *, seed: int, weights=None,
+        record: tuple | None = None, val: tuple | None = None, test: tuple | None = None,
+        keep_outputs: bool = True, progress: bool = False, desc: str = "train") -> Fit:
+    """Train by SGD on (X, y), optionally sample-weighted; after each epoch record the loss of
+    every sample of ``record = (X, labels)`` and the accuracy on ``val`` and ``test``."""
+    from tqdm.auto import tqdm
+
+    device = X.device
+    n = X.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
+                          weight_decay=recipe.weight_decay)
+    steps = recipe.epochs * math.ceil(n / recipe.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+    out = Fit()
+    if record is not None:
+        out.losses = np.empty((record[0].shape[0], recipe.epochs), dtype=np.float32)
+        if keep_outputs:
+            out.outputs = np.empty((record[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32)
+    if val is not None:
+        out.val_outputs = np.empty((val[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32)
+    for epoch in tqdm(range(recipe.epochs), disable=not progress, desc=desc, unit="epoch", leave=False):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        for k in range(0, n, recipe.batch):
+            idx = order[k:k + recipe.batch]
+            loss = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
+            loss = (loss * w[idx]).sum() / w[idx].sum() if w is not None else loss.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        _sync(device)
+        t1 = time.perf_counter()
+        if record is not None:
+            logits = predict(model, record[0])
+            out.losses[:, epoch] = F.cross_entropy(logits, record[1], reduction="none").cpu().numpy()
+            if keep_outputs:
+                out.outputs[:, epoch] = logits.cpu().numpy()
+        _sync(device)
+        out.epoch_s.append(t1 - t0)
+        out.record_s.append(time.perf_counter() - t1)
+        if val is not None:
+            logits = predict(model, val[0])
+            out.val_outputs[:, epoch] = logits.cpu().numpy()
+            out.val_acc.append(float((logits.argmax(1) == val[1]).float().mean()))
+        if test is not None:
+            out.test_acc.append(float((predict(model, test[0]).argmax(1) == test[1]).float().mean()))
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def fresh_model(kind: str, shape: tuple, classes: int, seed: int, device: torch.device) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model(kind, shape, classes).to(device)
+
+
+def accuracy_summary(f: Fit) -> dict:
+    """Test accuracy at the epoch with the best clean-validation accuracy, and at the last epoch."""
+    best = int(np.argmax(f.val_acc)) if f.val_acc else len(f.test_acc) - 1
+    return {"best_val": f.test_acc[best], "best_epoch": best, "last": f.test_acc[-1]}

@@ -1,0 +1,40 @@
+"""`smallloss train`: the real-data loop from the command line."""
+
+from __future__ import annotations
+
+from simulations.check import matrix_from_args
+from simulations.pipeline import CRITERIA, TrainConfig, run_training
+
+
+def run(args) -> tuple[dict, str]:
+    args.labels = None  # train takes --noise or --matrix only
+    T, _, source = matrix_from_args(args)
+    cfg = TrainConfig(T=T, dataset=args.dataset, source=source, epochs=args.epochs, stage2_epochs=args.stage2_epochs,
+                      device=args.device, out=args.out, train_fraction=args.train_fraction, model=args.model,
+                      seed=args.seed, progress=not args.no_progress and not args.json)
+    record = run_training(cfg)
+    return record, render(record, source)
+
+
+def _f(x) -> str:
+    return "     -" if x is None else f"{x:6.4f}"
+
+
+def render(r: dict, source: str) -> str:
+    lines = [f"{r['dataset']} on {r['device']}: {source}, {r['n_train']} training samples, "
+             f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs",
+             "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms"]
+    for name in CRITERIA:
+        c = r["criteria"][name]
+        pred = c["predicted_precision"]
+        lines.append(f"{name:10s} {_f(c['observed_precision_single_epoch']):>19} {_f(c['observed_precision_mean_loss']):>10}"
+                     f" | {_f(pred):>20} {_f(c['predicted_precision_bayes']):>8}")
+    if r["test_accuracy"]:
+        lines.append("test accuracy (best on clean validation / last):")
+        for name, a in r["test_accuracy"].items():
+            lines.append(f"  {name:16s} {a['best_val']:.4f} / {a['last']:.4f}  trained on {a['train_size']} "
+                         f"samples, {a['train_precision']:.3f} clean")
+    t = r["timing"]
+    lines.append(f"epoch {t['epoch_s'] * 1e3:.1f} ms, loss recording {t['record_s'] * 1e3:.1f} ms, "
+                 f"whole run {t['total_s']:.1f} s; loss matrix: {r['loss_matrix']}")
+    return "\n".join(lines)
