@@ -8,7 +8,7 @@ from theory import noise
 from theory.errors import InputError
 
 SIMULATE_KEYS = {"noise", "rate", "classes", "matrix", "n", "model", "epsilon", "separation", "alpha", "keep",
-                 "imbalance", "epochs", "sigma", "rho", "exact"}
+                 "imbalance", "epochs", "sigma", "rho", "exact", "cleanlab"}
 
 
 def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
@@ -36,12 +36,17 @@ def simulate_cell(settings: dict, seed: int) -> dict:
     T = matrix_of(settings)
     kw = {k: settings[k] for k in ("n", "model", "epsilon", "separation", "alpha", "keep", "epochs", "sigma", "rho",
                                    "exact") if k in settings}
+    kw["cleanlab"] = settings.get("cleanlab", False)  # cleanlab is slow at 100 classes: opt in
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
     out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
     row = {"noise_rate": out["setting"]["noise_rate"]}
     for name, r in out["criteria"].items():
         for k in ("predicted_precision", "observed_precision", "difference", "observed_recall", "selected"):
             row[f"{name}_{k.replace('_precision', '')}"] = r[k]
+    conf = out["criteria"]["confident"]
+    if "cleanlab_precision" in conf:
+        row["cleanlab_observed"] = conf["cleanlab_precision"]
+        row["cleanlab_agreement"] = conf["cleanlab_agreement"]
     return row
 
 

@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=10_000_000)
     p.add_argument("--repeat", type=int, default=3, help="best of this many timings")
     p.add_argument("--no-cleanlab", action="store_true", help="skip the cleanlab baseline")
+    p.add_argument("--no-train", action="store_true", help="skip the trainer timings (torch)")
     _common(p)
     return parser
 

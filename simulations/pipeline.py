@@ -249,16 +249,22 @@ def run_training(cfg: TrainConfig) -> dict:
 
 def train_row(settings: dict, seed: int) -> dict:
     """A sweep cell: one training run, flattened to the numbers the figures need."""
+    import tempfile
+
+    import torch
+
     from simulations.cells import matrix_of
 
+    torch.set_num_threads(1)  # sweeps run one cell a process, one process a core
     T = matrix_of(settings)
-    cfg = TrainConfig(T=T, dataset=settings.get("dataset", "digits"), epochs=settings.get("epochs", 30),
-                      stage2_epochs=settings.get("stage2_epochs"), device=settings.get("device", "cpu"),
-                      out=settings.get("out", f"runs/sweep_train/{seed}"), seed=seed,
-                      train_fraction=settings.get("train_fraction", 1.0), progress=False,
-                      stage2=settings.get("stage2", True))
-    r = run_training(cfg)
-    row = {"noise_rate": r["noise_rate"], "n_train": r["n_train"]}
+    with tempfile.TemporaryDirectory() as scratch:
+        cfg = TrainConfig(T=T, dataset=settings.get("dataset", "digits"), epochs=settings.get("epochs", 30),
+                          stage2_epochs=settings.get("stage2_epochs"), device=settings.get("device", "cpu"),
+                          out=settings.get("out", scratch), seed=seed,
+                          train_fraction=settings.get("train_fraction", 1.0), progress=False,
+                          stage2=settings.get("stage2", True))
+        r = run_training(cfg)
+    row = {"noise_rate": r["noise_rate"], "n_train": r["n_train"], "seconds": r["timing"]["total_s"]}
     for name, v in r["criteria"].items():
         for key in ("observed_precision_single_epoch", "observed_precision_mean_loss", "predicted_precision",
                     "predicted_precision_bayes"):

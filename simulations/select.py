@@ -198,6 +198,9 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     Above ``fit_max`` samples the mixture is fitted on a seeded subsample (the fit is the
     costly part; the posterior is then evaluated on every sample).
     """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     x = _check_losses(losses).astype(np.float64)
@@ -207,7 +210,10 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     if x.size > fit_max:
         fit = np.random.default_rng(seed).choice(x, fit_max, replace=False)
     gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
-    gmm.fit(fit[:, None])
+    with warnings.catch_warnings():
+        # ten EM steps often stop short of convergence: that is the DivideMix recipe, not a fault
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(fit[:, None])
     low = int(np.argmin(gmm.means_.ravel()))
     return gmm.predict_proba(x[:, None])[:, low] > 0.5
 

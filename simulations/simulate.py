@@ -31,6 +31,7 @@ class Setting:
     sigma: float = 0.0
     rho: float = 0.0
     exact: bool = False
+    cleanlab: bool = True
     seed: int = 0
     source: str = ""
     extra: dict = field(default_factory=dict)
@@ -86,7 +87,7 @@ def budget_fractions(keep, T, prior) -> np.ndarray:
     return np.full(len(T), float(keep))
 
 
-def _confident(model, clean, noisy, seed, c):
+def _confident(model, clean, noisy, seed, c, with_cleanlab=True):
     """Two passes over regenerated outputs: thresholds first, then the decision per sample."""
     sums, n_j = np.zeros(c), np.bincount(noisy, minlength=c)
     for sl, probs in model.chunks(clean, seed):
@@ -96,7 +97,7 @@ def _confident(model, clean, noisy, seed, c):
     for sl, probs in model.chunks(clean, seed):
         keep[sl] = select.select_confident(probs, noisy[sl], t)
     cleanlab = None
-    if clean.size <= CLEANLAB_MAX_N:
+    if with_cleanlab and clean.size <= CLEANLAB_MAX_N:
         probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
         cleanlab = select.cleanlab_keep(probs, noisy)
     return keep, cleanlab
@@ -116,7 +117,7 @@ def simulate(s: Setting) -> dict:
 
     k = budgets(s.keep, clean, noisy, s.T, s.prior)
     k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
-    confident, cleanlab = _confident(model, clean, noisy, ss_model, c)
+    confident, cleanlab = _confident(model, clean, noisy, ss_model, c, s.cleanlab)
     masks = {
         "global": select.select_global(last, int(k.sum())),
         "classwise": select.select_per_class(last, noisy, k),

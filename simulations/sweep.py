@@ -165,7 +165,11 @@ def _local(kind, todo, workers):
         for c in todo:
             yield c, run_cell(kind, c["settings"], c["seed"])
         return
-    with ProcessPoolExecutor(max_workers=workers) as ex:
+    import multiprocessing as mp
+
+    # fork() after torch or numba started their thread pools can deadlock the child
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
         futures = {ex.submit(run_cell, kind, c["settings"], c["seed"]): c for c in todo}
         for f in as_completed(futures):
             yield futures[f], f.result()

@@ -1,0 +1,58 @@
+"""Shared pieces of the figure modules: styling and small simulations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+COLORS = {"global": "#d62728", "classwise": "#1f77b4", "rsl": "#2ca02c", "gmm": "#9467bd", "confident": "#8c564b"}
+LABELS = {"global": "global (Co-teaching)", "classwise": "per-class", "rsl": "RSL", "gmm": "GMM (DivideMix)",
+          "confident": "confident learning"}
+
+
+def figure(rows: int = 1, cols: int = 1, size=(4.6, 3.6)):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    return fig, axes
+
+
+def oracle_precision(T, n: int, seed, prior=None) -> tuple[float, float]:
+    """Observed precision of per-class and global selection under g* at the oracle budget."""
+    from simulations import generate, select
+
+    c = len(T)
+    ss = np.random.SeedSequence(seed).spawn(2)
+    clean = generate.clean_labels(n, np.full(c, 1 / c) if prior is None else prior, ss[0])
+    noisy = generate.noisy_labels(clean, T, ss[1])
+    with np.errstate(divide="ignore"):
+        loss = (-np.log(T[clean, noisy])).astype(np.float32)
+    k = np.bincount(noisy[clean == noisy], minlength=c)
+    is_clean = clean == noisy
+    per = select.select_per_class(loss, noisy, k)
+    glob = select.select_global(loss, int(k.sum()))
+    return float(is_clean[per].mean()), float(is_clean[glob].mean())
+
+
+def sweep_rows(config: str | dict, workers: int | None = None) -> list[dict]:
+    """Run a sweep (a config shipped in simulations/sweeps/, or a dict) in a fresh folder; its rows."""
+    import tempfile
+    from pathlib import Path
+
+    from simulations import sweep
+
+    if isinstance(config, str):
+        cfg = sweep.load_config(Path(__file__).resolve().parents[1] / "sweeps" / f"{config}.toml")
+    else:
+        cfg = {"name": "figure", "kind": "simulate", "base": {}, "seeds": [0], **config}
+    with tempfile.TemporaryDirectory() as out:
+        result = sweep.run_sweep(cfg, Path(out), workers=workers, progress=False)
+    return [{k: _number(v) for k, v in r.items()} for r in result["rows"]]
+
+
+def _number(v):
+    if v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v

@@ -1,0 +1,98 @@
+"""`smallloss train` end to end on digits (short), reproducibility, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from simulations.cli import main  # noqa: E402
+from test_data import write_cifar  # noqa: E402
+
+
+def train_json(capsys, tmp_path, *extra):
+    argv = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--epochs", "3",
+            "--stage2-epochs", "2", "--out", str(tmp_path), "--json", *extra]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def log_softmax(z):
+    z = z.astype(np.float64) - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def test_digits_end_to_end(capsys, tmp_path):
+    r = train_json(capsys, tmp_path)
+    assert r["dataset"] == "digits" and r["device"] == "cpu" and r["epochs"] == 3
+    assert r["noise_rate"] == pytest.approx(0.4)
+    assert set(r["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident"}
+    for c in r["criteria"].values():
+        assert 0 <= c["observed_precision_single_epoch"] <= 1 and 0 <= c["observed_precision_mean_loss"] <= 1
+    assert set(r["test_accuracy"]) == {"ce_all", "global_selected", "rsl_selected"}
+    assert len(r["per_epoch"]) == 3
+    # the saved loss matrix reproduces from the saved model outputs
+    z = np.load(r["loss_matrix"])
+    L, logits, noisy, clean = z["losses"], z["outputs"], z["noisy"], z["clean"]
+    assert L.shape == (r["n_train"], 3) and L.dtype == np.float32
+    recomputed = -np.take_along_axis(log_softmax(logits), noisy[:, None, None].repeat(3, 1), axis=2)[..., 0]
+    np.testing.assert_allclose(L, recomputed, rtol=1e-5, atol=1e-6)
+    assert json.loads(str(z["settings"]))["epochs"] == 3
+    # every cell of the loss table is a (clean, noisy) pair that exists
+    for cell in r["cells"]:
+        assert cell["count"] == int(((clean == cell["clean"]) & (noisy == cell["noisy"])).sum())
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["provenance"]["versions"]["torch"].startswith("2.")
+
+
+def test_same_seed_same_losses_on_cpu(capsys, tmp_path):
+    a = train_json(capsys, tmp_path / "a", "--seed", "3")
+    b = train_json(capsys, tmp_path / "b", "--seed", "3")
+    assert np.load(a["loss_matrix"])["losses"].tobytes() == np.load(b["loss_matrix"])["losses"].tobytes()
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_train_fraction_shrinks_the_training_set(capsys, tmp_path):
+    full = train_json(capsys, tmp_path / "f")
+    half = train_json(capsys, tmp_path / "h", "--train-fraction", "0.5")
+    assert half["n_train"] == pytest.approx(full["n_train"] / 2, abs=1)
+
+
+def test_cnn_on_a_tiny_cifar_layout(capsys, tmp_path):
+    folder = write_cifar(tmp_path / "cifar", per_batch=40)
+    r = train_json(capsys, tmp_path / "out", "--dataset", f"cifar10:{folder}")
+    assert r["n_test"] == 40 and r["n_train"] == 180
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--dataset", "imagenet:/x"], "unknown data set"),
+    (["--dataset", "npz:/nonexistent.npz"], "not found"),
+    (["--epochs", "0"], "positive integer"),
+    (["--device", "tpu"], "unknown device"),
+    (["--train-fraction", "0"], "outside (0, 1]"),
+])
+def test_bad_input(capsys, tmp_path, extra, needle):
+    argv = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--out", str(tmp_path), *extra]
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_bad_npz_and_class_mismatch(capsys, tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.zeros((30, 4)), y=np.arange(30) % 3)
+    code = main(["train", "--dataset", f"npz:{tmp_path / 'd.npz'}", "--noise", "symmetric", "--rate", "0.2",
+                 "--classes", "5", "--out", str(tmp_path / "o")])
+    assert code == 2 and "5 classes" in capsys.readouterr().err
+    np.savez(tmp_path / "e.npz", y=np.arange(30) % 3)
+    assert main(["train", "--dataset", f"npz:{tmp_path / 'e.npz'}", "--noise", "symmetric", "--rate", "0.2",
+                 "--classes", "3", "--out", str(tmp_path / "o")]) == 2
+    assert "no array 'X'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here")
+def test_cuda_request_without_cuda(capsys, tmp_path):
+    code = main(["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--device", "cuda",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "CUDA is not available" in err
