@@ -11,7 +11,7 @@ from simulations.check import matrix_from_args
 from simulations.io import versions
 from theory import precision
 from theory.errors import InputError
-from theory.noise import class_noise_rates, noise_rate, validate_prior, validate_transition
+from theory.noise import class_noise_rates, noise_rate, validate_prior, validate_rate, validate_transition
 
 CRITERIA = ("global", "classwise", "rsl", "gmm", "confident")
 CLEANLAB_MAX_N = 200_000  # cleanlab needs every output in memory
@@ -61,12 +61,10 @@ def parse_keep(keep) -> str | float:
     if keep in ("oracle", "rsl"):
         return keep
     try:
-        f = float(keep)
+        float(keep)
     except (TypeError, ValueError):
         raise InputError(f"--keep must be oracle, rsl or a fraction in [0, 1], got {keep!r}") from None
-    if not np.isfinite(f) or not 0.0 <= f <= 1.0:
-        raise InputError(f"--keep fraction {f:g} is outside [0, 1]")
-    return f
+    return validate_rate(keep, "--keep fraction")
 
 
 def budgets(keep, clean, noisy, T, prior) -> np.ndarray:

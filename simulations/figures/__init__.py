@@ -94,8 +94,10 @@ def draw_png(name: str, out: Path) -> Path:
 
 def make(name: str, out: Path, quick: bool, seed: int) -> dict:
     t = time.perf_counter()
-    rows = module(name).compute(quick=quick, seed=seed)
-    write_csv(out / f"{name}.csv", rows, provenance({"figure": name, "quick": quick, "seed": seed}))
+    mod = module(name)
+    rows = mod.compute(quick=quick, seed=seed)
+    write_csv(out / f"{name}.csv", rows,
+              provenance({"figure": name, "quick": quick, "seed": seed, "caption": mod.CAPTION}))
     draw_png(name, out)
     return {"name": name, "rows": len(rows), "seconds": round(time.perf_counter() - t, 2),
             "csv": str(out / f"{name}.csv"), "png": str(out / f"{name}.png")}

@@ -8,8 +8,8 @@ import numpy as np
 from simulations.figures._common import figure, sweep_rows
 
 NAME = "stage2_accuracy"
-CAPTION = ("Stage 2 on digits: a fresh model trained on RSL's selection against one trained on all "
-           "noisy labels and one on the global selection, clean test accuracy at the best validation epoch.")
+CAPTION = ("Stage 2 on digits: RSL's weighted selection against all noisy labels and the global selection, "
+           "clean test accuracy at the best validation epoch.")
 SETTINGS = [("symmetric", 0.4), ("symmetric", 0.6), ("pairwise", 0.2), ("pairwise", 0.4), ("structured", 0.4)]
 ARMS = {"ce_all": ("all noisy data", "#7f7f7f"), "global_selected": ("global selection", "#d62728"),
         "rsl_selected": ("RSL selection", "#2ca02c")}
