@@ -10,11 +10,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from theory import rsl
 from theory.errors import InputError
 
-GAMMAS = ("one", "mid", "z")  # 1, (1+z)/2, z
 KAPPA = -np.log(0.7)
-BETA = 0.2
+BETA = rsl.BETA
 
 # --- radix select ----------------------------------------------------------------------
 
@@ -146,27 +146,9 @@ def select_global(losses, total: int) -> np.ndarray:
 
 # --- RSL --------------------------------------------------------------------------------
 
-def rsl_proportions(eta, beta: float = BETA) -> np.ndarray:
-    """``prop(i) = max(1 - (1+beta) eta_i, (1-beta)(1-eta_i))``: a share a little below 1-eta."""
-    eta = np.nan_to_num(np.asarray(eta, dtype=np.float64), nan=0.0)
-    return np.maximum(1.0 - (1.0 + beta) * eta, (1.0 - beta) * (1.0 - eta))
-
-
 def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
-    """RSL's class-balanced ``num(i) = min(gamma m p_i, prop(i) n_i)``, floored as the authors do."""
-    if gamma not in GAMMAS:
-        raise InputError(f"unknown gamma {gamma!r}; choose from {', '.join(GAMMAS)}")
-    n = np.asarray(noisy_counts, dtype=np.float64)
-    p = np.asarray(prior, dtype=np.float64)
-    available = rsl_proportions(eta, beta) * n
-    live = (n > 0) & (p > 0)
-    if not live.any():
-        return np.zeros(n.size, dtype=np.int64)
-    z = available[live] / p[live]
-    m, ratio = z.min(), z.max() / z.min() if z.min() > 0 else 1.0
-    g = {"one": 1.0, "mid": (1.0 + ratio) / 2.0, "z": ratio}[gamma]
-    num = np.where(live, np.minimum(g * m * p, available), 0.0)
-    return np.floor(num + 1e-9).astype(np.int64)
+    """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do."""
+    return np.floor(rsl.num(noisy_counts, eta, prior, beta, gamma) + 1e-9).astype(np.int64)
 
 
 def rsl_weights(mean_loss, labels, selected, kappa: float = KAPPA) -> np.ndarray:
@@ -215,7 +197,11 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
         warnings.simplefilter("ignore", ConvergenceWarning)
         gmm.fit(fit[:, None])
     low = int(np.argmin(gmm.means_.ravel()))
-    return gmm.predict_proba(x[:, None])[:, low] > 0.5
+    keep = np.empty(x.size, dtype=bool)
+    for start in range(0, x.size, GMM_FIT_MAX):  # in slices: predict_proba makes (n, 2) float64
+        part = x[start:start + GMM_FIT_MAX, None]
+        keep[start:start + GMM_FIT_MAX] = gmm.predict_proba(part)[:, low] > 0.5
+    return keep
 
 
 def confident_thresholds(probs, labels, classes: int | None = None) -> np.ndarray:

@@ -193,10 +193,33 @@ def _dask(kind, todo, address):
         client.close()
 
 
+TABLE_CRITERIA = ("global", "classwise", "rsl")
+
+
+def _fmt(v) -> str:
+    return f"{float(v):6.4f}" if v not in (None, "") else "     -"
+
+
+def comparison_table(rows: list[dict]) -> list[str]:
+    """One line a cell: its settings, then predicted | observed | difference per criterion."""
+    settings = sorted({k for r in rows for k in r if k.startswith("setting_") and r[k] != ""})
+    varying = [k for k in settings if len({r.get(k, "") for r in rows}) > 1]
+    head = " ".join(f"{k[len('setting_'):][:10]:>10}" for k in varying)
+    lines = [f"{head} seed | " + " | ".join(f"{c:^26}" for c in TABLE_CRITERIA),
+             f"{'':{len(head)}} {'':4} | " + " | ".join(f"{'pred':>7} {'obs':>8} {'diff':>8}" for _ in TABLE_CRITERIA)]
+    for r in sorted(rows, key=lambda r: tuple(str(r.get(k, "")) for k in varying) + (str(r["seed"]),)):
+        cells = " | ".join(f"{_fmt(r.get(f'{c}_predicted')):>7} {_fmt(r.get(f'{c}_observed')):>8} "
+                           f"{_fmt(r.get(f'{c}_difference')):>8}" for c in TABLE_CRITERIA)
+        lines.append(" ".join(f"{str(r.get(k, ''))[:10]:>10}" for k in varying) + f" {r['seed']:>4} | {cells}")
+    return lines
+
+
 def summary(result: dict) -> str:
     lines = [f"{result['config']}: {result['ran']} cells run, {result['skipped']} already done, "
              f"{result['cells']} in all -> {result['out']}"]
     rows = result["rows"]
+    if rows and any(k.endswith("_predicted") for k in rows[0]):
+        lines = comparison_table(rows) + lines
     crits = [k[: -len("_difference")] for k in (rows[0] if rows else {}) if k.endswith("_difference")]
     for c in crits:
         diffs = [abs(float(r[f"{c}_difference"])) for r in rows if r.get(f"{c}_difference") not in (None, "")]

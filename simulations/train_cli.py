@@ -34,6 +34,15 @@ def render(r: dict, source: str) -> str:
         for name, a in r["test_accuracy"].items():
             lines.append(f"  {name:16s} {a['best_val']:.4f} / {a['last']:.4f}  trained on {a['train_size']} "
                          f"samples, {a['train_precision']:.3f} clean")
+    for clean_cells, label in ((True, "clean"), (False, "noisy")):
+        cells = [c for c in r["cells"] if (c["clean"] == c["noisy"]) == clean_cells]
+        if cells:
+            w = [c["count"] for c in cells]
+            first = sum(c["mean_loss_by_epoch"][0] * k for c, k in zip(cells, w)) / sum(w)
+            last = sum(c["mean_loss_by_epoch"][-1] * k for c, k in zip(cells, w)) / sum(w)
+            atom = sum(c["atom"] * k for c, k in zip(cells, w)) / sum(w)
+            lines.append(f"{label} cells: mean training loss {first:.3f} after epoch 1, {last:.3f} at the end "
+                         f"(their atoms -log T_ij average {atom:.3f})")
     t = r["timing"]
     lines.append(f"epoch {t['epoch_s'] * 1e3:.1f} ms, loss recording {t['record_s'] * 1e3:.1f} ms, "
                  f"whole run {t['total_s']:.1f} s; loss matrix: {r['loss_matrix']}")

@@ -159,3 +159,14 @@ def test_bad_arguments():
         losses.Smoothed(losses.Atom(1.0), 0.0)
     with pytest.raises(InputError):
         losses.cell_laws(noise.symmetric(0.2, 3), "student")
+
+
+def test_precision_rises_with_class_separation():
+    T = noise.pairwise(0.3, 2)
+    seps = [0.25, 0.5, 1.0, 2.0, 4.0]
+    prec = regions.precision_vs_separation(T, seps)
+    for name, p in prec.items():
+        assert np.all(np.diff(p) > 0), name
+        assert p[-1] > 0.99 and p[0] < 0.8
+    s = regions.separation_for_precision(T, 0.9)
+    assert regions.precision_vs_separation(T, [s])["classwise"][0] == pytest.approx(0.9, abs=1e-3)

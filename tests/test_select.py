@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from simulations import select
-from theory import noise
+from theory import noise, rsl
 from theory.errors import InputError
 
 
@@ -55,7 +55,7 @@ def test_rsl_budgets_structured_cifar10_by_hand():
     np.testing.assert_allclose(n_noisy, [6300, 6300, 2700, 4500, 2700, 4500, 4500, 6300, 4500, 2700])
     eta = noise.class_noise_rates(T)
     # prop: eta = 2/7 -> max(1 - 1.2*2/7, 0.8*5/7) = 23/35; eta = 0 -> 1; eta = 0.4 -> max(0.52, 0.48) = 0.52
-    prop = select.rsl_proportions(eta)
+    prop = rsl.proportions(eta)
     np.testing.assert_allclose(prop[[0, 2, 3]], [23 / 35, 1.0, 0.52])
     # available = prop * n: 4140 (classes 0, 1, 7), 2700 (2, 4, 9), 2340 (3, 5), 4500 (6, 8)
     # z = available / 0.1: min 23400, max 45000, so gamma = (1 + 45000/23400)/2 and

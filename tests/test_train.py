@@ -65,6 +65,15 @@ def test_cnn_on_a_tiny_cifar_layout(capsys, tmp_path):
     assert r["n_test"] == 40 and r["n_train"] == 180
 
 
+@pytest.mark.parametrize("kind, shape", [("mlp", (64,)), ("cnn", (3, 32, 32)), ("resnet", (3, 32, 32)),
+                                         ("cnn", (1, 28, 28))])
+def test_models_map_inputs_to_class_logits(kind, shape):
+    from simulations import train
+
+    model = train.build_model(kind, shape, 10)
+    assert model(torch.zeros((4, *shape))).shape == (4, 10)
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["--dataset", "imagenet:/x"], "unknown data set"),
     (["--dataset", "npz:/nonexistent.npz"], "not found"),

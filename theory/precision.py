@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.errors import InputError
+from theory import rsl
 from theory.losses import LossDistribution, Mixture, cell_laws
 from theory.noise import class_noise_rates, validate_prior, validate_transition
 
@@ -201,31 +201,21 @@ def confident_bayes(T, prior) -> Prediction:
 
 # --- RSL -------------------------------------------------------------------------------------
 
-def rsl_fractions(T, prior, beta: float = 0.2, gamma: str = "mid") -> np.ndarray:
+def rsl_fractions(T, prior, beta: float = rsl.BETA, gamma: str = "mid") -> np.ndarray:
     """RSL's num(i) as a share of each observed class, in expectation (no flooring)."""
     T, p = validate_transition(T), validate_prior(prior, len(T))
     n = p @ T
-    eta = np.nan_to_num(class_noise_rates(T, p), nan=0.0)
-    prop = np.maximum(1.0 - (1.0 + beta) * eta, (1.0 - beta) * (1.0 - eta))
-    available = prop * n
-    live = (n > 0) & (p > 0)
-    z = available[live] / p[live]
-    ratio = z.max() / z.min() if z.min() > 0 else 1.0
-    g = {"one": 1.0, "mid": (1.0 + ratio) / 2.0, "z": ratio}.get(gamma)
-    if g is None:
-        raise InputError(f"unknown gamma {gamma!r}")
-    num = np.where(live, np.minimum(g * z.min() * p, available), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, num / n, 0.0)
+        return np.where(n > 0, rsl.num(n, class_noise_rates(T, p), p, beta, gamma) / n, 0.0)
 
 
 def predict_all(T, prior=None, model: str = "bayes", *, fractions, n: int, epsilon=0.0, separation=1.0,
-                alpha=1.0, sigma=0.0, rho=0.0, epochs=1, rsl_fraction=None) -> dict[str, Prediction | None]:
+                alpha=1.0, sigma=0.0, rho=0.0, epochs=1) -> dict[str, Prediction | None]:
     """Every criterion's prediction for one setting.
 
     ``fractions``: the per-class budget (share of each observed class) of ``classwise``;
-    ``global`` keeps the same total. ``rsl`` keeps ``rsl_fraction`` (default RSL's own) of
-    the epoch-mean loss; the others rank the last epoch's loss.
+    ``global`` keeps the same total. ``rsl`` keeps RSL's own budgets of the epoch-mean
+    loss; the others rank the last epoch's loss.
     """
     T, p = validate_transition(T), validate_prior(prior, len(T))
     single_sd = sigma if sigma > 0 else 0.0
@@ -235,11 +225,10 @@ def predict_all(T, prior=None, model: str = "bayes", *, fractions, n: int, epsil
     mean_laws = laws if mean_sd == single_sd else cell_laws(T, model, sd=mean_sd, **common)
     fractions = np.asarray(fractions, dtype=np.float64)
     total = float((p @ T) @ fractions)
-    rsl_fraction = rsl_fractions(T, p) if rsl_fraction is None else np.asarray(rsl_fraction)
     return {
         "global": global_(laws, T, p, total),
         "classwise": per_class(laws, T, p, fractions),
-        "rsl": per_class(mean_laws, T, p, rsl_fraction),
+        "rsl": per_class(mean_laws, T, p, rsl_fractions(T, p)),
         "gmm": gmm(laws, T, p, n),
         "confident": confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
     }
