@@ -140,6 +140,18 @@ class Perturbed(LossDistribution):
             return float(-np.log(self.base + self.eps)), float(-np.log(self.base))
 
 
+def _joint_support(laws) -> tuple[float, float]:
+    ends = np.array([law.support() for law in laws])
+    return float(ends[:, 0].min()), float(ends[:, 1].max())
+
+
+def _weighted_atoms(laws, weights, points: int):
+    """The atoms of every law, their masses scaled by the law's weight in the mixture."""
+    parts = [law.quantile_atoms(points) for law in laws]
+    return (np.concatenate([v for v, _ in parts]),
+            np.concatenate([pw * w for (_, pw), w in zip(parts, weights)]))
+
+
 class PerturbedSet(LossDistribution):
     """A weighted mixture of ``Perturbed`` laws sharing eps, classes and alpha, vectorised."""
 
@@ -162,13 +174,10 @@ class PerturbedSet(LossDistribution):
         return (self.beta.pdf(b) @ self.w) * np.exp(-x) / self.eps
 
     def support(self):
-        ends = np.array([law.support() for law in self.laws])
-        return float(ends[:, 0].min()), float(ends[:, 1].max())
+        return _joint_support(self.laws)
 
     def quantile_atoms(self, points: int = QUANTILE_POINTS):
-        parts = [law.quantile_atoms(points) for law in self.laws]
-        return (np.concatenate([v for v, _ in parts]),
-                np.concatenate([pw * w for (_, pw), w in zip(parts, self.w)]))
+        return _weighted_atoms(self.laws, self.w, points)
 
 
 class Overlap2(LossDistribution):
@@ -326,13 +335,10 @@ class Mixture(LossDistribution):
         return super().ppf(q)
 
     def support(self):
-        ends = np.array([c.support() for c in self.components])
-        return float(ends[:, 0].min()), float(ends[:, 1].max())
+        return _joint_support(self.components)
 
     def quantile_atoms(self, points: int = QUANTILE_POINTS):
-        parts = [c.quantile_atoms(points) for c in self.components]
-        return (np.concatenate([x for x, _ in parts]),
-                np.concatenate([w * cw for (_, cw), w in zip(parts, self.w)]))
+        return _weighted_atoms(self.components, self.w, points)
 
     def mean(self):
         return float(sum(w * c.mean() for c, w in zip(self.components, self.w)))
