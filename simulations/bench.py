@@ -216,6 +216,6 @@ def render(out: dict) -> str:
 
 
 def run(args) -> tuple[dict, str]:
-    out = run_bench(generate._check_n(args.n), max(1, args.repeat), cleanlab=not args.no_cleanlab, seed=args.seed,
+    out = run_bench(generate.check_n(args.n), max(1, args.repeat), cleanlab=not args.no_cleanlab, seed=args.seed,
                     trainer=not args.no_train)
     return out, render(out)

@@ -117,7 +117,7 @@ class _Categorical:
             _draw_cdf(rows, self.cdf, rng, out)
 
 
-def _check_n(n) -> int:
+def check_n(n) -> int:
     if isinstance(n, (bool, np.bool_)) or int(n) != n or n < 1:
         raise InputError(f"n = {n!r} must be a positive integer")
     return int(n)
@@ -125,7 +125,7 @@ def _check_n(n) -> int:
 
 def clean_labels(n: int, prior, seed) -> np.ndarray:
     """``n`` i.i.d. clean labels from ``prior`` (int32)."""
-    n = _check_n(n)
+    n = check_n(n)
     prior = np.asarray(prior, dtype=np.float64)
     p = validate_prior(prior, prior.size)
     draw = _Categorical(p[None, :])

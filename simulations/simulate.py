@@ -39,7 +39,7 @@ class Setting:
     def __post_init__(self):
         self.T = validate_transition(self.T)
         self.prior = validate_prior(self.prior, len(self.T))
-        self.n = generate._check_n(self.n)
+        self.n = generate.check_n(self.n)
         generate.check_model(self.model, self.epsilon, self.separation, self.alpha)
         self.keep = parse_keep(self.keep)
         if int(self.epochs) != self.epochs or self.epochs < 1:

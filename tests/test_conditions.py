@@ -39,7 +39,7 @@ def brute_report(T, p):
         "column_dominant": not fail_col,
         "diagonally_dominant": not fail_row and not fail_col,
         "globally_separable": max(clean_losses) < min(noisy_losses, default=math.inf),
-        "cleanlab_valid": all(mass[k] * p[k] < p[k] * T[k][k] for k in range(c)),
+        "cleanlab_valid": all(p[k] * T[k][k] - mass[k] * p[k] > 1e-12 for k in range(c)),  # strict, ties fail
         "row_margin": row_m,
         "column_margin": col_m,
         "epsilon_star": col_m / 2,
@@ -84,6 +84,12 @@ def test_cleanlab_validity_agrees_with_cleanlab(Tp):
     if np.min(np.abs(margins)) < 1e-9:
         return  # a tie sits on the boundary where float rounding decides
     assert conditions.cleanlab_valid(T, p) == bool(nm.noise_matrix_is_valid(T.T, p))
+
+
+def test_a_constant_matrix_is_not_cleanlab_valid_whatever_the_rounding():
+    T = np.full((3, 3), 1 / 3)
+    for p in ([0.42687353, 0.28656323, 0.28656324], None, [0.2, 0.3, 0.5]):
+        assert not conditions.cleanlab_valid(T, p)
 
 
 def test_science_example_per_class_but_not_global():

@@ -55,11 +55,17 @@ def globally_separable(T) -> bool:
     return bool(np.min(np.diag(T)) > off.max())
 
 
+TIE = 1e-12
+
+
 def cleanlab_valid(T, prior=None) -> bool:
-    """cleanlab's learnability: ``P(noisy=k) P(clean=k) < P(noisy=k, clean=k)`` for every k."""
+    """cleanlab's learnability: ``P(noisy=k) P(clean=k) < P(noisy=k, clean=k)`` for every k.
+
+    The inequality is strict: sides within ``TIE`` of each other (a tie that rounding
+    would otherwise decide, as for a constant T) fail it."""
     T = validate_transition(T)
     p = validate_prior(prior, len(T))
-    return bool(np.all((p @ T) * p < p * np.diag(T)))
+    return bool(np.all(p * np.diag(T) - (p @ T) * p > TIE))
 
 
 def epsilon_star(T) -> float:

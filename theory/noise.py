@@ -179,12 +179,6 @@ def _labels(a, name: str) -> np.ndarray:
     return a
 
 
-def noisy_prior(T, prior=None) -> np.ndarray:
-    """``P(noisy = j) = sum_i pi_i T[i,j]``."""
-    T = validate_transition(T)
-    return validate_prior(prior, len(T)) @ T
-
-
 def class_noise_rates(T, prior=None) -> np.ndarray:
     """``eta_j``: fraction of samples observed as j that are wrong (NaN where nothing is observed as j)."""
     T = validate_transition(T)
