@@ -125,6 +125,10 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"smallloss: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # a file or folder the command was pointed at
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"smallloss: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("smallloss: interrupted", file=sys.stderr)
         return 130

@@ -92,6 +92,18 @@ def _as_labels(a, source) -> np.ndarray:
     return a
 
 
+def ensure_dir(path) -> Path:
+    """Create the output folder ``path`` (and parents), or raise InputError saying why not."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"output folder {p} is an existing file") from None
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {p}: {exc.strerror}") from None
+    return p
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from simulations import data, generate, select
-from simulations.io import atomic_path, provenance, write_json
+from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from theory import losses, precision
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate, validate_transition
@@ -114,6 +113,7 @@ def run_training(cfg: TrainConfig) -> dict:
     import torch
 
     t_start = time.perf_counter()
+    out_dir = ensure_dir(cfg.out)  # fail before training, not after
     ds = data.load(cfg.dataset)
     c = ds.classes
     if len(cfg.T) != c:
@@ -222,7 +222,6 @@ def run_training(cfg: TrainConfig) -> dict:
             test_accuracy[name] = {**tr.accuracy_summary(f2), "train_size": int(idx.size),
                                    "train_precision": float((clean[idx] == noisy[idx]).mean())}
 
-    out_dir = Path(cfg.out)
     settings = cfg.echo()
     record = {
         "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs,
@@ -238,7 +237,6 @@ def run_training(cfg: TrainConfig) -> dict:
               "val_outputs": stage1.val_outputs, "val_clean": val_clean, "T": cfg.T, "prior": prior}
     if stage1.outputs is not None:
         arrays["outputs"] = stage1.outputs
-    out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "losses.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, settings=np.array(json.dumps(settings)), **arrays)

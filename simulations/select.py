@@ -186,6 +186,8 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     from sklearn.mixture import GaussianMixture
 
     x = _check_losses(losses).astype(np.float64)
+    if x.size < 2:
+        return np.ones(x.size, dtype=bool)  # nothing to split in two
     lo, hi = x.min(), x.max()
     x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
     fit = x
@@ -246,8 +248,10 @@ def cleanlab_keep(probs, labels) -> np.ndarray | None:
         from cleanlab.filter import find_label_issues
     except ImportError:
         return None
-    issues = find_label_issues(np.asarray(labels), np.asarray(probs, dtype=np.float64),
-                               filter_by="confident_learning", n_jobs=1)
+    labels = np.asarray(labels)
+    if np.unique(labels).size < 2:
+        return None  # cleanlab needs two observed classes at least
+    issues = find_label_issues(labels, np.asarray(probs, dtype=np.float64), filter_by="confident_learning", n_jobs=1)
     return ~issues
 
 

@@ -137,7 +137,9 @@ class _Table:
 def run_sweep(cfg: dict, out: Path, workers: int | None = None, scheduler: str | None = None,
               progress: bool = True, limit: int | None = None) -> dict:
     """Run every unfinished cell; ``limit`` stops after that many new cells (for tests)."""
-    out.mkdir(parents=True, exist_ok=True)
+    from simulations.io import ensure_dir
+
+    ensure_dir(out)
     rows, header = _read_done(out / RESULTS)
     done = {r["key"] for r in rows}
     todo = [c for c in cells(cfg) if c["key"] not in done]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path, provenance
+from simulations.io import atomic_path, ensure_dir, provenance
 from theory.errors import InputError
 
 ORDER = ("conditions", "loss_laws", "theorem2", "predicted_vs_observed", "cifar10n", "trainer_epochs",
@@ -107,8 +107,7 @@ def run(args) -> tuple[dict, str]:
     names = args.only or list(ORDER)
     for n in names:
         module(n)  # unknown names fail before anything is computed
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(args.out)
     done = []
     t0 = time.perf_counter()
     for n in names:
