@@ -15,7 +15,7 @@ from theory import conditions, noise
 SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
 
 
-def tolerance(p, k):
+def tolerance(k):
     """Five standard errors of an observed precision on k kept samples.
 
     When the budget ends inside the clean atom of a class, the clean samples kept are what
@@ -31,7 +31,7 @@ def test_column_dominant_bayes_is_exact_per_class_and_global_fails_as_predicted(
     assert cw["observed_precision"] == 1.0 and cw["predicted_precision"] == 1.0
     assert not conditions.globally_separable(SCIENCE_EXAMPLE)
     assert gl["predicted_precision"] < 1 and gl["observed_precision"] < 1
-    assert abs(gl["observed_precision"] - gl["predicted_precision"]) < tolerance(gl["predicted_precision"], gl["selected"])
+    assert abs(gl["observed_precision"] - gl["predicted_precision"]) < tolerance(gl["selected"])
     assert gl["selected"] == cw["selected"]  # equal budgets
 
 
@@ -46,7 +46,7 @@ def test_bayes_predictions_hold_up_to_sampling_noise(seed, keep, margin, exact):
         r = out["criteria"][name]
         if r["selected"] < 200:
             continue
-        assert abs(r["difference"]) < tolerance(r["predicted_precision"], r["selected"]), (name, r)
+        assert abs(r["difference"]) < tolerance(r["selected"]), (name, r)
 
 
 @pytest.mark.parametrize("model, kw", [("perturbed", {"epsilon": 0.25}), ("overlap", {"separation": 1.5})])
@@ -63,7 +63,7 @@ def test_epoch_averaging_raises_precision_as_predicted():
     single, mean = out["criteria"]["classwise"], out["criteria"]["rsl"]
     assert mean["observed_precision"] > single["observed_precision"]
     for r in (single, mean):
-        assert abs(r["difference"]) < tolerance(r["predicted_precision"], r["selected"])
+        assert abs(r["difference"]) < tolerance(r["selected"])
 
 
 @pytest.mark.parametrize("ratio", [10, 50])
