@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from simulations import generate, select
@@ -39,10 +39,18 @@ def test_column_dominant_bayes_is_exact_per_class_and_global_fails_as_predicted(
        st.floats(-0.3, 0.4), st.booleans())
 @settings(max_examples=12)
 def test_bayes_predictions_hold_up_to_sampling_noise(seed, keep, margin, exact):
+    # float32 losses resolve about 1e-7 relative: margins between 0 and 1e-5 sit in the band
+    # where the simulator may or may not tell the two atoms apart (theory.precision.TIE)
+    assume(margin == 0 or abs(margin) >= 1e-5)
     T = noise.random_transition(4, margin, seed=seed, kind="column")
     prior = np.random.default_rng(seed).dirichlet(np.full(4, 3.0))
     out = simulate(Setting(T=T, prior=prior, n=40_000, keep=keep, exact=exact, seed=seed))
-    for name in ("global", "classwise", "rsl", "confident"):
+    # Confident learning keeps or drops whole cells by comparing T[i,k] with a threshold
+    # t_k that the sample only estimates: within sampling error of t_k the cell flips.
+    mass = prior[:, None] * T
+    t = (mass * T).sum(axis=0) / mass.sum(axis=0)
+    knife_edge = np.min(np.abs(T - t)) < 0.01
+    for name in ("global", "classwise", "rsl") + (() if knife_edge else ("confident",)):
         r = out["criteria"][name]
         if r["selected"] < 200:
             continue

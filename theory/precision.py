@@ -30,6 +30,9 @@ class Prediction:
                 "predicted_selected_fraction": self.selected_fraction}
 
 
+# Atoms closer than this (relative) are one value: the simulator's float32 outputs and
+# losses resolve about 1e-7, so margins of T below ~1e-6 are ties there. Predictions for
+# matrices with margins inside (0, 1e-5) may disagree with float32 simulation.
 TIE = 1e-6
 
 
