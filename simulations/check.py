@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.io import read_label_pair, read_matrix, read_prior
+from simulations.io import fmt, read_label_pair, read_matrix, read_prior
 from theory import noise
 from theory.conditions import ConditionReport, report
 from theory.errors import InputError
@@ -41,9 +41,6 @@ def run(args) -> tuple[dict, str]:
     return out, render(rep, source)
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
 
 def render(rep: ConditionReport, source: str) -> str:
     yes = {True: "yes", False: "NO"}
@@ -61,5 +58,5 @@ def render(rep: ConditionReport, source: str) -> str:
         "  class    eta   clean_loss  min_noisy_loss",
     ]
     for c in rep.per_class:
-        lines.append(f"  {c.cls:5d} {_fmt(c.eta):>7} {_fmt(c.clean_loss):>11} {_fmt(c.min_noisy_loss):>15}")
+        lines.append(f"  {c.cls:5d} {fmt(c.eta):>7} {fmt(c.clean_loss):>11} {fmt(c.min_noisy_loss):>15}")
     return "\n".join(lines)

@@ -145,6 +145,24 @@ def dumps(obj) -> str:
     return json.dumps(obj, default=_jsonable, allow_nan=False)
 
 
+def csv_cell(v) -> str:
+    """A value as a CSV cell: plain numbers (numpy scalars too), empty for None."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, np.integer):
+        return str(int(v))
+    return str(v)
+
+
+def fmt(x, width: int = 6) -> str:
+    """A precision or loss for a human table: four decimals, or a dash when there is none."""
+    return "-".rjust(width) if x is None or x == "" else f"{float(x):{width}.4f}"
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for dist in ("smallloss", "numpy", "scipy", "numba", "scikit-learn", "torch"):

@@ -67,17 +67,18 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean."""
-    eta = np.nan_to_num(class_noise_rates(T, prior), nan=0.0)
-    return np.floor((1.0 - eta) * noisy_counts + 1e-9).astype(np.int64)
+    return np.floor(precision.oracle_fractions(T, prior) * noisy_counts + 1e-9).astype(np.int64)
 
 
 def _selections(loss, probs, noisy, k, k_rsl, seed):
+    """Every criterion on one loss vector (RSL's too, unless ``k_rsl`` is None)."""
     out = {
         "global": select.select_global(loss, int(k.sum())),
         "classwise": select.select_per_class(loss, noisy, k),
-        "rsl": select.select_per_class(loss, noisy, k_rsl),
         "gmm": select.select_gmm(loss, seed=seed),
     }
+    if k_rsl is not None:
+        out["rsl"] = select.select_per_class(loss, noisy, k_rsl)
     if probs is not None:  # None when the outputs of every epoch were too many to keep
         out["confident"] = select.select_confident(probs, noisy)
     return out
@@ -153,11 +154,15 @@ def run_training(cfg: TrainConfig) -> dict:
     L = stage1.losses
     cum = np.cumsum(L, axis=1, dtype=np.float64)
     probs_epochs = _softmax(stage1.outputs) if stage1.outputs is not None else None
+    probs_sum = np.zeros(probs_epochs.shape[::2], dtype=np.float64) if probs_epochs is not None else None
     per_epoch = []
     for e in range(cfg.epochs):
         mean_e = (cum[:, e] / (e + 1)).astype(np.float32)
-        probs = probs_epochs[:, e] if probs_epochs is not None else None
-        mean_probs = probs_epochs[:, : e + 1].mean(axis=1) if probs_epochs is not None else None
+        probs = mean_probs = None
+        if probs_epochs is not None:
+            probs = probs_epochs[:, e]
+            probs_sum += probs  # a running sum: the mean so far without re-reading earlier epochs
+            mean_probs = (probs_sum / (e + 1)).astype(np.float32)
         row = {"epoch": e, "test_accuracy": stage1.test_acc[e], "val_accuracy": stage1.val_acc[e]}
         for variant, loss, p in (("single", L[:, e], probs), ("mean", mean_e, mean_probs)):
             masks = _selections(loss, p, noisy, k, k_rsl, seed=e)
@@ -177,9 +182,10 @@ def run_training(cfg: TrainConfig) -> dict:
 
     final = per_epoch[-1]
     mean_loss = (cum[:, -1] / cfg.epochs).astype(np.float32)
+    rsl_mask = select.select_per_class(mean_loss, noisy, k_rsl)  # RSL ranks the mean loss
     last_logits = stage1.outputs[:, -1] if stage1.outputs is not None else tr.predict(model, Xtr).cpu().numpy()
-    final_masks = _selections(L[:, -1], _softmax(last_logits), noisy, k, k_rsl, seed=cfg.epochs - 1)
-    final_masks["rsl"] = select.select_per_class(mean_loss, noisy, k_rsl)
+    final_masks = _selections(L[:, -1], _softmax(last_logits), noisy, k, None, seed=cfg.epochs - 1)
+    final_masks["rsl"] = rsl_mask
     criteria = {}
     for name in CRITERIA:
         single = final.get(f"{name}_single")
@@ -208,7 +214,6 @@ def run_training(cfg: TrainConfig) -> dict:
     # stage 2: fresh models on all noisy data, the global selection, and RSL's weighted selection
     test_accuracy = {}
     if cfg.stage2:
-        rsl_mask = select.select_per_class(mean_loss, noisy, k_rsl)
         global_mask = select.select_global(L[:, -1], int(rsl_mask.sum()))
         weights = select.rsl_weights(mean_loss, noisy, rsl_mask)
         recipe2 = tr.Recipe(epochs=cfg.stage2_epochs or cfg.epochs)

@@ -8,7 +8,7 @@ import numpy as np
 
 from simulations import generate, select
 from simulations.check import matrix_from_args
-from simulations.io import versions
+from simulations.io import fmt, versions
 from theory import precision
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate, validate_prior, validate_rate, validate_transition
@@ -153,9 +153,6 @@ def run(args) -> tuple[dict, str]:
     return out, render(out)
 
 
-def _f(x) -> str:
-    return "     -" if x is None else f"{x:6.4f}"
-
 
 def render(out: dict) -> str:
     s = out["setting"]
@@ -164,10 +161,10 @@ def render(out: dict) -> str:
     lines = [head, "criterion   predicted observed    diff   recall  selected"]
     for name, r in out["criteria"].items():
         diff = "     -" if r["difference"] is None else f"{r['difference']:+.4f}"
-        lines.append(f"{name:11s} {_f(r['predicted_precision']):>9} {_f(r['observed_precision']):>8} "
-                     f"{diff:>7} {_f(r['observed_recall']):>8} {r['selected']:9d}")
+        lines.append(f"{name:11s} {fmt(r['predicted_precision']):>9} {fmt(r['observed_precision']):>8} "
+                     f"{diff:>7} {fmt(r['observed_recall']):>8} {r['selected']:9d}")
     conf = out["criteria"]["confident"]
     if "cleanlab_precision" in conf:
-        lines.append(f"cleanlab find_label_issues precision {_f(conf['cleanlab_precision'])}, "
+        lines.append(f"cleanlab find_label_issues precision {fmt(conf['cleanlab_precision'])}, "
                      f"agreement with ours {conf['cleanlab_agreement']:.4f}")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from simulations.io import csv_cell, fmt
 from theory.errors import InputError
 
 CELL_KINDS = ("simulate", "train")
@@ -92,14 +93,6 @@ def _read_done(path: Path) -> tuple[list[dict], list[str]]:
     return rows, header
 
 
-def _format(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
 class _Table:
     """Appends rows to results.csv, widening the header when a new column appears."""
 
@@ -117,7 +110,7 @@ class _Table:
             w.writerows(self.rows)
 
     def add(self, row: dict):
-        row = {k: _format(v) for k, v in row.items()}
+        row = {k: csv_cell(v) for k, v in row.items()}
         self.rows.append(row)
         new = [k for k in row if k not in self.header]
         if new or not self.path.exists():
@@ -198,10 +191,6 @@ def _dask(kind, todo, address):
 TABLE_CRITERIA = ("global", "classwise", "rsl")
 
 
-def _fmt(v) -> str:
-    return f"{float(v):6.4f}" if v not in (None, "") else "     -"
-
-
 def comparison_table(rows: list[dict]) -> list[str]:
     """One line a cell: its settings, then predicted | observed | difference per criterion."""
     settings = sorted({k for r in rows for k in r if k.startswith("setting_") and r[k] != ""})
@@ -210,8 +199,8 @@ def comparison_table(rows: list[dict]) -> list[str]:
     lines = [f"{head} seed | " + " | ".join(f"{c:^26}" for c in TABLE_CRITERIA),
              f"{'':{len(head)}} {'':4} | " + " | ".join(f"{'pred':>7} {'obs':>8} {'diff':>8}" for _ in TABLE_CRITERIA)]
     for r in sorted(rows, key=lambda r: tuple(str(r.get(k, "")) for k in varying) + (str(r["seed"]),)):
-        cells = " | ".join(f"{_fmt(r.get(f'{c}_predicted')):>7} {_fmt(r.get(f'{c}_observed')):>8} "
-                           f"{_fmt(r.get(f'{c}_difference')):>8}" for c in TABLE_CRITERIA)
+        cells = " | ".join(f"{fmt(r.get(f'{c}_predicted')):>7} {fmt(r.get(f'{c}_observed')):>8} "
+                           f"{fmt(r.get(f'{c}_difference')):>8}" for c in TABLE_CRITERIA)
         lines.append(" ".join(f"{str(r.get(k, ''))[:10]:>10}" for k in varying) + f" {r['seed']:>4} | {cells}")
     return lines
 

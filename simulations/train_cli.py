@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simulations.check import matrix_from_args
+from simulations.io import fmt
 from simulations.pipeline import CRITERIA, TrainConfig, run_training
 
 
@@ -16,9 +17,6 @@ def run(args) -> tuple[dict, str]:
     return record, render(record, source)
 
 
-def _f(x) -> str:
-    return "     -" if x is None else f"{x:6.4f}"
-
 
 def render(r: dict, source: str) -> str:
     lines = [f"{r['dataset']} on {r['device']}: {source}, {r['n_train']} training samples, "
@@ -27,8 +25,8 @@ def render(r: dict, source: str) -> str:
     for name in CRITERIA:
         c = r["criteria"][name]
         pred = c["predicted_precision"]
-        lines.append(f"{name:10s} {_f(c['observed_precision_single_epoch']):>19} {_f(c['observed_precision_mean_loss']):>10}"
-                     f" | {_f(pred):>20} {_f(c['predicted_precision_bayes']):>8}")
+        lines.append(f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} {fmt(c['observed_precision_mean_loss']):>10}"
+                     f" | {fmt(pred):>20} {fmt(c['predicted_precision_bayes']):>8}")
     if r["test_accuracy"]:
         lines.append("test accuracy (best on clean validation / last):")
         for name, a in r["test_accuracy"].items():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path, ensure_dir, provenance
+from simulations.io import atomic_path, csv_cell, ensure_dir, provenance
 from theory.errors import InputError
 
 ORDER = ("conditions", "loss_laws", "theorem2", "predicted_vs_observed", "cifar10n", "trainer_epochs",
@@ -38,19 +38,8 @@ def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
         w = csv.DictWriter(f, fieldnames=header, restval="")
         w.writeheader()
         for r in rows:
-            w.writerow({k: _cell(v) for k, v in r.items()})
+            w.writerow({k: csv_cell(v) for k, v in r.items()})
 
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, np.integer):
-        return str(int(v))
-    return str(v)
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
