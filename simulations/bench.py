@@ -6,14 +6,17 @@ timed); the first call in a fresh process is timed separately to show the on-dis
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-from simulations import generate, select
+from simulations import data, generate, select
 from simulations.io import versions
+from simulations.pipeline import TrainConfig, run_training
 from theory import noise
 
 
@@ -33,7 +36,9 @@ def numpy_noisy_labels(clean, T, rng):
     cdf = np.cumsum(T, axis=1)
     for k in range(len(T)):
         idx = np.flatnonzero(clean == k)
-        out[idx] = np.minimum(np.searchsorted(cdf[k], rng.random(idx.size), side="right"), len(T) - 1)
+        out[idx] = np.minimum(
+            np.searchsorted(cdf[k], rng.random(idx.size), side="right"), len(T) - 1
+        )
     return out
 
 
@@ -62,15 +67,17 @@ print(time.perf_counter() - t)
 def first_call_seconds() -> dict:
     """Import plus first calls in two fresh interpreters sharing a new, empty Numba cache:
     the first compiles and writes the cache, the second only loads it."""
-    import os
-    import tempfile
-
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         times = []
         for _ in range(2):
-            out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True,
-                                 check=True, env=env)
+            out = subprocess.run(
+                [sys.executable, "-c", FIRST_CALL],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             times.append(float(out.stdout.strip().splitlines()[-1]))
     return {"compile_s": times[0], "cached_s": times[1]}
 
@@ -88,18 +95,25 @@ class _ArrayDataset:
         return self.X[k], self.y[k]
 
 
-def fit_with_dataloader(model, X, y, epochs: int, batch: int, seed: int, numpy_rows: bool = False) -> list[float]:
+def fit_with_dataloader(
+    model, X, y, epochs: int, batch: int, seed: int, numpy_rows: bool = False
+) -> list[float]:
     """The same loop as ``train.fit`` fed by a shuffling DataLoader: the baseline of the trainer.
 
     ``numpy_rows``: the loader indexes numpy arrays sample by sample (the common pattern)
     instead of a TensorDataset (its best case)."""
+    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
     dataset = _ArrayDataset(X.numpy(), y.numpy()) if numpy_rows else TensorDataset(X, y)
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    loader = DataLoader(
+        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+    opt = torch.optim.SGD(
+        model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
     times = []
     for _ in range(epochs):
         t = time.perf_counter()
@@ -116,58 +130,104 @@ def fit_with_dataloader(model, X, y, epochs: int, batch: int, seed: int, numpy_r
 def bench_trainer(seed: int = 0) -> dict:
     """Digits on the CPU: epoch time against a DataLoader loop, loss recording against the epoch,
     and the whole run (stage 1, selection, three stage-2 models)."""
-    import tempfile
-
+    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
     import torch
 
-    from simulations import data
     from simulations import train as tr
-    from simulations.pipeline import TrainConfig, run_training
 
     ds = data.load_digits()
     X, y = torch.as_tensor(ds.X), torch.as_tensor(ds.y)
     recipe = tr.Recipe(epochs=8)
-    ours = tr.fit(tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, recipe, seed=seed,
-                  record=(X, y))
-    base = fit_with_dataloader(tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8,
-                               recipe.batch, seed)
-    rows = fit_with_dataloader(tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8,
-                               recipe.batch, seed, numpy_rows=True)
-    epoch, record, loader = np.median(ours.epoch_s[1:]), np.median(ours.record_s[1:]), np.median(base[1:])
+    ours = tr.fit(
+        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
+        X,
+        y,
+        recipe,
+        seed=seed,
+        record=(X, y),
+    )
+    base = fit_with_dataloader(
+        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8, recipe.batch, seed
+    )
+    rows = fit_with_dataloader(
+        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
+        X,
+        y,
+        8,
+        recipe.batch,
+        seed,
+        numpy_rows=True,
+    )
+    epoch, record, loader = (
+        np.median(ours.epoch_s[1:]),
+        np.median(ours.record_s[1:]),
+        np.median(base[1:]),
+    )
     loader_rows = np.median(rows[1:])
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        run_training(TrainConfig(T=noise.pairwise(0.4, 10), epochs=30, out=out, seed=seed, progress=False,
-                                 device="cpu"))
+        run_training(
+            TrainConfig(
+                T=noise.pairwise(0.4, 10),
+                epochs=30,
+                out=out,
+                seed=seed,
+                progress=False,
+                device="cpu",
+            )
+        )
         whole = time.perf_counter() - t
-    return {"epoch_s": float(epoch), "dataloader_epoch_s": float(loader), "epoch_ratio": float(loader / epoch),
-            "dataloader_numpy_epoch_s": float(loader_rows), "epoch_ratio_numpy": float(loader_rows / epoch),
-            "record_s": float(record), "record_share_of_epoch": float(record / epoch),
-            "digits_run_s": whole, "torch_threads": torch.get_num_threads()}
+    return {
+        "epoch_s": float(epoch),
+        "dataloader_epoch_s": float(loader),
+        "epoch_ratio": float(loader / epoch),
+        "dataloader_numpy_epoch_s": float(loader_rows),
+        "epoch_ratio_numpy": float(loader_rows / epoch),
+        "record_s": float(record),
+        "record_share_of_epoch": float(record / epoch),
+        "digits_run_s": whole,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
-def run_bench(n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, trainer: bool = True) -> dict:
+def run_bench(
+    n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, trainer: bool = True
+) -> dict:
     rng = np.random.default_rng(seed)
     rows = []
 
     def row(name, ours, base, baseline, target):
-        rows.append({"kernel": name, "ours_s": ours, "baseline": baseline, "baseline_s": base,
-                     "ratio": base / ours, "target": target, "met": base / ours >= target})
+        rows.append(
+            {
+                "kernel": name,
+                "ours_s": ours,
+                "baseline": baseline,
+                "baseline_s": base,
+                "ratio": base / ours,
+                "target": target,
+                "met": base / ours >= target,
+            }
+        )
 
     for c, target in ((10, 5.0), (100, 8.0)):
         T = noise.symmetric(0.4, c)
         clean = generate.clean_labels(n, np.full(c, 1.0 / c), seed)
-        ours = best_of(lambda: generate.noisy_labels(clean, T, 1), repeat)
-        base = best_of(lambda: numpy_noisy_labels(clean, T, np.random.default_rng(1)), repeat)
+        ours = best_of(lambda clean=clean, T=T: generate.noisy_labels(clean, T, 1), repeat)
+        base = best_of(
+            lambda clean=clean, T=T: numpy_noisy_labels(clean, T, np.random.default_rng(1)), repeat
+        )
         row(f"noisy labels c={c}", ours, base, "numpy searchsorted", target)
         if c == 10 and cleanlab:
-            try:
+            try:  # cleanlab is the optional extra smallloss[test]: a baseline only
                 from cleanlab.benchmarking.noise_generation import generate_noisy_labels
             except ImportError:
                 pass
             else:
-                # cleanlab's noise_matrix is P(noisy | true) with columns summing to 1: our T transposed
-                base = best_of(lambda: generate_noisy_labels(clean, T.T), max(1, repeat - 1))
+                # cleanlab's noise_matrix is P(noisy | true) with columns summing to 1: our T
+                # transposed
+                base = best_of(
+                    lambda clean=clean, T=T: generate_noisy_labels(clean, T.T), max(1, repeat - 1)
+                )
                 row("noisy labels c=10", ours, base, "cleanlab generate_noisy_labels", 15.0)
 
     c = 10
@@ -177,7 +237,7 @@ def run_bench(n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, tra
     ours = best_of(lambda: generate.cross_entropy(probs, labels, out), repeat)
     base = best_of(lambda: -np.log(probs[np.arange(n), labels]), repeat)
     row("cross-entropy loss c=10", ours, base, "numpy fancy indexing", 2.5)
-    del probs
+    probs = None  # frees the (n, c) outputs before the next kernel
 
     losses = rng.random(n, dtype=np.float32) * 5
     counts = (np.bincount(labels, minlength=c) * 0.6).astype(np.int64)
@@ -185,37 +245,16 @@ def run_bench(n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, tra
     base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
     row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
 
-    out = {"n": n, "repeat": repeat, "rows": rows, "first_call_in_fresh_process_s": first_call_seconds(),
-           "versions": versions()}
+    out = {
+        "n": n,
+        "repeat": repeat,
+        "rows": rows,
+        "first_call_in_fresh_process_s": first_call_seconds(),
+        "versions": versions(),
+    }
     if trainer:
         try:
             out["trainer"] = bench_trainer(seed)
         except ImportError:
             out["trainer"] = None  # torch not installed
     return out
-
-
-def render(out: dict) -> str:
-    lines = [f"n = {out['n']:.0e}, best of {out['repeat']}",
-             f"{'kernel':26s} {'ours (s)':>9} {'baseline (s)':>12} {'ratio':>7} {'target':>7}  baseline"]
-    for r in out["rows"]:
-        lines.append(f"{r['kernel']:26s} {r['ours_s']:9.4f} {r['baseline_s']:12.4f} {r['ratio']:6.1f}x "
-                     f"{r['target']:6.1f}x  {r['baseline']}{'' if r['met'] else '  (below target)'}")
-    tr = out.get("trainer")
-    if tr:
-        lines.append(f"trainer on digits (CPU, {tr['torch_threads']} threads): epoch {tr['epoch_s'] * 1e3:.1f} ms vs "
-                     f"DataLoader {tr['dataloader_epoch_s'] * 1e3:.1f} ms over a TensorDataset ({tr['epoch_ratio']:.1f}x), "
-                     f"{tr['dataloader_numpy_epoch_s'] * 1e3:.1f} ms over numpy rows ({tr['epoch_ratio_numpy']:.1f}x; "
-                     f"target 2x); "
-                     f"loss recording {tr['record_s'] * 1e3:.2f} ms = {100 * tr['record_share_of_epoch']:.1f}% of an "
-                     f"epoch (target <= 10%); whole run {tr['digits_run_s']:.1f} s (target <= 60 s)")
-    fc = out["first_call_in_fresh_process_s"]
-    lines.append(f"first call in a fresh process (import + 3 kernels): {fc['compile_s']:.2f} s compiling, "
-                 f"{fc['cached_s']:.2f} s from the disk cache ({fc['compile_s'] / fc['cached_s']:.1f}x)")
-    return "\n".join(lines)
-
-
-def run(args) -> tuple[dict, str]:
-    out = run_bench(generate.check_n(args.n), max(1, args.repeat), cleanlab=not args.no_cleanlab, seed=args.seed,
-                    trainer=not args.no_train)
-    return out, render(out)

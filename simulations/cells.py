@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
+from simulations.io import read_matrix
+from simulations.pipeline import TrainConfig, run_training
+from simulations.simulate import Setting, simulate
 from theory import noise
 from theory.errors import InputError
 
-SIMULATE_KEYS = {"noise", "rate", "classes", "matrix", "n", "model", "epsilon", "separation", "alpha", "keep",
-                 "imbalance", "epochs", "sigma", "rho", "exact", "cleanlab"}
+SIMULATE_KEYS = {
+    "noise",
+    "rate",
+    "classes",
+    "matrix",
+    "n",
+    "model",
+    "epsilon",
+    "separation",
+    "alpha",
+    "keep",
+    "imbalance",
+    "epochs",
+    "sigma",
+    "rho",
+    "exact",
+    "cleanlab",
+}
 
 
 def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
@@ -21,27 +42,43 @@ def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
 
 def matrix_of(settings: dict) -> np.ndarray:
     if "matrix" in settings:
-        from simulations.io import read_matrix
-
         return read_matrix(settings["matrix"])
     return noise.named(settings["noise"], settings.get("rate"), settings.get("classes"))
 
 
 def simulate_cell(settings: dict, seed: int) -> dict:
-    from simulations.simulate import Setting, simulate
-
     unknown = set(settings) - SIMULATE_KEYS
     if unknown:
         raise InputError(f"unknown simulate settings: {', '.join(sorted(unknown))}")
     T = matrix_of(settings)
-    kw = {k: settings[k] for k in ("n", "model", "epsilon", "separation", "alpha", "keep", "epochs", "sigma", "rho",
-                                   "exact") if k in settings}
+    kw = {
+        k: settings[k]
+        for k in (
+            "n",
+            "model",
+            "epsilon",
+            "separation",
+            "alpha",
+            "keep",
+            "epochs",
+            "sigma",
+            "rho",
+            "exact",
+        )
+        if k in settings
+    }
     kw["cleanlab"] = settings.get("cleanlab", False)  # cleanlab is slow at 100 classes: opt in
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
     out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
     row = {"noise_rate": out["setting"]["noise_rate"]}
     for name, r in out["criteria"].items():
-        for k in ("predicted_precision", "observed_precision", "difference", "observed_recall", "selected"):
+        for k in (
+            "predicted_precision",
+            "observed_precision",
+            "difference",
+            "observed_recall",
+            "selected",
+        ):
             row[f"{name}_{k.replace('_precision', '')}"] = r[k]
     conf = out["criteria"]["confident"]
     if "cleanlab_precision" in conf:
@@ -51,6 +88,40 @@ def simulate_cell(settings: dict, seed: int) -> dict:
 
 
 def train_cell(settings: dict, seed: int) -> dict:
-    from simulations.pipeline import train_row
+    """A sweep cell: one training run, flattened to the numbers the figures need."""
+    # torch is the optional extra smallloss[train]: only training cells need it
+    import torch
 
-    return train_row(settings, seed)
+    torch.set_num_threads(1)  # sweeps run one cell a process, one process a core
+    T = matrix_of(settings)
+    with tempfile.TemporaryDirectory() as scratch:
+        cfg = TrainConfig(
+            T=T,
+            dataset=settings.get("dataset", "digits"),
+            epochs=settings.get("epochs", 30),
+            stage2_epochs=settings.get("stage2_epochs"),
+            device=settings.get("device", "cpu"),
+            out=settings.get("out", scratch),
+            seed=seed,
+            train_fraction=settings.get("train_fraction", 1.0),
+            progress=False,
+            stage2=settings.get("stage2", True),
+        )
+        r = run_training(cfg)
+    row = {
+        "noise_rate": r["noise_rate"],
+        "n_train": r["n_train"],
+        "seconds": r["timing"]["total_s"],
+    }
+    for name, v in r["criteria"].items():
+        for key in (
+            "observed_precision_single_epoch",
+            "observed_precision_mean_loss",
+            "predicted_precision",
+            "predicted_precision_bayes",
+        ):
+            row[f"{name}_{key}"] = v[key]
+    for name, v in r["test_accuracy"].items():
+        row[f"test_{name}_best_val"] = v["best_val"]
+        row[f"test_{name}_last"] = v["last"]
+    return row

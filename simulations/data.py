@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from theory.errors import InputError
+from theory.validation import check_labels
 
 CIFAR10_TRAIN = [f"data_batch_{k}" for k in range(1, 6)]
 CIFAR10_TEST = "test_batch"
 MNIST_FILES = {
-    "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
-    "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte",
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
 }
 
 
@@ -59,18 +62,6 @@ def load_digits() -> Dataset:
     return Dataset("digits", (d.data / 16.0).astype(np.float32), d.target.astype(np.int64))
 
 
-def _labels(y, where: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise InputError(f"{where}: labels must be 1-D, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.issubdtype(y.dtype, np.floating) or np.any(y != np.round(y)):
-            raise InputError(f"{where}: labels must be integers")
-    if y.size and y.min() < 0:
-        raise InputError(f"{where}: labels contain a negative value ({int(y.min())})")
-    return y.astype(np.int64)
-
-
 def _features(X, n: int, where: str) -> np.ndarray:
     X = np.asarray(X)
     if not np.issubdtype(X.dtype, np.number):
@@ -96,14 +87,16 @@ def load_npz(path: Path) -> Dataset:
         raise InputError(f"cannot read {path}: {exc}") from None
     for key in ("X", "y"):
         if key not in arrays:
-            raise InputError(f"{path} has no array {key!r} (it has: {', '.join(arrays) or 'nothing'})")
-    y = _labels(arrays["y"], str(path))
+            raise InputError(
+                f"{path} has no array {key!r} (it has: {', '.join(arrays) or 'nothing'})"
+            )
+    y = check_labels(arrays["y"], f"{path}: y")
     if y.size < 2:
         raise InputError(f"{path}: fewer than 2 samples")
     X = _features(arrays["X"], y.size, str(path))
     Xt = yt = None
     if "X_test" in arrays and "y_test" in arrays:
-        yt = _labels(arrays["y_test"], f"{path} (test)")
+        yt = check_labels(arrays["y_test"], f"{path}: y_test")
         Xt = _features(arrays["X_test"], yt.size, f"{path} (test)")
     return Dataset(path.stem, X, y, Xt, yt)
 
@@ -124,7 +117,7 @@ def _cifar_batch(path: Path):
     if "data" not in d or "labels" not in d:
         raise InputError(f"{path} lacks 'data' or 'labels'")
     data = np.asarray(d["data"], dtype=np.uint8)
-    labels = _labels(np.asarray(d["labels"]), str(path))
+    labels = check_labels(np.asarray(d["labels"]), f"{path}: labels")
     if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.size:
         raise InputError(f"{path}: expected {labels.size} rows of 3072 bytes, got {data.shape}")
     return data, labels
@@ -144,8 +137,13 @@ def load_cifar10(folder: Path) -> Dataset:
     def images(data):
         return ((data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0) - CIFAR_MEAN) / CIFAR_STD
 
-    return Dataset("cifar10", images(np.concatenate([d for d, _ in train])),
-                   np.concatenate([y for _, y in train]), images(test_x), test_y)
+    return Dataset(
+        "cifar10",
+        images(np.concatenate([d for d, _ in train])),
+        np.concatenate([y for _, y in train]),
+        images(test_x),
+        test_y,
+    )
 
 
 def _read_idx(folder: Path, stem: str) -> np.ndarray:
@@ -181,8 +179,13 @@ def load_mnist(folder: Path) -> Dataset:
     def images(x):
         return ((x.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[:, None, :, :]
 
-    return Dataset("mnist", images(a["train_x"]), a["train_y"].astype(np.int64),
-                   images(a["test_x"]), a["test_y"].astype(np.int64))
+    return Dataset(
+        "mnist",
+        images(a["train_x"]),
+        a["train_y"].astype(np.int64),
+        images(a["test_x"]),
+        a["test_y"].astype(np.int64),
+    )
 
 
 @dataclass
@@ -193,7 +196,8 @@ class Split:
 
 
 def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0.2) -> Split:
-    """Stratified train / clean validation (``val``) / test (``test``, unless the set has its own)."""
+    """Stratified train / clean validation (``val``) / test (``test``, unless the set has its
+    own)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(y.size)
@@ -202,9 +206,15 @@ def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0
     try:
         test_idx = None
         if not has_test:
-            idx, test_idx = train_test_split(idx, test_size=test, stratify=y, random_state=int(seeds[0]))
-        tr, va = train_test_split(idx, test_size=val / (1 - (0 if has_test else test)), stratify=y[idx],
-                                  random_state=int(seeds[1]))
+            idx, test_idx = train_test_split(
+                idx, test_size=test, stratify=y, random_state=int(seeds[0])
+            )
+        tr, va = train_test_split(
+            idx,
+            test_size=val / (1 - (0 if has_test else test)),
+            stratify=y[idx],
+            random_state=int(seeds[1]),
+        )
     except ValueError as exc:
         raise InputError(f"cannot split the data set by class: {exc}") from None
     return Split(np.sort(tr), np.sort(va), None if test_idx is None else np.sort(test_idx))

@@ -5,8 +5,8 @@ samples, each with its own ``numpy.random.Generator`` spawned from the seed, so 
 identical bit for bit whatever the size of the run around them, temporaries stay bounded
 (n = 1e8 needs only the output arrays), and any chunk can be regenerated on its own.
 Chunks run on a thread pool (the kernels release the GIL); each has its own stream, so the
-bytes do not depend on the number of threads. Numba draws from the numpy Generator passed into the kernel: its built-in ``np.random`` is
-about three times slower.
+bytes do not depend on the number of threads. Numba draws from the numpy Generator passed
+into the kernel: its built-in ``np.random`` is about three times slower.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import numba as nb
 import numpy as np
 
 from theory.errors import InputError
-from theory.noise import validate_prior, validate_transition
+from theory.validation import (
+    check_float,
+    check_int,
+    check_labels,
+    check_prior,
+    check_transition,
+    check_unit,
+)
 
 CHUNK = 1 << 18
 MODELS = ("bayes", "perturbed", "overlap")
@@ -58,6 +65,7 @@ def _for_chunks(n: int, seed, work) -> None:
 
 
 # --- categorical draws ---------------------------------------------------------------
+
 
 def alias_tables(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Walker/Vose alias tables of each row of ``P``: one uniform per draw, O(1) whatever c."""
@@ -117,17 +125,11 @@ class _Categorical:
             _draw_cdf(rows, self.cdf, rng, out)
 
 
-def check_n(n) -> int:
-    if isinstance(n, (bool, np.bool_)) or int(n) != n or n < 1:
-        raise InputError(f"n = {n!r} must be a positive integer")
-    return int(n)
-
-
 def clean_labels(n: int, prior, seed) -> np.ndarray:
     """``n`` i.i.d. clean labels from ``prior`` (int32)."""
-    n = check_n(n)
+    n = check_int(n, "n", low=1)
     prior = np.asarray(prior, dtype=np.float64)
-    p = validate_prior(prior, prior.size)
+    p = check_prior(prior, prior.size)
     draw = _Categorical(p[None, :])
     out = np.empty(n, dtype=np.int32)
     zeros = np.zeros(min(n, CHUNK), dtype=np.int32)
@@ -135,16 +137,8 @@ def clean_labels(n: int, prior, seed) -> np.ndarray:
     return out
 
 
-def _check_labels(labels, classes: int, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.size == 0:
-        raise InputError(f"{name} must be a non-empty 1-D array")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{name} must be integers, got {labels.dtype}")
-    lo, hi = labels.min(), labels.max()
-    if lo < 0 or hi >= classes:
-        raise InputError(f"{name} hold {lo if lo < 0 else hi}, outside 0..{classes - 1}")
-    return np.ascontiguousarray(labels, dtype=np.int32)
+def _labels32(labels, classes: int, name: str) -> np.ndarray:
+    return check_labels(labels, name, classes=classes, dtype=np.int32)
 
 
 def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
@@ -155,13 +149,15 @@ def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
     every class adds up and its realised noise is within one sample of the requested one),
     in a uniformly random order.
     """
-    T = validate_transition(T)
-    clean = _check_labels(clean_labels, len(T), "clean labels")
+    T = check_transition(T)
+    clean = _labels32(clean_labels, len(T), "clean labels")
     n = clean.size
     out = np.empty(n, dtype=np.int32)
     if exact:
         sizes = np.bincount(clean, minlength=len(T))
-        _assign_exact(clean, exact_counts(sizes, T), np.random.default_rng(seed_sequence(seed)), out)
+        _assign_exact(
+            clean, exact_counts(sizes, T), np.random.default_rng(seed_sequence(seed)), out
+        )
         return out
     draw = _Categorical(T)
     _for_chunks(n, seed, lambda sl, rng: draw.draw(clean[sl], rng, out[sl]))
@@ -169,8 +165,9 @@ def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
 
 
 def exact_counts(sizes, T) -> np.ndarray:
-    """Integer ``counts[i, j]`` nearest ``T[i, j] * sizes[i]`` with every row adding up to ``sizes[i]``."""
-    T = validate_transition(T)
+    """Integer ``counts[i, j]`` nearest ``T[i, j] * sizes[i]`` with every row adding up to
+    ``sizes[i]``."""
+    T = check_transition(T)
     sizes = np.asarray(sizes, dtype=np.int64)
     target = T * sizes[:, None]
     counts = np.floor(target).astype(np.int64)
@@ -213,6 +210,7 @@ def _assign_exact(clean, counts, rng, out):
 
 # --- model outputs -------------------------------------------------------------------
 
+
 @_jit
 def _outputs(clean, T, model, eps, alpha, sep, log_prior, rng, out):
     c = T.shape[0]
@@ -247,15 +245,14 @@ def _outputs(clean, T, model, eps, alpha, sep, log_prior, rng, out):
                 out[n, j] = acc / s
 
 
-def check_model(model: str, epsilon: float = 0.0, separation: float = 1.0, alpha: float = 1.0) -> int:
+def check_model(
+    model: str, epsilon: float = 0.0, separation: float = 1.0, alpha: float = 1.0
+) -> int:
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    if not np.isfinite(epsilon) or not 0.0 <= epsilon <= 1.0:
-        raise InputError(f"epsilon = {epsilon:g} is outside [0, 1]")
-    if not np.isfinite(separation) or separation < 0:
-        raise InputError(f"separation = {separation:g} must be finite and >= 0")
-    if not np.isfinite(alpha) or alpha <= 0:
-        raise InputError(f"alpha = {alpha:g} must be > 0")
+    check_unit(epsilon, "epsilon")
+    check_float(separation, "separation", 0.0)
+    check_float(alpha, "alpha", 0.0, low_open=True)
     return MODELS.index(model)
 
 
@@ -272,23 +269,34 @@ class Model:
     def __init__(self, name: str, T, *, epsilon=0.0, separation=1.0, alpha=1.0, prior=None):
         self.id = check_model(name, epsilon, separation, alpha)
         self.name = name
-        self.T = validate_transition(T)
+        self.T = check_transition(T)
         self.epsilon, self.separation, self.alpha = float(epsilon), float(separation), float(alpha)
-        self.log_prior = np.log(validate_prior(prior, len(self.T)))
+        self.log_prior = np.log(check_prior(prior, len(self.T)))
 
     def probs(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((clean.size, len(self.T)), dtype=np.float32)
-        _outputs(clean, self.T, self.id, self.epsilon, self.alpha, self.separation, self.log_prior, rng, out)
+        _outputs(
+            clean,
+            self.T,
+            self.id,
+            self.epsilon,
+            self.alpha,
+            self.separation,
+            self.log_prior,
+            rng,
+            out,
+        )
         return out
 
     def chunks(self, clean, seed):
         """Yield ``(slice, probs)`` over the samples; the same seed gives the same outputs."""
-        clean = _check_labels(clean, len(self.T), "clean labels")
+        clean = _labels32(clean, len(self.T), "clean labels")
         for sl, rng in zip(_chunks(clean.size), chunk_rngs(seed, clean.size)):
             yield sl, self.probs(clean[sl], rng)
 
 
 # --- losses --------------------------------------------------------------------------
+
 
 @_jit
 def _loss_of(probs, labels, out):
@@ -319,8 +327,14 @@ def cross_entropy(probs, labels, out=None) -> np.ndarray:
     """``-log probs[n, labels[n]]`` per sample, float32, into ``out`` when given."""
     probs = np.ascontiguousarray(probs, dtype=np.float32)
     labels = np.ascontiguousarray(labels)
-    if probs.ndim != 2 or labels.shape != (probs.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"need probs (n, c) and n integer labels, got {probs.shape} and {labels.shape}")
+    if (
+        probs.ndim != 2
+        or labels.shape != (probs.shape[0],)
+        or not np.issubdtype(labels.dtype, np.integer)
+    ):
+        raise InputError(
+            f"need probs (n, c) and n integer labels, got {probs.shape} and {labels.shape}"
+        )
     if out is None:
         out = np.empty(labels.size, dtype=np.float32)
     if _cross_entropy(probs, labels, out):
@@ -330,10 +344,12 @@ def cross_entropy(probs, labels, out=None) -> np.ndarray:
 
 def observed_losses(model: Model, clean, noisy, seed) -> np.ndarray:
     """The loss of each sample's observed label under ``model``, without holding all outputs."""
-    clean = _check_labels(clean, len(model.T), "clean labels")
-    noisy = _check_labels(noisy, len(model.T), "noisy labels")
+    clean = _labels32(clean, len(model.T), "clean labels")
+    noisy = _labels32(noisy, len(model.T), "noisy labels")
     out = np.empty(noisy.size, dtype=np.float32)
-    _for_chunks(noisy.size, seed, lambda sl, rng: _loss_of(model.probs(clean[sl], rng), noisy[sl], out[sl]))
+    _for_chunks(
+        noisy.size, seed, lambda sl, rng: _loss_of(model.probs(clean[sl], rng), noisy[sl], out[sl])
+    )
     return out
 
 
@@ -351,7 +367,9 @@ def _fluctuate(base, epochs, sigma, rho, rng, last, mean):
         mean[n] = base[n] + z0 + acc / epochs
 
 
-def epoch_losses(base, epochs: int, sigma: float, rho: float, seed) -> tuple[np.ndarray, np.ndarray]:
+def epoch_losses(
+    base, epochs: int, sigma: float, rho: float, seed
+) -> tuple[np.ndarray, np.ndarray]:
     """(last-epoch loss, mean loss over ``epochs``) when each epoch adds a fluctuation.
 
     Epoch t's loss is ``base + sigma (sqrt(rho) z0 + sqrt(1-rho) z_t)``: spread sigma,
@@ -366,6 +384,11 @@ def epoch_losses(base, epochs: int, sigma: float, rho: float, seed) -> tuple[np.
         raise InputError(f"rho = {rho:g} is outside [0, 1]")
     base = np.ascontiguousarray(base, dtype=np.float32)
     last, mean = np.empty_like(base), np.empty_like(base)
-    _for_chunks(base.size, seed, lambda sl, rng: _fluctuate(base[sl], int(epochs), float(sigma), float(rho),
-                                                             rng, last[sl], mean[sl]))
+    _for_chunks(
+        base.size,
+        seed,
+        lambda sl, rng: _fluctuate(
+            base[sl], int(epochs), float(sigma), float(rho), rng, last[sl], mean[sl]
+        ),
+    )
     return last, mean

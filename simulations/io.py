@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import tempfile
 import zipfile
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from theory.errors import InputError
-from theory.noise import validate_transition
+from theory.validation import check_labels, check_transition
 
 
 def _existing(path) -> Path:
@@ -51,7 +50,7 @@ def read_array(path, what: str = "array") -> np.ndarray:
 
 def read_matrix(path) -> np.ndarray:
     """A transition matrix file (CSV or .npy; rows = clean class, columns = noisy class)."""
-    return validate_transition(read_array(path, "matrix"), name=f"matrix in {Path(path).name}")
+    return check_transition(read_array(path, "matrix"), name=f"matrix in {Path(path).name}")
 
 
 def read_prior(path) -> np.ndarray:
@@ -61,7 +60,7 @@ def read_prior(path) -> np.ndarray:
 def read_label_pair(paths, clean_key: str = "clean", noisy_key: str = "noisy"):
     """(clean, noisy) label arrays from one ``.npz`` with two keys, or from two ``.npy`` files."""
     if len(paths) == 2:
-        return tuple(_as_labels(read_npy(p), p) for p in paths)
+        return tuple(check_labels(read_npy(p), f"labels in {p}") for p in paths)
     if len(paths) != 1:
         raise InputError("--labels takes one .npz file or two .npy files (clean, noisy)")
     p = _existing(paths[0])
@@ -72,7 +71,10 @@ def read_label_pair(paths, clean_key: str = "clean", noisy_key: str = "noisy"):
             for key in (clean_key, noisy_key):
                 if key not in z.files:
                     raise InputError(f"{p} has no array {key!r} (it has: {', '.join(z.files)})")
-            return _as_labels(z[clean_key], p), _as_labels(z[noisy_key], p)
+            return (
+                check_labels(z[clean_key], f"labels {clean_key!r} in {p}"),
+                check_labels(z[noisy_key], f"labels {noisy_key!r} in {p}"),
+            )
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"cannot read labels from {p}: {exc}") from None
 
@@ -83,13 +85,6 @@ def read_npy(path) -> np.ndarray:
         return np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"cannot read {p}: {exc}") from None
-
-
-def _as_labels(a, source) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != 1:
-        raise InputError(f"labels in {source} must be 1-D, got shape {a.shape}")
-    return a
 
 
 def ensure_dir(path) -> Path:
@@ -106,7 +101,8 @@ def ensure_dir(path) -> Path:
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block
+    succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
@@ -173,11 +169,19 @@ def versions() -> dict:
     return out
 
 
+_COMMAND = {"line": ""}  # set once by the CLI, the one place that reads argv
+
+
+def record_command(words: list[str]) -> None:
+    """Remember the command line that this process runs, for the provenance of its outputs."""
+    _COMMAND["line"] = " ".join(words)
+
+
 def provenance(settings: dict) -> dict:
     """What made an output: settings, versions, the command line and the time."""
     return {
         "settings": settings,
         "versions": versions(),
-        "command": " ".join(["smallloss", *sys.argv[1:]]) if sys.argv else "",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": _COMMAND["line"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -12,6 +12,7 @@ import numpy as np
 
 from theory import rsl
 from theory.errors import InputError
+from theory.validation import check_labels, check_scores
 
 KAPPA = -np.log(0.7)
 BETA = rsl.BETA
@@ -100,24 +101,6 @@ def _radix_select(losses, labels, counts, out):
             need[cls] -= 1
 
 
-def _check_losses(losses) -> np.ndarray:
-    losses = np.ascontiguousarray(losses, dtype=np.float32)
-    if losses.ndim != 1:
-        raise InputError(f"losses must be 1-D, got shape {losses.shape}")
-    if np.isnan(losses).any():
-        raise InputError("losses contain NaN")
-    return losses
-
-
-def _check_labels(labels, n: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise InputError(f"labels have shape {labels.shape}, losses have {n} entries")
-    if n and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
-        raise InputError("labels must be non-negative integers")
-    return np.ascontiguousarray(labels, dtype=np.int32)
-
-
 def _check_counts(counts, classes: int) -> np.ndarray:
     counts = np.asarray(counts)
     if counts.ndim != 1 or counts.size < classes:
@@ -129,8 +112,8 @@ def _check_counts(counts, classes: int) -> np.ndarray:
 
 def select_per_class(losses, labels, counts) -> np.ndarray:
     """Keep the ``counts[k]`` smallest losses of each observed class k (all of it if smaller)."""
-    losses = _check_losses(losses)
-    labels = _check_labels(labels, losses.size)
+    losses = check_scores(losses)
+    labels = check_labels(labels, n=losses.size, nonempty=False, dtype=np.int32)
     classes = int(labels.max()) + 1 if labels.size else 0
     counts = _check_counts(counts, classes)
     out = np.empty(losses.size, dtype=np.bool_)
@@ -140,11 +123,12 @@ def select_per_class(losses, labels, counts) -> np.ndarray:
 
 def select_global(losses, total: int) -> np.ndarray:
     """Keep the ``total`` smallest losses of the whole set (Co-teaching's criterion)."""
-    losses = _check_losses(losses)
+    losses = check_scores(losses)
     return select_per_class(losses, np.zeros(losses.size, dtype=np.int32), [int(total)])
 
 
 # --- RSL --------------------------------------------------------------------------------
+
 
 def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
     """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do."""
@@ -185,7 +169,7 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
-    x = _check_losses(losses).astype(np.float64)
+    x = check_scores(losses).astype(np.float64)
     if x.size < 2:
         return np.ones(x.size, dtype=bool)  # nothing to split in two
     lo, hi = x.min(), x.max()
@@ -201,15 +185,15 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     low = int(np.argmin(gmm.means_.ravel()))
     keep = np.empty(x.size, dtype=bool)
     for start in range(0, x.size, GMM_FIT_MAX):  # in slices: predict_proba makes (n, 2) float64
-        part = x[start:start + GMM_FIT_MAX, None]
-        keep[start:start + GMM_FIT_MAX] = gmm.predict_proba(part)[:, low] > 0.5
+        part = x[start : start + GMM_FIT_MAX, None]
+        keep[start : start + GMM_FIT_MAX] = gmm.predict_proba(part)[:, low] > 0.5
     return keep
 
 
 def confident_thresholds(probs, labels, classes: int | None = None) -> np.ndarray:
     """``t_j``: mean predicted probability of class j over the samples labelled j."""
     probs = np.asarray(probs)
-    labels = _check_labels(labels, probs.shape[0])
+    labels = check_labels(labels, n=probs.shape[0], nonempty=False, dtype=np.int32)
     c = probs.shape[1] if classes is None else classes
     sums = np.zeros(c)
     np.add.at(sums, labels, probs[np.arange(labels.size), labels])
@@ -230,12 +214,13 @@ def _confident_keep(probs, labels, thresholds, out):
 
 
 def select_confident(probs, labels, thresholds=None) -> np.ndarray:
-    """Confident learning: drop a sample when its most likely above-threshold class is not its label.
+    """Confident learning: drop a sample when its most likely above-threshold class is not its
+    label.
 
     Samples with no class above its threshold stay (they are off the confident joint).
     """
     probs = np.ascontiguousarray(probs, dtype=np.float32)
-    labels = _check_labels(labels, probs.shape[0])
+    labels = check_labels(labels, n=probs.shape[0], nonempty=False, dtype=np.int32)
     t = confident_thresholds(probs, labels) if thresholds is None else np.asarray(thresholds)
     out = np.empty(labels.size, dtype=np.bool_)
     _confident_keep(probs, labels, t.astype(np.float32), out)
@@ -243,7 +228,8 @@ def select_confident(probs, labels, thresholds=None) -> np.ndarray:
 
 
 def cleanlab_keep(probs, labels) -> np.ndarray | None:
-    """cleanlab's ``find_label_issues`` (confident-learning filter), negated; None without cleanlab."""
+    """cleanlab's ``find_label_issues`` (confident-learning filter), negated; None without
+    cleanlab."""
     try:
         from cleanlab.filter import find_label_issues
     except ImportError:
@@ -251,11 +237,14 @@ def cleanlab_keep(probs, labels) -> np.ndarray | None:
     labels = np.asarray(labels)
     if np.unique(labels).size < 2:
         return None  # cleanlab needs two observed classes at least
-    issues = find_label_issues(labels, np.asarray(probs, dtype=np.float64), filter_by="confident_learning", n_jobs=1)
+    issues = find_label_issues(
+        labels, np.asarray(probs, dtype=np.float64), filter_by="confident_learning", n_jobs=1
+    )
     return ~issues
 
 
 # --- metrics ----------------------------------------------------------------------------
+
 
 def metrics(selected, clean, noisy, classes: int) -> dict:
     """Precision, recall, per-class precision and the class distribution of the selected set."""
@@ -269,6 +258,8 @@ def metrics(selected, clean, noisy, classes: int) -> dict:
         "selected": kept,
         "observed_precision": hits / kept if kept else None,
         "observed_recall": hits / int(is_clean.sum()) if is_clean.any() else None,
-        "per_class_precision": [h / k if k else None for h, k in zip(per_hits.tolist(), per_kept.tolist())],
+        "per_class_precision": [
+            h / k if k else None for h, k in zip(per_hits.tolist(), per_kept.tolist())
+        ],
         "class_distribution": (per_kept / kept).tolist() if kept else [0.0] * classes,
     }

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from simulations import generate, select
-from simulations.check import matrix_from_args
-from simulations.io import fmt, versions
+from simulations.io import versions
 from theory import precision
 from theory.errors import InputError
-from theory.noise import class_noise_rates, noise_rate, validate_prior, validate_rate, validate_transition
+from theory.noise import class_noise_rates, noise_rate
+from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
 
 CRITERIA = ("global", "classwise", "rsl", "gmm", "confident")
 CLEANLAB_MAX_N = 200_000  # cleanlab needs every output in memory
@@ -37,17 +37,14 @@ class Setting:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.T = validate_transition(self.T)
-        self.prior = validate_prior(self.prior, len(self.T))
-        self.n = generate.check_n(self.n)
+        self.T = check_transition(self.T)
+        self.prior = check_prior(self.prior, len(self.T))
+        self.n = check_int(self.n, "n", low=1)
         generate.check_model(self.model, self.epsilon, self.separation, self.alpha)
         self.keep = parse_keep(self.keep)
-        if int(self.epochs) != self.epochs or self.epochs < 1:
-            raise InputError(f"epochs = {self.epochs!r} must be a positive integer")
-        if not np.isfinite(self.sigma) or self.sigma < 0:
-            raise InputError(f"sigma = {self.sigma:g} must be >= 0")
-        if not 0.0 <= self.rho <= 1.0:
-            raise InputError(f"rho = {self.rho:g} is outside [0, 1]")
+        self.epochs = check_int(self.epochs, "epochs", low=1)
+        self.sigma = check_float(self.sigma, "sigma", 0.0)
+        self.rho = check_unit(self.rho, "rho")
 
     def echo(self) -> dict:
         d = asdict(self)
@@ -63,8 +60,10 @@ def parse_keep(keep) -> str | float:
     try:
         float(keep)
     except (TypeError, ValueError):
-        raise InputError(f"--keep must be oracle, rsl or a fraction in [0, 1], got {keep!r}") from None
-    return validate_rate(keep, "--keep fraction")
+        raise InputError(
+            f"--keep must be oracle, rsl or a fraction in [0, 1], got {keep!r}"
+        ) from None
+    return check_unit(keep, "--keep fraction")
 
 
 def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
@@ -106,7 +105,9 @@ def simulate(s: Setting) -> dict:
     ss_clean, ss_noisy, ss_model, ss_epoch, ss_gmm = np.random.SeedSequence(s.seed).spawn(5)
     clean = generate.clean_labels(s.n, s.prior, ss_clean)
     noisy = generate.noisy_labels(clean, s.T, ss_noisy, exact=s.exact)
-    model = generate.Model(s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior)
+    model = generate.Model(
+        s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior
+    )
     base = generate.observed_losses(model, clean, noisy, ss_model)
     if s.sigma > 0:
         last, mean = generate.epoch_losses(base, s.epochs, s.sigma, s.rho, ss_epoch)
@@ -124,47 +125,35 @@ def simulate(s: Setting) -> dict:
         "confident": confident,
     }
     predicted = precision.predict_all(
-        s.T, s.prior, s.model, fractions=budget_fractions(s.keep, s.T, s.prior), n=s.n,
-        epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, sigma=s.sigma, rho=s.rho, epochs=s.epochs)
+        s.T,
+        s.prior,
+        s.model,
+        fractions=budget_fractions(s.keep, s.T, s.prior),
+        n=s.n,
+        epsilon=s.epsilon,
+        separation=s.separation,
+        alpha=s.alpha,
+        sigma=s.sigma,
+        rho=s.rho,
+        epochs=s.epochs,
+    )
     criteria = {}
     for name in CRITERIA:
         m = select.metrics(masks[name], clean, noisy, c)
         pred = predicted[name]
-        row = {"predicted_precision": pred.precision if pred else None,
-               "predicted_recall": pred.recall if pred else None, **m}
-        row["difference"] = (None if row["predicted_precision"] is None or m["observed_precision"] is None
-                             else m["observed_precision"] - row["predicted_precision"])
+        row = {
+            "predicted_precision": pred.precision if pred else None,
+            "predicted_recall": pred.recall if pred else None,
+            **m,
+        }
+        row["difference"] = (
+            None
+            if row["predicted_precision"] is None or m["observed_precision"] is None
+            else m["observed_precision"] - row["predicted_precision"]
+        )
         criteria[name] = row
     if cleanlab is not None:
         cl = select.metrics(cleanlab, clean, noisy, c)
         criteria["confident"]["cleanlab_precision"] = cl["observed_precision"]
         criteria["confident"]["cleanlab_agreement"] = float((cleanlab == confident).mean())
     return {"setting": s.echo(), "criteria": criteria, "versions": versions()}
-
-
-def run(args) -> tuple[dict, str]:
-    T, prior, source = matrix_from_args(args)
-    if args.prior not in (None, "uniform") and prior is None:
-        raise InputError("--prior could not be read")
-    s = Setting(T=T, prior=prior, n=args.n, model=args.model, epsilon=args.epsilon, separation=args.separation,
-                keep=args.keep, epochs=args.epochs, sigma=args.sigma, rho=args.rho, exact=args.exact,
-                seed=args.seed, source=source)
-    out = simulate(s)
-    return out, render(out)
-
-
-
-def render(out: dict) -> str:
-    s = out["setting"]
-    head = (f"{s['source']}, model {s['model']}, n {s['n']}, keep {s['keep']}, "
-            f"noise rate {s['noise_rate']:.4f}")
-    lines = [head, "criterion   predicted observed    diff   recall  selected"]
-    for name, r in out["criteria"].items():
-        diff = "     -" if r["difference"] is None else f"{r['difference']:+.4f}"
-        lines.append(f"{name:11s} {fmt(r['predicted_precision']):>9} {fmt(r['observed_precision']):>8} "
-                     f"{diff:>7} {fmt(r['observed_recall']):>8} {r['selected']:9d}")
-    conf = out["criteria"]["confident"]
-    if "cleanlab_precision" in conf:
-        lines.append(f"cleanlab find_label_issues precision {fmt(conf['cleanlab_precision'])}, "
-                     f"agreement with ours {conf['cleanlab_agreement']:.4f}")
-    return "\n".join(lines)

@@ -15,12 +15,16 @@ import csv
 import hashlib
 import itertools
 import json
+import multiprocessing as mp
 import os
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from simulations.io import csv_cell, fmt
+from tqdm.auto import tqdm
+
+from simulations import cells as cells_module
+from simulations.io import atomic_path, csv_cell, ensure_dir
 from theory.errors import InputError
 
 CELL_KINDS = ("simulate", "train")
@@ -48,8 +52,13 @@ def load_config(path) -> dict:
     seeds = cfg.get("seeds", [0])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise InputError(f"{p}: seeds must be a list of integers")
-    return {"name": cfg.get("name", p.stem), "kind": kind, "base": cfg.get("base", {}), "grid": grids,
-            "seeds": seeds}
+    return {
+        "name": cfg.get("name", p.stem),
+        "kind": kind,
+        "base": cfg.get("base", {}),
+        "grid": grids,
+        "seeds": seeds,
+    }
 
 
 def cells(cfg: dict) -> list[dict]:
@@ -74,11 +83,12 @@ def cell_key(settings: dict, seed: int) -> str:
 
 def run_cell(kind: str, settings: dict, seed: int) -> dict:
     """One cell's row: its settings, its seed, and flat metrics. Runs in a worker process."""
-    if kind == "simulate":
-        from simulations.cells import simulate_cell as fn
-    else:
-        from simulations.cells import train_cell as fn
-    return {"seed": seed, **{f"setting_{k}": v for k, v in sorted(settings.items())}, **fn(settings, seed)}
+    fn = cells_module.simulate_cell if kind == "simulate" else cells_module.train_cell
+    return {
+        "seed": seed,
+        **{f"setting_{k}": v for k, v in sorted(settings.items())},
+        **fn(settings, seed),
+    }
 
 
 def _read_done(path: Path) -> tuple[list[dict], list[str]]:
@@ -102,8 +112,6 @@ class _Table:
             self._rewrite()
 
     def _rewrite(self):
-        from simulations.io import atomic_path
-
         with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self.header, extrasaction="ignore", restval="")
             w.writeheader()
@@ -118,7 +126,9 @@ class _Table:
             self._rewrite()
             return
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.header, extrasaction="ignore", restval="").writerow(row)
+            csv.DictWriter(f, fieldnames=self.header, extrasaction="ignore", restval="").writerow(
+                row
+            )
             f.flush()
             os.fsync(f.fileno())
 
@@ -127,11 +137,15 @@ class _Table:
         self._rewrite()
 
 
-def run_sweep(cfg: dict, out: Path, workers: int | None = None, scheduler: str | None = None,
-              progress: bool = True, limit: int | None = None) -> dict:
+def run_sweep(
+    cfg: dict,
+    out: Path,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> dict:
     """Run every unfinished cell; ``limit`` stops after that many new cells (for tests)."""
-    from simulations.io import ensure_dir
-
     ensure_dir(out)
     rows, header = _read_done(out / RESULTS)
     done = {r["key"] for r in rows}
@@ -139,8 +153,6 @@ def run_sweep(cfg: dict, out: Path, workers: int | None = None, scheduler: str |
     if limit is not None:
         todo = todo[:limit]
     table = _Table(out / RESULTS, rows, header or ["key"])
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(todo), disable=not progress, desc=cfg["name"], unit="cell")
     if scheduler:
         results = _dask(cfg["kind"], todo, scheduler)
@@ -151,8 +163,14 @@ def run_sweep(cfg: dict, out: Path, workers: int | None = None, scheduler: str |
         bar.update()
     bar.close()
     table.finish()
-    return {"config": cfg["name"], "out": str(out / RESULTS), "cells": len(cells(cfg)),
-            "ran": len(todo), "skipped": len(done), "rows": table.rows}
+    return {
+        "config": cfg["name"],
+        "out": str(out / RESULTS),
+        "cells": len(cells(cfg)),
+        "ran": len(todo),
+        "skipped": len(done),
+        "rows": table.rows,
+    }
 
 
 def _local(kind, todo, workers):
@@ -160,8 +178,6 @@ def _local(kind, todo, workers):
         for c in todo:
             yield c, run_cell(kind, c["settings"], c["seed"])
         return
-    import multiprocessing as mp
-
     # fork() after torch or numba started their thread pools can deadlock the child
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
@@ -171,60 +187,25 @@ def _local(kind, todo, workers):
 
 
 def _dask(kind, todo, address):
-    try:
-        from dask.distributed import Client, as_completed as dask_completed
+    try:  # dask is an optional extra (smallloss[sweep]), imported only when asked for
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
     except ImportError:
-        raise InputError("--scheduler needs dask[distributed]: pip install 'smallloss[sweep]'") from None
+        raise InputError(
+            "--scheduler needs dask[distributed]: pip install 'smallloss[sweep]'"
+        ) from None
     try:
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
-        futures = {client.submit(run_cell, kind, c["settings"], c["seed"], key=f"cell-{c['key']}", pure=False): c
-                   for c in todo}
+        futures = {
+            client.submit(
+                run_cell, kind, c["settings"], c["seed"], key=f"cell-{c['key']}", pure=False
+            ): c
+            for c in todo
+        }
         for f in dask_completed(list(futures)):
             yield futures[f], f.result()
     finally:
         client.close()
-
-
-TABLE_CRITERIA = ("global", "classwise", "rsl")
-
-
-def comparison_table(rows: list[dict]) -> list[str]:
-    """One line a cell: its settings, then predicted | observed | difference per criterion."""
-    settings = sorted({k for r in rows for k in r if k.startswith("setting_") and r[k] != ""})
-    varying = [k for k in settings if len({r.get(k, "") for r in rows}) > 1]
-    head = " ".join(f"{k[len('setting_'):][:10]:>10}" for k in varying)
-    lines = [f"{head} seed | " + " | ".join(f"{c:^26}" for c in TABLE_CRITERIA),
-             f"{'':{len(head)}} {'':4} | " + " | ".join(f"{'pred':>7} {'obs':>8} {'diff':>8}" for _ in TABLE_CRITERIA)]
-    for r in sorted(rows, key=lambda r: tuple(str(r.get(k, "")) for k in varying) + (str(r["seed"]),)):
-        cells = " | ".join(f"{fmt(r.get(f'{c}_predicted')):>7} {fmt(r.get(f'{c}_observed')):>8} "
-                           f"{fmt(r.get(f'{c}_difference')):>8}" for c in TABLE_CRITERIA)
-        lines.append(" ".join(f"{str(r.get(k, ''))[:10]:>10}" for k in varying) + f" {r['seed']:>4} | {cells}")
-    return lines
-
-
-def summary(result: dict) -> str:
-    lines = [f"{result['config']}: {result['ran']} cells run, {result['skipped']} already done, "
-             f"{result['cells']} in all -> {result['out']}"]
-    rows = result["rows"]
-    if rows and any(k.endswith("_predicted") for k in rows[0]):
-        lines = comparison_table(rows) + lines
-    crits = [k[: -len("_difference")] for k in (rows[0] if rows else {}) if k.endswith("_difference")]
-    for c in crits:
-        diffs = [abs(float(r[f"{c}_difference"])) for r in rows if r.get(f"{c}_difference") not in (None, "")]
-        if diffs:
-            lines.append(f"  {c:10s} |predicted - observed| max {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}"
-                         f" over {len(diffs)} cells")
-    return "\n".join(lines)
-
-
-def run(args) -> tuple[dict, str]:
-    cfg = load_config(args.config)
-    out = Path(args.out) if args.out else Path("runs") / "sweeps" / cfg["name"]
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers {args.workers} must be at least 1")
-    result = run_sweep(cfg, out, args.workers, args.scheduler, progress=not args.no_progress and not args.json)
-    shown = {k: v for k, v in result.items() if k != "rows"}
-    return shown, summary(result)

@@ -1,7 +1,8 @@
 """The torch trainer: the data set as tensors on the device, batches from shuffled indices,
 ``reduction='none'`` losses, every training sample's loss recorded after every epoch.
 
-torch is imported here and nowhere else in the package.
+The training stages of ``simulations.pipeline`` live here, so that the pipeline's other
+stages (numpy only) import without torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from theory.errors import InputError
 
@@ -32,28 +34,51 @@ def resolve_device(name: str) -> torch.device:
 
 # --- models ----------------------------------------------------------------------------------
 
+
 def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, classes))
+    return nn.Sequential(
+        nn.Linear(inputs, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, classes),
+    )
 
 
 def conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+    )
 
 
 def small_cnn(channels: int, classes: int, width: int = 32) -> nn.Module:
-    return nn.Sequential(conv_bn(channels, width), nn.MaxPool2d(2), conv_bn(width, 2 * width), nn.MaxPool2d(2),
-                         conv_bn(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(4 * width, classes))
+    return nn.Sequential(
+        conv_bn(channels, width),
+        nn.MaxPool2d(2),
+        conv_bn(width, 2 * width),
+        nn.MaxPool2d(2),
+        conv_bn(2 * width, 4 * width),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4 * width, classes),
+    )
 
 
 class _Block(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-        self.skip = (nn.Identity() if stride == 1 and cin == cout else
-                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x):
         return F.relu(self.body(x) + self.skip(x))
@@ -87,6 +112,7 @@ def build_model(kind: str, shape: tuple, classes: int) -> nn.Module:
 
 # --- the loop --------------------------------------------------------------------------------
 
+
 @dataclass
 class Recipe:
     epochs: int = 30
@@ -98,8 +124,8 @@ class Recipe:
 
 @dataclass
 class Fit:
-    losses: np.ndarray | None = None      # (n_record, epochs) float32, after every epoch
-    outputs: np.ndarray | None = None     # (n_record, epochs, c) float32 logits
+    losses: np.ndarray | None = None  # (n_record, epochs) float32, after every epoch
+    outputs: np.ndarray | None = None  # (n_record, epochs, c) float32 logits
     val_outputs: np.ndarray | None = None  # (n_val, epochs, c)
     val_acc: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
@@ -110,37 +136,62 @@ class Fit:
 def predict(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     model.eval()
     with torch.inference_mode():
-        return torch.cat([model(X[k:k + RECORD_BATCH]) for k in range(0, X.shape[0], RECORD_BATCH)])
+        return torch.cat(
+            [model(X[k : k + RECORD_BATCH]) for k in range(0, X.shape[0], RECORD_BATCH)]
+        )
 
 
-def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, *, seed: int, weights=None,
-        record: tuple | None = None, val: tuple | None = None, test: tuple | None = None,
-        keep_outputs: bool = True, progress: bool = False, desc: str = "train") -> Fit:
+def fit(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    recipe: Recipe,
+    *,
+    seed: int,
+    weights=None,
+    record: tuple | None = None,
+    val: tuple | None = None,
+    test: tuple | None = None,
+    keep_outputs: bool = True,
+    progress: bool = False,
+    desc: str = "train",
+) -> Fit:
     """Train by SGD on (X, y), optionally sample-weighted; after each epoch record the loss of
     every sample of ``record = (X, labels)`` and the accuracy on ``val`` and ``test``."""
-    from tqdm.auto import tqdm
-
     device = X.device
     n = X.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
-                          weight_decay=recipe.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=True,
+        weight_decay=recipe.weight_decay,
+    )
     steps = recipe.epochs * math.ceil(n / recipe.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     out = Fit()
     if record is not None:
         out.losses = np.empty((record[0].shape[0], recipe.epochs), dtype=np.float32)
         if keep_outputs:
-            out.outputs = np.empty((record[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32)
+            out.outputs = np.empty(
+                (record[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32
+            )
     if val is not None:
-        out.val_outputs = np.empty((val[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32)
-    for epoch in tqdm(range(recipe.epochs), disable=not progress, desc=desc, unit="epoch", leave=False):
+        out.val_outputs = np.empty(
+            (val[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32
+        )
+    for epoch in tqdm(
+        range(recipe.epochs), disable=not progress, desc=desc, unit="epoch", leave=False
+    ):
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
         for k in range(0, n, recipe.batch):
-            idx = order[k:k + recipe.batch]
+            idx = order[k : k + recipe.batch]
             loss = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
             loss = (loss * w[idx]).sum() / w[idx].sum() if w is not None else loss.mean()
             opt.zero_grad(set_to_none=True)
@@ -151,7 +202,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, *, s
         t1 = time.perf_counter()
         if record is not None:
             logits = predict(model, record[0])
-            out.losses[:, epoch] = F.cross_entropy(logits, record[1], reduction="none").cpu().numpy()
+            out.losses[:, epoch] = (
+                F.cross_entropy(logits, record[1], reduction="none").cpu().numpy()
+            )
             if keep_outputs:
                 out.outputs[:, epoch] = logits.cpu().numpy()
         _sync(device)
@@ -162,7 +215,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, *, s
             out.val_outputs[:, epoch] = logits.cpu().numpy()
             out.val_acc.append(float((logits.argmax(1) == val[1]).float().mean()))
         if test is not None:
-            out.test_acc.append(float((predict(model, test[0]).argmax(1) == test[1]).float().mean()))
+            out.test_acc.append(
+                float((predict(model, test[0]).argmax(1) == test[1]).float().mean())
+            )
     return out
 
 
@@ -171,7 +226,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def fresh_model(kind: str, shape: tuple, classes: int, seed: int, device: torch.device) -> nn.Module:
+def fresh_model(
+    kind: str, shape: tuple, classes: int, seed: int, device: torch.device
+) -> nn.Module:
     torch.manual_seed(seed)
     return build_model(kind, shape, classes).to(device)
 
@@ -180,3 +237,62 @@ def accuracy_summary(f: Fit) -> dict:
     """Test accuracy at the epoch with the best clean-validation accuracy, and at the last epoch."""
     best = int(np.argmax(f.val_acc)) if f.val_acc else len(f.test_acc) - 1
     return {"best_val": f.test_acc[best], "best_epoch": best, "last": f.test_acc[-1]}
+
+
+# --- the training stages of the pipeline ---------------------------------------------------
+
+
+@dataclass
+class Tensors:
+    """The noisy training set, the clean validation split and the test split, on the device."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor  # noisy labels
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    shape: tuple
+    classes: int
+
+    @classmethod
+    def of(cls, prep, device: torch.device) -> Tensors:
+        def floats(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        def longs(a):
+            return torch.as_tensor(a, dtype=torch.long, device=device)
+
+        X = prep.ds.X
+        return cls(
+            X_train=floats(X[prep.train_idx]),
+            y_train=longs(prep.noisy),
+            val=(floats(X[prep.val_idx]), longs(prep.val_clean)),
+            test=(floats(prep.X_test), longs(prep.y_test)),
+            shape=tuple(X.shape[1:]),
+            classes=prep.classes,
+        )
+
+
+def stage1(kind: str, t: Tensors, epochs: int, seed: int, keep_outputs: bool,
+           progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip
+    """Cross-entropy on all noisy labels, every training sample's loss recorded each epoch."""
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    fit1 = fit(model, t.X_train, t.y_train, Recipe(epochs=epochs), seed=seed,
+               record=(t.X_train, t.y_train), val=t.val, test=t.test, keep_outputs=keep_outputs,
+               progress=progress, desc="stage 1")  # fmt: skip
+    return fit1, model
+
+
+def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None, epochs: int,
+               seed: int, prep, progress: bool, name: str) -> dict:  # fmt: skip
+    """A fresh network trained on the samples of ``mask`` (optionally weighted); its test
+    accuracy."""
+    idx = np.flatnonzero(mask)
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    w = None if weights is None else weights[idx]
+    f = fit(model, t.X_train[idx], t.y_train[idx], Recipe(epochs=epochs), seed=seed, weights=w,
+            val=t.val, test=t.test, progress=progress, desc=name)  # fmt: skip
+    return {
+        **accuracy_summary(f),
+        "train_size": int(idx.size),
+        "train_precision": float((prep.clean[idx] == prep.noisy[idx]).mean()),
+    }

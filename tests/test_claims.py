@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
 from strategies import transition_matrices
+
 from theory import claims, conditions
 from theory.noise import random_transition
 
@@ -25,6 +25,7 @@ def regions(draw, c):
 
 
 # --- Lemma 1 ---------------------------------------------------------------------------
+
 
 @given(st.data(), transition_matrices(max_classes=4))
 def test_lemma1_fstar_is_the_unique_minimiser_under_row_dominance(data, T):
@@ -62,6 +63,7 @@ def test_lemma1_risk_is_expected_disagreement():
 
 # --- Lemma 2 ---------------------------------------------------------------------------
 
+
 @given(transition_matrices())
 def test_lemma2_argmax_of_gstar_is_fstar_iff_row_dominant(T):
     assert claims.lemma2_holds(T) == conditions.row_dominant(T)
@@ -77,6 +79,7 @@ def test_lemma2_tie_is_not_enough():
 
 
 # --- Theorem 1 -------------------------------------------------------------------------
+
 
 @given(transition_matrices())
 def test_theorem1_clean_before_noisy_exactly_when_the_column_dominates(T):
@@ -109,6 +112,7 @@ def test_theorem1_breaks_on_a_non_dominant_column():
 
 # --- Theorem 2 -------------------------------------------------------------------------
 
+
 def perturb(row, eps, rng):
     """A random point of the simplex within sup-distance eps of ``row``."""
     for _ in range(100):
@@ -120,7 +124,9 @@ def perturb(row, eps, rng):
     return row.copy()
 
 
-@given(transition_matrices(min_classes=2, max_classes=5), st.floats(0.0, 1.0), st.integers(0, 2**31))
+@given(
+    transition_matrices(min_classes=2, max_classes=5), st.floats(0.0, 1.0), st.integers(0, 2**31)
+)
 def test_theorem2_bound_holds_for_random_eps_close_outputs(T, frac, seed):
     rng = np.random.default_rng(seed)
     c = len(T)

@@ -5,11 +5,26 @@ import pytest
 from simulations.cli import main
 
 
-@pytest.mark.parametrize("argv", [
-    ["figures", "--only", "theorem2", "--out", "{file}"],
-    ["sweep", "{config}", "--out", "{file}"],
-    ["train", "--noise", "symmetric", "--rate", "0.2", "--classes", "10", "--epochs", "1", "--out", "{file}"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["figures", "--only", "theorem2", "--out", "{file}"],
+        ["sweep", "{config}", "--out", "{file}"],
+        [
+            "train",
+            "--noise",
+            "symmetric",
+            "--rate",
+            "0.2",
+            "--classes",
+            "10",
+            "--epochs",
+            "1",
+            "--out",
+            "{file}",
+        ],
+    ],
+)
 def test_output_folder_that_is_a_file(tmp_path, capsys, argv):
     blocker = tmp_path / "taken"
     blocker.write_text("")
@@ -23,7 +38,23 @@ def test_output_folder_that_is_a_file(tmp_path, capsys, argv):
 
 @pytest.mark.parametrize("n", ["1", "2", "7"])
 def test_tiny_simulations_run(capsys, n):
-    assert main(["simulate", "--noise", "symmetric", "--rate", "0.2", "--classes", "3", "--n", n, "--json"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--noise",
+                "symmetric",
+                "--rate",
+                "0.2",
+                "--classes",
+                "3",
+                "--n",
+                n,
+                "--json",
+            ]
+        )
+        == 0
+    )
 
 
 def test_no_command(capsys):

@@ -1,66 +1,14 @@
 """The condition report against a brute-force reimplementation, and known cases."""
 
-import itertools
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given
-
+from reference import assert_same, brute_report
 from strategies import matrices_with_prior, transition_matrices
+
 from theory import conditions, noise
 
 SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
-
-
-def brute_report(T, p):
-    """Every key of the report by plain loops over the definitions in SCIENCE.md."""
-    c = len(T)
-    fail_row = [i for i in range(c) if not all(T[i][i] > T[i][j] for j in range(c) if j != i)]
-    fail_col = [j for j in range(c) if not all(T[j][j] > T[i][j] for i in range(c) if i != j)]
-    row_m = min(T[i][i] - max(T[i][j] for j in range(c) if j != i) for i in range(c))
-    col_m = min(T[j][j] - max(T[i][j] for i in range(c) if i != j) for j in range(c))
-    mass = [sum(p[i] * T[i][j] for i in range(c)) for j in range(c)]
-    eta = [1 - p[j] * T[j][j] / mass[j] if mass[j] > 0 else None for j in range(c)]
-    per_class = []
-    for j in range(c):
-        flips = [T[i][j] for i in range(c) if i != j and T[i][j] > 0]
-        per_class.append({
-            "class": j, "eta": eta[j],
-            "clean_loss": -math.log(T[j][j]) if T[j][j] > 0 else None,
-            "min_noisy_loss": min(-math.log(t) for t in flips) if flips else None,
-        })
-    clean_losses = [-math.log(T[j][j]) if T[j][j] > 0 else math.inf for j in range(c)]
-    noisy_losses = [-math.log(T[i][j]) for i, j in itertools.product(range(c), range(c)) if i != j and T[i][j] > 0]
-    return {
-        "classes": c,
-        "noise_rate": 1 - sum(p[i] * T[i][i] for i in range(c)),
-        "row_dominant": not fail_row,
-        "column_dominant": not fail_col,
-        "diagonally_dominant": not fail_row and not fail_col,
-        "globally_separable": max(clean_losses) < min(noisy_losses, default=math.inf),
-        "cleanlab_valid": all(p[k] * T[k][k] - mass[k] * p[k] > 1e-12 for k in range(c)),  # strict, ties fail
-        "row_margin": row_m,
-        "column_margin": col_m,
-        "epsilon_star": col_m / 2,
-        "classes_failing_row": fail_row,
-        "classes_failing_column": fail_col,
-        "per_class": per_class,
-    }
-
-
-def assert_same(got: dict, want: dict):
-    for key, value in want.items():
-        if key == "per_class":
-            for g, w in zip(got[key], value, strict=True):
-                for k in w:
-                    assert (g[k] is None) == (w[k] is None), (k, g, w)
-                    if w[k] is not None:
-                        assert g[k] == pytest.approx(w[k], rel=1e-12, abs=1e-12)
-        elif isinstance(value, float):
-            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
-        else:
-            assert got[key] == value, key
 
 
 @given(matrices_with_prior())

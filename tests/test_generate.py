@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from strategies import transition_matrices
 
 from simulations import generate
-from strategies import transition_matrices
 from theory import noise
 from theory.errors import InputError
 
@@ -24,9 +24,17 @@ def chi2_rows(clean, noisy, T):
     return np.array(out)
 
 
-@pytest.mark.parametrize("T", [noise.symmetric(0.4, 10), noise.pairwise(0.3, 100), noise.uniform(0.6, 30),
-                               noise.structured_cifar10(0.4), noise.cifar10n("worse")],
-                         ids=["symmetric10", "pairwise100", "uniform30", "structured", "cifar10n-worse"])
+@pytest.mark.parametrize(
+    "T",
+    [
+        noise.symmetric(0.4, 10),
+        noise.pairwise(0.3, 100),
+        noise.uniform(0.6, 30),
+        noise.structured_cifar10(0.4),
+        noise.cifar10n("worse"),
+    ],
+    ids=["symmetric10", "pairwise100", "uniform30", "structured", "cifar10n-worse"],
+)
 def test_iid_labels_follow_T(T):
     c = len(T)
     clean = generate.clean_labels(400_000, np.full(c, 1 / c), seed=1)
@@ -52,7 +60,8 @@ def test_exact_mode_realises_the_rounded_counts(T, per_class, seed):
     sizes = np.bincount(clean, minlength=c)
     got = np.bincount(clean * c + noisy, minlength=c * c).reshape(c, c)
     np.testing.assert_array_equal(got, generate.exact_counts(sizes, T))
-    # every cell within one sample of its target, every row adding up, the noise within one per class
+    # every cell within one sample of its target, every row adding up, the noise within one per
+    # class
     assert np.all(np.abs(got - T * sizes[:, None]) < 1 + 1e-9)
     assert np.all(np.abs(np.diag(got) - np.diag(T) * sizes) < 1 + 1e-9)
 
@@ -121,9 +130,13 @@ def test_bayes_and_overlap_outputs():
     clean = generate.clean_labels(20_000, np.full(5, 0.2), 0)
     bayes = np.concatenate([p for _, p in generate.Model("bayes", T).chunks(clean, 1)])
     np.testing.assert_array_equal(bayes, T[clean].astype(np.float32))
-    far = np.concatenate([p for _, p in generate.Model("overlap", T, separation=12.0).chunks(clean, 1)])
+    far = np.concatenate(
+        [p for _, p in generate.Model("overlap", T, separation=12.0).chunks(clean, 1)]
+    )
     np.testing.assert_allclose(far, T[clean], atol=1e-3)  # well separated: the posterior is one-hot
-    flat = np.concatenate([p for _, p in generate.Model("overlap", T, separation=0.0).chunks(clean, 1)])
+    flat = np.concatenate(
+        [p for _, p in generate.Model("overlap", T, separation=0.0).chunks(clean, 1)]
+    )
     np.testing.assert_allclose(flat, np.tile(np.full(5, 0.2) @ T, (clean.size, 1)), atol=1e-6)
 
 
@@ -131,7 +144,9 @@ def test_cross_entropy_matches_numpy():
     rng = np.random.default_rng(0)
     P = rng.dirichlet(np.ones(7), size=10_000).astype(np.float32)
     y = rng.integers(0, 7, 10_000)
-    np.testing.assert_allclose(generate.cross_entropy(P, y), -np.log(P[np.arange(10_000), y]), rtol=1e-6)
+    np.testing.assert_allclose(
+        generate.cross_entropy(P, y), -np.log(P[np.arange(10_000), y]), rtol=1e-6
+    )
     with pytest.raises(InputError, match="outside"):
         generate.cross_entropy(P, np.full(10_000, 7))
 
@@ -144,14 +159,17 @@ def test_epoch_fluctuation_has_the_stated_spread():
     assert np.corrcoef(last, mean)[0, 1] > 0
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: generate.clean_labels(0, [0.5, 0.5], 0), "positive integer"),
-    (lambda: generate.noisy_labels([0, 3], noise.symmetric(0.1, 3), 0), "outside"),
-    (lambda: generate.noisy_labels([0, 1], [[0.5, 0.6], [0.5, 0.5]], 0), "row 0"),
-    (lambda: generate.Model("gaussian", noise.symmetric(0.1, 3)), "unknown model"),
-    (lambda: generate.Model("perturbed", noise.symmetric(0.1, 3), epsilon=-0.1), "epsilon"),
-    (lambda: generate.epoch_losses(np.zeros(3), 0, 0.1, 0.0, 0), "epochs"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: generate.clean_labels(0, [0.5, 0.5], 0), "below 1"),
+        (lambda: generate.noisy_labels([0, 3], noise.symmetric(0.1, 3), 0), "outside"),
+        (lambda: generate.noisy_labels([0, 1], [[0.5, 0.6], [0.5, 0.5]], 0), "row 0"),
+        (lambda: generate.Model("gaussian", noise.symmetric(0.1, 3)), "unknown model"),
+        (lambda: generate.Model("perturbed", noise.symmetric(0.1, 3), epsilon=-0.1), "epsilon"),
+        (lambda: generate.epoch_losses(np.zeros(3), 0, 0.1, 0.0, 0), "epochs"),
+    ],
+)
 def test_bad_input(call, message):
     with pytest.raises(InputError, match=message):
         call()

@@ -1,12 +1,13 @@
-"""Loss laws against Monte Carlo from the simulator, and the overlap law against direct integration."""
+"""Loss laws against Monte Carlo from the simulator, and the overlap law against direct
+integration."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from scipy import integrate, optimize, stats
+from strategies import transition_matrices
 
 from simulations import generate
-from strategies import transition_matrices
 from theory import losses, noise, regions
 from theory.errors import InputError
 
@@ -93,7 +94,10 @@ def test_overlap_two_classes_against_direct_integration():
             root = optimize.brentq(f, lo, hi, xtol=1e-12)
             below_left = f(root - 1.0) <= 0
             return stats.norm.cdf(root, mu[1]) if below_left else stats.norm.sf(root, mu[1])
-        return integrate.quad(lambda x0: stats.norm.pdf(x0, mu[0]) * inner(x0), -12, 12, limit=200)[0]
+
+        return integrate.quad(lambda x0: stats.norm.pdf(x0, mu[0]) * inner(x0), -12, 12, limit=200)[
+            0
+        ]
 
     lo, hi = law.support()
     for x in np.linspace(lo, hi, 7)[1:-1]:
@@ -110,7 +114,9 @@ def test_epoch_mean_law_matches_sampling(base):
     grid = np.linspace(sample[0], sample[-1], 3000)
     F = np.interp(sample, grid, law.cdf(grid))
     k = np.arange(1, N_MC + 1) / N_MC
-    assert max(np.max(k - F), np.max(F - k + 1 / N_MC)) < KS_TOL + 2e-3  # + the base's discretisation
+    assert (
+        max(np.max(k - F), np.max(F - k + 1 / N_MC)) < KS_TOL + 2e-3
+    )  # + the base's discretisation
     assert law.mean() == pytest.approx(base.mean(), abs=1e-3)
 
 
@@ -123,7 +129,9 @@ def test_distribution_methods_agree_with_each_other():
     np.testing.assert_allclose(law.sf(x), 1 - q, atol=1e-9)
     mix = losses.Mixture([losses.Atom(0.5), law], [0.3, 0.7])
     assert mix.cdf(0.5) - mix.cdf_left(0.5) == pytest.approx(0.3)
-    assert mix.ppf(0.1) == pytest.approx(min(0.5, float(law.ppf(0.1 / 0.7))) if law.support()[0] > 0.5 else mix.ppf(0.1))
+    assert mix.ppf(0.1) == pytest.approx(
+        min(0.5, float(law.ppf(0.1 / 0.7))) if law.support()[0] > 0.5 else mix.ppf(0.1)
+    )
 
 
 def test_class_law_weights_cells_by_prior_and_T():
@@ -144,7 +152,9 @@ def test_perturbed_break_is_never_before_epsilon_star(T):
     assert brk >= min(star, brk) and (star <= 0 or brk >= star - 1e-12)
 
 
-@pytest.mark.parametrize("T", [noise.symmetric(0.4, 4), noise.pairwise(0.3, 5), regions.three_class(0.6, 0.45)])
+@pytest.mark.parametrize(
+    "T", [noise.symmetric(0.4, 4), noise.pairwise(0.3, 5), regions.three_class(0.6, 0.45)]
+)
 def test_first_drop_of_predicted_precision_is_the_support_overlap(T):
     brk = regions.perturbed_break_epsilon(T)
     found = regions.first_drop_epsilon(T)

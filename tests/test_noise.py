@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from strategies import transition_matrices
-from theory import noise
+
+from theory import noise, validation
 from theory.errors import InputError
 
 rates = st.floats(0.0, 1.0)
@@ -27,7 +27,9 @@ def test_families_are_row_stochastic_with_their_noise_rates(r, c):
 def test_family_entries():
     np.testing.assert_allclose(noise.symmetric(0.3, 4)[0], [0.7, 0.1, 0.1, 0.1])
     np.testing.assert_allclose(noise.uniform(0.4, 4)[1], [0.1, 0.7, 0.1, 0.1])
-    np.testing.assert_allclose(noise.pairwise(0.2, 3), [[0.8, 0.2, 0], [0, 0.8, 0.2], [0.2, 0, 0.8]])
+    np.testing.assert_allclose(
+        noise.pairwise(0.2, 3), [[0.8, 0.2, 0], [0, 0.8, 0.2], [0.2, 0, 0.8]]
+    )
 
 
 def test_class_noise_rate_is_nan_where_nothing_is_observed():
@@ -68,11 +70,16 @@ def test_estimate_recovers_T_from_exact_pairs(T, seed):
 def test_random_transition_has_the_chosen_margin(kind, margin):
     for seed in range(5):
         T = noise.random_transition(6, margin, seed=seed, kind=kind)
-        noise.validate_transition(T)
-        got = {"row": noise.row_margin(T), "column": noise.column_margin(T),
-               "both": min(noise.row_margin(T), noise.column_margin(T))}[kind]
+        validation.check_transition(T)
+        got = {
+            "row": noise.row_margin(T),
+            "column": noise.column_margin(T),
+            "both": min(noise.row_margin(T), noise.column_margin(T)),
+        }[kind]
         assert got == pytest.approx(margin, abs=1e-9)
-    np.testing.assert_array_equal(noise.random_transition(5, 0.2, seed=3), noise.random_transition(5, 0.2, seed=3))
+    np.testing.assert_array_equal(
+        noise.random_transition(5, 0.2, seed=3), noise.random_transition(5, 0.2, seed=3)
+    )
 
 
 def test_cifar10n_matrices_ship_and_match_their_counts():
@@ -82,40 +89,48 @@ def test_cifar10n_matrices_ship_and_match_their_counts():
         T = noise.cifar10n(name)
         path = resources.files("theory") / "data" / "cifar10n" / f"counts_{name}.csv"
         counts = np.loadtxt(str(path), delimiter=",")
-        np.testing.assert_allclose(T, counts / counts.sum(axis=1, keepdims=True), rtol=0, atol=1e-15)
+        np.testing.assert_allclose(
+            T, counts / counts.sum(axis=1, keepdims=True), rtol=0, atol=1e-15
+        )
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([[0.5, 0.6], [0.5, 0.5]], "row 0"),
-    ([[1.0, 0.0], [0.2, 0.7]], "row 1"),
-    ([[np.nan, 1.0], [0.5, 0.5]], "finite"),
-    ([[np.inf, 0.0], [0.5, 0.5]], "finite"),
-    ([[1.2, -0.2], [0.5, 0.5]], "negative"),
-    ([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], "square"),
-    ([[1.0]], "at least 2"),
-    (np.zeros((0, 0)), "empty"),
-    ([1.0, 0.0], "2-D"),
-    ([["a", "b"], ["c", "d"]], "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([[0.5, 0.6], [0.5, 0.5]], "row 0"),
+        ([[1.0, 0.0], [0.2, 0.7]], "row 1"),
+        ([[np.nan, 1.0], [0.5, 0.5]], "finite"),
+        ([[np.inf, 0.0], [0.5, 0.5]], "finite"),
+        ([[1.2, -0.2], [0.5, 0.5]], "negative"),
+        ([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], "square"),
+        ([[1.0]], "at least 2"),
+        (np.zeros((0, 0)), "empty"),
+        ([1.0, 0.0], "2-D"),
+        ([["a", "b"], ["c", "d"]], "numeric"),
+    ],
+)
 def test_validation_names_the_problem(bad, message):
     with pytest.raises(InputError, match=message):
-        noise.validate_transition(bad)
+        validation.check_transition(bad)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: noise.symmetric(1.5, 3), "outside"),
-    (lambda: noise.uniform(-0.1, 3), "outside"),
-    (lambda: noise.pairwise(float("nan"), 3), "outside"),
-    (lambda: noise.symmetric(0.2, 1), "fewer than 2"),
-    (lambda: noise.named("gaussian", 0.2, 3), "unknown noise"),
-    (lambda: noise.named("structured", 0.2, 5), "10 classes"),
-    (lambda: noise.named("cifar10n-best"), "unknown CIFAR-10N"),
-    (lambda: noise.estimate([0, 1, 1], [0, 1]), "differ in length"),
-    (lambda: noise.estimate([0, -1], [0, 1]), "negative"),
-    (lambda: noise.estimate([0, 2], [0, 2]), "clean class 1 has no samples"),
-    (lambda: noise.validate_prior([0.5, 0.5], 3), "expected 3"),
-    (lambda: noise.validate_prior([-0.5, 1.5], 2), "negative"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: noise.symmetric(1.5, 3), "outside"),
+        (lambda: noise.uniform(-0.1, 3), "outside"),
+        (lambda: noise.pairwise(float("nan"), 3), "finite"),
+        (lambda: noise.symmetric(0.2, 1), "below 2"),
+        (lambda: noise.named("gaussian", 0.2, 3), "unknown noise"),
+        (lambda: noise.named("structured", 0.2, 5), "10 classes"),
+        (lambda: noise.named("cifar10n-best"), "unknown CIFAR-10N"),
+        (lambda: noise.estimate([0, 1, 1], [0, 1]), "differ in length"),
+        (lambda: noise.estimate([0, -1], [0, 1]), "negative"),
+        (lambda: noise.estimate([0, 2], [0, 2]), "clean class 1 has no samples"),
+        (lambda: validation.check_prior([0.5, 0.5], 3), "expected 3"),
+        (lambda: validation.check_prior([-0.5, 1.5], 2), "negative"),
+    ],
+)
 def test_bad_arguments(call, message):
     with pytest.raises(InputError, match=message):
         call()

@@ -35,8 +35,12 @@ def test_column_dominant_bayes_is_exact_per_class_and_global_fails_as_predicted(
     assert gl["selected"] == cw["selected"]  # equal budgets
 
 
-@given(st.integers(0, 10_000), st.sampled_from(["oracle", "rsl", 0.3, 0.7]),
-       st.floats(-0.3, 0.4), st.booleans())
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from(["oracle", "rsl", 0.3, 0.7]),
+    st.floats(-0.3, 0.4),
+    st.booleans(),
+)
 @settings(max_examples=12)
 def test_bayes_predictions_hold_up_to_sampling_noise(seed, keep, margin, exact):
     # float32 losses resolve about 1e-7 relative: margins between 0 and 1e-5 sit in the band
@@ -57,7 +61,9 @@ def test_bayes_predictions_hold_up_to_sampling_noise(seed, keep, margin, exact):
         assert abs(r["difference"]) < tolerance(r["selected"]), (name, r)
 
 
-@pytest.mark.parametrize("model, kw", [("perturbed", {"epsilon": 0.25}), ("overlap", {"separation": 1.5})])
+@pytest.mark.parametrize(
+    "model, kw", [("perturbed", {"epsilon": 0.25}), ("overlap", {"separation": 1.5})]
+)
 def test_other_models_predictions_hold(model, kw):
     out = simulate(Setting(T=noise.pairwise(0.35, 5), model=model, n=60_000, seed=3, **kw))
     for name in ("global", "classwise", "rsl"):
@@ -66,7 +72,15 @@ def test_other_models_predictions_hold(model, kw):
 
 
 def test_epoch_averaging_raises_precision_as_predicted():
-    kw = dict(T=noise.symmetric(0.4, 10), n=60_000, sigma=1.2, rho=0.1, epochs=10, keep="rsl", seed=4)
+    kw = {
+        "T": noise.symmetric(0.4, 10),
+        "n": 60_000,
+        "sigma": 1.2,
+        "rho": 0.1,
+        "epochs": 10,
+        "keep": "rsl",
+        "seed": 4,
+    }
     out = simulate(Setting(**kw))
     single, mean = out["criteria"]["classwise"], out["criteria"]["rsl"]
     assert mean["observed_precision"] > single["observed_precision"]
@@ -93,8 +107,22 @@ def test_imbalanced_priors_keep_every_class(ratio):
 
 
 def test_same_seed_same_output(capsys):
-    argv = ["simulate", "--noise", "structured", "--rate", "0.3", "--n", "20000", "--model", "perturbed",
-            "--epsilon", "0.2", "--json", "--seed", "9"]
+    argv = [
+        "simulate",
+        "--noise",
+        "structured",
+        "--rate",
+        "0.3",
+        "--n",
+        "20000",
+        "--model",
+        "perturbed",
+        "--epsilon",
+        "0.2",
+        "--json",
+        "--seed",
+        "9",
+    ]
     outs = []
     for _ in range(2):
         assert main(argv) == 0
@@ -105,26 +133,49 @@ def test_same_seed_same_output(capsys):
 
 
 def test_json_contract(capsys):
-    assert main(["simulate", "--noise", "uniform", "--rate", "0.5", "--classes", "4", "--n", "5000", "--json"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--noise",
+                "uniform",
+                "--rate",
+                "0.5",
+                "--classes",
+                "4",
+                "--n",
+                "5000",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["setting"]["T"] == noise.uniform(0.5, 4).tolist()
     assert set(out["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident"}
     for r in out["criteria"].values():
-        assert {"predicted_precision", "observed_precision", "observed_recall", "selected"} <= set(r)
+        assert {"predicted_precision", "observed_precision", "observed_recall", "selected"} <= set(
+            r
+        )
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--model", "gaussian"], "unknown model"),
-    (["--model", "perturbed", "--epsilon", "-0.1"], "epsilon"),
-    (["--n", "0"], "positive integer"),
-    (["--keep", "1.5"], "outside [0, 1]"),
-    (["--keep", "-0.2"], "outside [0, 1]"),
-    (["--keep", "most"], "--keep must be"),
-    (["--rho", "2"], "rho"),
-    (["--prior", "/nonexistent.csv"], "not found"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--model", "gaussian"], "unknown model"),
+        (["--model", "perturbed", "--epsilon", "-0.1"], "epsilon"),
+        (["--n", "0"], "below 1"),
+        (["--keep", "1.5"], "outside [0, 1]"),
+        (["--keep", "-0.2"], "outside [0, 1]"),
+        (["--keep", "most"], "--keep must be"),
+        (["--rho", "2"], "rho"),
+        (["--prior", "/nonexistent.csv"], "not found"),
+    ],
+)
 def test_bad_input(capsys, argv, needle):
-    code = main(["simulate", "--noise", "symmetric", "--rate", "0.2", "--classes", "3", "--n", "100", *argv])
+    code = main(
+        ["simulate", "--noise", "symmetric", "--rate", "0.2", "--classes", "3", "--n", "100", *argv]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err
 
@@ -132,5 +183,6 @@ def test_bad_input(capsys, argv, needle):
 def test_select_per_class_public_api_keeps_the_smallest():
     losses = np.array([3.0, 1.0, 2.0, 0.5, 0.1], dtype=np.float32)
     labels = np.array([0, 0, 0, 1, 1])
-    np.testing.assert_array_equal(select.select_per_class(losses, labels, np.array([2, 1])),
-                                  [False, True, True, False, True])
+    np.testing.assert_array_equal(
+        select.select_per_class(losses, labels, np.array([2, 1])), [False, True, True, False, True]
+    )

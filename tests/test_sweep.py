@@ -80,24 +80,38 @@ def test_parallel_local_sweep_gives_the_serial_table(config, tmp_path):
     cfg = sweep.load_config(config)
     sweep.run_sweep(cfg, tmp_path / "serial", workers=1, progress=False)
     sweep.run_sweep(cfg, tmp_path / "parallel", workers=2, progress=False)
-    assert (tmp_path / "serial" / sweep.RESULTS).read_text() == (tmp_path / "parallel" / sweep.RESULTS).read_text()
+    assert (tmp_path / "serial" / sweep.RESULTS).read_text() == (
+        tmp_path / "parallel" / sweep.RESULTS
+    ).read_text()
 
 
 def test_dask_cluster_gives_the_local_table(config, tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = sweep.load_config(config)
     sweep.run_sweep(cfg, tmp_path / "local", workers=1, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        result = sweep.run_sweep(cfg, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        result = sweep.run_sweep(
+            cfg, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False
+        )
     assert result["ran"] == len(sweep.cells(cfg))
-    assert (tmp_path / "local" / sweep.RESULTS).read_text() == (tmp_path / "dask" / sweep.RESULTS).read_text()
+    assert (tmp_path / "local" / sweep.RESULTS).read_text() == (
+        tmp_path / "dask" / sweep.RESULTS
+    ).read_text()
 
 
 def test_cli_and_bad_configs(config, tmp_path, capsys):
-    assert main(["sweep", str(config), "--out", str(tmp_path / "o"), "--workers", "1", "--json"]) == 0
+    assert (
+        main(["sweep", str(config), "--out", str(tmp_path / "o"), "--workers", "1", "--json"]) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["ran"] == 12
-    bad = [("kind = 'paint'\n", "kind"), ("[[grid]]\nrate = 0.2\n", "non-empty list"), ("= broken", "not valid TOML")]
+    bad = [
+        ("kind = 'paint'\n", "kind"),
+        ("[[grid]]\nrate = 0.2\n", "non-empty list"),
+        ("= broken", "not valid TOML"),
+    ]
     for text, needle in bad:
         p = tmp_path / "bad.toml"
         p.write_text(text)

@@ -7,13 +7,29 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from datafiles import write_cifar  # noqa: E402
+
 from simulations.cli import main  # noqa: E402
-from test_data import write_cifar  # noqa: E402
 
 
 def train_json(capsys, tmp_path, *extra):
-    argv = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--epochs", "3",
-            "--stage2-epochs", "2", "--out", str(tmp_path), "--json", *extra]
+    argv = [
+        "train",
+        "--noise",
+        "pairwise",
+        "--rate",
+        "0.4",
+        "--classes",
+        "10",
+        "--epochs",
+        "3",
+        "--stage2-epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--json",
+        *extra,
+    ]
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -29,14 +45,19 @@ def test_digits_end_to_end(capsys, tmp_path):
     assert r["noise_rate"] == pytest.approx(0.4)
     assert set(r["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident"}
     for c in r["criteria"].values():
-        assert 0 <= c["observed_precision_single_epoch"] <= 1 and 0 <= c["observed_precision_mean_loss"] <= 1
+        assert (
+            0 <= c["observed_precision_single_epoch"] <= 1
+            and 0 <= c["observed_precision_mean_loss"] <= 1
+        )
     assert set(r["test_accuracy"]) == {"ce_all", "global_selected", "rsl_selected"}
     assert len(r["per_epoch"]) == 3
     # the saved loss matrix reproduces from the saved model outputs
     z = np.load(r["loss_matrix"])
     L, logits, noisy, clean = z["losses"], z["outputs"], z["noisy"], z["clean"]
     assert L.shape == (r["n_train"], 3) and L.dtype == np.float32
-    recomputed = -np.take_along_axis(log_softmax(logits), noisy[:, None, None].repeat(3, 1), axis=2)[..., 0]
+    recomputed = -np.take_along_axis(
+        log_softmax(logits), noisy[:, None, None].repeat(3, 1), axis=2
+    )[..., 0]
     np.testing.assert_allclose(L, recomputed, rtol=1e-5, atol=1e-6)
     assert json.loads(str(z["settings"]))["epochs"] == 3
     # every cell of the loss table is a (clean, noisy) pair that exists
@@ -49,7 +70,10 @@ def test_digits_end_to_end(capsys, tmp_path):
 def test_same_seed_same_losses_on_cpu(capsys, tmp_path):
     a = train_json(capsys, tmp_path / "a", "--seed", "3")
     b = train_json(capsys, tmp_path / "b", "--seed", "3")
-    assert np.load(a["loss_matrix"])["losses"].tobytes() == np.load(b["loss_matrix"])["losses"].tobytes()
+    assert (
+        np.load(a["loss_matrix"])["losses"].tobytes()
+        == np.load(b["loss_matrix"])["losses"].tobytes()
+    )
     assert a["test_accuracy"] == b["test_accuracy"]
 
 
@@ -65,8 +89,10 @@ def test_cnn_on_a_tiny_cifar_layout(capsys, tmp_path):
     assert r["n_test"] == 40 and r["n_train"] == 180
 
 
-@pytest.mark.parametrize("kind, shape", [("mlp", (64,)), ("cnn", (3, 32, 32)), ("resnet", (3, 32, 32)),
-                                         ("cnn", (1, 28, 28))])
+@pytest.mark.parametrize(
+    "kind, shape",
+    [("mlp", (64,)), ("cnn", (3, 32, 32)), ("resnet", (3, 32, 32)), ("cnn", (1, 28, 28))],
+)
 def test_models_map_inputs_to_class_logits(kind, shape):
     from simulations import train
 
@@ -74,15 +100,29 @@ def test_models_map_inputs_to_class_logits(kind, shape):
     assert model(torch.zeros((4, *shape))).shape == (4, 10)
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--dataset", "imagenet:/x"], "unknown data set"),
-    (["--dataset", "npz:/nonexistent.npz"], "not found"),
-    (["--epochs", "0"], "positive integer"),
-    (["--device", "tpu"], "unknown device"),
-    (["--train-fraction", "0"], "outside (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--dataset", "imagenet:/x"], "unknown data set"),
+        (["--dataset", "npz:/nonexistent.npz"], "not found"),
+        (["--epochs", "0"], "below 1"),
+        (["--device", "tpu"], "unknown device"),
+        (["--train-fraction", "0"], "outside (0, 1]"),
+    ],
+)
 def test_bad_input(capsys, tmp_path, extra, needle):
-    argv = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--out", str(tmp_path), *extra]
+    argv = [
+        "train",
+        "--noise",
+        "pairwise",
+        "--rate",
+        "0.4",
+        "--classes",
+        "10",
+        "--out",
+        str(tmp_path),
+        *extra,
+    ]
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err
@@ -90,18 +130,60 @@ def test_bad_input(capsys, tmp_path, extra, needle):
 
 def test_bad_npz_and_class_mismatch(capsys, tmp_path):
     np.savez(tmp_path / "d.npz", X=np.zeros((30, 4)), y=np.arange(30) % 3)
-    code = main(["train", "--dataset", f"npz:{tmp_path / 'd.npz'}", "--noise", "symmetric", "--rate", "0.2",
-                 "--classes", "5", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            f"npz:{tmp_path / 'd.npz'}",
+            "--noise",
+            "symmetric",
+            "--rate",
+            "0.2",
+            "--classes",
+            "5",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2 and "5 classes" in capsys.readouterr().err
     np.savez(tmp_path / "e.npz", y=np.arange(30) % 3)
-    assert main(["train", "--dataset", f"npz:{tmp_path / 'e.npz'}", "--noise", "symmetric", "--rate", "0.2",
-                 "--classes", "3", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"npz:{tmp_path / 'e.npz'}",
+                "--noise",
+                "symmetric",
+                "--rate",
+                "0.2",
+                "--classes",
+                "3",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no array 'X'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here")
 def test_cuda_request_without_cuda(capsys, tmp_path):
-    code = main(["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10", "--device", "cuda",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "train",
+            "--noise",
+            "pairwise",
+            "--rate",
+            "0.4",
+            "--classes",
+            "10",
+            "--device",
+            "cuda",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "CUDA is not available" in err

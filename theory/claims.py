@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.conditions import epsilon_star
 from theory.errors import InputError
-from theory.noise import column_margin, validate_transition
+from theory.validation import check_transition
 
 
 def _regions(T, masses, true_class, predicted=None):
-    T = validate_transition(T)
+    T = check_transition(T)
     c = len(T)
     w = np.asarray(masses, dtype=np.float64).ravel()
     f_star = np.asarray(true_class).ravel()
@@ -37,6 +38,7 @@ def _regions(T, masses, true_class, predicted=None):
 
 # --- Lemma 1 -------------------------------------------------------------------------
 
+
 def noisy_risk(T, masses, true_class, predicted) -> float:
     """Lemma 1: ``P(f(x) != noisy) = E_x[1 - T[f*(x), f(x)]]``."""
     T, w, f_star, f = _regions(T, masses, true_class, predicted)
@@ -44,7 +46,8 @@ def noisy_risk(T, masses, true_class, predicted) -> float:
 
 
 def min_noisy_risk(T, masses, true_class) -> float:
-    """The smallest noisy 0-1 risk of any classifier: predict ``argmax_k T[f*(x), k]`` everywhere."""
+    """The smallest noisy 0-1 risk of any classifier: predict ``argmax_k T[f*(x), k]``
+    everywhere."""
     T, w, f_star, _ = _regions(T, masses, true_class)
     return float(w @ (1.0 - T[f_star].max(axis=1)))
 
@@ -57,15 +60,16 @@ def fstar_minimises_noisy_risk(T, masses, true_class) -> bool:
 
 # --- Lemma 2 -------------------------------------------------------------------------
 
+
 def gstar(T, true_class) -> np.ndarray:
     """The cross-entropy minimiser on noisy labels: ``g*(x) = T[f*(x)]``."""
-    T = validate_transition(T)
+    T = check_transition(T)
     return T[np.asarray(true_class, dtype=np.int64)]
 
 
 def gstar_classifier(T) -> list[frozenset[int]]:
     """For each true class i, the set ``argmax_k T[i,k]`` (a set: ties are possible)."""
-    T = validate_transition(T)
+    T = check_transition(T)
     return [frozenset(np.flatnonzero(row == row.max()).tolist()) for row in T]
 
 
@@ -76,28 +80,30 @@ def lemma2_holds(T) -> bool:
 
 # --- Theorem 1 -----------------------------------------------------------------------
 
+
 def loss_atoms(T) -> np.ndarray:
     """``L[i,j] = -log T[i,j]``: the loss under g* of a sample of true class i observed as j."""
-    T = validate_transition(T)
+    T = check_transition(T)
     with np.errstate(divide="ignore"):
         return -np.log(T)
 
 
 def theorem1_ordering(T, j: int) -> bool:
     """Clean samples observed as j have strictly smaller loss than every noisy one observed as j."""
-    T = validate_transition(T)
+    T = check_transition(T)
     others = [T[i, j] for i in range(len(T)) if i != j and T[i, j] > 0]
     return all(T[j, j] > t for t in others)
 
 
 # --- Theorem 2 -----------------------------------------------------------------------
 
+
 def theorem2_bound(T, i: int, j: int, eps: float) -> float:
     """Lower bound on ``loss(x2) - loss(x1)`` for any eps-close g: ``log((T_jj-eps)/(T_ij+eps))``.
 
     Meaningful (positive) for ``eps < pair_epsilon_limit(T, i, j)``; NaN where ``T_jj <= eps``.
     """
-    T = validate_transition(T)
+    T = check_transition(T)
     if eps < 0:
         raise InputError(f"eps = {eps:g} is negative")
     if T[j, j] <= eps:
@@ -109,17 +115,18 @@ def theorem2_bound(T, i: int, j: int, eps: float) -> float:
 
 def pair_epsilon_limit(T, i: int, j: int) -> float:
     """``(T_jj - T_ij) / 2``: below it the clean-before-noisy order of the pair is guaranteed."""
-    T = validate_transition(T)
+    T = check_transition(T)
     return 0.5 * (T[j, j] - T[i, j])
 
 
-def global_epsilon_limit(T) -> float:
-    """``epsilon* = column margin / 2``: the order holds for every pair of every class below it."""
-    return 0.5 * column_margin(T)
+# epsilon* = column margin / 2: the order holds for every pair of every class below it.
+# One definition, in conditions; this name is the one Theorem 2's statement uses.
+global_epsilon_limit = epsilon_star
 
 
 def _shift_down(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarray:
-    """Lower ``row[j]`` by ``amount``, spreading it over other entries, each raised <= eps and <= 1."""
+    """Lower ``row[j]`` by ``amount``, spreading it over other entries, each raised <= eps and <=
+    1."""
     out = row.copy()
     out[j] -= amount
     left = amount
@@ -133,7 +140,8 @@ def _shift_down(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarra
 
 
 def _shift_up(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarray:
-    """Raise ``row[j]`` by ``amount``, taking it from other entries, each lowered <= eps and >= 0."""
+    """Raise ``row[j]`` by ``amount``, taking it from other entries, each lowered <= eps and >=
+    0."""
     out = row.copy()
     out[j] += amount
     left = amount
@@ -156,7 +164,7 @@ def tightness_witness(T, i: int, j: int, eps: float):
     pair), so returning None proves no eps-close pair reverses the order. It exists exactly
     when ``eps >= (T_jj - T_ij) / 2`` (a tie at equality, a strict reversal beyond).
     """
-    T = validate_transition(T)
+    T = check_transition(T)
     c = len(T)
     if eps < 0:
         raise InputError(f"eps = {eps:g} is negative")

@@ -1,4 +1,8 @@
-"""Conditions on T that the small-loss theory needs, and one report of them all."""
+"""Conditions on T that the small-loss theory needs, and one report of them all.
+
+Every public function takes a raw ``T`` (and prior), validates it once and works on the
+trusted array through the private helpers below.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from theory.noise import (
-    class_noise_rates,
-    column_margin,
-    noise_rate,
-    row_margin,
-    validate_prior,
-    validate_transition,
-)
+from theory.noise import _class_noise_rates, _margin, _noise_rate
+from theory.validation import check_prior, check_transition
+
+# cleanlab's inequality is strict: sides within TIE of each other are a tie that rounding
+# would otherwise decide (a constant T, say), and a tie fails it.
+TIE = 1e-12
 
 
 def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
@@ -22,16 +24,31 @@ def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
     return off.max(axis=axis)
 
 
-def classes_failing_row(T) -> list[int]:
-    """Classes i with ``T[i,i] <= max_{j!=i} T[i,j]`` (the classifier argmax g* is not f*)."""
-    T = validate_transition(T)
+def _failing_row(T: np.ndarray) -> list[int]:
     return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=1)).tolist()
 
 
-def classes_failing_column(T) -> list[int]:
-    """Observed classes j with ``T[j,j] <= max_{i!=j} T[i,j]`` (clean loss not below every noisy loss)."""
-    T = validate_transition(T)
+def _failing_column(T: np.ndarray) -> list[int]:
     return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=0)).tolist()
+
+
+def _globally_separable(T: np.ndarray) -> bool:
+    return bool(np.min(np.diag(T)) > _off_diagonal_max(T, axis=0).max())
+
+
+def _cleanlab_valid(T: np.ndarray, p: np.ndarray) -> bool:
+    return bool(np.all(p * np.diag(T) - (p @ T) * p > TIE))
+
+
+def classes_failing_row(T) -> list[int]:
+    """Classes i with ``T[i,i] <= max_{j!=i} T[i,j]`` (the classifier argmax g* is not f*)."""
+    return _failing_row(check_transition(T))
+
+
+def classes_failing_column(T) -> list[int]:
+    """Observed classes j with ``T[j,j] <= max_{i!=j} T[i,j]`` (clean loss not below every noisy
+    loss)."""
+    return _failing_column(check_transition(T))
 
 
 def row_dominant(T) -> bool:
@@ -44,33 +61,26 @@ def column_dominant(T) -> bool:
 
 def diagonally_dominant(T) -> bool:
     """The paper's condition for Theorem 1: row and column dominance at once."""
-    return row_dominant(T) and column_dominant(T)
+    T = check_transition(T)
+    return not _failing_row(T) and not _failing_column(T)
 
 
 def globally_separable(T) -> bool:
     """Every clean loss below every noisy loss: ``min_j T[j,j] > max_{i!=j} T[i,j]``."""
-    T = validate_transition(T)
-    off = T.copy()
-    np.fill_diagonal(off, -np.inf)
-    return bool(np.min(np.diag(T)) > off.max())
-
-
-TIE = 1e-12
+    return _globally_separable(check_transition(T))
 
 
 def cleanlab_valid(T, prior=None) -> bool:
-    """cleanlab's learnability: ``P(noisy=k) P(clean=k) < P(noisy=k, clean=k)`` for every k.
-
-    The inequality is strict: sides within ``TIE`` of each other (a tie that rounding
-    would otherwise decide, as for a constant T) fail it."""
-    T = validate_transition(T)
-    p = validate_prior(prior, len(T))
-    return bool(np.all(p * np.diag(T) - (p @ T) * p > TIE))
+    """cleanlab's learnability: ``P(noisy=k) P(clean=k) < P(noisy=k, clean=k)`` for every k
+    (strict: sides within ``TIE`` fail it)."""
+    T = check_transition(T)
+    return _cleanlab_valid(T, check_prior(prior, len(T)))
 
 
 def epsilon_star(T) -> float:
-    """Theorem 2's global limit, half the column margin (negative: no epsilon preserves the order)."""
-    return 0.5 * column_margin(T)
+    """Theorem 2's global limit, half the column margin (negative: no epsilon preserves the
+    order)."""
+    return 0.5 * _margin(check_transition(T).T)
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,12 @@ class ClassReport:
     min_noisy_loss: float | None
 
     def to_dict(self) -> dict:
-        return {"class": self.cls, "eta": self.eta, "clean_loss": self.clean_loss,
-                "min_noisy_loss": self.min_noisy_loss}
+        return {
+            "class": self.cls,
+            "eta": self.eta,
+            "clean_loss": self.clean_loss,
+            "min_noisy_loss": self.min_noisy_loss,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,35 +129,41 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def report(T, prior=None) -> ConditionReport:
-    """Every condition, margin and per-class loss atom of one transition matrix."""
-    T = validate_transition(T)
+    """Every condition, margin and per-class loss atom of one transition matrix.
+
+    ``T``: (c, c) row-stochastic, rows = clean class; ``prior``: (c,) or None (uniform).
+    """
+    T = check_transition(T)
     c = len(T)
-    p = validate_prior(prior, c)
-    eta = class_noise_rates(T, p)
+    p = check_prior(prior, c)
+    eta = _class_noise_rates(T, p)
     per_class = []
     with np.errstate(divide="ignore"):
         for j in range(c):
             flips_in = [T[i, j] for i in range(c) if i != j and T[i, j] > 0]
-            per_class.append(ClassReport(
-                cls=j,
-                eta=_finite_or_none(eta[j]),
-                clean_loss=_finite_or_none(-np.log(T[j, j])),
-                min_noisy_loss=float(-np.log(max(flips_in))) if flips_in else None,
-            ))
-    rm, cm = row_margin(T), column_margin(T)
+            per_class.append(
+                ClassReport(
+                    cls=j,
+                    eta=_finite_or_none(eta[j]),
+                    clean_loss=_finite_or_none(-np.log(T[j, j])),
+                    min_noisy_loss=float(-np.log(max(flips_in))) if flips_in else None,
+                )
+            )
+    failing_row, failing_column = _failing_row(T), _failing_column(T)
+    cm = _margin(T.T)
     return ConditionReport(
         classes=c,
-        noise_rate=noise_rate(T, p),
-        row_dominant=row_dominant(T),
-        column_dominant=column_dominant(T),
-        diagonally_dominant=diagonally_dominant(T),
-        globally_separable=globally_separable(T),
-        cleanlab_valid=cleanlab_valid(T, p),
-        row_margin=rm,
+        noise_rate=_noise_rate(T, p),
+        row_dominant=not failing_row,
+        column_dominant=not failing_column,
+        diagonally_dominant=not failing_row and not failing_column,
+        globally_separable=_globally_separable(T),
+        cleanlab_valid=_cleanlab_valid(T, p),
+        row_margin=_margin(T),
         column_margin=cm,
         epsilon_star=0.5 * cm,
-        classes_failing_row=classes_failing_row(T),
-        classes_failing_column=classes_failing_column(T),
+        classes_failing_row=failing_row,
+        classes_failing_column=failing_column,
         per_class=per_class,
         prior=p.tolist(),
         T=T.tolist(),

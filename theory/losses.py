@@ -27,80 +27,122 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from theory.errors import InputError
-from theory.noise import validate_prior, validate_transition
+from theory.validation import check_prior, check_transition
 
 QUANTILE_POINTS = 2048
 QMC_POINTS = 1 << 14
 
 
 class LossDistribution:
-    """Base: subclasses give ``cdf``, ``cdf_left``, ``support``; the rest follows."""
+    """Base of the loss laws, after scipy.stats.
+
+    The public methods coerce their argument to float64 once, call the subclass's vectorised
+    ``_cdf``, ``_cdf_left``, ``_pdf``, ``_ppf`` on it, and return a float for scalar input
+    and an array of the input's shape otherwise. A subclass implements ``_cdf`` and
+    ``support``; ``_cdf_left`` (``P(L < x)``, which differs at atoms), ``_pdf`` and
+    ``_ppf`` have generic fallbacks here.
+    """
+
+    # --- public: coerce, delegate, return scalars for scalars -----------------------------
 
     def cdf(self, x):
-        raise NotImplementedError
+        """``P(L <= x)``."""
+        return _scalar(self._cdf(_floats(x)))
 
     def cdf_left(self, x):
-        return self.cdf(x)
+        """``P(L < x)``: differs from ``cdf`` at atoms; selection by a threshold needs both."""
+        return _scalar(self._cdf_left(_floats(x)))
 
     def sf(self, x):
-        return 1.0 - self.cdf(x)
-
-    def support(self) -> tuple[float, float]:
-        raise NotImplementedError
+        """``P(L > x)``."""
+        return _scalar(1.0 - self._cdf(_floats(x)))
 
     def pdf(self, x):
-        """Density of the continuous part (atoms have none), by a central difference."""
-        x = np.asarray(x, dtype=np.float64)
-        h = 1e-5 * np.maximum(1.0, np.abs(x))
-        return (self.cdf_left(x + h) - self.cdf(x - h)) / (2 * h)
+        """Density of the continuous part (atoms have none)."""
+        return _scalar(self._pdf(_floats(x)))
 
     def ppf(self, q):
-        """``inf {x : cdf(x) >= q}`` by bisection (subclasses with a closed form override it)."""
-        q = np.asarray(q, dtype=np.float64)
-        lo, hi = self.support()
-        lo = np.full(q.shape, lo)
-        hi = np.full(q.shape, hi)
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            if np.all((mid == lo) | (mid == hi)):
-                break  # the bracket is down to adjacent floats
-            up = self.cdf(mid) >= q
-            hi = np.where(up, mid, hi)
-            lo = np.where(up, lo, mid)
-        return hi if hi.ndim else float(hi)
-
-    def quantile_atoms(self, points: int = QUANTILE_POINTS) -> tuple[np.ndarray, np.ndarray]:
-        """A deterministic discretisation: ``points`` equal-mass atoms at the mid-quantiles."""
-        q = (np.arange(points) + 0.5) / points
-        return np.asarray(self.ppf(q), dtype=np.float64), np.full(points, 1.0 / points)
-
-    def mean(self) -> float:
-        x, w = self.quantile_atoms()
-        return float(x @ w)
+        """``inf {x : cdf(x) >= q}``."""
+        return _scalar(self._ppf(_floats(q)))
 
     def rvs(self, size=None, random_state=None):
         """Draws by inversion (for users and plots; the theory itself never samples)."""
         rng = np.random.default_rng(random_state)
         return self.ppf(rng.random(size))
 
+    def mean(self) -> float:
+        x, w = self.quantile_atoms()
+        return float(x @ w)
+
+    def support(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def quantile_atoms(self, points: int = QUANTILE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+        """A deterministic discretisation: ``points`` equal-mass atoms at the mid-quantiles."""
+        q = (np.arange(points) + 0.5) / points
+        return self._ppf(q), np.full(points, 1.0 / points)
+
+    # --- to implement (arrays in, arrays out) ---------------------------------------------
+
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _cdf_left(self, x: np.ndarray) -> np.ndarray:
+        return self._cdf(x)
+
+    def _pdf(self, x: np.ndarray) -> np.ndarray:
+        """By a central difference of the CDF."""
+        h = 1e-5 * np.maximum(1.0, np.abs(x))
+        return (self._cdf_left(x + h) - self._cdf(x - h)) / (2 * h)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        """By bisection on the support, down to adjacent floats."""
+        lo, hi = self.support()
+        lo = np.full(q.shape, lo)
+        hi = np.full(q.shape, hi)
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if np.all((mid == lo) | (mid == hi)):
+                break
+            up = self._cdf(mid) >= q
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+        return hi
+
+
+def _floats(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _scalar(r):
+    r = np.asarray(r, dtype=np.float64)
+    return float(r) if r.ndim == 0 else r
+
+
+def _beta_argument(x: np.ndarray, base, eps: float) -> np.ndarray:
+    """``b`` with ``-log(base + eps b) = x``: the loss ``x`` mapped back to the Dirichlet
+    coordinate."""
+    with np.errstate(over="ignore"):
+        return (np.exp(-x)[..., None] - base) / eps
+
 
 class Atom(LossDistribution):
     def __init__(self, value: float):
         self.value = float(value)
 
-    def cdf(self, x):
-        return np.where(np.asarray(x) >= self.value, 1.0, 0.0)
+    def _cdf(self, x):
+        return np.where(x >= self.value, 1.0, 0.0)
 
-    def cdf_left(self, x):
-        return np.where(np.asarray(x) > self.value, 1.0, 0.0)
+    def _cdf_left(self, x):
+        return np.where(x > self.value, 1.0, 0.0)
 
-    def ppf(self, q):
+    def _ppf(self, q):
         return np.full(np.shape(q), self.value) if np.ndim(q) else self.value
 
     def support(self):
         return self.value, self.value
 
-    def pdf(self, x):
+    def _pdf(self, x):
         return np.zeros(np.shape(x))
 
     def mean(self):
@@ -111,27 +153,28 @@ class Atom(LossDistribution):
 
 
 class Perturbed(LossDistribution):
-    """``-log((1-eps) t + eps B)``, ``B ~ Beta(alpha, (c-1) alpha)``: the perturbed model's cell law."""
+    """``-log((1-eps) t + eps B)``, ``B ~ Beta(alpha, (c-1) alpha)``: the perturbed model's cell
+    law."""
 
     def __init__(self, t: float, eps: float, classes: int, alpha: float = 1.0):
         if not 0.0 < eps <= 1.0:
             raise InputError(f"epsilon = {eps:g} must be in (0, 1] (use Atom for 0)")
-        self.t, self.eps, self.classes, self.alpha = float(t), float(eps), int(classes), float(alpha)
+        self.t, self.eps, self.classes, self.alpha = (
+            float(t),
+            float(eps),
+            int(classes),
+            float(alpha),
+        )
         self.beta = stats.beta(self.alpha, (self.classes - 1) * self.alpha)
         self.base = (1.0 - self.eps) * self.t
 
-    def _b(self, x):
-        with np.errstate(over="ignore"):
-            return (np.exp(-np.asarray(x, dtype=np.float64)) - self.base) / self.eps
+    def _cdf(self, x):
+        return self.beta.sf(_beta_argument(x, self.base, self.eps)[..., 0])
 
-    def cdf(self, x):
-        return self.beta.sf(self._b(x))
+    def _pdf(self, x):
+        return self.beta.pdf(_beta_argument(x, self.base, self.eps)[..., 0]) * np.exp(-x) / self.eps
 
-    def pdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        return self.beta.pdf(self._b(x)) * np.exp(-x) / self.eps
-
-    def ppf(self, q):
+    def _ppf(self, q):
         with np.errstate(divide="ignore"):
             return -np.log(self.base + self.eps * self.beta.isf(q))
 
@@ -148,8 +191,10 @@ def _joint_support(laws) -> tuple[float, float]:
 def _weighted_atoms(laws, weights, points: int):
     """The atoms of every law, their masses scaled by the law's weight in the mixture."""
     parts = [law.quantile_atoms(points) for law in laws]
-    return (np.concatenate([v for v, _ in parts]),
-            np.concatenate([pw * w for (_, pw), w in zip(parts, weights)]))
+    return (
+        np.concatenate([v for v, _ in parts]),
+        np.concatenate([pw * w for (_, pw), w in zip(parts, weights)]),
+    )
 
 
 class PerturbedSet(LossDistribution):
@@ -157,21 +202,23 @@ class PerturbedSet(LossDistribution):
 
     def __init__(self, laws, weights):
         first = laws[0]
-        self.eps, self.classes, self.alpha, self.beta = first.eps, first.classes, first.alpha, first.beta
+        self.eps, self.classes, self.alpha, self.beta = (
+            first.eps,
+            first.classes,
+            first.alpha,
+            first.beta,
+        )
         self.base = np.array([law.base for law in laws])
         self.w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
         self.laws = laws
 
-    def cdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        with np.errstate(over="ignore"):
-            b = (np.exp(-x)[..., None] - self.base) / self.eps
-        return self.beta.sf(b) @ self.w
+    def _cdf(self, x):
+        return self.beta.sf(_beta_argument(x, self.base, self.eps)) @ self.w
 
-    def pdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        b = (np.exp(-x)[..., None] - self.base) / self.eps
-        return (self.beta.pdf(b) @ self.w) * np.exp(-x) / self.eps
+    def _pdf(self, x):
+        return (
+            (self.beta.pdf(_beta_argument(x, self.base, self.eps)) @ self.w) * np.exp(-x) / self.eps
+        )
 
     def support(self):
         return _joint_support(self.laws)
@@ -184,10 +231,10 @@ class Overlap2(LossDistribution):
     """Two Gaussian classes: the loss of observed class j for a sample of true class i, exactly."""
 
     def __init__(self, T, i: int, j: int, separation: float, prior=None):
-        T = validate_transition(T)
+        T = check_transition(T)
         if len(T) != 2:
             raise InputError("Overlap2 is the two-class law; use overlap() for more classes")
-        p = validate_prior(prior, 2)
+        p = check_prior(prior, 2)
         self.a, self.slope = T[0, j], T[1, j] - T[0, j]  # g_j = a + slope * q1
         self.s = float(separation)
         self.shift = float(np.log(p[1] / p[0]))
@@ -198,17 +245,16 @@ class Overlap2(LossDistribution):
             q1 = expit(self.shift)
             self.atom = Atom(-np.log(self.a + self.slope * q1))
 
-    def cdf(self, x):
+    def _cdf(self, x):
         if self.degenerate:
-            return self.atom.cdf(x)
-        x = np.asarray(x, dtype=np.float64)
+            return self.atom._cdf(x)
         q_star = (np.exp(-x) - self.a) / self.slope  # L <= x  <=>  slope*q1 >= slope*q_star
         with np.errstate(divide="ignore", invalid="ignore"):
             u_star = (logit(np.clip(q_star, 0.0, 1.0)) - self.shift) / self.s
         return np.where(self.slope > 0, self.u.sf(u_star), self.u.cdf(u_star))
 
-    def cdf_left(self, x):
-        return self.atom.cdf_left(x) if self.degenerate else self.cdf(x)
+    def _cdf_left(self, x):
+        return self.atom._cdf_left(x) if self.degenerate else self._cdf(x)
 
     def support(self):
         if self.degenerate:
@@ -222,21 +268,25 @@ class Empirical(LossDistribution):
 
     def __init__(self, values, weights=None):
         values = np.asarray(values, dtype=np.float64)
-        w = np.full(values.size, 1.0 / values.size) if weights is None else np.asarray(weights, np.float64)
+        w = (
+            np.full(values.size, 1.0 / values.size)
+            if weights is None
+            else np.asarray(weights, np.float64)
+        )
         order = np.argsort(values, kind="stable")
         self.values, self.w = values[order], w[order] / w.sum()
         self.cum = np.cumsum(self.w)
 
-    def cdf(self, x):
+    def _cdf(self, x):
         idx = np.searchsorted(self.values, x, side="right")
         return np.where(idx > 0, self.cum[np.maximum(idx - 1, 0)], 0.0)
 
-    def cdf_left(self, x):
+    def _cdf_left(self, x):
         idx = np.searchsorted(self.values, x, side="left")
         return np.where(idx > 0, self.cum[np.maximum(idx - 1, 0)], 0.0)
 
-    def ppf(self, q):
-        idx = np.searchsorted(self.cum, np.asarray(q) - 1e-12, side="left")
+    def _ppf(self, q):
+        idx = np.searchsorted(self.cum, q - 1e-12, side="left")
         return self.values[np.minimum(idx, self.values.size - 1)]
 
     def support(self):
@@ -259,12 +309,10 @@ class Smoothed(LossDistribution):
         self.base, self.sd = base, float(sd)
         self.x, self.w = base.quantile_atoms()
 
-    def cdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
+    def _cdf(self, x):
         return stats.norm.cdf((x[..., None] - self.x) / self.sd) @ self.w
 
-    def pdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
+    def _pdf(self, x):
         return stats.norm.pdf((x[..., None] - self.x) / self.sd) @ self.w / self.sd
 
     def support(self):
@@ -275,7 +323,8 @@ class Smoothed(LossDistribution):
         return self.base.mean()  # the fluctuation has mean zero
 
     def quantile_atoms(self, points: int = QUANTILE_POINTS):
-        """Base atoms times a 16-node Gauss-Hermite rule: exact for polynomial moments to order 31."""
+        """Base atoms times a 16-node Gauss-Hermite rule: exact for polynomial moments to order
+        31."""
         nodes, weights = np.polynomial.hermite_e.hermegauss(16)
         weights = weights / weights.sum()
         return ((self.x[:, None] + self.sd * nodes).ravel(), (self.w[:, None] * weights).ravel())
@@ -296,7 +345,9 @@ class Mixture(LossDistribution):
         self.components = [c for c, _ in merged.values()]
         w = np.array([w for _, w in merged.values()])
         self.w = w / w.sum()
-        points = [(c, cw) for c, cw in zip(self.components, self.w) if isinstance(c, (Atom, Empirical))]
+        points = [
+            (c, cw) for c, cw in zip(self.components, self.w) if isinstance(c, (Atom, Empirical))
+        ]
         self.smooth = []
         groups: dict[tuple, list] = {}
         for c, cw in zip(self.components, self.w):
@@ -306,33 +357,41 @@ class Mixture(LossDistribution):
                 self.smooth.append((c, cw))
         for members in groups.values():
             total = sum(cw for _, cw in members)
-            self.smooth.append((PerturbedSet([c for c, _ in members], [cw for _, cw in members]), total))
+            self.smooth.append(
+                (PerturbedSet([c for c, _ in members], [cw for _, cw in members]), total)
+            )
         self.point_mass = float(sum(cw for _, cw in points))
         self.points = None
         if points:
             parts = [c.quantile_atoms() for c, _ in points]
-            self.points = Empirical(np.concatenate([v for v, _ in parts]),
-                                    np.concatenate([pw * cw for (_, pw), (_, cw) in zip(parts, points)]))
+            self.points = Empirical(
+                np.concatenate([v for v, _ in parts]),
+                np.concatenate([pw * cw for (_, pw), (_, cw) in zip(parts, points)]),
+            )
 
     def _sum(self, method: str, x):
-        total = self.point_mass * getattr(self.points, method)(x) if self.points is not None else 0.0
+        total = (
+            self.point_mass * getattr(self.points, method)(x) if self.points is not None else 0.0
+        )
         for c, cw in self.smooth:
             total = total + cw * getattr(c, method)(x)
         return total
 
-    def cdf(self, x):
-        return self._sum("cdf", x)
+    def _cdf(self, x):
+        return self._sum("_cdf", x)
 
-    def cdf_left(self, x):
-        return self._sum("cdf_left", x)
+    def _cdf_left(self, x):
+        return self._sum("_cdf_left", x)
 
-    def pdf(self, x):
-        return sum(cw * c.pdf(x) for c, cw in self.smooth) if self.smooth else np.zeros(np.shape(x))
+    def _pdf(self, x):
+        return (
+            sum(cw * c._pdf(x) for c, cw in self.smooth) if self.smooth else np.zeros(np.shape(x))
+        )
 
-    def ppf(self, q):
+    def _ppf(self, q):
         if not self.smooth:
-            return self.points.ppf(q)
-        return super().ppf(q)
+            return self.points._ppf(q)
+        return super()._ppf(q)
 
     def support(self):
         return _joint_support(self.components)
@@ -346,8 +405,10 @@ class Mixture(LossDistribution):
 
 # --- the models, cell by cell ------------------------------------------------------------
 
+
 def epoch_sd(sigma: float, rho: float, epochs: int) -> float:
-    """Spread of the mean of ``epochs`` equicorrelated fluctuations (spread sigma, correlation rho)."""
+    """Spread of the mean of ``epochs`` equicorrelated fluctuations (spread sigma, correlation
+    rho)."""
     return float(sigma * np.sqrt(rho + (1.0 - rho) / epochs))
 
 
@@ -369,16 +430,38 @@ def qmc_points_for(classes: int) -> int:
     return int(min(QMC_POINTS, max(1 << 9, 2 ** int(np.log2((1 << 22) / classes**2)))))
 
 
-def cell_laws(T, model: str = "bayes", *, epsilon=0.0, separation=1.0, alpha=1.0, prior=None,
-              sd: float = 0.0, qmc_points: int | None = None) -> list[list[LossDistribution | None]]:
+def cell_laws(
+    T,
+    model: str = "bayes",
+    *,
+    epsilon=0.0,
+    separation=1.0,
+    alpha=1.0,
+    prior=None,
+    sd: float = 0.0,
+    qmc_points: int | None = None,
+) -> list[list[LossDistribution | None]]:
     """``laws[i][j]``: the loss law of true class i observed as j (None where ``T[i,j] = 0``).
 
     Cells with equal ``T[i,j]`` share one law object under ``bayes`` and ``perturbed``
     (their laws are equal), which keeps 100-class mixtures cheap.
     """
-    T = validate_transition(T)
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
+    return _cell_laws(
+        T,
+        p,
+        model,
+        epsilon=epsilon,
+        separation=separation,
+        alpha=alpha,
+        sd=sd,
+        qmc_points=qmc_points,
+    )
+
+
+def _cell_laws(T, p, model, *, epsilon=0.0, separation=1.0, alpha=1.0, sd=0.0, qmc_points=None):
     c = len(T)
-    p = validate_prior(prior, c)
     qmc_points = qmc_points_for(c) if qmc_points is None else qmc_points
     laws: list[list[LossDistribution | None]] = [[None] * c for _ in range(c)]
     shared: dict[float, LossDistribution] = {}
@@ -410,9 +493,10 @@ def cell_laws(T, model: str = "bayes", *, epsilon=0.0, separation=1.0, alpha=1.0
 
 
 def class_law(laws, T, prior, j: int, which: str = "all") -> Mixture:
-    """Loss law of observed class j: ``all`` samples, only the ``clean`` or only the ``noisy`` ones."""
-    T = validate_transition(T)
-    p = validate_prior(prior, len(T))
+    """Loss law of observed class j: ``all`` samples, only the ``clean`` or only the ``noisy``
+    ones."""
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
     comps, weights = [], []
     for i in range(len(T)):
         if laws[i][j] is None or (which == "clean" and i != j) or (which == "noisy" and i == j):

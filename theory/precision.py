@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory import rsl
-from theory.losses import LossDistribution, Mixture, cell_laws
-from theory.noise import class_noise_rates, validate_prior, validate_transition
+from theory.losses import LossDistribution, Mixture, _cell_laws, epoch_sd
+from theory.noise import _class_noise_rates
+from theory.validation import check_prior, check_transition
 
 
 @dataclass(frozen=True)
@@ -26,18 +27,22 @@ class Prediction:
     kept: np.ndarray  # kept[i, j]: expected kept mass of true class i observed as j
 
     def to_dict(self) -> dict:
-        return {"predicted_precision": self.precision, "predicted_recall": self.recall,
-                "predicted_selected_fraction": self.selected_fraction}
+        return {
+            "predicted_precision": self.precision,
+            "predicted_recall": self.recall,
+            "predicted_selected_fraction": self.selected_fraction,
+        }
 
 
 # Atoms closer than this (relative) are one value: the simulator's float32 outputs and
 # losses resolve about 1e-7, so margins of T below ~1e-6 are ties there. Predictions for
 # matrices with margins inside (0, 1e-5) may disagree with float32 simulation.
-TIE = 1e-6
+FLOAT32_RESOLUTION = 1e-6
 
 
 def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> np.ndarray:
-    """Kept mass of each component when the ``budget`` smallest-loss mass of their mixture is kept."""
+    """Kept mass of each component when the ``budget`` smallest-loss mass of their mixture is
+    kept."""
     w = np.asarray(weights, dtype=np.float64)
     total = w.sum()
     if budget >= total * (1 - 1e-12):
@@ -46,9 +51,9 @@ def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> n
         return np.zeros_like(w)
     mix = Mixture(laws, w)
     t = float(mix.ppf(budget / total))
-    # Atoms closer than TIE (relative) count as one: float32 losses cannot tell them apart,
-    # and the bisection lands within rounding of an atom.
-    d = TIE * (1.0 + abs(t))
+    # Atoms this close count as one: float32 losses cannot tell them apart, and the
+    # bisection lands within rounding of an atom.
+    d = FLOAT32_RESOLUTION * (1.0 + abs(t))
     below = w * np.array([float(law.cdf_left(t - d)) for law in laws])
     at = w * np.array([float(law.cdf(t + d)) for law in laws]) - below
     theta = (budget - below.sum()) / at.sum() if at.sum() > 0 else 0.0
@@ -57,9 +62,12 @@ def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> n
 
 def _summary(kept: np.ndarray, mass: np.ndarray) -> Prediction:
     clean_kept, clean_all, k = np.trace(kept), np.trace(mass), kept.sum()
-    return Prediction(precision=float(clean_kept / k) if k > 0 else None,
-                      recall=float(clean_kept / clean_all) if clean_all > 0 else None,
-                      selected_fraction=float(k), kept=kept)
+    return Prediction(
+        precision=float(clean_kept / k) if k > 0 else None,
+        recall=float(clean_kept / clean_all) if clean_all > 0 else None,
+        selected_fraction=float(k),
+        kept=kept,
+    )
 
 
 def _cells(laws, mass, columns=None):
@@ -70,7 +78,11 @@ def _cells(laws, mass, columns=None):
 
 def per_class(laws, T, prior, fractions) -> Prediction:
     """Each observed class j keeps the ``fractions[j]`` share of its samples with smallest loss."""
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    T = check_transition(T)
+    return _per_class(laws, T, check_prior(prior, len(T)), fractions)
+
+
+def _per_class(laws, T, p, fractions) -> Prediction:
     mass = p[:, None] * T
     kept = np.zeros_like(mass)
     for j in range(len(T)):
@@ -86,7 +98,11 @@ def per_class(laws, T, prior, fractions) -> Prediction:
 
 def global_(laws, T, prior, fraction: float) -> Prediction:
     """One ranking of all samples keeps the ``fraction`` share with smallest loss."""
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    T = check_transition(T)
+    return _global_(laws, T, check_prior(prior, len(T)), fraction)
+
+
+def _global_(laws, T, p, fraction) -> Prediction:
     mass = p[:, None] * T
     cells = _cells(laws, mass)
     k = kept_below_budget([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells], fraction)
@@ -98,10 +114,16 @@ def global_(laws, T, prior, fraction: float) -> Prediction:
 
 def oracle_fractions(T, prior) -> np.ndarray:
     """The share of each observed class that is clean, ``1 - eta_j`` (the oracle budget)."""
-    return np.nan_to_num(1.0 - class_noise_rates(T, prior), nan=0.0)
+    T = check_transition(T)
+    return _oracle_fractions(T, check_prior(prior, len(T)))
+
+
+def _oracle_fractions(T, p) -> np.ndarray:
+    return np.nan_to_num(1.0 - _class_noise_rates(T, p), nan=0.0)
 
 
 # --- GMM (DivideMix) ----------------------------------------------------------------------
+
 
 def _two_means(x, w):
     """The optimal weighted 2-means split of 1-D points (every cut of the sorted points tried)."""
@@ -154,7 +176,11 @@ def _weighted_em(x, w, iters=10, tol=1e-2, reg=5e-4):
 def gmm(laws, T, prior, n: int) -> Prediction:
     """The DivideMix selection on the population: losses min-max normalised with the expected
     extremes of n samples, DivideMix's 2-component fit, keep P(low-mean component) > 0.5."""
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    T = check_transition(T)
+    return _gmm(laws, T, check_prior(prior, len(T)), n)
+
+
+def _gmm(laws, T, p, n) -> Prediction:
     mass = p[:, None] * T
     cells = _cells(laws, mass)
     mix = Mixture([laws[i][j] for i, j in cells], [mass[i, j] for i, j in cells])
@@ -176,7 +202,7 @@ def gmm(laws, T, prior, n: int) -> Prediction:
     kept = np.zeros_like(mass)
     start = 0
     for ((v, cw), _), (_, _, members) in zip(pts, unique.values()):
-        share = float(cw @ keep[start:start + v.size])
+        share = float(cw @ keep[start : start + v.size])
         start += v.size
         for i, j in members:
             kept[i, j] = share * mass[i, j]
@@ -185,9 +211,15 @@ def gmm(laws, T, prior, n: int) -> Prediction:
 
 # --- confident learning --------------------------------------------------------------------
 
+
 def confident_bayes(T, prior) -> Prediction:
-    """Confident learning when the model outputs ``g* = T[f*(x)]`` (every cell all in or all out)."""
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    """Confident learning when the model outputs ``g* = T[f*(x)]`` (every cell all in or all
+    out)."""
+    T = check_transition(T)
+    return _confident_bayes(T, check_prior(prior, len(T)))
+
+
+def _confident_bayes(T, p) -> Prediction:
     mass = p[:, None] * T
     col = mass.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -204,34 +236,52 @@ def confident_bayes(T, prior) -> Prediction:
 
 # --- RSL -------------------------------------------------------------------------------------
 
+
 def rsl_fractions(T, prior, beta: float = rsl.BETA, gamma: str = "mid") -> np.ndarray:
     """RSL's num(i) as a share of each observed class, in expectation (no flooring)."""
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    T = check_transition(T)
+    return _rsl_fractions(T, check_prior(prior, len(T)), beta, gamma)
+
+
+def _rsl_fractions(T, p, beta: float = rsl.BETA, gamma: str = "mid") -> np.ndarray:
     n = p @ T
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, rsl.num(n, class_noise_rates(T, p), p, beta, gamma) / n, 0.0)
+        return np.where(n > 0, rsl.num(n, _class_noise_rates(T, p), p, beta, gamma) / n, 0.0)
 
 
-def predict_all(T, prior=None, model: str = "bayes", *, fractions, n: int, epsilon=0.0, separation=1.0,
-                alpha=1.0, sigma=0.0, rho=0.0, epochs=1) -> dict[str, Prediction | None]:
+def predict_all(
+    T,
+    prior=None,
+    model: str = "bayes",
+    *,
+    fractions,
+    n: int,
+    epsilon=0.0,
+    separation=1.0,
+    alpha=1.0,
+    sigma=0.0,
+    rho=0.0,
+    epochs=1,
+) -> dict[str, Prediction | None]:
     """Every criterion's prediction for one setting.
 
     ``fractions``: the per-class budget (share of each observed class) of ``classwise``;
     ``global`` keeps the same total. ``rsl`` keeps RSL's own budgets of the epoch-mean
     loss; the others rank the last epoch's loss.
     """
-    T, p = validate_transition(T), validate_prior(prior, len(T))
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
     single_sd = sigma if sigma > 0 else 0.0
-    mean_sd = sigma * np.sqrt(rho + (1.0 - rho) / epochs) if sigma > 0 else 0.0
-    common = dict(epsilon=epsilon, separation=separation, alpha=alpha, prior=p)
-    laws = cell_laws(T, model, sd=single_sd, **common)
-    mean_laws = laws if mean_sd == single_sd else cell_laws(T, model, sd=mean_sd, **common)
+    mean_sd = epoch_sd(sigma, rho, epochs) if sigma > 0 else 0.0
+    common = {"epsilon": epsilon, "separation": separation, "alpha": alpha}
+    laws = _cell_laws(T, p, model, sd=single_sd, **common)
+    mean_laws = laws if mean_sd == single_sd else _cell_laws(T, p, model, sd=mean_sd, **common)
     fractions = np.asarray(fractions, dtype=np.float64)
     total = float((p @ T) @ fractions)
     return {
-        "global": global_(laws, T, p, total),
-        "classwise": per_class(laws, T, p, fractions),
-        "rsl": per_class(mean_laws, T, p, rsl_fractions(T, p)),
-        "gmm": gmm(laws, T, p, n),
-        "confident": confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
+        "global": _global_(laws, T, p, total),
+        "classwise": _per_class(laws, T, p, fractions),
+        "rsl": _per_class(mean_laws, T, p, _rsl_fractions(T, p)),
+        "gmm": _gmm(laws, T, p, n),
+        "confident": _confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
     }

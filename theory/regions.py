@@ -9,7 +9,7 @@ from scipy.optimize import brentq
 from theory import conditions, precision
 from theory.errors import InputError
 from theory.losses import cell_laws
-from theory.noise import validate_prior, validate_transition
+from theory.validation import check_prior, check_transition
 
 
 def two_class(a: float, b: float) -> np.ndarray:
@@ -31,7 +31,13 @@ def condition_grid(family, a_values, b_values, prior=None) -> dict[str, np.ndarr
     where per-class selection is exact but a global ranking is not (column dominant, not
     globally separable)."""
     fn = FAMILIES[family] if isinstance(family, str) else family
-    keys = ("row_dominant", "column_dominant", "diagonally_dominant", "globally_separable", "cleanlab_valid")
+    keys = (
+        "row_dominant",
+        "column_dominant",
+        "diagonally_dominant",
+        "globally_separable",
+        "cleanlab_valid",
+    )
     out = {k: np.zeros((len(b_values), len(a_values)), dtype=bool) for k in keys}
     for r, b in enumerate(b_values):
         for c, a in enumerate(a_values):
@@ -49,7 +55,7 @@ def bayes_precision_grid(family, a_values, b_values, prior=None) -> dict[str, np
     for r, b in enumerate(b_values):
         for c, a in enumerate(a_values):
             T = fn(a, b)
-            p = validate_prior(prior, len(T))
+            p = check_prior(prior, len(T))
             laws = cell_laws(T, "bayes")
             f = precision.oracle_fractions(T, p)
             out["global"][r, c] = precision.global_(laws, T, p, float((p @ T) @ f)).precision
@@ -67,7 +73,7 @@ def perturbed_break_epsilon(T) -> float:
     theorem's bound is the worst case over all eps-close models, not a typical one.
     Returns 0 where some column is not dominant (no eps keeps precision 1).
     """
-    T = validate_transition(T)
+    T = check_transition(T)
     c = len(T)
     gaps = [T[j, j] - T[i, j] for i in range(c) for j in range(c) if i != j and T[i, j] > 0]
     if not gaps:
@@ -76,11 +82,13 @@ def perturbed_break_epsilon(T) -> float:
     return d / (1.0 + d) if d > 0 else 0.0
 
 
-def first_drop_epsilon(T, prior=None, criterion: str = "classwise", alpha: float = 1.0, tol: float = 1e-4) -> float:
+def first_drop_epsilon(
+    T, prior=None, criterion: str = "classwise", alpha: float = 1.0, tol: float = 1e-4
+) -> float:
     """The eps at which predicted oracle-budget precision of ``criterion`` first falls below 1,
     found by bisection on the perturbed model's predictions (1.0 if it never does)."""
-    T = validate_transition(T)
-    p = validate_prior(prior, len(T))
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
     f = precision.oracle_fractions(T, p)
 
     def prec(eps):
@@ -105,8 +113,8 @@ def first_drop_epsilon(T, prior=None, criterion: str = "classwise", alpha: float
 
 def precision_vs_separation(T, separations, prior=None, keep="oracle") -> dict[str, np.ndarray]:
     """Predicted precision of global, per-class and RSL selection as class overlap shrinks."""
-    T = validate_transition(T)
-    p = validate_prior(prior, len(T))
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
     f = precision.oracle_fractions(T, p) if keep == "oracle" else np.full(len(T), float(keep))
     out = {k: np.zeros(len(separations)) for k in ("global", "classwise", "rsl")}
     for k, s in enumerate(separations):
@@ -118,8 +126,10 @@ def precision_vs_separation(T, separations, prior=None, keep="oracle") -> dict[s
 
 def separation_for_precision(T, target: float, prior=None, criterion: str = "classwise") -> float:
     """The class separation at which predicted oracle precision reaches ``target``."""
+
     def gap(s):
         return precision_vs_separation(T, [s], prior)[criterion][0] - target
+
     if gap(20.0) < 0:
         return float("inf")
     return float(brentq(gap, 1e-3, 20.0, xtol=1e-3))

@@ -16,11 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path, csv_cell, ensure_dir, provenance
+from simulations.io import atomic_path, csv_cell, provenance
 from theory.errors import InputError
 
-ORDER = ("conditions", "loss_laws", "theorem2", "predicted_vs_observed", "cifar10n", "trainer_epochs",
-         "train_fraction", "stage2_accuracy", "imbalance")
+ORDER = (
+    "conditions",
+    "loss_laws",
+    "theorem2",
+    "predicted_vs_observed",
+    "cifar10n",
+    "trainer_epochs",
+    "train_fraction",
+    "stage2_accuracy",
+    "imbalance",
+)
 
 
 def module(name: str):
@@ -39,7 +48,6 @@ def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: csv_cell(v) for k, v in r.items()})
-
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
@@ -64,20 +72,22 @@ def read_meta(path: Path) -> dict:
 
 
 def draw_png(name: str, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     csv_path, png_path = out / f"{name}.csv", out / f"{name}.png"
     if not csv_path.exists():
         raise InputError(f"no data to redraw {name} from: {csv_path} is missing")
     fig = module(name).draw(read_csv(csv_path))
     meta = read_meta(csv_path)
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight",
-                    metadata={"Description": json.dumps(meta, sort_keys=True)[:60000], "Software": "smallloss"})
-    plt.close(fig)
+        fig.savefig(
+            tmp,
+            dpi=110,
+            format="png",
+            bbox_inches="tight",
+            metadata={
+                "Description": json.dumps(meta, sort_keys=True)[:60000],
+                "Software": "smallloss",
+            },
+        )
     return png_path
 
 
@@ -85,23 +95,16 @@ def make(name: str, out: Path, quick: bool, seed: int) -> dict:
     t = time.perf_counter()
     mod = module(name)
     rows = mod.compute(quick=quick, seed=seed)
-    write_csv(out / f"{name}.csv", rows,
-              provenance({"figure": name, "quick": quick, "seed": seed, "caption": mod.CAPTION}))
+    write_csv(
+        out / f"{name}.csv",
+        rows,
+        provenance({"figure": name, "quick": quick, "seed": seed, "caption": mod.CAPTION}),
+    )
     draw_png(name, out)
-    return {"name": name, "rows": len(rows), "seconds": round(time.perf_counter() - t, 2),
-            "csv": str(out / f"{name}.csv"), "png": str(out / f"{name}.png")}
-
-
-def run(args) -> tuple[dict, str]:
-    names = args.only or list(ORDER)
-    for n in names:
-        module(n)  # unknown names fail before anything is computed
-    out = ensure_dir(args.out)
-    done = []
-    t0 = time.perf_counter()
-    for n in names:
-        done.append({"name": n, "png": str(draw_png(n, out))} if args.redraw else make(n, out, args.quick, args.seed))
-    total = time.perf_counter() - t0
-    lines = [f"{d['name']:24s} {d.get('seconds', 0):7.1f} s  {d['png']}" for d in done]
-    lines.append(f"{len(done)} figure(s) in {total:.1f} s -> {out}/")
-    return {"figures": done, "seconds": total, "quick": args.quick}, "\n".join(lines)
+    return {
+        "name": name,
+        "rows": len(rows),
+        "seconds": round(time.perf_counter() - t, 2),
+        "csv": str(out / f"{name}.csv"),
+        "png": str(out / f"{name}.png"),
+    }

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import numpy as np
+import tempfile
+from pathlib import Path
 
-COLORS = {"global": "#d62728", "classwise": "#1f77b4", "rsl": "#2ca02c", "gmm": "#9467bd", "confident": "#8c564b"}
-LABELS = {"global": "global (Co-teaching)", "classwise": "per-class", "rsl": "RSL", "gmm": "GMM (DivideMix)",
-          "confident": "confident learning"}
+import numpy as np
+from matplotlib.figure import Figure
+
+from simulations import generate, select, sweep
 
 
 def figure(rows: int = 1, cols: int = 1, size=(4.6, 3.6)):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    """A matplotlib Figure without pyplot: no global state, no backend to choose."""
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
 
 
 def oracle_precision(T, n: int, seed, prior=None) -> tuple[float, float]:
     """Observed precision of per-class and global selection under g* at the oracle budget."""
-    from simulations import generate, select
-
     c = len(T)
     ss = np.random.SeedSequence(seed).spawn(2)
     clean = generate.clean_labels(n, np.full(c, 1 / c) if prior is None else prior, ss[0])
@@ -34,12 +34,8 @@ def oracle_precision(T, n: int, seed, prior=None) -> tuple[float, float]:
 
 
 def sweep_rows(config: str | dict, workers: int | None = None) -> list[dict]:
-    """Run a sweep (a config shipped in simulations/sweeps/, or a dict) in a fresh folder; its rows."""
-    import tempfile
-    from pathlib import Path
-
-    from simulations import sweep
-
+    """Run a sweep (a config shipped in simulations/sweeps/, or a dict) in a fresh folder; its
+    rows."""
     if isinstance(config, str):
         cfg = sweep.load_config(Path(__file__).resolve().parents[1] / "sweeps" / f"{config}.toml")
     else:

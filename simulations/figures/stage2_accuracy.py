@@ -8,22 +8,50 @@ import numpy as np
 from simulations.figures._common import figure, sweep_rows
 
 NAME = "stage2_accuracy"
-CAPTION = ("Stage 2 on digits: RSL's weighted selection against all noisy labels and the global selection, "
-           "clean test accuracy at the best validation epoch.")
-SETTINGS = [("symmetric", 0.4), ("symmetric", 0.6), ("pairwise", 0.2), ("pairwise", 0.4), ("structured", 0.4)]
-ARMS = {"ce_all": ("all noisy data", "#7f7f7f"), "global_selected": ("global selection", "#d62728"),
-        "rsl_selected": ("RSL selection", "#2ca02c")}
+CAPTION = (
+    "Stage 2 on digits: RSL's weighted selection against all noisy labels and the global "
+    "selection, "
+    "clean test accuracy at the best validation epoch."
+)
+SETTINGS = [
+    ("symmetric", 0.4),
+    ("symmetric", 0.6),
+    ("pairwise", 0.2),
+    ("pairwise", 0.4),
+    ("structured", 0.4),
+]
+ARMS = {
+    "ce_all": ("all noisy data", "#7f7f7f"),
+    "global_selected": ("global selection", "#d62728"),
+    "rsl_selected": ("RSL selection", "#2ca02c"),
+}
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
-    grid = [{"noise": [n], "rate": [r], **({"classes": [10]} if n != "structured" else {})} for n, r in SETTINGS]
-    cfg = {"name": "stage2", "kind": "train", "seeds": [seed] if quick else [seed, seed + 1],
-           "base": {"epochs": 10 if quick else 30}, "grid": grid}
+    grid = [
+        {"noise": [n], "rate": [r], **({"classes": [10]} if n != "structured" else {})}
+        for n, r in SETTINGS
+    ]
+    cfg = {
+        "name": "stage2",
+        "kind": "train",
+        "seeds": [seed] if quick else [seed, seed + 1],
+        "base": {"epochs": 10 if quick else 30},
+        "grid": grid,
+    }
     rows = []
     for r in sweep_rows(cfg):
         for arm in ARMS:
-            rows.append({"noise": r["setting_noise"], "rate": r["setting_rate"], "seed": r["seed"], "arm": arm,
-                         "best_val": r[f"test_{arm}_best_val"], "last": r[f"test_{arm}_last"]})
+            rows.append(
+                {
+                    "noise": r["setting_noise"],
+                    "rate": r["setting_rate"],
+                    "seed": r["seed"],
+                    "arm": arm,
+                    "best_val": r[f"test_{arm}_best_val"],
+                    "last": r[f"test_{arm}_last"],
+                }
+            )
     return rows
 
 
@@ -42,6 +70,10 @@ def draw(t):
         for xi, p in zip(x, points):
             ax.plot(np.full(p.size, xi + (k - 1) * 0.27), p, "k.", ms=3)
     ax.set_xticks(x, labels)
-    ax.set(ylabel="clean test accuracy (best validation epoch)", ylim=(0.3, 1.0), title="stage 2 on digits")
+    ax.set(
+        ylabel="clean test accuracy (best validation epoch)",
+        ylim=(0.3, 1.0),
+        title="stage 2 on digits",
+    )
     ax.legend(fontsize=8, frameon=False, ncol=3, loc="upper center")
     return fig

@@ -12,18 +12,24 @@ from simulations.figures._common import figure
 from theory import claims, conditions, noise, regions
 
 NAME = "theorem2"
-CAPTION = ("Theorem 2: the bound on loss(noisy) - loss(clean) is attained by the witness and hits 0 at eps*; "
-           "the perturbed model keeps a positive worst gap until D/(1+D) > eps*.")
+CAPTION = (
+    "Theorem 2: the bound on loss(noisy) - loss(clean) is attained by the witness and hits 0 at "
+    "eps*; "
+    "the perturbed model keeps a positive worst gap until D/(1+D) > eps*."
+)
 T = noise.pairwise(0.3, 5)
 
 
 def worst_observed_gap(eps: float, n: int, seed) -> float:
-    """min over observed classes of (smallest noisy loss - largest clean loss) in one simulated run."""
+    """min over observed classes of (smallest noisy loss - largest clean loss) in one simulated
+    run."""
     c = len(T)
     ss = np.random.SeedSequence(seed).spawn(3)
     clean = generate.clean_labels(n, np.full(c, 1 / c), ss[0])
     noisy = generate.noisy_labels(clean, T, ss[1])
-    loss = generate.observed_losses(generate.Model("perturbed", T, epsilon=eps), clean, noisy, ss[2])
+    loss = generate.observed_losses(
+        generate.Model("perturbed", T, epsilon=eps), clean, noisy, ss[2]
+    )
     gaps = []
     for j in range(c):
         cl, no = loss[(noisy == j) & (clean == j)], loss[(noisy == j) & (clean != j)]
@@ -45,9 +51,18 @@ def compute(quick: bool, seed: int) -> list[dict]:
                 witness.append(np.log(w[0][j]) - np.log(w[1][j]))
             else:  # no eps-close pair reverses; the extreme outputs give the bound itself
                 witness.append(claims.theorem2_bound(T, i, j, eps))
-        rows.append({"eps": eps, "bound": bound, "witness_gap": min(witness),
-                     "perturbed_worst_gap": worst_observed_gap(eps, 20_000 if quick else 200_000, [seed, k]) if eps > 0
-                     else bound})
+        rows.append(
+            {
+                "eps": eps,
+                "bound": bound,
+                "witness_gap": min(witness),
+                "perturbed_worst_gap": worst_observed_gap(
+                    eps, 20_000 if quick else 200_000, [seed, k]
+                )
+                if eps > 0
+                else bound,
+            }
+        )
     rows.append({"eps": conditions.epsilon_star(T), "marker": "epsilon_star"})
     rows.append({"eps": regions.perturbed_break_epsilon(T), "marker": "perturbed_break"})
     return rows
@@ -60,15 +75,32 @@ def draw(t):
     curve &= ~np.isnan(t["bound"])
     e = t["eps"][curve]
     ax.plot(e, t["bound"][curve], "k-", lw=2, label="Theorem 2 bound (min over pairs)")
-    ax.plot(e, t["witness_gap"][curve], "o", ms=4, mfc="none", color="#ff7f0e", label="tightness witness")
-    ax.plot(e, t["perturbed_worst_gap"][curve], "-", color="#1f77b4", label="perturbed model: worst observed gap")
+    ax.plot(
+        e,
+        t["witness_gap"][curve],
+        "o",
+        ms=4,
+        mfc="none",
+        color="#ff7f0e",
+        label="tightness witness",
+    )
+    ax.plot(
+        e,
+        t["perturbed_worst_gap"][curve],
+        "-",
+        color="#1f77b4",
+        label="perturbed model: worst observed gap",
+    )
     ax.axhline(0, color="gray", lw=0.8)
     star = t["eps"][t["marker"] == "epsilon_star"][0]
     brk = t["eps"][t["marker"] == "perturbed_break"][0]
     ax.axvline(star, color="#d62728", ls="--", lw=1, label=f"eps* = {star:.3f}")
     ax.axvline(brk, color="#1f77b4", ls=":", lw=1, label=f"perturbed break D/(1+D) = {brk:.3f}")
-    ax.set(xlabel="eps (sup-norm distance from g*)", ylabel="loss(noisy) - loss(clean), same observed class",
-           title="Pairwise noise 0.3, 5 classes")
+    ax.set(
+        xlabel="eps (sup-norm distance from g*)",
+        ylabel="loss(noisy) - loss(clean), same observed class",
+        title="Pairwise noise 0.3, 5 classes",
+    )
     ax.set_ylim(-1.2, None)
     ax.legend(fontsize=7, frameon=False)
     return fig

@@ -1,0 +1,64 @@
+"""The `smallloss` command line: the only place that reads argv or prints.
+
+One module per command (``check``, ``simulate``, ``train``, ``figures``, ``sweep``,
+``bench``), each with ``HELP``, ``configure(parser)``, ``run(args) -> (result, text)`` and
+``render(...)``; the library functions they call take arrays and keywords.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from simulations.io import dumps, record_command
+from theory.errors import InputError
+
+EXIT_BAD_INPUT = 2
+COMMANDS = ("check", "simulate", "train", "figures", "sweep", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage in one line (no usage dump), exit code 2."""
+
+    def error(self, message):
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _command(name: str):
+    # a command's module is imported only when it runs: `train` pulls in torch
+    return importlib.import_module(f"simulations.cli.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="smallloss", description="Why the small-loss criterion works, and when it breaks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        module = _command(name)
+        module.configure(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    record_command(["smallloss", *argv])
+    try:
+        args = build_parser().parse_args(argv)
+        result, text = _command(args.command).run(args)
+    except InputError as exc:
+        print(f"smallloss: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a file or folder the command was pointed at
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"smallloss: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("smallloss: interrupted", file=sys.stderr)
+        return 130
+    try:
+        print(dumps(result) if args.json else text)
+    except BrokenPipeError:  # the reader (`| head`) left early: not an error of ours
+        sys.stdout = None
+    return 0

@@ -1,0 +1,72 @@
+"""Arguments that several commands share, and turning them into library inputs."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from simulations.io import read_label_pair, read_matrix, read_prior
+from theory import noise
+from theory.errors import InputError
+from theory.validation import check_prior, check_unit
+
+
+def unit_interval(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        return check_unit(text, "value")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_source(p: argparse.ArgumentParser, labels: bool = True) -> None:
+    g = p.add_argument_group("noise source (one of)")
+    g.add_argument(
+        "--noise",
+        help="symmetric, uniform, pairwise, structured, "
+        "or cifar10n-{aggre,random1,random2,random3,worse}",
+    )
+    g.add_argument("--rate", type=unit_interval, help="rate of the noise family, in [0, 1]")
+    g.add_argument("--classes", type=int, help="number of classes")
+    g.add_argument("--matrix", help="CSV or .npy file, rows = clean class, columns = noisy class")
+    if labels:
+        g.add_argument(
+            "--labels",
+            nargs="+",
+            metavar="FILE",
+            help="an .npz of (clean, noisy) label arrays, or two .npy files: T is estimated",
+        )
+        g.add_argument("--clean", default="clean", help="key of the clean labels in the .npz")
+        g.add_argument("--noisy", default="noisy", help="key of the noisy labels in the .npz")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object and nothing else on stdout"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same output")
+
+
+def matrix_from_args(args) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(T, prior or None, a description) from ``--noise``, ``--matrix`` or ``--labels``."""
+    given = [s for s in ("noise", "matrix", "labels") if getattr(args, s, None)]
+    if len(given) != 1:
+        sources = ", ".join(f"--{s}" for s in ("noise", "matrix", "labels") if hasattr(args, s))
+        raise InputError(f"give exactly one source: {sources}")
+    prior = None
+    if args.noise:
+        T, source = noise.named(args.noise, args.rate, args.classes), f"noise {args.noise}"
+        if args.rate is not None and not args.noise.startswith("cifar10n-"):
+            source += f" rate {args.rate:g}"
+    elif args.matrix:
+        T, source = read_matrix(args.matrix), f"matrix {args.matrix}"
+    else:
+        clean, noisy = read_label_pair(args.labels, args.clean, args.noisy)
+        T, prior = noise.estimate(clean, noisy)
+        source = f"labels {' '.join(map(str, args.labels))}"
+    if getattr(args, "prior", None) not in (None, "uniform"):
+        prior = read_prior(args.prior)
+    if prior is not None:
+        prior = check_prior(prior, len(T))
+    return T, prior, source

@@ -1,0 +1,58 @@
+"""`smallloss bench`: the project's kernels against their baselines, ratios from one run."""
+
+from __future__ import annotations
+
+from simulations.bench import run_bench
+from simulations.cli._args import add_common
+from theory.validation import check_int
+
+HELP = "kernels against their baselines, ratios from one run"
+
+
+def configure(p) -> None:
+    p.add_argument("--n", type=int, default=10_000_000)
+    p.add_argument("--repeat", type=int, default=3, help="best of this many timings")
+    p.add_argument("--no-cleanlab", action="store_true", help="skip the cleanlab baseline")
+    p.add_argument("--no-train", action="store_true", help="skip the trainer timings (torch)")
+    add_common(p)
+
+
+def run(args) -> tuple[dict, str]:
+    out = run_bench(
+        check_int(args.n, "--n", low=1),
+        max(1, args.repeat),
+        cleanlab=not args.no_cleanlab,
+        seed=args.seed,
+        trainer=not args.no_train,
+    )
+    return out, render(out)
+
+
+def render(out: dict) -> str:
+    lines = [
+        f"n = {out['n']:.0e}, best of {out['repeat']}",
+        f"{'kernel':26s} {'ours (s)':>9} {'baseline (s)':>12} {'ratio':>7} {'target':>7}  baseline",
+    ]
+    for r in out["rows"]:
+        lines.append(
+            f"{r['kernel']:26s} {r['ours_s']:9.4f} {r['baseline_s']:12.4f} {r['ratio']:6.1f}x "
+            f"{r['target']:6.1f}x  {r['baseline']}{'' if r['met'] else '  (below target)'}"
+        )
+    tr = out.get("trainer")
+    if tr:
+        epoch_ms, loader_ms = tr["epoch_s"] * 1e3, tr["dataloader_epoch_s"] * 1e3
+        rows_ms, record_ms = tr["dataloader_numpy_epoch_s"] * 1e3, tr["record_s"] * 1e3
+        lines.append(
+            f"trainer on digits (CPU, {tr['torch_threads']} threads): epoch {epoch_ms:.1f} ms vs "
+            f"DataLoader {loader_ms:.1f} ms over a TensorDataset ({tr['epoch_ratio']:.1f}x), "
+            f"{rows_ms:.1f} ms over numpy rows ({tr['epoch_ratio_numpy']:.1f}x; target 2x); "
+            f"loss recording {record_ms:.2f} ms = {100 * tr['record_share_of_epoch']:.1f}% "
+            f"of an epoch (target <= 10%); whole run {tr['digits_run_s']:.1f} s "
+            "(target <= 60 s)"
+        )
+    fc = out["first_call_in_fresh_process_s"]
+    lines.append(
+        f"first call in a fresh process (import + 3 kernels): {fc['compile_s']:.2f} s compiling, "
+        f"{fc['cached_s']:.2f} s from the disk cache ({fc['compile_s'] / fc['cached_s']:.1f}x)"
+    )
+    return "\n".join(lines)
