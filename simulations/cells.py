@@ -80,30 +80,48 @@ def simulate_cell(settings: dict, seed: int) -> dict:
             "selected",
         ):
             row[f"{name}_{k.replace('_precision', '')}"] = r[k]
-    conf = out["criteria"]["confident"]
-    if "cleanlab_precision" in conf:
-        row["cleanlab_observed"] = conf["cleanlab_precision"]
-        row["cleanlab_agreement"] = conf["cleanlab_agreement"]
+    for name in ("confident", "cleanlab"):
+        row[f"{name}_agreement"] = out["criteria"][name].get("agreement_with_cleanlab")
     return row
 
 
+TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
+              "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale"}  # fmt: skip
+TRAIN_METRICS = (
+    "observed_precision",
+    "observed_precision_single_epoch",
+    "observed_precision_mean_loss",
+    "predicted_precision",
+    "predicted_precision_bayes",
+    "selected",
+)
+
+
 def train_cell(settings: dict, seed: int) -> dict:
-    """A sweep cell: one training run, flattened to the numbers the figures need."""
+    """A sweep cell: one training run, flattened to ``{criterion}_{metric}`` and
+    ``test_{arm}_{last|best_val}``."""
     # torch is the optional extra smallloss[train]: only training cells need it
     import torch
 
+    unknown = set(settings) - TRAIN_KEYS
+    if unknown:
+        raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
     torch.set_num_threads(1)  # sweeps run one cell a process, one process a core
     T = matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
         cfg = TrainConfig(
             T=T,
             dataset=settings.get("dataset", "digits"),
+            noise=settings.get("noise"),
             epochs=settings.get("epochs", 30),
             stage2_epochs=settings.get("stage2_epochs"),
             device=settings.get("device", "cpu"),
             out=settings.get("out", scratch),
             seed=seed,
             train_fraction=settings.get("train_fraction", 1.0),
+            cv=settings.get("cv", 5),
+            rsl_budget=settings.get("rsl_budget", "auto"),
+            scale=settings.get("scale", True),
             progress=False,
             stage2=settings.get("stage2", True),
         )
@@ -114,14 +132,10 @@ def train_cell(settings: dict, seed: int) -> dict:
         "seconds": r["timing"]["total_s"],
     }
     for name, v in r["criteria"].items():
-        for key in (
-            "observed_precision_single_epoch",
-            "observed_precision_mean_loss",
-            "predicted_precision",
-            "predicted_precision_bayes",
-        ):
-            row[f"{name}_{key}"] = v[key]
+        for key in TRAIN_METRICS:
+            if key in v:
+                row[f"{name}_{key}"] = v[key]
     for name, v in r["test_accuracy"].items():
-        row[f"test_{name}_best_val"] = v["best_val"]
-        row[f"test_{name}_last"] = v["last"]
+        row[f"test_{name}_best_val"] = v["early_stopped"]["mean"]
+        row[f"test_{name}_last"] = v["mean"]
     return row

@@ -30,6 +30,9 @@ _ALL = (
     Criterion("confident", "confident learning", "#8c564b", "probabilities",
               "drop a sample whose most likely above-threshold class is not its label "
               "(the confident-learning paper's rule)"),
+    Criterion("cleanlab", "cleanlab", "#e377c2", "probabilities",
+              "the complement of cleanlab.filter.find_label_issues with its defaults "
+              "(prune by noise rate)"),
 )  # fmt: skip
 
 REGISTRY: dict[str, Criterion] = {c.name: c for c in _ALL}

@@ -34,6 +34,8 @@ class Dataset:
     y: np.ndarray  # int64 clean labels
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    scaling: str = "none"  # what the loader did to the raw values, for the record
+    standardise: bool = False  # the pipeline standardises with training-split statistics
 
     @property
     def classes(self) -> int:
@@ -45,39 +47,72 @@ class Dataset:
         return self.X.ndim == 4
 
 
-def load(spec: str) -> Dataset:
-    """``digits``, ``npz:PATH``, ``cifar10:DIR`` or ``mnist:DIR``."""
+SCALING_RULE = (
+    "integer images (uint8, uint16) are divided by their dtype's maximum, to [0, 1], as "
+    "torchvision's ToTensor does; boolean features become 0/1; any other features (floats, "
+    "other integers) are standardised per feature (per channel for images) with the mean and "
+    "standard deviation of the training split only; digits are divided by 16, their range; "
+    "MNIST and CIFAR-10 get their usual per-channel normalisation"
+)
+
+
+def load(spec: str, scale: bool = True) -> Dataset:
+    """``digits``, ``npz:PATH``, ``cifar10:DIR`` or ``mnist:DIR``; ``scale=False`` keeps the raw
+    values (as float32). See ``SCALING_RULE`` for what ``scale=True`` does."""
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
-        return load_digits()
+        return load_digits(scale)
     if kind in ("npz", "cifar10", "mnist") and path:
-        return {"npz": load_npz, "cifar10": load_cifar10, "mnist": load_mnist}[kind](Path(path))
+        loader = {"npz": load_npz, "cifar10": load_cifar10, "mnist": load_mnist}[kind]
+        return loader(Path(path), scale)
     raise InputError(f"unknown data set {spec!r}; use digits, npz:PATH, cifar10:DIR or mnist:DIR")
 
 
-def load_digits() -> Dataset:
+def load_digits(scale: bool = True) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images, pixel counts 0..16), as 64 features."""
+    # sklearn is imported where it is needed: its import costs about a second
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()
-    return Dataset("digits", (d.data / 16.0).astype(np.float32), d.target.astype(np.int64))
+    X = d.data / 16.0 if scale else d.data
+    scaling = "pixel counts 0..16 divided by 16" if scale else "none"
+    return Dataset("digits", X.astype(np.float32), d.target.astype(np.int64), scaling=scaling)
 
 
-def _features(X, n: int, where: str) -> np.ndarray:
+def _scale_rule(dtype: np.dtype, scale: bool) -> tuple[float | None, str, bool]:
+    """(divisor or None, description, standardise later) for raw features of ``dtype``."""
+    if not scale:
+        return None, "none", False
+    if dtype in (np.uint8, np.uint16):
+        top = float(np.iinfo(dtype).max)
+        return top, f"{dtype.name} divided by {top:g}, to [0, 1]", False
+    if dtype == np.bool_:
+        return None, "booleans as 0/1", False
+    return None, "standardised per feature with the training split's mean and sd", True
+
+
+def _features(X, n: int, where: str, divisor: float | None = None) -> np.ndarray:
     X = np.asarray(X)
-    if not np.issubdtype(X.dtype, np.number):
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
         raise InputError(f"{where}: X must be numeric")
     if X.ndim < 2:
         raise InputError(f"{where}: X must have one row per sample, got shape {X.shape}")
     if X.shape[0] != n:
         raise InputError(f"{where}: X has {X.shape[0]} rows but y has {n} labels")
     X = X.astype(np.float32)
+    if divisor is not None:
+        X /= np.float32(divisor)
     if not np.all(np.isfinite(X)):
         raise InputError(f"{where}: X contains NaN or infinite values")
     return X if X.ndim in (2, 4) else X.reshape(n, -1)
 
 
-def load_npz(path: Path) -> Dataset:
-    """Arrays ``X`` and ``y`` (and optionally ``X_test``, ``y_test``)."""
+def load_npz(path: Path, scale: bool = True) -> Dataset:
+    """Arrays ``X`` and ``y`` (and optionally ``X_test``, ``y_test``), as users save them:
+    ``X`` of any numeric dtype, (n, d), (n, h, w) (flattened) or (n, channels, h, w).
+
+    With ``scale`` (see ``SCALING_RULE``), uint8/uint16 become [0, 1]; other features are
+    marked for standardisation, which the pipeline fits on the training split alone."""
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     try:
@@ -93,12 +128,26 @@ def load_npz(path: Path) -> Dataset:
     y = check_labels(arrays["y"], f"{path}: y")
     if y.size < 2:
         raise InputError(f"{path}: fewer than 2 samples")
-    X = _features(arrays["X"], y.size, str(path))
+    divisor, scaling, standardise = _scale_rule(np.asarray(arrays["X"]).dtype, scale)
+    X = _features(arrays["X"], y.size, str(path), divisor)
     Xt = yt = None
     if "X_test" in arrays and "y_test" in arrays:
         yt = check_labels(arrays["y_test"], f"{path}: y_test")
-        Xt = _features(arrays["X_test"], yt.size, f"{path} (test)")
-    return Dataset(path.stem, X, y, Xt, yt)
+        Xt = _features(arrays["X_test"], yt.size, f"{path} (test)", divisor)
+        if Xt.shape[1:] != X.shape[1:]:
+            raise InputError(f"{path}: X_test has shape {Xt.shape[1:]} per sample, X {X.shape[1:]}")
+    return Dataset(path.stem, X, y, Xt, yt, scaling=scaling, standardise=standardise)
+
+
+def standardised(X: np.ndarray, rows: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """``X`` and ``others`` standardised with the mean and sd of ``X[rows]`` alone: per feature
+    for (n, d) data, per channel for (n, c, h, w) images; constant features keep sd 1."""
+    axes = (0,) if X.ndim == 2 else (0, 2, 3)
+    fit = X[rows].astype(np.float64)
+    mean = fit.mean(axis=axes, keepdims=True)
+    sd = fit.std(axis=axes, keepdims=True)
+    sd = np.where(sd > 1e-8 * np.maximum(1.0, np.abs(mean)), sd, 1.0)
+    return [((a - mean) / sd).astype(np.float32) for a in (X, *others)]
 
 
 def _unpickle(path: Path) -> dict:
@@ -127,7 +176,7 @@ CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)[:, None, None]
 CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)[:, None, None]
 
 
-def load_cifar10(folder: Path) -> Dataset:
+def load_cifar10(folder: Path, scale: bool = True) -> Dataset:
     """The python-version batches (``data_batch_1..5``, ``test_batch``), normalised per channel."""
     if not folder.is_dir():
         raise InputError(f"CIFAR-10 folder not found: {folder}")
@@ -135,7 +184,8 @@ def load_cifar10(folder: Path) -> Dataset:
     test_x, test_y = _cifar_batch(folder / CIFAR10_TEST)
 
     def images(data):
-        return ((data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0) - CIFAR_MEAN) / CIFAR_STD
+        x = data.reshape(-1, 3, 32, 32).astype(np.float32)
+        return (x / 255.0 - CIFAR_MEAN) / CIFAR_STD if scale else x
 
     return Dataset(
         "cifar10",
@@ -143,6 +193,7 @@ def load_cifar10(folder: Path) -> Dataset:
         np.concatenate([y for _, y in train]),
         images(test_x),
         test_y,
+        scaling="uint8 / 255, then CIFAR-10's channel mean and sd" if scale else "none",
     )
 
 
@@ -167,7 +218,7 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
     return body.reshape(dims)
 
 
-def load_mnist(folder: Path) -> Dataset:
+def load_mnist(folder: Path, scale: bool = True) -> Dataset:
     """The idx files (``train-images-idx3-ubyte`` ..., plain or .gz), as 1x28x28 images."""
     if not folder.is_dir():
         raise InputError(f"MNIST folder not found: {folder}")
@@ -177,7 +228,8 @@ def load_mnist(folder: Path) -> Dataset:
             raise InputError(f"MNIST {part} images and labels differ in count")
 
     def images(x):
-        return ((x.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[:, None, :, :]
+        x = x.astype(np.float32)[:, None, :, :]
+        return (x / 255.0 - 0.1307) / 0.3081 if scale else x
 
     return Dataset(
         "mnist",
@@ -185,6 +237,7 @@ def load_mnist(folder: Path) -> Dataset:
         a["train_y"].astype(np.int64),
         images(a["test_x"]),
         a["test_y"].astype(np.int64),
+        scaling="uint8 / 255, then MNIST's mean 0.1307 and sd 0.3081" if scale else "none",
     )
 
 
@@ -198,6 +251,7 @@ class Split:
 def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0.2) -> Split:
     """Stratified train / clean validation (``val``) / test (``test``, unless the set has its
     own)."""
+    # sklearn is imported where it is needed: its import costs about a second
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(y.size)

@@ -35,7 +35,17 @@ _jit = nb.njit(nogil=True, cache=True)
 
 
 def seed_sequence(seed) -> np.random.SeedSequence:
-    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    """A fresh ``SeedSequence`` for ``seed`` (an int, or a SeedSequence to copy).
+
+    A SeedSequence is copied, not used: ``spawn`` advances its counter, so spawning from the
+    caller's object twice would give two different streams, and every pass over the same
+    samples (losses, then probabilities, then cleanlab) would see different model outputs.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(
+            seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size
+        )
+    return np.random.SeedSequence(seed)
 
 
 def chunk_rngs(seed, n: int) -> list[np.random.Generator]:

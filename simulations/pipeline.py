@@ -1,6 +1,8 @@
-"""The real-data loop, in named stages: prepare, stage 1, per-epoch criteria, predictions,
-final criteria, stage 2, save. ``run_training`` runs them in order; each is a function a
-test can call on its own.
+"""The real-data loop, in named stages: ``prepare`` (data, split, scaling, noisy labels),
+stage 1 (cross-entropy with every sample's loss recorded), out-of-fold probabilities,
+``budgets``, the criteria (``simulations.loop_criteria``), stage 2 (six arms), ``save``.
+``run_once`` runs them for one seed; ``run_training`` repeats it over ``seeds`` and reports
+means with 95% intervals.
 
 Budgets and predictions use what a practitioner has: the transition matrix T (known, as in
 the paper) and the class prior estimated on the clean validation split; never the clean
@@ -12,18 +14,25 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from simulations import data, generate, select
-from simulations.criteria import CRITERIA
+from simulations import data, generate, intervals, loop_criteria, select
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
-from theory import losses, precision
+from simulations.loop_criteria import Budgets
+from theory import precision, rsl
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_transition
 
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
+RSL_RULES = ("auto", "authors", "balanced")
+AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps prop * n / c
+LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
+ARMS = ("ce_all", "ce_early_stopped", "global_selected", "rsl_selected", "rsl_weighted",
+        "coteaching")  # fmt: skip
+COTEACHING_RAMP = 10  # epochs over which Co-teaching's forget rate rises to its target
 
 
 @dataclass
@@ -31,6 +40,7 @@ class TrainConfig:
     T: np.ndarray
     dataset: str = "digits"
     source: str = ""
+    noise: str | None = None  # the family's name, when T came from one (for --rsl-budget auto)
     epochs: int = 30
     stage2_epochs: int | None = None
     device: str = "auto"
@@ -38,6 +48,10 @@ class TrainConfig:
     train_fraction: float = 1.0
     model: str = "auto"
     seed: int = 0
+    seeds: int = 1
+    cv: int = 5
+    scale: bool = True
+    rsl_budget: str = "auto"
     progress: bool = True
     stage2: bool = True
 
@@ -49,10 +63,23 @@ class TrainConfig:
         self.train_fraction = check_float(
             self.train_fraction, "--train-fraction", 0.0, 1.0, low_open=True
         )
+        self.seeds = check_int(self.seeds, "--seeds", low=1)
+        self.cv = check_int(self.cv, "--cv", low=0)
+        if self.cv == 1:
+            raise InputError("--cv 1 leaves nothing out: use 0 (in-sample) or at least 2 folds")
+        if self.rsl_budget not in RSL_RULES:
+            raise InputError(f"--rsl-budget {self.rsl_budget!r}: choose {', '.join(RSL_RULES)}")
+
+    @property
+    def rsl_rule(self) -> str:
+        if self.rsl_budget != "auto":
+            return self.rsl_budget
+        return "authors" if self.noise in AUTHORS_RULE_NOISE else "balanced"
 
     def echo(self) -> dict:
         d = asdict(self)
         d["T"] = self.T.tolist()
+        d["rsl_rule"] = self.rsl_rule
         return d
 
 
@@ -60,7 +87,7 @@ class TrainConfig:
 class Prepared:
     """Stage 0: the data split, the noisy labels and the prior, as numpy arrays."""
 
-    ds: data.Dataset
+    X: np.ndarray  # every sample's features, scaled
     classes: int
     train_idx: np.ndarray
     val_idx: np.ndarray
@@ -70,45 +97,17 @@ class Prepared:
     prior: np.ndarray  # estimated on the clean validation split
     X_test: np.ndarray
     y_test: np.ndarray
-    seed_model: int
-    seed_stage2: int
+    scaling: str
+    seeds: dict  # one integer seed per later stage
 
 
-@dataclass
-class Budgets:
-    classwise: np.ndarray  # per observed class: how many a known T says are clean
-    rsl: np.ndarray  # RSL's num(i)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def expected_clean_budgets(
-    noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray
-) -> np.ndarray:
-    """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean."""
-    fractions = precision.oracle_fractions(T, prior)
-    return np.floor(fractions * noisy_counts + 1e-9).astype(np.int64)
-
-
-# --- stage 0 -------------------------------------------------------------------------------
-
-
-def prepare(cfg: TrainConfig) -> Prepared:
-    """Load, split (train / clean validation / test), subsample, and draw the noisy labels."""
-    ds = data.load(cfg.dataset)
+def prepare(cfg: TrainConfig, seed: int) -> Prepared:
+    """Load, split (train / clean validation / test), subsample, scale, draw noisy labels."""
+    ds = data.load(cfg.dataset, scale=cfg.scale)
     c = ds.classes
     if len(cfg.T) != c:
         raise InputError(f"the noise matrix has {len(cfg.T)} classes but {cfg.dataset} has {c}")
-    s_split, s_frac, s_noise, s_model, s_stage2 = np.random.SeedSequence(cfg.seed).spawn(5)
+    s_split, s_frac, s_noise, *later = np.random.SeedSequence(seed).spawn(7)
     parts = data.split(ds.y, ds.X_test is not None, s_split)
     train_idx = parts.train
     if cfg.train_fraction < 1.0:
@@ -116,9 +115,12 @@ def prepare(cfg: TrainConfig) -> Prepared:
         rng = np.random.default_rng(s_frac)
         train_idx = np.sort(rng.choice(train_idx, keep, replace=False))
     if ds.X_test is not None:
-        X_test, y_test = ds.X_test, ds.y_test
+        X, X_test, y_test = ds.X, ds.X_test, ds.y_test
     else:
-        X_test, y_test = ds.X[parts.test], ds.y[parts.test]
+        X, X_test, y_test = ds.X, ds.X[parts.test], ds.y[parts.test]
+    scaling = ds.scaling
+    if ds.standardise:
+        X, X_test = data.standardised(X, train_idx, X_test)
     clean = ds.y[train_idx]
     noisy = generate.noisy_labels(clean, cfg.T, s_noise).astype(np.int64)
     val_clean = ds.y[parts.val]
@@ -127,242 +129,156 @@ def prepare(cfg: TrainConfig) -> Prepared:
         raise InputError(
             "a class has no sample in the clean validation split; the data set is too small"
         )
+    names = ("model", "folds", "stage2", "coteaching")
     return Prepared(
-        ds=ds, classes=c, train_idx=train_idx, val_idx=parts.val, clean=clean, noisy=noisy,
-        val_clean=val_clean, prior=prior, X_test=X_test, y_test=y_test,
-        seed_model=int(s_model.generate_state(1)[0]),
-        seed_stage2=int(s_stage2.generate_state(1)[0]),
+        X=X, classes=c, train_idx=train_idx, val_idx=parts.val, clean=clean, noisy=noisy,
+        val_clean=val_clean, prior=prior, X_test=X_test, y_test=y_test, scaling=scaling,
+        seeds={k: int(s.generate_state(1)[0]) for k, s in zip(names, later)},
     )  # fmt: skip
 
 
-def budgets(prep: Prepared, T: np.ndarray) -> Budgets:
-    n_j = np.bincount(prep.noisy, minlength=prep.classes)
-    return Budgets(
-        classwise=expected_clean_budgets(n_j, T, prep.prior),
-        rsl=select.rsl_budgets(n_j, class_noise_rates(T, prep.prior), prep.prior),
-    )
+def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray):
+    """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean."""
+    fractions = precision.oracle_fractions(T, prior)
+    return np.floor(fractions * noisy_counts + 1e-9).astype(np.int64)
 
 
-# --- criteria ------------------------------------------------------------------------------
-
-
-def _selections(loss, probs, noisy, k, k_rsl, seed):
-    """Every criterion on one loss vector (RSL's too, unless ``k_rsl`` is None)."""
-    out = {
-        "global": select.select_global(loss, int(k.sum())),
-        "classwise": select.select_per_class(loss, noisy, k),
-        "gmm": select.select_gmm(loss, seed=seed),
-    }
-    if k_rsl is not None:
-        out["rsl"] = select.select_per_class(loss, noisy, k_rsl)
-    if probs is not None:  # None when the outputs of every epoch were too many to keep
-        out["confident"] = select.select_confident(probs, noisy)
-    return out
-
-
-def per_epoch_criteria(fit, prep: Prepared, b: Budgets) -> list[dict]:
-    """Per epoch: every criterion's precision on the single-epoch loss and on the mean so far."""
-    c, noisy, clean = prep.classes, prep.noisy, prep.clean
-    L = fit.losses
-    cum = np.cumsum(L, axis=1, dtype=np.float64)
-    probs_epochs = _softmax(fit.outputs) if fit.outputs is not None else None
-    probs_sum = None
-    if probs_epochs is not None:
-        probs_sum = np.zeros(probs_epochs.shape[::2], dtype=np.float64)
-    rows = []
-    for e in range(L.shape[1]):
-        mean_e = (cum[:, e] / (e + 1)).astype(np.float32)
-        probs = mean_probs = None
-        if probs_epochs is not None:
-            probs = probs_epochs[:, e]
-            probs_sum += probs  # a running sum: the mean so far without re-reading earlier epochs
-            mean_probs = (probs_sum / (e + 1)).astype(np.float32)
-        row = {"epoch": e, "test_accuracy": fit.test_acc[e], "val_accuracy": fit.val_acc[e]}
-        for variant, loss, p in (("single", L[:, e], probs), ("mean", mean_e, mean_probs)):
-            masks = _selections(loss, p, noisy, b.classwise, b.rsl, seed=e)
-            for name, m in masks.items():
-                row[f"{name}_{variant}"] = select.metrics(m, clean, noisy, c)["observed_precision"]
-        rows.append(row)
-    return rows
-
-
-# --- predictions ---------------------------------------------------------------------------
-
-
-def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
-    """Empirical cell laws ``laws[i][j]``: the loss of label j on clean validation samples of class
-    i."""
-    logp = -_log_softmax(val_logits)
+def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> Budgets:
+    """Per observed class: the expected clean count, and RSL's budget by ``rule``:
+    ``balanced`` = num(i) (SCIENCE.md §5), ``authors`` = prop(i) n / c, as the authors' code
+    keeps for uniform and pairwise noise."""
     c = len(T)
-    laws = [[None] * c for _ in range(c)]
-    for i in range(c):
-        rows = logp[val_clean == i]
-        if rows.size == 0:
-            continue
-        for j in range(c):
-            if T[i, j] > 0:
-                laws[i][j] = losses.Empirical(rows[:, j])
-    return laws
+    n_j = np.bincount(noisy, minlength=c)
+    eta = class_noise_rates(T, prior)
+    if rule == "authors":
+        k_rsl = np.floor(rsl.proportions(eta) * noisy.size / c + 1e-9).astype(np.int64)
+        k_rsl = np.minimum(k_rsl, n_j)
+    else:
+        k_rsl = select.rsl_budgets(n_j, eta, prior)
+    return Budgets(expected_clean_budgets(n_j, T, prior), k_rsl, rule)
 
 
-def _predict(laws, T, prior, b: Budgets, noisy_counts):
-    size = np.maximum(noisy_counts, 1)
-    frac = np.where(noisy_counts > 0, b.classwise / size, 0.0)
-    frac_rsl = np.where(noisy_counts > 0, b.rsl / size, 0.0)
-    return {
-        "global": precision.global_(laws, T, prior, float((prior @ T) @ frac)).precision,
-        "classwise": precision.per_class(laws, T, prior, frac).precision,
-        "rsl": precision.per_class(laws, T, prior, frac_rsl).precision,
-    }
-
-
-def predictions(fit, prep: Prepared, T: np.ndarray, b: Budgets) -> dict[str, dict]:
-    """Predicted precision from the clean validation split's cell laws (final epoch and
-    epoch mean) and from the paper's atoms ``-log T_ij``."""
-    c = prep.classes
-    n_j = np.bincount(prep.noisy, minlength=c)
-    last_laws = _validation_laws(fit.val_outputs[:, -1], prep.val_clean, T)
-    mean_val_logp = -_log_softmax(fit.val_outputs).mean(axis=1)
-    mean_laws = [
-        [
-            None
-            if last_laws[i][j] is None
-            else losses.Empirical(mean_val_logp[prep.val_clean == i, j])
-            for j in range(c)
-        ]
-        for i in range(c)
+def learning_warnings(val_acc: list[float], prep: Prepared) -> list[str]:
+    """A warning when stage 1 learned nothing: its best clean validation accuracy is within
+    ``LEARNED_MARGIN`` of always predicting the majority class."""
+    majority = float(prep.prior.max())
+    best = max(val_acc)
+    if best > majority + LEARNED_MARGIN:
+        return []
+    return [
+        f"the network did not learn: its best clean validation accuracy {best:.3f} is within "
+        f"{LEARNED_MARGIN} of always predicting the majority class ({majority:.3f}); every "
+        f"criterion then selects at chance. Inputs: {prep.scaling}; check them and --epochs"
     ]
-    atoms = losses.cell_laws(T, "bayes", prior=prep.prior)
-    return {
-        "single": _predict(last_laws, T, prep.prior, b, n_j),
-        "mean": _predict(mean_laws, T, prep.prior, b, n_j),
-        "bayes": _predict(atoms, T, prep.prior, b, n_j),
-    }
 
 
-def final_criteria(fit, last_logits, prep: Prepared, b: Budgets, per_epoch, predicted) -> dict:
-    """Each criterion at the end of stage 1: observed (single epoch and mean loss) and predicted."""
-    c, noisy, clean = prep.classes, prep.noisy, prep.clean
-    epochs = fit.losses.shape[1]
-    final = per_epoch[-1]
-    rsl_mask = select.select_per_class(mean_loss(fit), noisy, b.rsl)  # RSL ranks the mean loss
-    final_masks = _selections(
-        fit.losses[:, -1], _softmax(last_logits), noisy, b.classwise, None, seed=epochs - 1
-    )
-    final_masks["rsl"] = rsl_mask
-    criteria = {}
-    for name in CRITERIA:
-        single = final.get(f"{name}_single")
-        mean = final.get(f"{name}_mean")
-        p_single, p_mean = predicted["single"].get(name), predicted["mean"].get(name)
-        criteria[name] = {
-            "observed_precision": mean if name == "rsl" else single,
-            "observed_precision_single_epoch": single,
-            "observed_precision_mean_loss": mean,
-            "predicted_precision": p_mean if name == "rsl" else p_single,
-            "predicted_precision_single_epoch": p_single,
-            "predicted_precision_mean_loss": p_mean,
-            "predicted_precision_bayes": predicted["bayes"].get(name),
-        }
-        m = select.metrics(final_masks[name], clean, noisy, c)
-        criteria[name].update(observed_recall=m["observed_recall"], selected=m["selected"])
-    return criteria
-
-
-def mean_loss(fit) -> np.ndarray:
-    """Each sample's loss averaged over the epochs (RSL's ranking score), float32."""
-    # a running float64 sum, as the per-epoch means are computed: the same bits in both
-    total = np.cumsum(fit.losses, axis=1, dtype=np.float64)[:, -1]
-    return (total / fit.losses.shape[1]).astype(np.float32)
-
-
-def cell_summaries(fit, prep: Prepared, T: np.ndarray) -> list[dict]:
-    """Each (clean, noisy) cell's training loss over epochs beside its atom ``-log T_ij``."""
-    cells = []
-    for i in range(prep.classes):
-        for j in range(prep.classes):
-            m = (prep.clean == i) & (prep.noisy == j)
-            if m.any():
-                cells.append({
-                    "clean": i, "noisy": j, "count": int(m.sum()),
-                    "atom": float(-np.log(T[i, j])),
-                    "mean_loss_by_epoch": fit.losses[m].mean(axis=0).tolist(),
-                })  # fmt: skip
-    return cells
-
-
-def stage2_sets(fit, prep: Prepared, b: Budgets) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """The training sets of stage 2: all noisy data, the global selection (at RSL's total),
-    and RSL's selection with its weights."""
-    rsl_mask = select.select_per_class(mean_loss(fit), prep.noisy, b.rsl)
-    global_mask = select.select_global(fit.losses[:, -1], int(rsl_mask.sum()))
-    weights = select.rsl_weights(mean_loss(fit), prep.noisy, rsl_mask)
+def stage2_sets(loss_matrix, prep: Prepared, b: Budgets) -> dict:
+    """Each stage-2 arm's training set (mask, weights): all noisy data, the global selection
+    at RSL's total, RSL's selection unweighted (as the authors train) and with its weights."""
+    mean = loop_criteria.mean_loss(loss_matrix)
+    rsl_mask = select.select_per_class(mean, prep.noisy, b.rsl)
+    global_mask = select.select_global(loss_matrix[:, -1], int(rsl_mask.sum()))
     return {
         "ce_all": (np.ones(prep.clean.size, bool), None),
         "global_selected": (global_mask, None),
-        "rsl_selected": (rsl_mask, weights),
+        "rsl_selected": (rsl_mask, None),
+        "rsl_weighted": (rsl_mask, select.rsl_weights(mean, prep.noisy, rsl_mask)),
     }
 
 
-# --- the loop ------------------------------------------------------------------------------
-
-
-def run_training(cfg: TrainConfig) -> dict:
-    """Every stage in order; the record (also written to ``cfg.out``) as a dict."""
+def run_once(cfg: TrainConfig, seed: int, out_dir: Path) -> dict:
+    """Every stage for one seed; the record (also written to ``out_dir``) as a dict."""
     # torch is the optional extra smallloss[train]: only the training stages need it
     from simulations import train as tr
 
     t_start = time.perf_counter()
-    out_dir = ensure_dir(cfg.out)  # fail before training, not after
-    prep = prepare(cfg)
+    prep = prepare(cfg, seed)
     c = prep.classes
     device = tr.resolve_device(cfg.device)
     tensors = tr.Tensors.of(prep, device)
     keep_outputs = prep.train_idx.size * cfg.epochs * c <= MAX_SAVED_OUTPUTS
-    fit1, model = tr.stage1(cfg.model, tensors, cfg.epochs, prep.seed_model, keep_outputs,
+    fit1, model = tr.stage1(cfg.model, tensors, cfg.epochs, prep.seeds["model"], keep_outputs,
                             cfg.progress)  # fmt: skip
-    b = budgets(prep, cfg.T)
-    per_epoch = per_epoch_criteria(fit1, prep, b)
-    predicted = predictions(fit1, prep, cfg.T, b)
-    if fit1.outputs is not None:
-        last_logits = fit1.outputs[:, -1]
+    warnings = learning_warnings(fit1.val_acc, prep)
+    if cfg.cv >= 2:
+        probs = tr.out_of_fold_probs(cfg.model, tensors, cfg.cv, cfg.epochs, prep.seeds["folds"],
+                                     cfg.progress)  # fmt: skip
+        probs_source = f"out of fold, {cfg.cv} folds"
     else:
-        last_logits = tr.predict(model, tensors.X_train).cpu().numpy()
-    criteria = final_criteria(fit1, last_logits, prep, b, per_epoch, predicted)
-    cells = cell_summaries(fit1, prep, cfg.T)
+        logits = fit1.outputs[:, -1] if fit1.outputs is not None else None
+        if logits is None:
+            logits = tr.predict(model, tensors.X_train).cpu().numpy()
+        probs = loop_criteria.softmax(logits)
+        probs_source = "in sample (--cv 0)"
+        warnings.append(
+            "confident learning and cleanlab ranked in-sample probabilities (--cv 0): a network "
+            "that has fitted its labels looks confident on all of them, so both keep nearly all"
+        )
+
+    b = budgets(prep.noisy, prep.prior, cfg.T, cfg.rsl_rule)
+    L = fit1.losses
+    per_epoch = loop_criteria.per_epoch_criteria(
+        L, fit1.val_acc, fit1.test_acc, prep.clean, prep.noisy, c, b
+    )
+    predicted = loop_criteria.predictions(
+        fit1.val_outputs, prep.val_clean, prep.noisy, prep.prior, cfg.T, b
+    )
+    criteria = loop_criteria.final_criteria(
+        L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
+    )
+    cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, cfg.T)
 
     test_accuracy = {}
     if cfg.stage2:
-        epochs2 = cfg.stage2_epochs or cfg.epochs
-        for name, (mask, w) in stage2_sets(fit1, prep, b).items():
-            test_accuracy[name] = tr.stage2_arm(
-                cfg.model, tensors, mask, w, epochs2, prep.seed_stage2, prep, cfg.progress, name
-            )
+        test_accuracy = stage2(cfg, tr, tensors, prep, L, b)
 
     record = {
-        "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs,
+        "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs, "seed": seed,
+        "scaling": prep.scaling, "warnings": warnings,
         "noise_rate": noise_rate(cfg.T, prep.prior),
         "realised_noise_rate": float((prep.clean != prep.noisy).mean()),
         "n_train": int(prep.clean.size), "n_val": int(prep.val_clean.size),
-        "n_test": int(prep.y_test.size),
+        "n_test": int(prep.y_test.size), "probabilities": probs_source,
         "criteria": criteria, "test_accuracy": test_accuracy, "per_epoch": per_epoch,
         "cells": cells,
-        "budgets": {"classwise": b.classwise.tolist(), "rsl": b.rsl.tolist()},
+        "budgets": {"classwise": b.classwise.tolist(), "rsl": b.rsl.tolist(),
+                    "rsl_rule": b.rsl_rule},
         "timing": {"epoch_s": float(np.median(fit1.epoch_s)),
                    "record_s": float(np.median(fit1.record_s)), "total_s": None},
         "loss_matrix": str(out_dir / "losses.npz"),
     }  # fmt: skip
-    save(out_dir, cfg, prep, fit1, record, t_start)
+    arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
+    save(out_dir, cfg, prep, fit1, arrays, record, t_start)
     return record
 
 
-def save(out_dir, cfg: TrainConfig, prep: Prepared, fit, record: dict, t_start: float) -> None:
-    """The loss matrix (and outputs) as one npz, and the record as JSON, each written atomically."""
-    settings = cfg.echo()
+def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets) -> dict:
+    """Fresh networks on each arm's training set, and Co-teaching; each arm's test accuracy
+    at its last epoch and at its best clean-validation epoch."""
+    epochs = cfg.stage2_epochs or cfg.epochs
+    seed = prep.seeds["stage2"]
+    out = {}
+    for name, (mask, w) in stage2_sets(loss_matrix, prep, b).items():
+        out[name] = tr.stage2_arm(cfg.model, tensors, mask, w, epochs, seed, prep, cfg.progress,
+                                  name)  # fmt: skip
+    out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
+    forget = noise_rate(cfg.T, prep.prior)
+    out["coteaching"] = tr.coteaching(cfg.model, tensors, epochs, prep.seeds["coteaching"],
+                                      forget, min(COTEACHING_RAMP, epochs), prep,
+                                      cfg.progress)  # fmt: skip
+    return {name: out[name] for name in ARMS}
+
+
+def save(out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, record: dict,
+         t_start: float) -> None:  # fmt: skip
+    """The loss matrix (and outputs, probabilities) as one npz and the record as JSON, each
+    written atomically."""
+    ensure_dir(out_dir)
+    settings = {**cfg.echo(), "seed": record["seed"]}
     arrays = {
         "losses": fit.losses, "clean": prep.clean, "noisy": prep.noisy,
         "train_index": prep.train_idx, "val_outputs": fit.val_outputs,
-        "val_clean": prep.val_clean, "T": cfg.T, "prior": prep.prior,
+        "val_clean": prep.val_clean, "T": cfg.T, "prior": prep.prior, **arrays,
     }  # fmt: skip
     if fit.outputs is not None:
         arrays["outputs"] = fit.outputs
@@ -370,3 +286,58 @@ def save(out_dir, cfg: TrainConfig, prep: Prepared, fit, record: dict, t_start: 
         np.savez_compressed(f, settings=np.array(json.dumps(settings)), **arrays)
     record["timing"]["total_s"] = time.perf_counter() - t_start
     write_json(out_dir / "record.json", {**record, "provenance": provenance(settings)})
+
+
+# --- several seeds -------------------------------------------------------------------------
+
+
+def run_training(cfg: TrainConfig) -> dict:
+    """``cfg.seeds`` whole runs (seeds ``seed``, ``seed + 1``, ...); with several, each run's
+    files go to ``out/seed-S/`` and the record reports means with 95% intervals."""
+    t_start = time.perf_counter()
+    out = ensure_dir(cfg.out)  # fail before training, not after
+    seeds = [cfg.seed + k for k in range(cfg.seeds)]
+    runs = [run_once(cfg, s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
+    record = combine(runs)
+    record["timing"]["total_s"] = time.perf_counter() - t_start
+    if len(seeds) > 1:
+        write_json(out / "record.json", {**record, "provenance": provenance(cfg.echo())})
+    return record
+
+
+def combine(runs: list[dict]) -> dict:
+    """One record from several seeds' records: test accuracy per arm as mean and interval,
+    criteria as means (with the interval of the observed precision); per-epoch rows, cells and
+    budgets from the first seed; the warnings of every seed."""
+    first = runs[0]
+    record = {k: v for k, v in first.items() if k not in ("seed", "runs")}
+    record["seeds"] = [r["seed"] for r in runs]
+    record["warnings"] = [f"seed {r['seed']}: {w}" if len(runs) > 1 else w
+                          for r in runs for w in r["warnings"]]  # fmt: skip
+    for key in ("noise_rate", "realised_noise_rate"):
+        record[key] = float(np.mean([r[key] for r in runs]))
+    record["criteria"] = {}
+    for name in first["criteria"]:
+        rows = [r["criteria"][name] for r in runs]
+        merged = intervals.mean_of(rows)
+        spread = intervals.summary([row["observed_precision"] for row in rows])
+        merged["observed_precision_ci"] = [spread["ci_low"], spread["ci_high"]]
+        record["criteria"][name] = merged
+    record["test_accuracy"] = {}
+    for arm in first["test_accuracy"]:
+        rows = [r["test_accuracy"][arm] for r in runs]
+        early = intervals.summary([row["best_val"] for row in rows])
+        record["test_accuracy"][arm] = {
+            **intervals.summary([row["last"] for row in rows]),
+            "early_stopped": early,
+            "train_size": float(np.mean([row["train_size"] for row in rows])),
+            "train_precision": float(np.mean([row["train_precision"] for row in rows])),
+        }
+    if len(runs) > 1:
+        record["runs"] = [
+            {"seed": r["seed"], "loss_matrix": r["loss_matrix"],
+             "criteria": {k: v.get("observed_precision") for k, v in r["criteria"].items()},
+             "test_accuracy": {k: v["last"] for k, v in r["test_accuracy"].items()}}
+            for r in runs
+        ]  # fmt: skip
+    return record

@@ -7,6 +7,8 @@ sort by loss.
 
 from __future__ import annotations
 
+import warnings
+
 import numba as nb
 import numpy as np
 
@@ -164,8 +166,7 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     Above ``fit_max`` samples the mixture is fitted on a seeded subsample (the fit is the
     costly part; the posterior is then evaluated on every sample).
     """
-    import warnings
-
+    # sklearn is imported where it is needed: its import costs about a second
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
@@ -228,18 +229,20 @@ def select_confident(probs, labels, thresholds=None) -> np.ndarray:
 
 
 def cleanlab_keep(probs, labels) -> np.ndarray | None:
-    """cleanlab's ``find_label_issues`` (confident-learning filter), negated; None without
-    cleanlab."""
-    try:
+    """The complement of cleanlab's ``find_label_issues(labels, pred_probs)`` with its defaults
+    (``filter_by="prune_by_noise_rate"``); None without cleanlab or with one observed class.
+
+    ``probs``: (n, c) out-of-sample predicted probabilities, as cleanlab asks; ``labels``: (n,)
+    observed labels. Returns (n,) bool, True = kept. ``n_jobs=1`` changes nothing but speed.
+    """
+    try:  # cleanlab is the optional extra smallloss[test]: the peer, not a dependency
         from cleanlab.filter import find_label_issues
     except ImportError:
         return None
     labels = np.asarray(labels)
     if np.unique(labels).size < 2:
         return None  # cleanlab needs two observed classes at least
-    issues = find_label_issues(
-        labels, np.asarray(probs, dtype=np.float64), filter_by="confident_learning", n_jobs=1
-    )
+    issues = find_label_issues(labels, np.asarray(probs, dtype=np.float64), n_jobs=1)
     return ~issues
 
 

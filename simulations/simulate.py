@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from simulations import generate, select
+from simulations.criteria import CRITERIA
 from simulations.io import versions
 from theory import precision
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
 
-CRITERIA = ("global", "classwise", "rsl", "gmm", "confident")
 CLEANLAB_MAX_N = 200_000  # cleanlab needs every output in memory
 
 
@@ -84,20 +84,38 @@ def budget_fractions(keep, T, prior) -> np.ndarray:
     return np.full(len(T), float(keep))
 
 
-def _confident(model, clean, noisy, seed, c, with_cleanlab=True):
-    """Two passes over regenerated outputs: thresholds first, then the decision per sample."""
+def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> dict:
+    """Confident learning and cleanlab on the model outputs, regenerated chunk by chunk from
+    ``seed``: the very outputs whose losses the loss criteria rank.
+
+    ``confident``: two passes (thresholds, then the decision per sample), any n. ``cleanlab``
+    needs every output in memory, so it runs up to ``CLEANLAB_MAX_N`` samples. Each one's
+    agreement with cleanlab is measured on outputs drawn again in a separate pass, which
+    checks both the rule and that every pass saw the same draw.
+    """
     sums, n_j = np.zeros(c), np.bincount(noisy, minlength=c)
     for sl, probs in model.chunks(clean, seed):
         np.add.at(sums, noisy[sl], probs[np.arange(probs.shape[0]), noisy[sl]])
     t = np.where(n_j > 0, sums / np.maximum(n_j, 1), np.inf)
-    keep = np.empty(clean.size, dtype=bool)
+    confident = np.empty(clean.size, dtype=bool)
     for sl, probs in model.chunks(clean, seed):
-        keep[sl] = select.select_confident(probs, noisy[sl], t)
-    cleanlab = None
-    if with_cleanlab and clean.size <= CLEANLAB_MAX_N:
-        probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
-        cleanlab = select.cleanlab_keep(probs, noisy)
-    return keep, cleanlab
+        confident[sl] = select.select_confident(probs, noisy[sl], t)
+    out = {"confident": (confident, None), "cleanlab": (None, None)}
+    if not with_cleanlab or clean.size > CLEANLAB_MAX_N:
+        return out
+    probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
+    kept = select.cleanlab_keep(probs, noisy)
+    if kept is None:
+        return out
+    # cleanlab is the optional extra smallloss[test]; cleanlab_keep returned None without it
+    from cleanlab.filter import find_label_issues
+
+    again = np.concatenate([p for _, p in model.chunks(clean, seed)]).astype(np.float64)
+    by_rule = ~find_label_issues(noisy, again, filter_by="confident_learning", n_jobs=1)
+    by_default = ~find_label_issues(noisy, again, n_jobs=1)
+    out["confident"] = (confident, float((confident == by_rule).mean()))
+    out["cleanlab"] = (kept, float((kept == by_default).mean()))
+    return out
 
 
 def simulate(s: Setting) -> dict:
@@ -116,13 +134,13 @@ def simulate(s: Setting) -> dict:
 
     k = budgets(s.keep, clean, noisy, s.T, s.prior)
     k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
-    confident, cleanlab = _confident(model, clean, noisy, ss_model, c, s.cleanlab)
+    by_probs = _probability_criteria(model, clean, noisy, ss_model, c, s.cleanlab)
     masks = {
         "global": select.select_global(last, int(k.sum())),
         "classwise": select.select_per_class(last, noisy, k),
         "rsl": select.select_rsl(mean, noisy, k_rsl),
         "gmm": select.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
-        "confident": confident,
+        **{name: mask for name, (mask, _) in by_probs.items()},
     }
     predicted = precision.predict_all(
         s.T,
@@ -139,8 +157,13 @@ def simulate(s: Setting) -> dict:
     )
     criteria = {}
     for name in CRITERIA:
+        if masks[name] is None:  # cleanlab: not installed, switched off, or n too large
+            criteria[name] = {"predicted_precision": None, "observed_precision": None,
+                              "observed_recall": None, "selected": None, "difference": None,
+                              "agreement_with_cleanlab": None}  # fmt: skip
+            continue
         m = select.metrics(masks[name], clean, noisy, c)
-        pred = predicted[name]
+        pred = predicted.get(name)
         row = {
             "predicted_precision": pred.precision if pred else None,
             "predicted_recall": pred.recall if pred else None,
@@ -151,9 +174,7 @@ def simulate(s: Setting) -> dict:
             if row["predicted_precision"] is None or m["observed_precision"] is None
             else m["observed_precision"] - row["predicted_precision"]
         )
+        if name in by_probs:
+            row["agreement_with_cleanlab"] = by_probs[name][1]
         criteria[name] = row
-    if cleanlab is not None:
-        cl = select.metrics(cleanlab, clean, noisy, c)
-        criteria["confident"]["cleanlab_precision"] = cl["observed_precision"]
-        criteria["confident"]["cleanlab_agreement"] = float((cleanlab == confident).mean())
     return {"setting": s.echo(), "criteria": criteria, "versions": versions()}

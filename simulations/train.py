@@ -36,7 +36,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
+    """Two hidden layers; images are flattened first."""
     return nn.Sequential(
+        nn.Flatten(),
         nn.Linear(inputs, hidden),
         nn.ReLU(),
         nn.Linear(hidden, hidden),
@@ -161,17 +163,8 @@ def fit(
     device = X.device
     n = X.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=True,
-        weight_decay=recipe.weight_decay,
-    )
-    steps = recipe.epochs * math.ceil(n / recipe.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    )
+    opt = _optimizer(model, recipe)
+    sched = _cosine(opt, recipe.epochs * math.ceil(n / recipe.batch))
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     out = Fit()
     if record is not None:
@@ -261,13 +254,12 @@ class Tensors:
         def longs(a):
             return torch.as_tensor(a, dtype=torch.long, device=device)
 
-        X = prep.ds.X
         return cls(
-            X_train=floats(X[prep.train_idx]),
+            X_train=floats(prep.X[prep.train_idx]),
             y_train=longs(prep.noisy),
-            val=(floats(X[prep.val_idx]), longs(prep.val_clean)),
+            val=(floats(prep.X[prep.val_idx]), longs(prep.val_clean)),
             test=(floats(prep.X_test), longs(prep.y_test)),
-            shape=tuple(X.shape[1:]),
+            shape=tuple(prep.X.shape[1:]),
             classes=prep.classes,
         )
 
@@ -282,17 +274,100 @@ def stage1(kind: str, t: Tensors, epochs: int, seed: int, keep_outputs: bool,
     return fit1, model
 
 
+def out_of_fold_probs(kind: str, t: Tensors, folds: int, epochs: int, seed: int,
+                      progress: bool) -> np.ndarray:  # fmt: skip
+    """Each training sample's predicted probabilities from the one of ``folds`` models (trained
+    as stage 1, on the other folds' noisy labels) that did not see it: cleanlab's input."""
+    # sklearn is imported where it is needed: its import costs about a second
+    from sklearn.model_selection import StratifiedKFold
+
+    y = t.y_train.cpu().numpy()
+    smallest = int(np.bincount(y, minlength=t.classes)[np.bincount(y) > 0].min())
+    if smallest < folds:
+        raise InputError(
+            f"--cv {folds} needs at least {folds} samples of each observed label; the rarest "
+            f"has {smallest}: use fewer folds"
+        )
+    probs = np.empty((y.size, t.classes), dtype=np.float32)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
+    for k, (train, held) in enumerate(splitter.split(np.zeros(y.size), y)):
+        model = fresh_model(kind, t.shape, t.classes, seed + k, t.X_train.device)
+        fit(model, t.X_train[train], t.y_train[train], Recipe(epochs=epochs), seed=seed + k,
+            progress=progress, desc=f"fold {k + 1}/{folds}")  # fmt: skip
+        probs[held] = torch.softmax(predict(model, t.X_train[held]), dim=1).cpu().numpy()
+    return probs
+
+
+def _summary(f: Fit, prep, idx: np.ndarray) -> dict:
+    return {
+        **accuracy_summary(f),
+        "train_size": int(idx.size),
+        "train_precision": float((prep.clean[idx] == prep.noisy[idx]).mean()) if idx.size else 0.0,
+    }
+
+
 def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None, epochs: int,
                seed: int, prep, progress: bool, name: str) -> dict:  # fmt: skip
     """A fresh network trained on the samples of ``mask`` (optionally weighted); its test
-    accuracy."""
+    accuracy at the last and at the best clean-validation epoch."""
     idx = np.flatnonzero(mask)
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
     w = None if weights is None else weights[idx]
     f = fit(model, t.X_train[idx], t.y_train[idx], Recipe(epochs=epochs), seed=seed, weights=w,
             val=t.val, test=t.test, progress=progress, desc=name)  # fmt: skip
-    return {
-        **accuracy_summary(f),
-        "train_size": int(idx.size),
-        "train_precision": float((prep.clean[idx] == prep.noisy[idx]).mean()),
-    }
+    return _summary(f, prep, idx)
+
+
+def coteaching(kind: str, t: Tensors, epochs: int, seed: int, forget_rate: float, ramp: int,
+               prep, progress: bool) -> dict:  # fmt: skip
+    """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
+    ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
+    0 to ``forget_rate`` over the first ``ramp`` epochs. Accuracies are the first network's."""
+    device = t.X_train.device
+    nets = [fresh_model(kind, t.shape, t.classes, seed + k, device) for k in range(2)]
+    recipe = Recipe(epochs=epochs)
+    n = t.X_train.shape[0]
+    steps = epochs * math.ceil(n / recipe.batch)
+    opts = [_optimizer(net, recipe) for net in nets]
+    scheds = [_cosine(opt, steps) for opt in opts]
+    rates = np.full(epochs, forget_rate)
+    rates[:ramp] = np.linspace(0.0, forget_rate, ramp)
+    gen = torch.Generator().manual_seed(seed)
+    out = Fit()
+    kept = np.ones(n, dtype=bool)
+    for epoch in tqdm(range(epochs), disable=not progress, desc="coteaching", leave=False):
+        kept = np.zeros(n, dtype=bool)  # what the first network stepped on this epoch
+        for net in nets:
+            net.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        for k in range(0, n, recipe.batch):
+            idx = order[k : k + recipe.batch]
+            x, y = t.X_train[idx], t.y_train[idx]
+            losses = [F.cross_entropy(net(x), y, reduction="none") for net in nets]
+            keep = max(1, int((1.0 - rates[epoch]) * idx.numel()))
+            small = [torch.argsort(loss.detach())[:keep] for loss in losses]
+            for me, peer in ((0, 1), (1, 0)):
+                step = losses[me][small[peer]].mean()  # my loss on my peer's small-loss share
+                opts[me].zero_grad(set_to_none=True)
+                step.backward()
+                opts[me].step()
+                scheds[me].step()
+            kept[idx[small[1]].cpu().numpy()] = True
+        out.val_acc.append(_accuracy(nets[0], t.val))
+        out.test_acc.append(_accuracy(nets[0], t.test))
+    return {**_summary(out, prep, np.flatnonzero(kept)), "forget_rate": float(forget_rate)}
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=True, weight_decay=recipe.weight_decay)  # fmt: skip
+
+
+def _cosine(opt: torch.optim.Optimizer, steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+
+
+def _accuracy(model: nn.Module, split: tuple[torch.Tensor, torch.Tensor]) -> float:
+    return float((predict(model, split[0]).argmax(1) == split[1]).float().mean())

@@ -152,7 +152,7 @@ def test_json_contract(capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert out["setting"]["T"] == noise.uniform(0.5, 4).tolist()
-    assert set(out["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident"}
+    assert set(out["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident", "cleanlab"}
     for r in out["criteria"].values():
         assert {"predicted_precision", "observed_precision", "observed_recall", "selected"} <= set(
             r

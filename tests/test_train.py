@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 from datafiles import write_cifar  # noqa: E402
 
 from simulations.cli import main  # noqa: E402
+from simulations.criteria import CRITERIA  # noqa: E402
+from simulations.pipeline import ARMS  # noqa: E402
 
 
 def train_json(capsys, tmp_path, *extra):
@@ -24,6 +26,8 @@ def train_json(capsys, tmp_path, *extra):
         "--epochs",
         "3",
         "--stage2-epochs",
+        "2",
+        "--cv",
         "2",
         "--out",
         str(tmp_path),
@@ -43,13 +47,19 @@ def test_digits_end_to_end(capsys, tmp_path):
     r = train_json(capsys, tmp_path)
     assert r["dataset"] == "digits" and r["device"] == "cpu" and r["epochs"] == 3
     assert r["noise_rate"] == pytest.approx(0.4)
-    assert set(r["criteria"]) == {"global", "classwise", "rsl", "gmm", "confident"}
-    for c in r["criteria"].values():
-        assert (
-            0 <= c["observed_precision_single_epoch"] <= 1
-            and 0 <= c["observed_precision_mean_loss"] <= 1
-        )
-    assert set(r["test_accuracy"]) == {"ce_all", "global_selected", "rsl_selected"}
+    assert set(r["criteria"]) == set(CRITERIA)
+    for name in ("global", "classwise", "rsl", "gmm"):
+        c = r["criteria"][name]
+        assert 0 <= c["observed_precision_single_epoch"] <= 1
+        assert 0 <= c["observed_precision_mean_loss"] <= 1
+    for name in ("confident", "cleanlab"):
+        c = r["criteria"][name]
+        assert {"observed_precision", "selected", "agreement_with_cleanlab"} <= set(c)
+    assert r["criteria"]["cleanlab"]["agreement_with_cleanlab"] == 1.0
+    assert r["scaling"] == "pixel counts 0..16 divided by 16" and r["warnings"] == []
+    assert set(r["test_accuracy"]) == set(ARMS)
+    for arm in r["test_accuracy"].values():
+        assert {"mean", "ci_low", "ci_high", "seeds"} <= set(arm) and len(arm["seeds"]) == 1
     assert len(r["per_epoch"]) == 3
     # the saved loss matrix reproduces from the saved model outputs
     z = np.load(r["loss_matrix"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from simulations.cli._args import add_common, add_source, matrix_from_args
-from simulations.criteria import CRITERIA
+from simulations.criteria import LOSS_CRITERIA
+from simulations.data import SCALING_RULE
 from simulations.io import fmt
-from simulations.pipeline import TrainConfig, run_training
+from simulations.pipeline import RSL_RULES, TrainConfig, run_training
 
 HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
@@ -29,6 +32,25 @@ def configure(p) -> None:
         help="share of the training split to use, in (0, 1]",
     )
     p.add_argument("--model", default="auto", help="auto, mlp, cnn or resnet")
+    p.add_argument(
+        "--seeds", type=int, default=1,
+        help="repeat the whole run for seeds --seed, --seed + 1, ...; report means with 95%% "
+        "intervals",
+    )  # fmt: skip
+    p.add_argument(
+        "--cv", type=int, default=5,
+        help="folds of the out-of-fold probabilities that confident learning and cleanlab rank "
+        "(0: in-sample probabilities, not advised)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-scale", action="store_true",
+        help="keep the raw feature values. Default: " + SCALING_RULE,
+    )  # fmt: skip
+    p.add_argument(
+        "--rsl-budget", default="auto", choices=RSL_RULES,
+        help="RSL's per-class budget: balanced num(i), or the authors' prop * n / c "
+        "(auto: the authors' for uniform and pairwise noise, as in their code)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
 
@@ -46,42 +68,56 @@ def run(args) -> tuple[dict, str]:
         train_fraction=args.train_fraction,
         model=args.model,
         seed=args.seed,
+        seeds=args.seeds,
+        cv=args.cv,
+        scale=not args.no_scale,
+        rsl_budget=args.rsl_budget,
+        noise=args.noise,
         progress=not args.no_progress and not args.json,
     )
     record = run_training(cfg)
+    for line in record["warnings"]:
+        print(f"smallloss: warning: {line}", file=sys.stderr)
     return record, render(record, source)
 
 
+def _interval(a: dict) -> str:
+    if a["ci_low"] is None:
+        return f"{a['mean']:.4f}"
+    return f"{a['mean']:.4f} [{a['ci_low']:.4f}, {a['ci_high']:.4f}]"
+
+
 def render(r: dict, source: str) -> str:
+    seeds = len(r["seeds"])
     lines = [
         f"{r['dataset']} on {r['device']}: {source}, {r['n_train']} training samples, "
-        f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs",
+        f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs, "
+        f"{seeds} seed{'s' if seeds > 1 else ''}; inputs: {r['scaling']}",
         "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms",
     ]
-    for name in CRITERIA:
+    for name in LOSS_CRITERIA + ("gmm",):
         c = r["criteria"][name]
         lines.append(
             f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} "
             f"{fmt(c['observed_precision_mean_loss']):>10} | "
             f"{fmt(c['predicted_precision']):>20} {fmt(c['predicted_precision_bayes']):>8}"
         )
+    for name in ("confident", "cleanlab"):
+        c = r["criteria"][name]
+        agree = c["agreement_with_cleanlab"]
+        kept = "-" if c["selected"] is None else f"{c['selected']:.0f}"
+        lines.append(
+            f"{name:10s} {fmt(c['observed_precision']):>19} (kept {kept}; "
+            f"{r['probabilities']} probabilities"
+            + ("" if agree is None else f"; agreement with cleanlab {agree:.4f}")
+            + ")"
+        )
     if r["test_accuracy"]:
-        lines.append("test accuracy (best on clean validation / last):")
+        lines.append(f"test accuracy, mean [95% interval] over {seeds} seed(s):")
         for name, a in r["test_accuracy"].items():
             lines.append(
-                f"  {name:16s} {a['best_val']:.4f} / {a['last']:.4f}  trained on "
-                f"{a['train_size']} samples, {a['train_precision']:.3f} clean"
-            )
-    for clean_cells, label in ((True, "clean"), (False, "noisy")):
-        cells = [c for c in r["cells"] if (c["clean"] == c["noisy"]) == clean_cells]
-        if cells:
-            w = [c["count"] for c in cells]
-            first = sum(c["mean_loss_by_epoch"][0] * k for c, k in zip(cells, w)) / sum(w)
-            last = sum(c["mean_loss_by_epoch"][-1] * k for c, k in zip(cells, w)) / sum(w)
-            atom = sum(c["atom"] * k for c, k in zip(cells, w)) / sum(w)
-            lines.append(
-                f"{label} cells: mean training loss {first:.3f} after epoch 1, {last:.3f} at "
-                f"the end (their atoms -log T_ij average {atom:.3f})"
+                f"  {name:17s} {_interval(a):>26}  trained on {a['train_size']:.0f} samples, "
+                f"{a['train_precision']:.3f} clean"
             )
     t = r["timing"]
     lines.append(

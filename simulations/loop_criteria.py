@@ -1,0 +1,192 @@
+"""Every criterion on a trained network's recorded losses and probabilities, and what the
+theory predicts for them: the selection stages of the real-data loop, numpy only.
+
+The loss criteria rank stage 1's recorded losses (the paper's method); confident learning and
+cleanlab compare out-of-sample probabilities (cleanlab's convention), produced by K-fold
+cross-fitting; the clean training labels only score the selections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulations import select
+from simulations.criteria import CRITERIA
+from theory import losses, precision
+
+
+@dataclass
+class Budgets:
+    classwise: np.ndarray  # per observed class: how many a known T says are clean
+    rsl: np.ndarray  # RSL's num(i), balanced or the authors' prop * n / c
+    rsl_rule: str  # which of the two
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def mean_loss(loss_matrix: np.ndarray) -> np.ndarray:
+    """Each sample's loss averaged over the epochs (RSL's ranking score), float32."""
+    # a running float64 sum, as the per-epoch means are computed: the same bits in both
+    total = np.cumsum(loss_matrix, axis=1, dtype=np.float64)[:, -1]
+    return (total / loss_matrix.shape[1]).astype(np.float32)
+
+
+def _loss_selections(loss, noisy, b: Budgets, seed: int, with_rsl: bool = True) -> dict:
+    out = {
+        "global": select.select_global(loss, int(b.classwise.sum())),
+        "classwise": select.select_per_class(loss, noisy, b.classwise),
+        "gmm": select.select_gmm(loss, seed=seed),
+    }
+    if with_rsl:
+        out["rsl"] = select.select_per_class(loss, noisy, b.rsl)
+    return out
+
+
+def per_epoch_criteria(loss_matrix, val_acc, test_acc, clean, noisy, classes, b: Budgets):
+    """Per epoch: each loss criterion's precision on that epoch's loss and on the mean so far."""
+    cum = np.cumsum(loss_matrix, axis=1, dtype=np.float64)
+    rows = []
+    for e in range(loss_matrix.shape[1]):
+        mean_e = (cum[:, e] / (e + 1)).astype(np.float32)
+        row = {"epoch": e, "test_accuracy": test_acc[e], "val_accuracy": val_acc[e]}
+        for variant, loss in (("single", loss_matrix[:, e]), ("mean", mean_e)):
+            for name, m in _loss_selections(loss, noisy, b, seed=e).items():
+                row[f"{name}_{variant}"] = select.metrics(m, clean, noisy, classes)[
+                    "observed_precision"
+                ]
+        rows.append(row)
+    return rows
+
+
+def probability_criteria(probs, noisy) -> dict[str, tuple[np.ndarray | None, float | None]]:
+    """``confident`` (the confident-learning paper's rule) and ``cleanlab`` (find_label_issues
+    with its defaults), each with its agreement with cleanlab on the same probabilities."""
+    confident = select.select_confident(probs, noisy)
+    kept = select.cleanlab_keep(probs, noisy)
+    out = {"confident": (confident, None), "cleanlab": (kept, None)}
+    if kept is None:
+        return out
+    # cleanlab is the optional extra smallloss[test]; cleanlab_keep returned None without it
+    from cleanlab.filter import find_label_issues
+
+    p = np.asarray(probs, dtype=np.float64)
+    by_rule = ~find_label_issues(noisy, p, filter_by="confident_learning", n_jobs=1)
+    by_default = ~find_label_issues(noisy, p, n_jobs=1)
+    out["confident"] = (confident, float((confident == by_rule).mean()))
+    out["cleanlab"] = (kept, float((kept == by_default).mean()))
+    return out
+
+
+# --- predictions ---------------------------------------------------------------------------
+
+
+def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
+    """Empirical cell laws ``laws[i][j]``: the loss of label j on clean validation samples of
+    class i."""
+    logp = -_log_softmax(val_logits)
+    c = len(T)
+    laws = [[None] * c for _ in range(c)]
+    for i in range(c):
+        rows = logp[val_clean == i]
+        if rows.size == 0:
+            continue
+        for j in range(c):
+            if T[i, j] > 0:
+                laws[i][j] = losses.Empirical(rows[:, j])
+    return laws
+
+
+def _predict(laws, T, prior, b: Budgets, noisy_counts):
+    size = np.maximum(noisy_counts, 1)
+    frac = np.where(noisy_counts > 0, b.classwise / size, 0.0)
+    frac_rsl = np.where(noisy_counts > 0, b.rsl / size, 0.0)
+    return {
+        "global": precision.global_(laws, T, prior, float((prior @ T) @ frac)).precision,
+        "classwise": precision.per_class(laws, T, prior, frac).precision,
+        "rsl": precision.per_class(laws, T, prior, frac_rsl).precision,
+    }
+
+
+def predictions(val_outputs, val_clean, noisy, prior, T, b: Budgets) -> dict[str, dict]:
+    """Predicted precision from the clean validation split's cell laws (final epoch and epoch
+    mean) and from the paper's atoms ``-log T_ij``."""
+    c = len(T)
+    n_j = np.bincount(noisy, minlength=c)
+    last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
+    mean_val_logp = -_log_softmax(val_outputs).mean(axis=1)
+    mean_laws = [
+        [
+            None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])
+            for j in range(c)
+        ]
+        for i in range(c)
+    ]
+    atoms = losses.cell_laws(T, "bayes", prior=prior)
+    return {
+        "single": _predict(last_laws, T, prior, b, n_j),
+        "mean": _predict(mean_laws, T, prior, b, n_j),
+        "bayes": _predict(atoms, T, prior, b, n_j),
+    }
+
+
+def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_epoch, predicted):
+    """Each criterion at the end of stage 1: observed (single epoch and mean loss; the
+    probability criteria on ``probs``) beside predicted."""
+    epochs = loss_matrix.shape[1]
+    final = per_epoch[-1]
+    masks = _loss_selections(loss_matrix[:, -1], noisy, b, seed=epochs - 1, with_rsl=False)
+    masks["rsl"] = select.select_per_class(mean_loss(loss_matrix), noisy, b.rsl)
+    by_probs = probability_criteria(probs, noisy)
+    criteria = {}
+    for name in CRITERIA:
+        if name in by_probs:
+            mask, agreement = by_probs[name]
+            m = select.metrics(mask, clean, noisy, classes) if mask is not None else {}
+            criteria[name] = {
+                "observed_precision": m.get("observed_precision"),
+                "observed_recall": m.get("observed_recall"),
+                "selected": m.get("selected"),
+                "agreement_with_cleanlab": agreement,
+            }
+            continue
+        single, mean = final.get(f"{name}_single"), final.get(f"{name}_mean")
+        p_single, p_mean = predicted["single"].get(name), predicted["mean"].get(name)
+        m = select.metrics(masks[name], clean, noisy, classes)
+        criteria[name] = {
+            "observed_precision": mean if name == "rsl" else single,
+            "observed_precision_single_epoch": single,
+            "observed_precision_mean_loss": mean,
+            "predicted_precision": p_mean if name == "rsl" else p_single,
+            "predicted_precision_single_epoch": p_single,
+            "predicted_precision_mean_loss": p_mean,
+            "predicted_precision_bayes": predicted["bayes"].get(name),
+            "observed_recall": m["observed_recall"],
+            "selected": m["selected"],
+        }
+    return criteria
+
+
+def cell_summaries(loss_matrix, clean, noisy, T: np.ndarray) -> list[dict]:
+    """Each (clean, noisy) cell's training loss over epochs beside its atom ``-log T_ij``."""
+    cells = []
+    for i in range(len(T)):
+        for j in range(len(T)):
+            m = (clean == i) & (noisy == j)
+            if m.any():
+                cells.append({
+                    "clean": i, "noisy": j, "count": int(m.sum()),
+                    "atom": float(-np.log(T[i, j])),
+                    "mean_loss_by_epoch": loss_matrix[m].mean(axis=0).tolist(),
+                })  # fmt: skip
+    return cells
