@@ -136,7 +136,11 @@ class _Categorical:
 
 
 def clean_labels(n: int, prior, seed) -> np.ndarray:
-    """``n`` i.i.d. clean labels from ``prior`` (int32)."""
+    """``n`` i.i.d. clean labels from ``prior``.
+
+    ``prior``: (c,) probabilities (counts are normalised); ``seed``: int or SeedSequence.
+    Returns (n,) int32 in ``0..c-1``, the same bytes for the same seed on any thread count.
+    """
     n = check_int(n, "n", low=1)
     prior = np.asarray(prior, dtype=np.float64)
     p = check_prior(prior, prior.size)
@@ -158,6 +162,9 @@ def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
     samples to noisy label j (``exact_counts``: T[i,j] n_i rounded by largest remainder, so
     every class adds up and its realised noise is within one sample of the requested one),
     in a uniformly random order.
+
+    ``clean_labels``: (n,) integer labels in ``0..c-1``; ``T``: (c, c) row-stochastic, rows =
+    clean class; ``seed``: int or SeedSequence. Returns (n,) int32.
     """
     T = check_transition(T)
     clean = _labels32(clean_labels, len(T), "clean labels")
@@ -258,6 +265,7 @@ def _outputs(clean, T, model, eps, alpha, sep, log_prior, rng, out):
 def check_model(
     model: str, epsilon: float = 0.0, separation: float = 1.0, alpha: float = 1.0
 ) -> int:
+    """The index of ``model`` in ``MODELS``, once its parameters are checked."""
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     check_unit(epsilon, "epsilon")
@@ -334,7 +342,8 @@ def _cross_entropy(probs, labels, out):
 
 
 def cross_entropy(probs, labels, out=None) -> np.ndarray:
-    """``-log probs[n, labels[n]]`` per sample, float32, into ``out`` when given."""
+    """``-log probs[n, labels[n]]`` per sample: ``probs`` (n, c), ``labels`` (n,) integers;
+    returns (n,) float32 (written into ``out`` when given)."""
     probs = np.ascontiguousarray(probs, dtype=np.float32)
     labels = np.ascontiguousarray(labels)
     if (
@@ -353,7 +362,11 @@ def cross_entropy(probs, labels, out=None) -> np.ndarray:
 
 
 def observed_losses(model: Model, clean, noisy, seed) -> np.ndarray:
-    """The loss of each sample's observed label under ``model``, without holding all outputs."""
+    """The loss ``-log g(x)[noisy]`` of each sample under ``model``, without holding all outputs.
+
+    ``clean``, ``noisy``: (n,) integer labels; ``seed``: int or SeedSequence (``Model.chunks``
+    with the same seed yields the very outputs these losses come from). Returns (n,) float32.
+    """
     clean = _labels32(clean, len(model.T), "clean labels")
     noisy = _labels32(noisy, len(model.T), "noisy labels")
     out = np.empty(noisy.size, dtype=np.float32)

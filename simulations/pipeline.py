@@ -330,8 +330,9 @@ def combine(runs: list[dict]) -> dict:
         record["test_accuracy"][arm] = {
             **intervals.summary([row["last"] for row in rows]),
             "early_stopped": early,
-            "train_size": float(np.mean([row["train_size"] for row in rows])),
-            "train_precision": float(np.mean([row["train_precision"] for row in rows])),
+            **intervals.mean_of(
+                [{k: row[k] for k in ("train_size", "train_precision")} for row in rows]
+            ),  # fmt: skip
         }
     if len(runs) > 1:
         record["runs"] = [

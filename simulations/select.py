@@ -113,7 +113,12 @@ def _check_counts(counts, classes: int) -> np.ndarray:
 
 
 def select_per_class(losses, labels, counts) -> np.ndarray:
-    """Keep the ``counts[k]`` smallest losses of each observed class k (all of it if smaller)."""
+    """Keep the ``counts[k]`` smallest losses of each observed class k (all of it if smaller).
+
+    ``losses``: (n,) floats (float32 inside; no NaN); ``labels``: (n,) integers >= 0;
+    ``counts``: one integer per class. Returns (n,) bool, True = kept. Ties at the budget are
+    kept in index order, as a stable sort would.
+    """
     losses = check_scores(losses)
     labels = check_labels(labels, n=losses.size, nonempty=False, dtype=np.int32)
     classes = int(labels.max()) + 1 if labels.size else 0
@@ -124,7 +129,7 @@ def select_per_class(losses, labels, counts) -> np.ndarray:
 
 
 def select_global(losses, total: int) -> np.ndarray:
-    """Keep the ``total`` smallest losses of the whole set (Co-teaching's criterion)."""
+    """Keep the ``total`` smallest of the (n,) ``losses`` (Co-teaching's criterion); (n,) bool."""
     losses = check_scores(losses)
     return select_per_class(losses, np.zeros(losses.size, dtype=np.int32), [int(total)])
 
@@ -192,7 +197,10 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
 
 
 def confident_thresholds(probs, labels, classes: int | None = None) -> np.ndarray:
-    """``t_j``: mean predicted probability of class j over the samples labelled j."""
+    """``t_j``: mean predicted probability of class j over the samples labelled j.
+
+    ``probs``: (n, c); ``labels``: (n,). Returns (c,) float64, ``inf`` for unobserved classes.
+    """
     probs = np.asarray(probs)
     labels = check_labels(labels, n=probs.shape[0], nonempty=False, dtype=np.int32)
     c = probs.shape[1] if classes is None else classes
@@ -250,7 +258,11 @@ def cleanlab_keep(probs, labels) -> np.ndarray | None:
 
 
 def metrics(selected, clean, noisy, classes: int) -> dict:
-    """Precision, recall, per-class precision and the class distribution of the selected set."""
+    """Precision, recall, per-class precision and the class distribution of the selected set.
+
+    ``selected``: (n,) bool; ``clean``, ``noisy``: (n,) integer labels. Precision is None when
+    nothing is kept, recall None when nothing is clean.
+    """
     selected = np.asarray(selected, dtype=bool)
     is_clean = np.asarray(clean) == np.asarray(noisy)
     kept = int(selected.sum())

@@ -52,10 +52,12 @@ def classes_failing_column(T) -> list[int]:
 
 
 def row_dominant(T) -> bool:
+    """``T[i,i] > T[i,j]`` for every i and j != i (Lemma 2: argmax g* = f*)."""
     return not classes_failing_row(T)
 
 
 def column_dominant(T) -> bool:
+    """``T[j,j] > T[i,j]`` for every j and i != j (Theorem 1's inequality, per column)."""
     return not classes_failing_column(T)
 
 

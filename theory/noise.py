@@ -143,10 +143,12 @@ def _margin(M: np.ndarray) -> float:
 
 
 def row_margin(T) -> float:
+    """``min_i (T[i,i] - max_{j!=i} T[i,j])``: positive iff T is row dominant."""
     return _margin(check_transition(T))
 
 
 def column_margin(T) -> float:
+    """``min_j (T[j,j] - max_{i!=j} T[i,j])``: positive iff T is column dominant."""
     return _margin(check_transition(T).T)
 
 
