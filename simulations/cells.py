@@ -70,19 +70,26 @@ def simulate_cell(settings: dict, seed: int) -> dict:
     kw["cleanlab"] = settings.get("cleanlab", False)  # cleanlab is slow at 100 classes: opt in
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
     out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
-    row = {"noise_rate": out["setting"]["noise_rate"]}
-    for name, r in out["criteria"].items():
-        for k in (
-            "predicted_precision",
-            "observed_precision",
-            "difference",
-            "observed_recall",
-            "selected",
-        ):
-            row[f"{name}_{k.replace('_precision', '')}"] = r[k]
-    for name in ("confident", "cleanlab"):
-        row[f"{name}_agreement"] = out["criteria"][name].get("agreement_with_cleanlab")
-    return row
+    return {
+        "noise_rate": out["setting"]["noise_rate"],
+        **flatten(out["criteria"], SIMULATE_METRICS),
+    }
+
+
+SIMULATE_METRICS = (
+    "predicted_precision",
+    "observed_precision",
+    "difference",
+    "observed_recall",
+    "selected",
+    "agreement_with_cleanlab",
+)
+
+
+def flatten(criteria: dict, metrics: tuple[str, ...]) -> dict:
+    """The one result-row schema of every sweep: ``{criterion}_{metric}``, with the metric
+    names of the commands' JSON (``global_observed_precision``, ``rsl_selected``, ...)."""
+    return {f"{name}_{m}": v[m] for name, v in criteria.items() for m in metrics if m in v}
 
 
 TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
@@ -131,10 +138,7 @@ def train_cell(settings: dict, seed: int) -> dict:
         "n_train": r["n_train"],
         "seconds": r["timing"]["total_s"],
     }
-    for name, v in r["criteria"].items():
-        for key in TRAIN_METRICS:
-            if key in v:
-                row[f"{name}_{key}"] = v[key]
+    row.update(flatten(r["criteria"], TRAIN_METRICS))
     for name, v in r["test_accuracy"].items():
         row[f"test_{name}_best_val"] = v["early_stopped"]["mean"]
         row[f"test_{name}_last"] = v["mean"]

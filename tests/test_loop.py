@@ -60,6 +60,7 @@ def test_float_features_are_standardised_on_the_training_split_only():
     np.testing.assert_allclose(Os[:, 0], (other[:, 0] - mean) / sd, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_uint8_images_train_and_select(capsys, tmp_path):
     r, err = run(capsys, tmp_path, dataset=digits_as_saved(tmp_path), epochs="20", stage2="20")
     assert r["scaling"] == "uint8 divided by 255, to [0, 1]" and r["warnings"] == [] and not err
@@ -129,6 +130,7 @@ def test_rsl_budget_rules():
                     None: "balanced"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_several_seeds_are_the_single_runs_combined(capsys, tmp_path):
     both, _ = run(capsys, tmp_path / "both", "--seeds", "2", "--seed", "4")
     one, _ = run(capsys, tmp_path / "one", "--seed", "5")

@@ -54,7 +54,8 @@ def comparison_table(rows: list[dict]) -> list[str]:
     )
     for r in order:
         cells = " | ".join(
-            f"{fmt(r.get(f'{c}_predicted')):>7} {fmt(r.get(f'{c}_observed')):>8} "
+            f"{fmt(r.get(f'{c}_predicted_precision')):>7} "
+            f"{fmt(r.get(f'{c}_observed_precision')):>8} "
             f"{fmt(r.get(f'{c}_difference')):>8}"
             for c in crit
         )
@@ -69,7 +70,7 @@ def render(result: dict) -> str:
         f"{result['cells']} in all -> {result['out']}"
     ]
     rows = result["rows"]
-    if rows and any(k.endswith("_predicted") for k in rows[0]):
+    if rows and any(k.endswith("_predicted_precision") for k in rows[0]):
         lines = comparison_table(rows) + lines
     crits = [
         k[: -len("_difference")] for k in (rows[0] if rows else {}) if k.endswith("_difference")

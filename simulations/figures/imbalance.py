@@ -43,8 +43,8 @@ def compute(quick: bool, seed: int) -> list[dict]:
                     "imbalance": r["setting_imbalance"],
                     "seed": r["seed"],
                     "criterion": c,
-                    "predicted": r.get(f"{c}_predicted"),
-                    "observed": r.get(f"{c}_observed"),
+                    "predicted": r.get(f"{c}_predicted_precision"),
+                    "observed": r.get(f"{c}_observed_precision"),
                 }
             )
     return out

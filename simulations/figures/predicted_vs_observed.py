@@ -30,8 +30,8 @@ def compute(quick: bool, seed: int) -> list[dict]:
                     "model": r.get("setting_model"),
                     "imbalance": r.get("setting_imbalance"),
                     "criterion": c,
-                    "predicted": r.get(f"{c}_predicted"),
-                    "observed": r.get(f"{c}_observed"),
+                    "predicted": r.get(f"{c}_predicted_precision"),
+                    "observed": r.get(f"{c}_observed_precision"),
                     "selected": r.get(f"{c}_selected"),
                 }
             )

@@ -82,5 +82,5 @@ def draw(t):
     ax.set_xticks(x, [f"{n} {r:g}" for n, r in SETTINGS])
     ax.set(ylabel="clean test accuracy", ylim=(0.3, 1.0),
            title=f"stage 2 on digits: mean and 95% interval over {seeds} seeds")  # fmt: skip
-    ax.legend(fontsize=7.5, frameon=False, ncol=3, loc="upper center")
+    ax.legend(fontsize=7.5, frameon=False, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     return fig
