@@ -44,7 +44,8 @@ def test_column_dominant_bayes_is_exact_per_class_and_global_fails_as_predicted(
 @settings(max_examples=12)
 def test_bayes_predictions_hold_up_to_sampling_noise(seed, keep, margin, exact):
     # float32 losses resolve about 1e-7 relative: margins between 0 and 1e-5 sit in the band
-    # where the simulator may or may not tell the two atoms apart (theory.precision.TIE)
+    # where the simulator may or may not tell the two atoms apart
+    # (theory.precision.FLOAT32_RESOLUTION)
     assume(margin == 0 or abs(margin) >= 1e-5)
     T = noise.random_transition(4, margin, seed=seed, kind="column")
     prior = np.random.default_rng(seed).dirichlet(np.full(4, 3.0))

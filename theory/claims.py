@@ -12,6 +12,7 @@ import numpy as np
 
 from theory.conditions import epsilon_star
 from theory.errors import InputError
+from theory.ties import exceeds, ties
 from theory.validation import check_transition
 
 
@@ -55,7 +56,8 @@ def min_noisy_risk(T, masses, true_class) -> float:
 def fstar_minimises_noisy_risk(T, masses, true_class) -> bool:
     """Whether f* attains the minimum of Lemma 1 (guaranteed, and unique, under row dominance)."""
     T, w, f_star, _ = _regions(T, masses, true_class)
-    return bool(np.all((np.diag(T)[f_star] >= T[f_star].max(axis=1)) | (w == 0)))
+    attains = ~exceeds(T[f_star].max(axis=1), np.diag(T)[f_star])  # a tie attains it too
+    return bool(np.all(attains | (w == 0)))
 
 
 # --- Lemma 2 -------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def gstar(T, true_class) -> np.ndarray:
 def gstar_classifier(T) -> list[frozenset[int]]:
     """For each true class i, the set ``argmax_k T[i,k]`` (a set: ties are possible)."""
     T = check_transition(T)
-    return [frozenset(np.flatnonzero(row == row.max()).tolist()) for row in T]
+    return [frozenset(np.flatnonzero(ties(row, row.max())).tolist()) for row in T]
 
 
 def lemma2_holds(T) -> bool:
@@ -92,7 +94,7 @@ def theorem1_ordering(T, j: int) -> bool:
     """Clean samples observed as j have strictly smaller loss than every noisy one observed as j."""
     T = check_transition(T)
     others = [T[i, j] for i in range(len(T)) if i != j and T[i, j] > 0]
-    return all(T[j, j] > t for t in others)
+    return all(exceeds(T[j, j], t) for t in others)
 
 
 # --- Theorem 2 -----------------------------------------------------------------------
@@ -174,6 +176,6 @@ def tightness_witness(T, i: int, j: int, eps: float):
     others = np.arange(c) != j
     down = min(eps, r1[j], float(np.minimum(eps, 1.0 - r1[others]).sum()))
     up = min(eps, 1.0 - r2[j], float(np.minimum(eps, r2[others]).sum()))
-    if r1[j] - down > r2[j] + up:
+    if exceeds(r1[j] - down, r2[j] + up):
         return None
     return _shift_down(r1, j, down, eps), _shift_up(r2, j, up, eps)

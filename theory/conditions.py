@@ -11,11 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from theory.noise import _class_noise_rates, _margin, _noise_rate
+from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
-
-# cleanlab's inequality is strict: sides within TIE of each other are a tie that rounding
-# would otherwise decide (a constant T, say), and a tie fails it.
-TIE = 1e-12
 
 
 def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
@@ -25,19 +22,19 @@ def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _failing_row(T: np.ndarray) -> list[int]:
-    return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=1)).tolist()
+    return np.flatnonzero(~exceeds(np.diag(T), _off_diagonal_max(T, axis=1))).tolist()
 
 
 def _failing_column(T: np.ndarray) -> list[int]:
-    return np.flatnonzero(np.diag(T) <= _off_diagonal_max(T, axis=0)).tolist()
+    return np.flatnonzero(~exceeds(np.diag(T), _off_diagonal_max(T, axis=0))).tolist()
 
 
 def _globally_separable(T: np.ndarray) -> bool:
-    return bool(np.min(np.diag(T)) > _off_diagonal_max(T, axis=0).max())
+    return bool(exceeds(np.min(np.diag(T)), _off_diagonal_max(T, axis=0).max()))
 
 
 def _cleanlab_valid(T: np.ndarray, p: np.ndarray) -> bool:
-    return bool(np.all(p * np.diag(T) - (p @ T) * p > TIE))
+    return bool(np.all(exceeds(p * np.diag(T), (p @ T) * p)))
 
 
 def classes_failing_row(T) -> list[int]:
@@ -79,6 +76,21 @@ def cleanlab_valid(T, prior=None) -> bool:
     return _cleanlab_valid(T, check_prior(prior, len(T)))
 
 
+def _epsilon_star_flipping(T: np.ndarray) -> float | None:
+    gaps = [
+        T[j, j] - T[i, j] for j in range(len(T)) for i in range(len(T)) if i != j and T[i, j] > 0
+    ]
+    return 0.5 * min(gaps) if gaps else None
+
+
+def epsilon_star_flipping(T) -> float | None:
+    """Theorem 2's limit over the pairs that exist: half of ``min (T_jj - T_ij)`` over ``i != j``
+    with ``T[i,j] > 0`` (None when nothing flips). The paper's ``epsilon_star`` also counts
+    columns into which nothing flips, where no noisy sample can overtake a clean one; this one
+    is the limit a prediction about real samples needs."""
+    return _epsilon_star_flipping(check_transition(T))
+
+
 def epsilon_star(T) -> float:
     """Theorem 2's global limit, half the column margin (negative: no epsilon preserves the
     order)."""
@@ -113,6 +125,7 @@ class ConditionReport:
     row_margin: float
     column_margin: float
     epsilon_star: float
+    epsilon_star_flipping: float | None
     classes_failing_row: list[int]
     classes_failing_column: list[int]
     per_class: list[ClassReport]
@@ -164,6 +177,7 @@ def report(T, prior=None) -> ConditionReport:
         row_margin=_margin(T),
         column_margin=cm,
         epsilon_star=0.5 * cm,
+        epsilon_star_flipping=_epsilon_star_flipping(T),
         classes_failing_row=failing_row,
         classes_failing_column=failing_column,
         per_class=per_class,

@@ -23,16 +23,19 @@ def proportions(eta, beta: float = BETA) -> np.ndarray:
 
 def num(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
     """``num(i) = min(gamma m p_i, prop(i) n_i)`` with ``z_i = prop(i) n_i / p_i``, ``m = min z``,
-    ``z = max z / m``; 0 for classes that are empty or have no prior mass. Not floored."""
+    ``z = max z / m``, over the classes that have something to keep. A class that is empty,
+    has no prior mass, or keeps nothing (``eta_i = 1``, so ``prop(i) = 0``) gets 0 and is left
+    out of ``m``: otherwise one fully mislabelled class would set every budget to 0. Not
+    floored."""
     if gamma not in GAMMAS:
         raise InputError(f"unknown gamma {gamma!r}; choose from {', '.join(GAMMAS)}")
     n = np.asarray(noisy_counts, dtype=np.float64)
     p = np.asarray(prior, dtype=np.float64)
     available = proportions(eta, beta) * n
-    live = (n > 0) & (p > 0)
+    live = (n > 0) & (p > 0) & (available > 0)
     if not live.any():
         return np.zeros(n.size)
     z = available[live] / p[live]
-    ratio = z.max() / z.min() if z.min() > 0 else 1.0
+    ratio = z.max() / z.min()
     g = {"one": 1.0, "mid": (1.0 + ratio) / 2.0, "z": ratio}[gamma]
     return np.where(live, np.minimum(g * z.min() * p, available), 0.0)

@@ -40,7 +40,8 @@ def render(rep: ConditionReport, source: str) -> str:
         f"  diagonally dominant {yes[rep.diagonally_dominant]}",
         f"  globally separable  {yes[rep.globally_separable]}",
         f"  cleanlab valid      {yes[rep.cleanlab_valid]}",
-        f"  epsilon*            {rep.epsilon_star:+.4f}",
+        f"  epsilon*            {rep.epsilon_star:+.4f}  (over pairs that flip: "
+        f"{fmt(rep.epsilon_star_flipping).strip()})",
         "",
         "  class    eta   clean_loss  min_noisy_loss",
     ]
