@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from reference import gt
 from strategies import transition_matrices
 
-from theory import claims, conditions
+from theory import claims, conditions, noise
 from theory.noise import random_transition
 
 
@@ -35,9 +36,12 @@ def test_lemma1_fstar_is_the_unique_minimiser_under_row_dominance(data, T):
     for f in every_classifier(len(true), len(T)):
         f = np.array(f)
         risk = claims.noisy_risk(T, masses, true, f)
-        if np.array_equal(f, true):
-            continue
-        assert risk > risk_star - 1e-12
+        # the excess risk is each region's mass times the row's margin over f's choice ...
+        excess = sum(m * (T[t, t] - T[t, g]) for m, t, g in zip(masses, true, f)) / sum(masses)
+        assert risk - risk_star == pytest.approx(excess, abs=1e-12)
+        # ... so f* is the unique minimiser: any f that differs on mass does strictly worse
+        if np.any((f != true) & (np.asarray(masses) > 0)):
+            assert risk > risk_star
     assert claims.min_noisy_risk(T, masses, true) == pytest.approx(risk_star)
 
 
@@ -53,6 +57,15 @@ def test_lemma1_without_row_dominance_a_classifier_beats_fstar(data, T):
     better = np.where(true == i, int(np.argmax(T[i])), true)
     assert claims.noisy_risk(T, masses, true, better) < claims.noisy_risk(T, masses, true, true)
     assert not claims.fstar_minimises_noisy_risk(T, masses, true)
+
+
+def test_theorem2_bound_value_by_hand():
+    T = noise.pairwise(0.3, 5)  # T_11 = 0.7, T_01 = 0.3
+    assert claims.theorem2_bound(T, 0, 1, 0.1) == pytest.approx(np.log(0.6 / 0.4), rel=1e-12)
+    assert claims.theorem2_bound(T, 0, 1, 0.0) == pytest.approx(np.log(0.7 / 0.3), rel=1e-12)
+    assert claims.theorem2_bound(T, 0, 1, 0.2) == pytest.approx(0.0, abs=1e-12)  # eps* = 0.2
+    assert claims.theorem2_bound(T, 0, 1, 0.25) < 0
+    assert np.isnan(claims.theorem2_bound(T, 0, 1, 0.7))  # T_jj <= eps: no bound
 
 
 def test_lemma1_risk_is_expected_disagreement():
@@ -86,11 +99,17 @@ def test_theorem1_clean_before_noisy_exactly_when_the_column_dominates(T):
     L = claims.loss_atoms(T)
     c = len(T)
     for j in range(c):
-        noisy = [L[i, j] for i in range(c) if i != j and T[i, j] > 0]
-        clean_first = all(L[j, j] < x for x in noisy)
+        flips = [i for i in range(c) if i != j and T[i, j] > 0]
+        # the project's strict order of probabilities: ties within 1e-12 are ties
+        clean_first = all(gt(T[j, j], T[i, j]) for i in flips)
         assert claims.theorem1_ordering(T, j) == clean_first
-        if j not in conditions.classes_failing_column(T):
+        if clean_first:  # and then the losses are strictly ordered too
+            assert all(L[j, j] < L[i, j] for i in flips)
+        dominant = j not in conditions.classes_failing_column(T)
+        if dominant:  # the theorem: column dominance gives the order
             assert clean_first
+        elif clean_first:  # the order without dominance: only entries that never flip beat T_jj
+            assert all(T[i, j] == 0 for i in range(c) if i != j and not gt(T[j, j], T[i, j]))
 
 
 def test_theorem1_column_condition_without_row_condition():

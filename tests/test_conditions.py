@@ -7,6 +7,7 @@ from reference import assert_same, brute_report
 from strategies import matrices_with_prior, transition_matrices
 
 from theory import conditions, noise
+from theory.ties import TIE
 
 SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
 
@@ -58,8 +59,9 @@ def test_global_separability_implies_column_dominance(T):
 def test_epsilon_star_is_half_the_column_margin_and_sign_matches(T):
     r = conditions.report(T)
     assert r.epsilon_star == pytest.approx(r.column_margin / 2)
-    assert (r.column_margin > 0) == r.column_dominant
-    assert (r.row_margin > 0) == r.row_dominant
+    # dominance is a margin above the tie tolerance, not merely a positive one
+    assert (r.column_margin > TIE) == r.column_dominant
+    assert (r.row_margin > TIE) == r.row_dominant
 
 
 def test_column_dominant_but_not_row_dominant():

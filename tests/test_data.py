@@ -47,6 +47,7 @@ def test_split_is_stratified_and_disjoint():
     s = data.split(y, has_test=False, seed=0)
     assert len(set(s.train) | set(s.val) | set(s.test)) == y.size
     assert not (set(s.train) & set(s.val)) and not (set(s.val) & set(s.test))
+    assert not set(s.train) & set(s.test)
     np.testing.assert_array_equal(np.bincount(y[s.val]), [4] * 5)
     np.testing.assert_array_equal(np.bincount(y[s.test]), [8] * 5)
 

@@ -2,10 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from simulations import figures
 from simulations.cli import main
+from theory import conditions, regions
 
 pytest.importorskip("torch")
 
@@ -44,9 +46,13 @@ def test_figure_data_tells_the_story(quick_figures):
     diff = abs(t["observed"] - t["predicted"])[keep]
     assert diff.max() <= 0.02
     cond = figures.read_csv(quick_figures / "conditions.csv")
-    sim = cond["grid"] == "simulated"
-    # wherever the grid says column dominant, the simulated per-class selection is exact
-    assert (cond["simulated_classwise"][sim] >= 1).sum() > 0
+    sim = np.flatnonzero(cond["grid"] == "simulated")
+    # at every simulated point: per-class selection is exact exactly where T is column
+    # dominant, one global ranking exactly where T is globally separable
+    for k in sim:
+        T = regions.FAMILIES[cond["family"][k]](cond["a"][k], cond["b"][k])
+        assert (cond["simulated_classwise"][k] == 1) == conditions.column_dominant(T), k
+        assert (cond["simulated_global"][k] == 1) == conditions.globally_separable(T), k
 
 
 def test_unknown_figure_and_missing_csv(tmp_path, capsys):

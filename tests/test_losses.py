@@ -8,7 +8,7 @@ from scipy import integrate, optimize, stats
 from strategies import transition_matrices
 
 from simulations import generate
-from theory import losses, noise, regions
+from theory import conditions, losses, noise, regions
 from theory.errors import InputError
 
 N_MC = 40_000
@@ -149,7 +149,14 @@ def test_class_law_weights_cells_by_prior_and_T():
 def test_perturbed_break_is_never_before_epsilon_star(T):
     brk = regions.perturbed_break_epsilon(T)
     star = 0.5 * noise.column_margin(T)
-    assert brk >= min(star, brk) and (star <= 0 or brk >= star - 1e-12)
+    flipping = conditions.epsilon_star_flipping(T)
+    if flipping is None:  # nothing ever flips: no eps mixes clean and noisy losses
+        assert brk == 1.0
+        return
+    d = 2 * flipping  # the smallest T_jj - T_ij over the pairs that flip
+    assert brk == pytest.approx(d / (1 + d) if d > 0 else 0.0)
+    if star > 0:  # the typical model breaks no earlier than the worst case Theorem 2 allows
+        assert brk >= star - 1e-12 and brk >= flipping - 1e-12
 
 
 @pytest.mark.parametrize(
