@@ -26,6 +26,17 @@ def summary(values) -> dict:
     return out
 
 
+def band(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) arrays over groups of values, for error bars and bands; a group
+    without an interval (one value) gets ``low = high = mean``."""
+    stats = [summary(g) for g in groups]
+    mean = np.array([s["mean"] for s in stats], dtype=float)
+    low = np.array([s["mean"] if s["ci_low"] is None else s["ci_low"] for s in stats], dtype=float)
+    high = np.array([s["mean"] if s["ci_high"] is None else s["ci_high"] for s in stats],
+                    dtype=float)  # fmt: skip
+    return mean, low, high
+
+
 def mean_of(dicts: list[dict]) -> dict:
     """Key by key, the mean of the numeric values of several dicts of one schema (others, and
     everything when there is one dict: the first's)."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simulations import figures
+from theory import conditions, regions
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
 CHEAP = ("conditions", "loss_laws", "theorem2", "cifar10n")
@@ -28,3 +29,13 @@ def test_committed_csv_is_what_the_code_computes(name, tmp_path):
         else:
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True,
                                        err_msg=key)  # fmt: skip
+
+
+def test_committed_figure1_agrees_with_the_conditions_at_every_simulated_point():
+    t = figures.read_csv(COMMITTED / "conditions.csv")
+    points = np.flatnonzero(t["grid"] == "simulated")
+    assert points.size == 800
+    for k in points:
+        T = regions.FAMILIES[t["family"][k]](t["a"][k], t["b"][k])
+        assert (t["simulated_classwise"][k] == 1) == conditions.column_dominant(T), k
+        assert (t["simulated_global"][k] == 1) == conditions.globally_separable(T), k

@@ -42,9 +42,14 @@ def test_figures_redraw_from_their_csv_alone(quick_figures, tmp_path, capsys):
 
 def test_figure_data_tells_the_story(quick_figures):
     t = figures.read_csv(quick_figures / "predicted_vs_observed.csv")
-    keep = [c in ("global", "classwise", "rsl") for c in t["criterion"]]
+    synthetic = t["panel"] == "synthetic"
+    keep = synthetic & np.isin(t["criterion"], ["global", "classwise", "rsl"])
     diff = abs(t["observed"] - t["predicted"])[keep]
     assert diff.max() <= 0.02
+    # trivial cells are exactly the synthetic ones with both sides 1
+    both_one = (t["observed"] == 1) & (t["predicted"] == 1)
+    np.testing.assert_array_equal(t["trivial"] == 1, synthetic & both_one)
+    assert (t["panel"] == "digits").sum() > 0
     cond = figures.read_csv(quick_figures / "conditions.csv")
     sim = np.flatnonzero(cond["grid"] == "simulated")
     # at every simulated point: per-class selection is exact exactly where T is column

@@ -67,13 +67,10 @@ def draw(t):
     width = 0.8 / len(ARMS)
     for k, arm in enumerate(ARMS):
         label, color = STYLE[arm]
-        stats = []
-        for n, r in SETTINGS:
-            m = (t["noise"] == n) & np.isclose(t["rate"], r) & (t["arm"] == arm)
-            stats.append(intervals.summary(t["accuracy"][m]))
-        mean = np.array([s["mean"] for s in stats])
-        low = np.array([s["ci_low"] if s["ci_low"] is not None else s["mean"] for s in stats])
-        high = np.array([s["ci_high"] if s["ci_high"] is not None else s["mean"] for s in stats])
+        mean, low, high = intervals.band(
+            t["accuracy"][(t["noise"] == n) & np.isclose(t["rate"], r) & (t["arm"] == arm)]
+            for n, r in SETTINGS
+        )
         pos = x + (k - (len(ARMS) - 1) / 2) * width
         ax.bar(pos, mean, width, color=color, label=label, alpha=0.9)
         ax.errorbar(pos, mean, yerr=[mean - low, high - mean], fmt="none", ecolor="k", lw=0.8,
