@@ -62,10 +62,20 @@ def load(spec: str, scale: bool = True) -> Dataset:
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
         return load_digits(scale)
+    if kind == "fashion-mnist":
+        folder = Path(path) if path else FASHION_MNIST_DIR
+        if not folder.is_dir():
+            raise InputError(
+                f"Fashion-MNIST is not in {folder}: install it with `apt-get install "
+                "dataset-fashion-mnist` (Debian), or name its folder: --dataset fashion-mnist:DIR"
+            )
+        return load_mnist(folder, scale, name="fashion-mnist", stats=FASHION_MNIST_STATS)
     if kind in ("npz", "cifar10", "mnist") and path:
         loader = {"npz": load_npz, "cifar10": load_cifar10, "mnist": load_mnist}[kind]
         return loader(Path(path), scale)
-    raise InputError(f"unknown data set {spec!r}; use digits, npz:PATH, cifar10:DIR or mnist:DIR")
+    raise InputError(
+        f"unknown data set {spec!r}; use digits, fashion-mnist, npz:PATH, cifar10:DIR or mnist:DIR"
+    )
 
 
 def load_digits(scale: bool = True) -> Dataset:
@@ -218,7 +228,13 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
     return body.reshape(dims)
 
 
-def load_mnist(folder: Path, scale: bool = True) -> Dataset:
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # where Debian's package puts it
+MNIST_STATS = (0.1307, 0.3081)  # pixel mean and sd of the training images, after / 255
+FASHION_MNIST_STATS = (0.2860, 0.3530)
+
+
+def load_mnist(folder: Path, scale: bool = True, name: str = "mnist",
+               stats: tuple[float, float] = MNIST_STATS) -> Dataset:  # fmt: skip
     """The idx files (``train-images-idx3-ubyte`` ..., plain or .gz), as 1x28x28 images."""
     if not folder.is_dir():
         raise InputError(f"MNIST folder not found: {folder}")
@@ -229,15 +245,15 @@ def load_mnist(folder: Path, scale: bool = True) -> Dataset:
 
     def images(x):
         x = x.astype(np.float32)[:, None, :, :]
-        return (x / 255.0 - 0.1307) / 0.3081 if scale else x
+        return (x / 255.0 - stats[0]) / stats[1] if scale else x
 
     return Dataset(
-        "mnist",
+        name,
         images(a["train_x"]),
         a["train_y"].astype(np.int64),
         images(a["test_x"]),
         a["test_y"].astype(np.int64),
-        scaling="uint8 / 255, then MNIST's mean 0.1307 and sd 0.3081" if scale else "none",
+        scaling=f"uint8 / 255, then mean {stats[0]} and sd {stats[1]}" if scale else "none",
     )
 
 

@@ -14,7 +14,12 @@ HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
 
 def configure(p) -> None:
-    p.add_argument("--dataset", default="digits", help="digits, npz:PATH, cifar10:DIR or mnist:DIR")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, fashion-mnist[:DIR] (Debian's dataset-fashion-mnist), npz:PATH, "
+        "cifar10:DIR or mnist:DIR",
+    )
     add_source(p, labels=False)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument(
