@@ -12,24 +12,10 @@ from simulations.simulate import Setting, simulate
 from theory import noise
 from theory.errors import InputError
 
-SIMULATE_KEYS = {
-    "noise",
-    "rate",
-    "classes",
-    "matrix",
-    "n",
-    "model",
-    "epsilon",
-    "separation",
-    "alpha",
-    "keep",
-    "imbalance",
-    "epochs",
-    "sigma",
-    "rho",
-    "exact",
-    "cleanlab",
-}
+# settings passed to simulate's Setting as they are; the others pick T, the prior, cleanlab
+SETTING_KEYS = ("n", "model", "epsilon", "separation", "alpha", "keep", "epochs", "sigma", "rho",
+                "exact")  # fmt: skip
+SIMULATE_KEYS = {"noise", "rate", "classes", "matrix", "imbalance", "cleanlab", *SETTING_KEYS}
 
 
 def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
@@ -51,22 +37,7 @@ def simulate_cell(settings: dict, seed: int) -> dict:
     if unknown:
         raise InputError(f"unknown simulate settings: {', '.join(sorted(unknown))}")
     T = matrix_of(settings)
-    kw = {
-        k: settings[k]
-        for k in (
-            "n",
-            "model",
-            "epsilon",
-            "separation",
-            "alpha",
-            "keep",
-            "epochs",
-            "sigma",
-            "rho",
-            "exact",
-        )
-        if k in settings
-    }
+    kw = {k: settings[k] for k in SETTING_KEYS if k in settings}
     kw["cleanlab"] = settings.get("cleanlab", False)  # cleanlab is slow at 100 classes: opt in
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
     out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))

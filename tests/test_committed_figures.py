@@ -36,6 +36,6 @@ def test_committed_figure1_agrees_with_the_conditions_at_every_simulated_point()
     points = np.flatnonzero(t["grid"] == "simulated")
     assert points.size == 800
     for k in points:
-        T = regions.FAMILIES[t["family"][k]](t["a"][k], t["b"][k])
+        T = regions.MATRIX_FAMILIES[t["family"][k]](t["a"][k], t["b"][k])
         assert (t["simulated_classwise"][k] == 1) == conditions.column_dominant(T), k
         assert (t["simulated_global"][k] == 1) == conditions.globally_separable(T), k

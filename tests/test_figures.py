@@ -55,7 +55,7 @@ def test_figure_data_tells_the_story(quick_figures):
     # at every simulated point: per-class selection is exact exactly where T is column
     # dominant, one global ranking exactly where T is globally separable
     for k in sim:
-        T = regions.FAMILIES[cond["family"][k]](cond["a"][k], cond["b"][k])
+        T = regions.MATRIX_FAMILIES[cond["family"][k]](cond["a"][k], cond["b"][k])
         assert (cond["simulated_classwise"][k] == 1) == conditions.column_dominant(T), k
         assert (cond["simulated_global"][k] == 1) == conditions.globally_separable(T), k
 

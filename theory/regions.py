@@ -23,14 +23,15 @@ def three_class(a: float, b: float) -> np.ndarray:
     return np.array([[1.0 - a, a / 2, a / 2], [0.0, 1.0 - b, b], [0.05, 0.05, 0.90]])
 
 
-FAMILIES = {"two_class": two_class, "three_class": three_class}
+# two-parameter families of T whose condition regions figure 1 draws (not noise families)
+MATRIX_FAMILIES = {"two_class": two_class, "three_class": three_class}
 
 
 def condition_grid(family, a_values, b_values, prior=None) -> dict[str, np.ndarray]:
     """Boolean maps ``[len(b), len(a)]`` of every condition over a two-parameter family, plus
     where per-class selection is exact but a global ranking is not (column dominant, not
     globally separable)."""
-    fn = FAMILIES[family] if isinstance(family, str) else family
+    fn = MATRIX_FAMILIES[family] if isinstance(family, str) else family
     keys = (
         "row_dominant",
         "column_dominant",
@@ -50,7 +51,7 @@ def condition_grid(family, a_values, b_values, prior=None) -> dict[str, np.ndarr
 
 def bayes_precision_grid(family, a_values, b_values, prior=None) -> dict[str, np.ndarray]:
     """Predicted oracle-budget precision of global and per-class selection under g*."""
-    fn = FAMILIES[family] if isinstance(family, str) else family
+    fn = MATRIX_FAMILIES[family] if isinstance(family, str) else family
     out = {k: np.zeros((len(b_values), len(a_values))) for k in ("global", "classwise")}
     for r, b in enumerate(b_values):
         for c, a in enumerate(a_values):

@@ -34,7 +34,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
                         **{k: int(v[r, c]) for k, v in cond.items()},
                     }
                 )
-        fn = regions.FAMILIES[family]
+        fn = regions.MATRIX_FAMILIES[family]
         pred = regions.bayes_precision_grid(family, coarse, coarse)
         for r, b in enumerate(coarse):
             for c, a in enumerate(coarse):
