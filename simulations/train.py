@@ -282,7 +282,8 @@ def out_of_fold_probs(kind: str, t: Tensors, folds: int, epochs: int, seed: int,
     from sklearn.model_selection import StratifiedKFold
 
     y = t.y_train.cpu().numpy()
-    smallest = int(np.bincount(y, minlength=t.classes)[np.bincount(y) > 0].min())
+    counts = np.bincount(y, minlength=t.classes)
+    smallest = int(counts[counts > 0].min())  # classes nobody is labelled as need no fold
     if smallest < folds:
         raise InputError(
             f"--cv {folds} needs at least {folds} samples of each observed label; the rarest "

@@ -12,6 +12,7 @@ from simulations import data, pipeline  # noqa: E402
 from simulations import train as tr  # noqa: E402
 from simulations.cli import main  # noqa: E402
 from theory import noise, rsl  # noqa: E402
+from theory.errors import InputError  # noqa: E402
 
 
 def run(capsys, tmp_path, *extra, dataset="digits", epochs="3", stage2="2"):
@@ -92,6 +93,17 @@ def test_out_of_fold_probabilities_do_not_see_their_own_labels():
     out_of_fold = float((oof.argmax(1) == y.numpy()).mean())
     assert in_sample > 0.95 and abs(out_of_fold - 0.5) < 0.15
     np.testing.assert_allclose(oof.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_out_of_fold_probabilities_when_the_last_class_is_never_observed():
+    rng = np.random.default_rng(4)
+    X = torch.as_tensor(rng.normal(size=(60, 5)), dtype=torch.float32)
+    y = torch.as_tensor(np.arange(60) % 2)  # 3 classes, class 2 never observed
+    t = tr.Tensors(X, y, (X[:6], y[:6]), (X[:6], y[:6]), (5,), 3)
+    oof = tr.out_of_fold_probs("mlp", t, folds=3, epochs=2, seed=0, progress=False)
+    assert oof.shape == (60, 3)
+    with pytest.raises(InputError, match="needs at least 31 samples"):
+        tr.out_of_fold_probs("mlp", t, folds=31, epochs=1, seed=0, progress=False)
 
 
 def test_coteaching_keeps_the_forget_rate_it_was_given():
