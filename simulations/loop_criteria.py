@@ -77,15 +77,8 @@ def probability_criteria(probs, noisy) -> dict[str, tuple[np.ndarray | None, flo
     out = {"confident": (confident, None), "cleanlab": (kept, None)}
     if kept is None:
         return out
-    # cleanlab is the optional extra smallloss[test]; cleanlab_keep returned None without it
-    from cleanlab.filter import find_label_issues
-
-    p = np.asarray(probs, dtype=np.float64)
-    by_rule = ~find_label_issues(noisy, p, filter_by="confident_learning", n_jobs=1)
-    by_default = ~find_label_issues(noisy, p, n_jobs=1)
-    out["confident"] = (confident, float((confident == by_rule).mean()))
-    out["cleanlab"] = (kept, float((kept == by_default).mean()))
-    return out
+    by_rule, by_default = select.agreements_with_cleanlab(probs, noisy, confident, kept)
+    return {"confident": (confident, by_rule), "cleanlab": (kept, by_default)}
 
 
 # --- predictions ---------------------------------------------------------------------------

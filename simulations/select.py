@@ -254,6 +254,20 @@ def cleanlab_keep(probs, labels) -> np.ndarray | None:
     return ~issues
 
 
+def agreements_with_cleanlab(probs, labels, confident, kept) -> tuple[float, float]:
+    """The share of samples on which ``confident`` (the paper's rule) agrees with cleanlab's
+    ``filter_by="confident_learning"``, and ``kept`` with cleanlab's defaults, each computed by a
+    direct ``find_label_issues`` call on ``probs``. Call only where ``cleanlab_keep`` gave a
+    mask (cleanlab is installed and two classes are observed)."""
+    # cleanlab is the optional extra smallloss[test]; the caller's cleanlab_keep found it
+    from cleanlab.filter import find_label_issues
+
+    p = np.asarray(probs, dtype=np.float64)
+    by_rule = ~find_label_issues(labels, p, filter_by="confident_learning", n_jobs=1)
+    by_default = ~find_label_issues(labels, p, n_jobs=1)
+    return float((confident == by_rule).mean()), float((kept == by_default).mean())
+
+
 # --- metrics ----------------------------------------------------------------------------
 
 

@@ -107,15 +107,9 @@ def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> d
     kept = select.cleanlab_keep(probs, noisy)
     if kept is None:
         return out
-    # cleanlab is the optional extra smallloss[test]; cleanlab_keep returned None without it
-    from cleanlab.filter import find_label_issues
-
-    again = np.concatenate([p for _, p in model.chunks(clean, seed)]).astype(np.float64)
-    by_rule = ~find_label_issues(noisy, again, filter_by="confident_learning", n_jobs=1)
-    by_default = ~find_label_issues(noisy, again, n_jobs=1)
-    out["confident"] = (confident, float((confident == by_rule).mean()))
-    out["cleanlab"] = (kept, float((kept == by_default).mean()))
-    return out
+    again = np.concatenate([p for _, p in model.chunks(clean, seed)])
+    by_rule, by_default = select.agreements_with_cleanlab(again, noisy, confident, kept)
+    return {"confident": (confident, by_rule), "cleanlab": (kept, by_default)}
 
 
 def simulate(s: Setting) -> dict:
