@@ -1,4 +1,5 @@
-"""The real-data loop, in named stages: ``prepare`` (data, split, scaling, noisy labels),
+"""The real-data loop, in named stages: ``load`` (the data set, once for every seed),
+``prepare`` (split, scaling, noisy labels),
 stage 1 (cross-entropy with every sample's loss recorded), out-of-fold probabilities,
 ``budgets``, the criteria (``simulations.loop_criteria``), stage 2 (six arms), ``save``.
 ``run_once`` runs them for one seed; ``run_training`` repeats it over ``seeds`` and reports
@@ -101,12 +102,19 @@ class Prepared:
     seeds: dict  # one integer seed per later stage
 
 
-def prepare(cfg: TrainConfig, seed: int) -> Prepared:
-    """Load, split (train / clean validation / test), subsample, scale, draw noisy labels."""
+def load(cfg: TrainConfig) -> data.Dataset:
+    """The data set, once for every seed, checked against T's number of classes."""
     ds = data.load(cfg.dataset, scale=cfg.scale)
+    if len(cfg.T) != ds.classes:
+        raise InputError(
+            f"the noise matrix has {len(cfg.T)} classes but {cfg.dataset} has {ds.classes}"
+        )
+    return ds
+
+
+def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
+    """Split ``ds`` (train / clean validation / test), subsample, scale, draw noisy labels."""
     c = ds.classes
-    if len(cfg.T) != c:
-        raise InputError(f"the noise matrix has {len(cfg.T)} classes but {cfg.dataset} has {c}")
     s_split, s_frac, s_noise, *later = np.random.SeedSequence(seed).spawn(7)
     parts = data.split(ds.y, ds.X_test is not None, s_split)
     train_idx = parts.train
@@ -186,13 +194,13 @@ def stage2_sets(loss_matrix, prep: Prepared, b: Budgets) -> dict:
     }
 
 
-def run_once(cfg: TrainConfig, seed: int, out_dir: Path) -> dict:
+def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> dict:
     """Every stage for one seed; the record (also written to ``out_dir``) as a dict."""
     # torch is the optional extra smallloss[train]: only the training stages need it
     from simulations import train as tr
 
     t_start = time.perf_counter()
-    prep = prepare(cfg, seed)
+    prep = prepare(cfg, ds, seed)
     c = prep.classes
     device = tr.resolve_device(cfg.device)
     tensors = tr.Tensors.of(prep, device)
@@ -297,7 +305,8 @@ def run_training(cfg: TrainConfig) -> dict:
     t_start = time.perf_counter()
     out = ensure_dir(cfg.out)  # fail before training, not after
     seeds = [cfg.seed + k for k in range(cfg.seeds)]
-    runs = [run_once(cfg, s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
+    ds = load(cfg)
+    runs = [run_once(cfg, ds, s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
     record = combine(runs)
     record["timing"]["total_s"] = time.perf_counter() - t_start
     if len(seeds) > 1:
