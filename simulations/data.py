@@ -57,7 +57,8 @@ SCALING_RULE = (
 
 
 def load(spec: str, scale: bool = True) -> Dataset:
-    """``digits``, ``npz:PATH``, ``cifar10:DIR`` or ``mnist:DIR``; ``scale=False`` keeps the raw
+    """``digits``, ``fashion-mnist[:DIR]``, ``npz:PATH``, ``cifar10:DIR`` or ``mnist:DIR``;
+    ``scale=False`` keeps the raw
     values (as float32). See ``SCALING_RULE`` for what ``scale=True`` does."""
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
@@ -98,7 +99,11 @@ def _scale_rule(dtype: np.dtype, scale: bool) -> tuple[float | None, str, bool]:
         return top, f"{dtype.name} divided by {top:g}, to [0, 1]", False
     if dtype == np.bool_:
         return None, "booleans as 0/1", False
-    return None, "standardised per feature with the training split's mean and sd", True
+    return (
+        None,
+        "standardised per feature (per channel for images) with the training split's mean and sd",
+        True,
+    )
 
 
 def _features(X, n: int, where: str, divisor: float | None = None) -> np.ndarray:
@@ -265,8 +270,9 @@ class Split:
 
 
 def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0.2) -> Split:
-    """Stratified train / clean validation (``val``) / test (``test``, unless the set has its
-    own)."""
+    """A stratified split into train, clean validation (``val``) and test (``test``).
+
+    No test share is cut when the data set has its own test set."""
     # sklearn is imported where it is needed: its import costs about a second
     from sklearn.model_selection import train_test_split
 

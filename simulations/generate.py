@@ -182,8 +182,9 @@ def noisy_labels(clean_labels, T, seed, exact: bool = False) -> np.ndarray:
 
 
 def exact_counts(sizes, T) -> np.ndarray:
-    """Integer ``counts[i, j]`` nearest ``T[i, j] * sizes[i]`` with every row adding up to
-    ``sizes[i]``."""
+    """Integer ``counts[i, j]`` nearest ``T[i, j] * sizes[i]``.
+
+    Every row adds up to ``sizes[i]``."""
     T = check_transition(T)
     sizes = np.asarray(sizes, dtype=np.int64)
     target = T * sizes[:, None]

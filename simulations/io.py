@@ -101,8 +101,9 @@ def ensure_dir(path) -> Path:
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block
-    succeeds."""
+    """Yield a temporary path beside ``path``.
+
+    It is renamed onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)

@@ -213,8 +213,9 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
                                      cfg.progress)  # fmt: skip
         probs_source = f"out of fold, {cfg.cv} folds"
     else:
-        logits = fit1.outputs[:, -1] if fit1.outputs is not None else None
-        if logits is None:
+        if fit1.outputs is not None:
+            logits = fit1.outputs[:, -1]
+        else:  # too many outputs were kept to store: predict the last epoch's again
             logits = tr.predict(model, tensors.X_train).cpu().numpy()
         probs = loop_criteria.softmax(logits)
         probs_source = "in sample (--cv 0)"

@@ -208,9 +208,7 @@ def fit(
             out.val_outputs[:, epoch] = logits.cpu().numpy()
             out.val_acc.append(float((logits.argmax(1) == val[1]).float().mean()))
         if test is not None:
-            out.test_acc.append(
-                float((predict(model, test[0]).argmax(1) == test[1]).float().mean())
-            )
+            out.test_acc.append(_accuracy(model, test))
     return out
 
 
@@ -335,7 +333,6 @@ def coteaching(kind: str, t: Tensors, epochs: int, seed: int, forget_rate: float
     rates[:ramp] = np.linspace(0.0, forget_rate, ramp)
     gen = torch.Generator().manual_seed(seed)
     out = Fit()
-    kept = np.ones(n, dtype=bool)
     for epoch in tqdm(range(epochs), disable=not progress, desc="coteaching", leave=False):
         kept = np.zeros(n, dtype=bool)  # what the first network stepped on this epoch
         for net in nets:

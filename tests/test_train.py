@@ -13,16 +13,13 @@ from simulations.cli import main  # noqa: E402
 from simulations.criteria import CRITERIA  # noqa: E402
 from simulations.pipeline import ARMS  # noqa: E402
 
+# digits with 40% pairwise noise, the setting every test here trains on
+PAIRWISE = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10"]
+
 
 def train_json(capsys, tmp_path, *extra):
     argv = [
-        "train",
-        "--noise",
-        "pairwise",
-        "--rate",
-        "0.4",
-        "--classes",
-        "10",
+        *PAIRWISE,
         "--epochs",
         "3",
         "--stage2-epochs",
@@ -121,18 +118,7 @@ def test_models_map_inputs_to_class_logits(kind, shape):
     ],
 )
 def test_bad_input(capsys, tmp_path, extra, needle):
-    argv = [
-        "train",
-        "--noise",
-        "pairwise",
-        "--rate",
-        "0.4",
-        "--classes",
-        "10",
-        "--out",
-        str(tmp_path),
-        *extra,
-    ]
+    argv = [*PAIRWISE, "--out", str(tmp_path), *extra]
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err

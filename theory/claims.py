@@ -47,8 +47,9 @@ def noisy_risk(T, masses, true_class, predicted) -> float:
 
 
 def min_noisy_risk(T, masses, true_class) -> float:
-    """The smallest noisy 0-1 risk of any classifier: predict ``argmax_k T[f*(x), k]``
-    everywhere."""
+    """The smallest noisy 0-1 risk of any classifier.
+
+    It is attained by predicting ``argmax_k T[f*(x), k]`` everywhere."""
     T, w, f_star, _ = _regions(T, masses, true_class)
     return float(w @ (1.0 - T[f_star].max(axis=1)))
 
@@ -127,8 +128,9 @@ global_epsilon_limit = epsilon_star
 
 
 def _shift_down(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarray:
-    """Lower ``row[j]`` by ``amount``, spreading it over other entries, each raised <= eps and <=
-    1."""
+    """Lower ``row[j]`` by ``amount``, spread over the other entries.
+
+    Each other entry is raised by at most eps and stays at most 1."""
     out = row.copy()
     out[j] -= amount
     left = amount
@@ -142,8 +144,9 @@ def _shift_down(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarra
 
 
 def _shift_up(row: np.ndarray, j: int, amount: float, eps: float) -> np.ndarray:
-    """Raise ``row[j]`` by ``amount``, taking it from other entries, each lowered <= eps and >=
-    0."""
+    """Raise ``row[j]`` by ``amount``, taken from the other entries.
+
+    Each other entry is lowered by at most eps and stays at least 0."""
     out = row.copy()
     out[j] += amount
     left = amount

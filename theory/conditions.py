@@ -43,8 +43,9 @@ def classes_failing_row(T) -> list[int]:
 
 
 def classes_failing_column(T) -> list[int]:
-    """Observed classes j with ``T[j,j] <= max_{i!=j} T[i,j]`` (clean loss not below every noisy
-    loss)."""
+    """Observed classes j with ``T[j,j] <= max_{i!=j} T[i,j]``.
+
+    In such a column the clean loss is not below every noisy loss."""
     return _failing_column(check_transition(T))
 
 
@@ -92,8 +93,9 @@ def epsilon_star_flipping(T) -> float | None:
 
 
 def epsilon_star(T) -> float:
-    """Theorem 2's global limit, half the column margin (negative: no epsilon preserves the
-    order)."""
+    """Theorem 2's global limit, half the column margin.
+
+    Negative when no epsilon preserves the order."""
     return 0.5 * _margin(check_transition(T).T)
 
 

@@ -120,8 +120,9 @@ def _scalar(r):
 
 
 def _beta_argument(x: np.ndarray, base, eps: float) -> np.ndarray:
-    """``b`` with ``-log(base + eps b) = x``: the loss ``x`` mapped back to the Dirichlet
-    coordinate."""
+    """The loss ``x`` mapped back to the Dirichlet coordinate.
+
+    That is the ``b`` with ``-log(base + eps b) = x``."""
     with np.errstate(over="ignore"):
         return (np.exp(-x)[..., None] - base) / eps
 
@@ -153,8 +154,9 @@ class Atom(LossDistribution):
 
 
 class Perturbed(LossDistribution):
-    """``-log((1-eps) t + eps B)``, ``B ~ Beta(alpha, (c-1) alpha)``: the perturbed model's cell
-    law."""
+    """The perturbed model's cell law.
+
+    The loss is ``-log((1-eps) t + eps B)`` with ``B ~ Beta(alpha, (c-1) alpha)``."""
 
     def __init__(self, t: float, eps: float, classes: int, alpha: float = 1.0):
         if not 0.0 < eps <= 1.0:
@@ -323,8 +325,9 @@ class Smoothed(LossDistribution):
         return self.base.mean()  # the fluctuation has mean zero
 
     def quantile_atoms(self, points: int = QUANTILE_POINTS):
-        """Base atoms times a 16-node Gauss-Hermite rule: exact for polynomial moments to order
-        31."""
+        """Base atoms times a 16-node Gauss-Hermite rule.
+
+        The rule is exact for polynomial moments up to order 31."""
         nodes, weights = np.polynomial.hermite_e.hermegauss(16)
         weights = weights / weights.sum()
         return ((self.x[:, None] + self.sd * nodes).ravel(), (self.w[:, None] * weights).ravel())
@@ -407,8 +410,9 @@ class Mixture(LossDistribution):
 
 
 def epoch_sd(sigma: float, rho: float, epochs: int) -> float:
-    """Spread of the mean of ``epochs`` equicorrelated fluctuations (spread sigma, correlation
-    rho)."""
+    """Spread of the mean of ``epochs`` equicorrelated fluctuations.
+
+    Each fluctuation has spread sigma; any two are correlated by rho."""
     return float(sigma * np.sqrt(rho + (1.0 - rho) / epochs))
 
 
@@ -493,8 +497,9 @@ def _cell_laws(T, p, model, *, epsilon=0.0, separation=1.0, alpha=1.0, sd=0.0, q
 
 
 def class_law(laws, T, prior, j: int, which: str = "all") -> Mixture:
-    """Loss law of observed class j: ``all`` samples, only the ``clean`` or only the ``noisy``
-    ones."""
+    """Loss law of observed class j.
+
+    ``which`` takes ``all`` samples, only the ``clean`` ones or only the ``noisy`` ones."""
     T = check_transition(T)
     p = check_prior(prior, len(T))
     comps, weights = [], []

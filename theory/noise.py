@@ -95,8 +95,6 @@ def estimate(clean, noisy, classes: int | None = None) -> tuple[np.ndarray, np.n
     noisy = check_labels(noisy, "noisy labels")
     if clean.shape != noisy.shape:
         raise InputError(f"clean and noisy labels differ in length ({clean.size} vs {noisy.size})")
-    if clean.size == 0:
-        raise InputError("label arrays are empty")
     top = int(max(clean.max(), noisy.max())) + 1
     c = top if classes is None else check_classes(classes)
     if top > c:
@@ -110,8 +108,9 @@ def estimate(clean, noisy, classes: int | None = None) -> tuple[np.ndarray, np.n
 
 
 def class_noise_rates(T, prior=None) -> np.ndarray:
-    """``eta_j``: fraction of samples observed as j that are wrong (NaN where none is observed as
-    j).
+    """``eta_j``: the fraction of samples observed as j that are wrong.
+
+    It is NaN where no sample is observed as j.
 
     ``T``: (c, c) row-stochastic; ``prior``: (c,) or None (uniform). Returns (c,) float64.
     """

@@ -41,8 +41,9 @@ FLOAT32_RESOLUTION = 1e-6
 
 
 def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> np.ndarray:
-    """Kept mass of each component when the ``budget`` smallest-loss mass of their mixture is
-    kept."""
+    """Kept mass of each component.
+
+    The mixture of the components keeps its ``budget`` smallest-loss mass."""
     w = np.asarray(weights, dtype=np.float64)
     total = w.sum()
     if budget >= total * (1 - 1e-12):
@@ -213,8 +214,9 @@ def _gmm(laws, T, p, n) -> Prediction:
 
 
 def confident_bayes(T, prior) -> Prediction:
-    """Confident learning when the model outputs ``g* = T[f*(x)]`` (every cell all in or all
-    out)."""
+    """Confident learning when the model outputs ``g* = T[f*(x)]``.
+
+    Under g* every cell is kept whole or dropped whole."""
     T = check_transition(T)
     return _confident_bayes(T, check_prior(prior, len(T)))
 

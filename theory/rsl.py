@@ -25,8 +25,9 @@ def num(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.
     """``num(i) = min(gamma m p_i, prop(i) n_i)`` with ``z_i = prop(i) n_i / p_i``, ``m = min z``,
     ``z = max z / m``, over the classes that have something to keep. A class that is empty,
     has no prior mass, or keeps nothing (``eta_i = 1``, so ``prop(i) = 0``) gets 0 and is left
-    out of ``m``: otherwise one fully mislabelled class would set every budget to 0. Not
-    floored."""
+    out of ``m``: otherwise one fully mislabelled class would set every budget to 0.
+
+    The budgets are not floored here; ``simulations.select.rsl_budgets`` floors them."""
     if gamma not in GAMMAS:
         raise InputError(f"unknown gamma {gamma!r}; choose from {', '.join(GAMMAS)}")
     n = np.asarray(noisy_counts, dtype=np.float64)

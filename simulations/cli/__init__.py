@@ -8,14 +8,16 @@ One module per command (``check``, ``simulate``, ``train``, ``figures``, ``sweep
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from simulations.cli import bench, check, figures, simulate, sweep, train
 from simulations.io import dumps, record_command
 from theory.errors import InputError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("check", "simulate", "train", "figures", "sweep", "bench")
+# none of them imports torch at import time: the trainer is loaded when `train` runs
+COMMANDS = {"check": check, "simulate": simulate, "train": train, "figures": figures,
+            "sweep": sweep, "bench": bench}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,18 +27,12 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}")
 
 
-def _command(name: str):
-    # a command's module is imported only when it runs: `train` pulls in torch
-    return importlib.import_module(f"simulations.cli.{name}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="smallloss", description="Why the small-loss criterion works, and when it breaks."
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
-        module = _command(name)
+    for name, module in COMMANDS.items():
         module.configure(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
 
@@ -46,7 +42,7 @@ def main(argv=None) -> int:
     record_command(["smallloss", *argv])
     try:
         args = build_parser().parse_args(argv)
-        result, text = _command(args.command).run(args)
+        result, text = COMMANDS[args.command].run(args)
     except InputError as exc:
         print(f"smallloss: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

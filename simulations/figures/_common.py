@@ -34,8 +34,9 @@ def oracle_precision(T, n: int, seed, prior=None) -> tuple[float, float]:
 
 
 def sweep_rows(config: str | dict, workers: int | None = None) -> list[dict]:
-    """Run a sweep (a config shipped in simulations/sweeps/, or a dict) in a fresh folder; its
-    rows."""
+    """Run a sweep in a fresh folder and return its rows.
+
+    ``config`` is the name of a config shipped in simulations/sweeps/, or a dict."""
     if isinstance(config, str):
         cfg = sweep.load_config(Path(__file__).resolve().parents[1] / "sweeps" / f"{config}.toml")
     else:

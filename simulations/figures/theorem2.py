@@ -23,8 +23,10 @@ T = noise.pairwise(0.3, 5)
 
 
 def worst_observed_gap(eps: float, n: int, seed) -> float:
-    """min over observed classes of (smallest noisy loss - largest clean loss) in one simulated
-    run."""
+    """The worst loss gap of one simulated run.
+
+    That is the minimum, over observed classes, of the smallest noisy loss minus the largest
+    clean loss."""
     c = len(T)
     ss = np.random.SeedSequence(seed).spawn(3)
     clean = generate.clean_labels(n, np.full(c, 1 / c), ss[0])
