@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from simulations import data, generate, select
+from simulations import crowd, data, generate, select
 from simulations.io import versions
 from simulations.pipeline import TrainConfig, run_training
 from theory import noise
@@ -190,6 +190,29 @@ def bench_trainer(seed: int = 0) -> dict:
     }
 
 
+def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
+    """Dawid-Skene on CIFAR-10N-sized data (n items, 3 annotators) against crowd-kit's."""
+    try:
+        import pandas as pd
+        from crowdkit.aggregation import DawidSkene
+    except ImportError:
+        return None
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, c, n)
+    T = noise.symmetric(0.2, c)
+    labels = np.column_stack([generate.noisy_labels(truth, T, seed + a) for a in range(3)])
+    frame = pd.concat(
+        [pd.DataFrame({"task": np.arange(n), "worker": a, "label": labels[:, a]}) for a in range(3)]
+    )
+
+    def ours():
+        pat, _, cnt = crowd.label_patterns(labels)
+        crowd.dawid_skene(pat, cnt, c)
+
+    base = best_of(lambda: DawidSkene(n_iter=100).fit(frame), max(1, repeat - 1))
+    return "Dawid-Skene n=50000 A=3 c=10", best_of(ours, repeat), base, "crowd-kit DawidSkene", 2.0
+
+
 def run_bench(
     n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, trainer: bool = True
 ) -> dict:
@@ -244,6 +267,11 @@ def run_bench(
     ours = best_of(lambda: select.select_per_class(losses, labels, counts), repeat)
     base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
     row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
+
+    if cleanlab:  # the optional peers (smallloss[test]) run together
+        ds_row = bench_dawid_skene(repeat)
+        if ds_row is not None:
+            row(*ds_row)
 
     out = {
         "n": n,

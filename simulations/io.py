@@ -79,6 +79,21 @@ def read_label_pair(paths, clean_key: str = "clean", noisy_key: str = "noisy"):
         raise InputError(f"cannot read labels from {p}: {exc}") from None
 
 
+def read_label_arrays(path, keys) -> dict[str, np.ndarray]:
+    """Raw label arrays by key from one ``.npz`` (checked by the caller, which knows the rules)."""
+    p = _existing(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputError(f"{p} is not an .npz archive")
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise InputError(f"{p} has no array {missing[0]!r} (it has: {', '.join(z.files)})")
+            return {k: z[k] for k in keys}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"cannot read labels from {p}: {exc}") from None
+
+
 def read_npy(path) -> np.ndarray:
     p = _existing(path)
     try:

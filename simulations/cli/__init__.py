@@ -1,6 +1,6 @@
 """The `smallloss` command line: the only place that reads argv or prints.
 
-One module per command (``check``, ``simulate``, ``train``, ``figures``, ``sweep``,
+One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``figures``, ``sweep``,
 ``bench``), each with ``HELP``, ``configure(parser)``, ``run(args) -> (result, text)`` and
 ``render(...)``; the library functions they call take arrays and keywords.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulations.cli import bench, check, figures, simulate, sweep, train
+from simulations.cli import bench, check, estimate, figures, simulate, sweep, train
 from simulations.io import dumps, record_command
 from theory.errors import InputError
 
 EXIT_BAD_INPUT = 2
 # none of them imports torch at import time: the trainer is loaded when `train` runs
-COMMANDS = {"check": check, "simulate": simulate, "train": train, "figures": figures,
-            "sweep": sweep, "bench": bench}  # fmt: skip
+COMMANDS = {"check": check, "estimate": estimate, "simulate": simulate, "train": train,
+            "figures": figures, "sweep": sweep, "bench": bench}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from simulations import estimate
 from simulations.cli._args import add_common, add_source, matrix_from_args
-from simulations.io import fmt
+from simulations.io import fmt, read_label_pair
 from theory.conditions import ConditionReport, report
+from theory.errors import InputError
+from theory.validation import check_int
 
 HELP = "conditions of one transition matrix"
 
@@ -16,6 +19,13 @@ def configure(p) -> None:
         help="file with the clean class prior "
         "(default: uniform, or the clean frequencies with --labels)",
     )
+    p.add_argument(
+        "--ci", action="store_true",
+        help="with --labels: intervals for the margins and epsilon*, and each condition's "
+        "probability, from the Jeffreys-Dirichlet posterior of T",
+    )  # fmt: skip
+    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws for --ci")
     add_common(p)
 
 
@@ -24,7 +34,26 @@ def run(args) -> tuple[dict, str]:
     rep = report(T, prior)
     out = rep.to_dict()
     out["source"] = source
-    return out, render(rep, source)
+    text = render(rep, source)
+    if args.ci:
+        if not args.labels:
+            raise InputError("--ci needs --labels: a matrix given as numbers has no sampling error")
+        clean, noisy = read_label_pair(args.labels, args.clean, args.noisy)
+        e = estimate.from_pairs(clean, noisy, len(T))
+        Ts, priors, _ = estimate.draws(e, check_int(args.draws, "--draws", low=10), args.seed)
+        spread = estimate.summarise(e, Ts, priors, args.level)
+        spread.pop("T_low"), spread.pop("T_high")
+        out.update(spread)
+        text += "\n\n" + render_ci(spread, args.level)
+    return out, text
+
+
+def render_ci(spread: dict, level: float) -> str:
+    lines = [f"  {level:g} intervals (Jeffreys-Dirichlet posterior of T and the prior):"]
+    for k in ("noise_rate", "row_margin", "column_margin", "epsilon_star"):
+        lines.append(f"  {k:20s} [{spread[k + '_low']:+.4f}, {spread[k + '_high']:+.4f}]")
+    lines += [f"  P({k}) {v:.3f}" for k, v in spread["probabilities"].items()]
+    return "\n".join(lines)
 
 
 def render(rep: ConditionReport, source: str) -> str:

@@ -1,0 +1,143 @@
+"""`smallloss estimate`: T, the prior and the noise rate from labels alone, with intervals."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simulations import estimate as est
+from simulations.cli._args import add_common
+from simulations.io import atomic_path, fmt, provenance, read_label_arrays, read_npy
+from theory.conditions import report
+from theory.errors import InputError
+from theory.validation import check_int, check_unit
+
+HELP = "estimate the transition matrix from noisy labels (annotators, probabilities or pairs)"
+
+
+def configure(p) -> None:
+    p.add_argument("--labels", required=True, metavar="FILE.npz", help="an .npz of label arrays")
+    p.add_argument(
+        "--noisy", nargs="+", required=True, metavar="KEY",
+        help="noisy label arrays; several = annotators (negative = not labelled)",
+    )  # fmt: skip
+    p.add_argument("--target", metavar="KEY", help="a label set derived from the annotators")
+    p.add_argument(
+        "--target-rule", default="auto", choices=("auto", "observed", "worst"),
+        help="how --target depends on the truth: observed (a vote), worst (a wrong "
+        "annotation whenever one exists, as CIFAR-N's 'worse'); auto infers it",
+    )  # fmt: skip
+    p.add_argument("--clean", metavar="KEY", help="clean labels: method 'pairs'")
+    p.add_argument("--probs", metavar="FILE.npy", help="out-of-sample predicted probabilities")
+    p.add_argument("--method", choices=est.METHODS, help="default: from what is given")
+    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--bootstrap", type=int, default=200, help="draws for the intervals")
+    p.add_argument("--out", metavar="T.csv", help="write T (and T.prior.csv) for --matrix/--prior")
+    add_common(p)
+
+
+def _method(args) -> str:
+    if args.method:
+        return args.method
+    if len(args.noisy) > 1:
+        return "ds"
+    if args.probs:
+        return "confident"
+    if args.clean:
+        return "pairs"
+    raise InputError("one --noisy key needs --probs FILE.npy or --clean KEY (or give several)")
+
+
+def fit(args) -> tuple[est.Estimate, int]:
+    method = _method(args)
+    keys = list(dict.fromkeys(args.noisy + [k for k in (args.target, args.clean) if k]))
+    arrays = read_label_arrays(args.labels, keys)
+    annotations = est.check_annotations({k: arrays[k] for k in args.noisy})
+    target = None
+    if args.target:
+        target = est.check_annotations({args.target: arrays[args.target]})[:, 0]
+    c = int(max(annotations.max(), -1 if target is None else target.max())) + 1
+    if method == "ds":
+        if len(args.noisy) < 2:
+            raise InputError("method 'ds' needs several --noisy keys (one per annotator)")
+        return est.from_annotators(annotations, args.noisy, c, target, args.target_rule), c
+    noisy = annotations[:, 0]
+    if (noisy < 0).any():
+        raise InputError(f"method {method!r} needs a label for every item in {args.noisy[0]!r}")
+    if method == "pairs":
+        if not args.clean:
+            raise InputError("method 'pairs' needs --clean KEY")
+        clean = est.check_annotations({args.clean: arrays[args.clean]})[:, 0]
+        if (clean < 0).any():
+            raise InputError(f"{args.clean!r} has items without a clean label")
+        c = max(c, int(clean.max()) + 1)
+        return est.from_pairs(clean, noisy, c), c
+    if not args.probs:
+        raise InputError(f"method {method!r} needs --probs FILE.npy (out-of-sample)")
+    probs = read_npy(args.probs)
+    c = probs.shape[1] if probs.ndim == 2 else c
+    return est.from_probs(noisy, est.check_probs(probs, len(noisy), c), c, method), c
+
+
+def run(args) -> tuple[dict, str]:
+    level = check_unit(args.level, "--level")
+    boots = check_int(args.bootstrap, "--bootstrap", low=10)
+    start = time.perf_counter()
+    e, c = fit(args)
+    Ts, priors, ann_draws = est.draws(e, boots, args.seed)
+    spread = est.summarise(e, Ts, priors, level)
+    conditions = report(e.T, e.prior).to_dict()
+    conditions["probabilities"] = spread.pop("probabilities")
+    for k in [k for k in spread if not k.startswith(("T_", "noise_rate"))]:
+        conditions[k] = spread.pop(k)
+    out = {"method": e.method, "classes": c, "T": e.T.tolist(), **_pick(spread, "T_"),
+           "prior": e.prior.tolist(), "noise_rate": e.noise_rate,
+           **_pick(spread, "noise_rate"), "conditions": conditions}  # fmt: skip
+    if e.annotators:
+        out["annotators"] = {}
+        for k, T in e.annotators.items():
+            lo, hi = np.quantile(ann_draws[k], [(1 - level) / 2, (1 + level) / 2], axis=0)
+            out["annotators"][k] = {"T": T.tolist(), "T_low": lo.tolist(), "T_high": hi.tolist(),
+                                    "noise_rate": float(e.prior @ (1 - np.diag(T)))}  # fmt: skip
+    if e.details.get("rule"):
+        out["target"], out["target_rule"] = args.target, e.details["rule"]
+    out["level"], out["bootstrap"] = level, boots
+    out["seconds"] = time.perf_counter() - start
+    if args.out:
+        write(args.out, e, out)
+    return out, render(out)
+
+
+def _pick(d: dict, prefix: str) -> dict:
+    return {k: v for k, v in d.items() if k.startswith(prefix)}
+
+
+def write(path, e: est.Estimate, out: dict) -> None:
+    """T and the prior in the format ``--matrix`` and ``--prior`` read, with provenance."""
+    settings = {k: out[k] for k in ("method", "classes", "level", "bootstrap")}
+    head = "# " + json.dumps(provenance(settings)) + "\n"
+    path = Path(path)
+    prior_path = path.with_name(f"{path.stem}.prior{path.suffix or '.csv'}")
+    for p, rows in ((path, e.T), (prior_path, e.prior[None, :])):
+        with atomic_path(p) as tmp:
+            body = "\n".join(",".join(f"{v:.17g}" for v in r) for r in rows)
+            tmp.write_text(head + body + "\n")
+
+
+def render(out: dict) -> str:
+    p = out["conditions"]["probabilities"]
+    lines = [
+        f"method {out['method']}: {out['classes']} classes, noise rate "
+        f"{out['noise_rate']:.4f} [{out['noise_rate_low']:.4f}, {out['noise_rate_high']:.4f}] "
+        f"({out['level']:g} interval, {out['bootstrap']} draws)",
+        "  P(condition holds): " + ", ".join(f"{k} {v:.2f}" for k, v in p.items()),
+        "  T (rows = clean class):",
+    ]
+    lines += ["   " + " ".join(fmt(v) for v in row) for row in out["T"]]
+    for k, a in out.get("annotators", {}).items():
+        lines.append(f"  annotator {k}: noise rate {a['noise_rate']:.4f}")
+    lines.append(f"  {out['seconds']:.2f} s")
+    return "\n".join(lines)

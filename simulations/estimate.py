@@ -1,0 +1,239 @@
+"""The transition matrix from labels alone, with its uncertainty.
+
+Four sources of evidence, one method each: several annotators per item (Dawid-Skene),
+one noisy label with out-of-sample probabilities (the confident joint, anchor points),
+and (clean, noisy) pairs. Every method gives T, the class prior and the noise rate; the
+uncertainty is a set of draws of (T, prior) from the Jeffreys-Dirichlet posterior (pairs)
+or a bootstrap over items (the rest), summarised by ``summarise``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulations import crowd
+from theory.conditions import report
+from theory.errors import InputError
+from theory.validation import check_labels, check_unit
+
+METHODS = ("ds", "confident", "anchor", "pairs")
+CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant",
+              "globally_separable", "cleanlab_valid")  # fmt: skip
+ANCHOR_QUANTILE = 0.97  # Patrini et al. (2017): a high quantile, not the maximum, resists outliers
+
+
+@dataclass
+class Estimate:
+    method: str
+    T: np.ndarray
+    prior: np.ndarray
+    annotators: dict = field(default_factory=dict)  # key -> T of that annotator
+    details: dict = field(default_factory=dict)
+
+    @property
+    def noise_rate(self) -> float:
+        return float(self.prior @ (1.0 - np.diag(self.T)))
+
+
+def _rows(counts: np.ndarray) -> np.ndarray:
+    rows = counts.sum(1, keepdims=True)
+    c = counts.shape[1]
+    return np.divide(counts, rows, out=np.full(counts.shape, 1.0 / c), where=rows > 0)
+
+
+def _pair_counts(clean, noisy, classes):
+    counts = np.zeros((classes, classes))
+    np.add.at(counts, (clean, noisy), 1.0)
+    return counts
+
+
+def from_pairs(clean, noisy, classes: int) -> Estimate:
+    """T and prior as frequencies of (clean, noisy) pairs."""
+    counts = _pair_counts(clean, noisy, classes)
+    prior = counts.sum(1) / counts.sum()
+    return Estimate("pairs", _rows(counts), prior, details={"counts": counts})
+
+
+def _pairs_draws(est: Estimate, draws: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    # Jeffreys prior Dirichlet(1/2): each row of T and the prior from its posterior
+    counts = est.details["counts"]
+    Ts = np.stack([rng.dirichlet(row + 0.5, size=draws) for row in counts], axis=1)
+    priors = rng.dirichlet(counts.sum(1) + 0.5, size=draws)
+    return Ts, priors
+
+
+@dataclass
+class _Crowd:
+    patterns: np.ndarray  # (m, A + 1): annotations, then the target (or -1)
+    counts: np.ndarray
+    rule: str | None
+    keys: list
+
+
+def from_annotators(annotations, keys, classes: int, target=None, rule: str = "auto"):
+    """Dawid-Skene on (n, A) annotations; T of ``target`` (a derived label set) or of the first.
+
+    ``rule``: how ``target`` relates to the annotations (``observed``, ``worst`` or
+    ``auto`` to infer it, see ``crowd.infer_rule``).
+    """
+    annotations = np.asarray(annotations)
+    if target is not None and rule == "auto":
+        rule = crowd.infer_rule(annotations, np.asarray(target))
+    tcol = np.full(len(annotations), crowd.MISSING) if target is None else np.asarray(target)
+    patterns, _, counts = crowd.label_patterns(np.column_stack([annotations, tcol]))
+    data = _Crowd(patterns, counts, None if target is None else rule, list(keys))
+    return _fit_crowd(data, classes)
+
+
+def _fit_crowd(data: _Crowd, classes: int, counts=None, start=None) -> Estimate:
+    counts = data.counts if counts is None else counts
+    ann, tgt = data.patterns[:, :-1], data.patterns[:, -1]
+    fit = crowd.dawid_skene(ann, counts, classes, start=start)
+    annotators = {}
+    for a, key in enumerate(data.keys):
+        annotators[key] = _confusion_of(fit, ann[:, a], counts, classes)
+    if data.rule is None:
+        T = annotators[data.keys[0]]
+    else:
+        T = crowd.transition_from_posterior(
+            fit.posterior, counts, crowd.target_law(ann, tgt, classes, data.rule)
+        )
+    details = {"data": data, "posterior": fit.posterior, "iterations": fit.iterations,
+               "rule": data.rule}  # fmt: skip
+    return Estimate("ds", T, fit.prior, annotators, details)
+
+
+def _confusion_of(fit, labels, counts, classes):
+    seen = labels != crowd.MISSING
+    law = np.zeros((len(labels), classes, classes))
+    law[np.flatnonzero(seen), :, labels[seen]] = 1.0
+    return crowd.transition_from_posterior(fit.posterior, counts, law)
+
+
+def _crowd_draws(est: Estimate, draws: int, rng, classes: int):
+    data = est.details["data"]
+    n = int(data.counts.sum())
+    Ts, priors, ann = [], [], {k: [] for k in data.keys}
+    for _ in range(draws):
+        counts = rng.multinomial(n, data.counts / n).astype(float)
+        e = _fit_crowd(data, classes, counts, start=est.details["posterior"])
+        Ts.append(e.T)
+        priors.append(e.prior)
+        for k in data.keys:
+            ann[k].append(e.annotators[k])
+    return np.array(Ts), np.array(priors), {k: np.array(v) for k, v in ann.items()}
+
+
+def confident_joint(noisy, probs, classes: int) -> Estimate:
+    """cleanlab's calibrated confident joint, read as T (rows = true class)."""
+    from cleanlab.count import estimate_joint  # optional dependency, loaded when used
+
+    joint = estimate_joint(noisy, probs)  # [given label, true label]
+    return Estimate("confident", _rows(joint.T), joint.sum(0))
+
+
+def anchor_points(noisy, probs, classes: int) -> Estimate:
+    """Patrini et al.'s anchors: the probability row of each class's near-most confident item.
+
+    ``probs`` must estimate P(noisy label | x) out of sample; the anchor of class i is the
+    item at the 97th percentile of ``probs[:, i]``, and its probability row estimates T[i].
+    """
+    T = np.empty((classes, classes))
+    for i in range(classes):
+        col = probs[:, i]
+        pick = np.argmin(np.abs(col - np.quantile(col, ANCHOR_QUANTILE, method="lower")))
+        T[i] = probs[pick]
+    T = _rows(np.clip(T, 0.0, None))
+    noisy_prior = np.bincount(noisy, minlength=classes) / len(noisy)
+    prior = _prior_from_noisy(T, noisy_prior)
+    return Estimate("anchor", T, prior)
+
+
+def _prior_from_noisy(T, noisy_prior):
+    # the clean prior p solves p @ T = noisy prior; least squares on the simplex
+    from scipy.optimize import nnls  # scipy is a core dependency; deferred to keep import light
+
+    p, _ = nnls(T.T, noisy_prior)
+    return p / p.sum() if p.sum() > 0 else np.full(len(T), 1.0 / len(T))
+
+
+_SINGLE = {"confident": confident_joint, "anchor": anchor_points}
+
+
+def from_probs(noisy, probs, classes: int, method: str) -> Estimate:
+    est = _SINGLE[method](noisy, probs, classes)
+    est.details.update({"noisy": noisy, "probs": probs})
+    return est
+
+
+def _probs_draws(est: Estimate, draws: int, rng, classes: int):
+    noisy, probs = est.details["noisy"], est.details["probs"]
+    Ts, priors = [], []
+    for _ in range(draws):
+        idx = rng.integers(0, len(noisy), len(noisy))
+        e = _SINGLE[est.method](noisy[idx], probs[idx], classes)
+        Ts.append(e.T)
+        priors.append(e.prior)
+    return np.array(Ts), np.array(priors), {}
+
+
+def draws(est: Estimate, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``count`` draws of (T, prior) that carry the estimate's sampling uncertainty."""
+    rng = np.random.default_rng(seed)
+    c = len(est.T)
+    if est.method == "pairs":
+        return (*_pairs_draws(est, count, rng), {})
+    if est.method == "ds":
+        return _crowd_draws(est, count, rng, c)
+    return _probs_draws(est, count, rng, c)
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1.0 - level) / 2.0
+    return np.quantile(values, tail, axis=0), np.quantile(values, 1.0 - tail, axis=0)
+
+
+def summarise(est: Estimate, Ts, priors, level: float) -> dict:
+    """Intervals for T, the noise rate, margins and epsilon*, and each condition's probability."""
+    level = check_unit(level, "--level")
+    low, high = _interval(Ts, level)
+    if est.method == "pairs":
+        # the Jeffreys interval's convention: an entry never observed has lower limit 0
+        low = np.where(est.details["counts"] == 0, 0.0, low)
+    reports = [report(T, p) for T, p in zip(Ts, priors, strict=True)]
+    rates = np.array([r.noise_rate for r in reports])
+    out = {"T_low": low.tolist(), "T_high": high.tolist()}
+    out["noise_rate_low"], out["noise_rate_high"] = map(float, _interval(rates, level))
+    for name in ("row_margin", "column_margin", "epsilon_star"):
+        lo, hi = _interval(np.array([getattr(r, name) for r in reports]), level)
+        out[f"{name}_low"], out[f"{name}_high"] = float(lo), float(hi)
+    out["probabilities"] = {k: float(np.mean([getattr(r, k) for r in reports])) for k in CONDITIONS}
+    return out
+
+
+def check_probs(probs, n: int, classes: int) -> np.ndarray:
+    probs = np.asarray(probs, dtype=float)
+    if probs.shape != (n, classes):
+        raise InputError(f"--probs must have shape ({n}, {classes}), not {probs.shape}")
+    if not np.isfinite(probs).all() or (probs < 0).any():
+        raise InputError("--probs must be finite and non-negative")
+    if not np.allclose(probs.sum(1), 1.0, atol=1e-4):
+        raise InputError("--probs rows must sum to 1 (predicted class probabilities)")
+    return probs
+
+
+def check_annotations(arrays: dict) -> np.ndarray:
+    """(n, A) annotations from label arrays of equal length; negative entries are missing."""
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) != 1:
+        raise InputError("the --noisy label arrays differ in length")
+    cols = []
+    for key, a in arrays.items():
+        a = np.asarray(a)
+        seen = check_labels(a[a >= 0] if a.dtype.kind in "iuf" else a, f"labels {key!r}")
+        col = np.full(len(a), crowd.MISSING, dtype=np.int64)
+        col[a >= 0] = seen
+        cols.append(col)
+    return np.column_stack(cols)

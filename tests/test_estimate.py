@@ -1,0 +1,295 @@
+"""Estimating T from labels alone: Dawid-Skene, derived label sets, probabilities, intervals."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulations import crowd
+from simulations import estimate as est
+from simulations.cli import main
+from theory.conditions import row_dominant
+
+rng0 = np.random.default_rng
+CIFAR10N_LABELS = Path(__file__).resolve().parent / "data" / "cifar10n_labels.npz"
+
+
+def _random_T(rng, c, diag=0.7):
+    T = rng.dirichlet(np.ones(c), size=c) * (1 - diag)
+    return T + np.eye(c) * diag
+
+
+def _annotate(rng, truth, Ts):
+    cum = [np.cumsum(T, 1) for T in Ts]
+    u = rng.random((len(truth), len(Ts)))
+    return np.column_stack(
+        [np.minimum((u[:, a, None] > cum[a][truth]).sum(1), len(T) - 1) for a, T in enumerate(Ts)]
+    )
+
+
+def _pairs_T(clean, noisy, c):
+    M = np.zeros((c, c))
+    np.add.at(M, (clean, noisy), 1)
+    return M / M.sum(1, keepdims=True)
+
+
+def _itemwise_ds(labels, c, iters):
+    """Dawid-Skene item by item, written from the 1979 paper: the reference for the patterns."""
+    n, A = labels.shape
+    post = np.zeros((n, c))
+    for a in range(A):
+        post[np.arange(n), labels[:, a]] += 1.0 / A
+    for _ in range(iters):
+        prior = post.mean(0)
+        conf = np.zeros((A, c, c))
+        for a in range(A):
+            for i in range(n):
+                conf[a, :, labels[i, a]] += post[i]
+        conf /= conf.sum(2, keepdims=True)
+        for i in range(n):
+            p = prior.copy()
+            for a in range(A):
+                p *= conf[a, :, labels[i, a]]
+            post[i] = p / p.sum()
+    return prior, conf, post
+
+
+def test_patterns_give_the_itemwise_fixed_point():
+    rng = rng0(1)
+    truth = rng.integers(0, 3, 300)
+    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    pat, inv, cnt = crowd.label_patterns(labels)
+    assert len(pat) < len(labels)
+    fit = crowd.dawid_skene(pat, cnt, 3, max_iter=25, tol=0.0)
+    prior, conf, post = _itemwise_ds(labels, 3, 25)
+    np.testing.assert_allclose(fit.prior, prior, atol=1e-9)
+    np.testing.assert_allclose(fit.confusions, conf, atol=1e-9)
+    np.testing.assert_allclose(fit.posterior[inv], post, atol=1e-9)
+
+
+@pytest.mark.parametrize("c", [3, 6])
+def test_ds_recovers_independent_annotators(c):
+    rng = rng0(c)
+    truth = rng.integers(0, c, 30_000)
+    Ts = [_random_T(rng, c, 0.6) for _ in range(3)]
+    labels = _annotate(rng, truth, Ts)
+    e = est.from_annotators(labels, ["a", "b", "c"], c)
+    for key, T in zip("abc", Ts, strict=True):
+        truth_T = _pairs_T(truth, labels[:, "abc".index(key)], c)
+        assert np.abs(e.annotators[key] - truth_T).max() < 0.02
+        assert np.abs(truth_T - T).max() < 0.03  # the simulation is what it says
+    assert abs(e.noise_rate - np.mean(labels[:, 0] != truth)) < 0.01
+
+
+def _worst(labels, truth, rng):
+    """A wrong annotation whenever one exists (chosen at random), else the agreed label."""
+    out = labels[:, 0].copy()
+    for i in range(len(truth)):
+        wrong = labels[i][labels[i] != truth[i]]
+        out[i] = rng.choice(wrong) if len(wrong) else truth[i]
+    return out
+
+
+def test_worst_rule_recovers_the_worst_label_set_and_observed_does_not():
+    rng = rng0(7)
+    c = 4
+    truth = rng.integers(0, c, 20_000)
+    labels = _annotate(rng, truth, [_random_T(rng, c, 0.75) for _ in range(3)])
+    worst = _worst(labels, truth, rng)
+    true_T = _pairs_T(truth, worst, c)
+    assert crowd.infer_rule(labels, worst) == "worst"
+    good = est.from_annotators(labels, list("abc"), c, worst, "worst")
+    naive = est.from_annotators(labels, list("abc"), c, worst, "observed")
+    err = np.abs(good.T - true_T).sum() / c * 100
+    assert err < 2.0
+    assert np.abs(naive.T - true_T).sum() / c * 100 > 3 * err
+    assert abs(good.noise_rate - np.mean(worst != truth)) < 0.01
+
+
+def test_infer_rule_tells_votes_from_worst_labels():
+    rng = rng0(3)
+    truth = rng.integers(0, 3, 3000)
+    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    votes = np.stack([(labels == k).sum(1) for k in range(3)], 1)
+    majority = votes.argmax(1)
+    assert crowd.infer_rule(labels, majority) == "observed"
+    assert crowd.infer_rule(labels, labels[:, 1]) == "observed"
+    assert crowd.infer_rule(labels, _worst(labels, truth, rng)) == "worst"
+    assert crowd.infer_rule(labels, (labels[:, 0] + 1) % 3) == "observed"  # not an annotation
+
+
+def test_missing_annotations_are_skipped_not_counted():
+    rng = rng0(5)
+    truth = rng.integers(0, 3, 20_000)
+    Ts = [_random_T(rng, 3, 0.7) for _ in range(3)]
+    labels = _annotate(rng, truth, Ts)
+    gappy = labels.copy()
+    gappy[rng.random(gappy.shape) < 0.3] = crowd.MISSING
+    gappy[(gappy == crowd.MISSING).all(1), 0] = labels[(gappy == crowd.MISSING).all(1), 0]
+    e = est.from_annotators(gappy, list("abc"), 3)
+    seen = gappy[:, 1] >= 0
+    truth_T = _pairs_T(truth[seen], gappy[seen, 1], 3)
+    assert np.abs(e.annotators["b"] - truth_T).max() < 0.03
+
+
+@pytest.mark.filterwarnings("ignore")  # crowd-kit uses pandas features pandas has deprecated
+@pytest.mark.parametrize("key", ["random1", "random2", "random3", "worse"])
+def test_cifar10n_no_worse_than_crowdkit(key):
+    """Same labels, no clean label used: our T error is at most crowd-kit's DS (+0.05)."""
+    pd = pytest.importorskip("pandas")
+    aggregation = pytest.importorskip("crowdkit.aggregation")
+    z = np.load(CIFAR10N_LABELS)
+    keys = ["random1", "random2", "random3"]
+    labels = np.column_stack([z[k].astype(int) for k in keys])
+    clean, noisy = z["clean"].astype(int), z[key].astype(int)
+    truth_T = _pairs_T(clean, noisy, 10)
+    target = None if key == "random1" else noisy
+    ours = est.from_annotators(labels, keys, 10, target)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"task": np.arange(len(clean)), "worker": k, "label": z[k].astype(int)})
+            for k in keys
+        ]  # fmt: skip
+    )
+    post = aggregation.DawidSkene(n_iter=100).fit(frame).probas_.sort_index()[list(range(10))]
+    theirs = post.to_numpy().T @ np.eye(10)[noisy]
+    theirs /= theirs.sum(1, keepdims=True)
+    err = {n: np.abs(T - truth_T).sum() / 10 * 100 for n, T in (("ours", ours.T), ("ck", theirs))}
+    assert err["ours"] <= err["ck"] + 0.05
+    if key == "worse":  # modelling how 'worse' was made removes most of the error
+        assert err["ours"] < 0.5 * err["ck"]
+        assert abs(ours.noise_rate - np.mean(noisy != clean)) < 0.01
+
+
+def _coverage(c, n, rng, level=0.9):
+    T = _random_T(rng, c, rng.uniform(0.4, 0.8))
+    clean = rng.integers(0, c, n)
+    noisy = _annotate(rng, clean, [T])[:, 0]
+    e = est.from_pairs(clean, noisy, c)
+    Ts, priors, _ = est.draws(e, 400, int(rng.integers(1 << 30)))
+    s = est.summarise(e, Ts, priors, level)
+    inside = (np.array(s["T_low"]) <= T) & (np.array(s["T_high"]) >= T)
+    return inside.ravel(), bool(row_dominant(T)), s["probabilities"]["row_dominant"]
+
+
+def test_pairs_intervals_cover_at_their_level():
+    rng = rng0(11)
+    hits = []
+    for _ in range(200):
+        c = int(rng.choice([2, 4, 10]))
+        n = int(rng.choice([100, 500, 2000]))
+        hits.append(_coverage(c, n, rng)[0])
+    rate = np.concatenate(hits).mean()
+    assert 0.85 <= rate <= 0.95, rate
+
+
+def test_row_dominance_probability_is_calibrated():
+    rng = rng0(12)
+    truth, said = [], []
+    for _ in range(300):
+        c = int(rng.choice([2, 3, 4]))
+        T = rng.dirichlet(np.ones(c) * 2, size=c)  # near the boundary often
+        clean = rng.integers(0, c, int(rng.choice([60, 200])))
+        noisy = _annotate(rng, clean, [T])[:, 0]
+        e = est.from_pairs(clean, noisy, c)
+        Ts, priors, _ = est.draws(e, 200, int(rng.integers(1 << 30)))
+        said.append(est.summarise(e, Ts, priors, 0.9)["probabilities"]["row_dominant"])
+        truth.append(row_dominant(T))
+    said, truth = np.array(said), np.array(truth)
+    assert 0.05 < truth.mean() < 0.95  # both outcomes occur: the check can fail
+    for lo, hi in ((0.0, 0.2), (0.2, 0.8), (0.8, 1.01)):
+        sel = (said >= lo) & (said < hi)
+        assert sel.sum() >= 20
+        assert abs(truth[sel].mean() - said[sel].mean()) < 0.1, (lo, hi)
+
+
+def test_ds_bootstrap_intervals_cover():
+    rng = rng0(13)
+    hits = []
+    for _ in range(40):
+        c = 3
+        truth = rng.integers(0, c, 1500)
+        Ts = [_random_T(rng, c, 0.65) for _ in range(3)]
+        labels = _annotate(rng, truth, Ts)
+        e = est.from_annotators(labels, list("abc"), c)
+        draws, priors, ann = est.draws(e, 200, int(rng.integers(1 << 30)))
+        lo, hi = np.quantile(ann["a"], [0.05, 0.95], axis=0)
+        hits.append(((lo <= Ts[0]) & (Ts[0] <= hi)).ravel())
+    rate = np.concatenate(hits).mean()
+    assert 0.85 <= rate <= 0.97, rate
+
+
+def test_anchor_points_recover_T_from_exact_noisy_posteriors():
+    rng = rng0(17)
+    c = 4
+    T = _random_T(rng, c, 0.7)
+    clean = rng.integers(0, c, 4000)
+    noisy = _annotate(rng, clean, [T])[:, 0]
+    e = est.from_probs(noisy, T[clean], c, "anchor")
+    np.testing.assert_allclose(e.T, T, atol=1e-12)
+    assert np.abs(e.prior - np.bincount(clean) / len(clean)).max() < 0.03
+
+
+def test_confident_joint_reads_rows_as_true_class():
+    pytest.importorskip("cleanlab")
+    rng = rng0(19)
+    c = 3
+    T = np.array([[0.8, 0.2, 0.0], [0.0, 0.9, 0.1], [0.0, 0.0, 1.0]])
+    clean = rng.integers(0, c, 6000)
+    noisy = _annotate(rng, clean, [T])[:, 0]
+    probs = np.eye(c)[clean] * 0.9 + 0.1 / c  # confident and right about the truth
+    e = est.from_probs(noisy, probs, c, "confident")
+    assert np.abs(e.T - _pairs_T(clean, noisy, c)).max() < 0.02
+
+
+def _npz(tmp_path, **arrays):
+    p = tmp_path / "labels.npz"
+    np.savez(p, **arrays)
+    return str(p)
+
+
+def test_cli_contract_and_out_file(tmp_path, capsys):
+    rng = rng0(23)
+    truth = rng.integers(0, 3, 3000)
+    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    f = _npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2], clean=truth)
+    out = tmp_path / "T.csv"
+    argv = ["estimate", "--labels", f, "--noisy", "a", "b", "c", "--bootstrap", "20",
+            "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    contract = ("method classes T T_low T_high prior noise_rate noise_rate_low noise_rate_high "
+                "conditions seconds annotators")  # fmt: skip
+    assert set(contract.split()) <= set(d)
+    assert d["method"] == "ds" and d["classes"] == 3
+    assert set(d["conditions"]["probabilities"]) == set(est.CONDITIONS)
+    assert np.all(np.array(d["T_low"]) <= np.array(d["T"]) + 1e-12)
+    assert d["noise_rate_low"] <= d["noise_rate"] <= d["noise_rate_high"]
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", comments="#"), d["T"], atol=1e-15)
+    assert main(["check", "--matrix", str(out), "--prior", str(out.with_suffix(".prior.csv"))]) == 0
+    capsys.readouterr()
+    assert main(["check", "--labels", f, "--clean", "clean", "--noisy", "a", "--ci", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["probabilities"]) == set(est.CONDITIONS)
+    assert d["epsilon_star_low"] <= d["epsilon_star"] <= d["epsilon_star_high"]
+    assert d["row_margin_low"] <= d["row_margin"] <= d["row_margin_high"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--noisy", "a"], "needs --probs"),
+        (["--noisy", "a", "zz"], "no array 'zz'"),
+        (["--noisy", "a", "--probs", "P"], "shape"),
+        (["--noisy", "a", "b", "--level", "1.5"], "--level"),
+        (["--noisy", "a", "--method", "pairs"], "--clean"),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, needle):
+    f = _npz(tmp_path, a=np.array([0, 1, 2, 1]), b=np.array([0, 1, 1, 1]))
+    np.save(tmp_path / "P.npy", np.full((3, 3), 1 / 3))
+    extra = [str(tmp_path / "P.npy") if x == "P" else x for x in extra]
+    assert main(["estimate", "--labels", f, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
