@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.optimize import nnls
 
 from simulations import crowd
 from theory.conditions import report
 from theory.errors import InputError
 from theory.validation import check_labels, check_unit
 
-METHODS = ("ds", "confident", "anchor", "pairs")
+METHODS = ("ds", "confident", "anchor", "mixture", "pairs")
 CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant",
               "globally_separable", "cleanlab_valid")  # fmt: skip
 ANCHOR_QUANTILE = 0.97  # Patrini et al. (2017): a high quantile, not the maximum, resists outliers
@@ -153,13 +155,59 @@ def anchor_points(noisy, probs, classes: int) -> Estimate:
 
 def _prior_from_noisy(T, noisy_prior):
     # the clean prior p solves p @ T = noisy prior; least squares on the simplex
-    from scipy.optimize import nnls  # scipy is a core dependency; deferred to keep import light
-
     p, _ = nnls(T.T, noisy_prior)
     return p / p.sum() if p.sum() > 0 else np.full(len(T), 1.0 / len(T))
 
 
-_SINGLE = {"confident": confident_joint, "anchor": anchor_points}
+RIDGE = 1e-3  # added to each covariance: centred log-probabilities span c - 1 dimensions
+
+
+def _log_density(z, resp, mass):
+    """(n, c): log of each class's Gaussian (weighted mean and full covariance) at each row."""
+    n, d = z.shape
+    out = np.empty((n, resp.shape[1]))
+    for i in range(resp.shape[1]):
+        mean = resp[:, i] @ z / mass[i]
+        dev = z - mean
+        cov = (resp[:, i, None] * dev).T @ dev / mass[i] + RIDGE * np.eye(d)
+        chol = np.linalg.cholesky(cov)
+        w = solve_triangular(chol, dev.T, lower=True)
+        out[:, i] = -0.5 * (w * w).sum(0) - np.log(np.diag(chol)).sum()
+    return out - 0.5 * d * np.log(2 * np.pi)
+
+
+def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1e-8) -> Estimate:
+    """T as the mixture weights that explain each observed class's loss vectors.
+
+    Under class-conditional noise the noisy label depends on the item only through its true
+    class, so out-of-sample losses ``-log probs`` and the noisy label are independent given
+    the true class: the items labelled j hold a mixture, over true classes i with weights
+    ``prior_i T[i, j]``, of the same per-class laws of the loss vector. EM fits that latent
+    class model, with a Gaussian law (full covariance) per class on the centred
+    log-probabilities, starting from the predicted class.
+    """
+    z = np.log(np.clip(probs, 1e-6, 1.0))
+    z -= z.mean(1, keepdims=True)
+    onehot = np.eye(classes)[noisy]
+    resp = 0.9 * np.eye(classes)[probs.argmax(1)] + 0.1 / classes
+    previous = -np.inf
+    for _ in range(max_iter):
+        mass = resp.sum(0) + 1e-12
+        prior = mass / mass.sum()
+        T = _rows(resp.T @ onehot + 1e-12)
+        log_joint = np.log(prior)[None] + np.log(T[:, noisy]).T + _log_density(z, resp, mass)
+        top = log_joint.max(1, keepdims=True)
+        joint = np.exp(log_joint - top)
+        total = joint.sum(1, keepdims=True)
+        resp = joint / total
+        ll = float((np.log(total) + top).sum())
+        if ll - previous <= tol * abs(ll):
+            break
+        previous = ll
+    return Estimate("mixture", T, prior)
+
+
+_SINGLE = {"confident": confident_joint, "anchor": anchor_points, "mixture": loss_mixture}
 
 
 def from_probs(noisy, probs, classes: int, method: str) -> Estimate:

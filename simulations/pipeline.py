@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import data, generate, intervals, loop_criteria, select
+from simulations import data, estimate, generate, intervals, loop_criteria, select
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
 from theory import precision, rsl
@@ -29,6 +29,7 @@ from theory.validation import check_float, check_int, check_transition
 
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
 RSL_RULES = ("auto", "authors", "balanced")
+SINGLE_LABEL_METHODS = ("confident", "anchor", "mixture")
 AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps prop * n / c
 LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
 ARMS = ("ce_all", "ce_early_stopped", "global_selected", "rsl_selected", "rsl_weighted",
@@ -55,6 +56,7 @@ class TrainConfig:
     rsl_budget: str = "auto"
     progress: bool = True
     stage2: bool = True
+    estimate: str | None = None  # a single-label method of simulations.estimate, or None
 
     def __post_init__(self):
         self.T = check_transition(self.T)
@@ -68,6 +70,13 @@ class TrainConfig:
         self.cv = check_int(self.cv, "--cv", low=0)
         if self.cv == 1:
             raise InputError("--cv 1 leaves nothing out: use 0 (in-sample) or at least 2 folds")
+        if self.estimate is not None:
+            if self.estimate not in SINGLE_LABEL_METHODS:
+                raise InputError(
+                    f"--estimate {self.estimate!r}: choose {', '.join(SINGLE_LABEL_METHODS)}"
+                )
+            if self.cv < 2:
+                raise InputError("--estimate needs out-of-fold probabilities: --cv 2 or more")
         if self.rsl_budget not in RSL_RULES:
             raise InputError(f"--rsl-budget {self.rsl_budget!r}: choose {', '.join(RSL_RULES)}")
 
@@ -224,17 +233,27 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
             "that has fitted its labels looks confident on all of them, so both keep nearly all"
         )
 
-    b = budgets(prep.noisy, prep.prior, cfg.T, cfg.rsl_rule)
     L = fit1.losses
-    per_epoch = loop_criteria.per_epoch_criteria(
-        L, fit1.val_acc, fit1.test_acc, prep.clean, prep.noisy, c, b
-    )
-    predicted = loop_criteria.predictions(
-        fit1.val_outputs, prep.val_clean, prep.noisy, prep.prior, cfg.T, b
-    )
-    criteria = loop_criteria.final_criteria(
-        L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
-    )
+
+    def criteria_from(T, prior):
+        b = budgets(prep.noisy, prior, T, cfg.rsl_rule)
+        per_epoch = loop_criteria.per_epoch_criteria(
+            L, fit1.val_acc, fit1.test_acc, prep.clean, prep.noisy, c, b
+        )
+        predicted = loop_criteria.predictions(
+            fit1.val_outputs, prep.val_clean, prep.noisy, prior, T, b
+        )
+        final = loop_criteria.final_criteria(
+            L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
+        )
+        return b, per_epoch, final
+
+    b, per_epoch, criteria = criteria_from(cfg.T, prep.prior)
+    estimated = None
+    if cfg.estimate:  # a practitioner's run: T and the prior from the noisy labels alone
+        est = estimate.from_probs(prep.noisy, probs, c, cfg.estimate)
+        estimated = estimate_record(est, cfg.T, prep.prior, b, criteria)
+        b, per_epoch, criteria = criteria_from(est.T, est.prior)
     cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, cfg.T)
 
     test_accuracy = {}
@@ -256,6 +275,8 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
                    "record_s": float(np.median(fit1.record_s)), "total_s": None},
         "loss_matrix": str(out_dir / "losses.npz"),
     }  # fmt: skip
+    if estimated is not None:
+        record["estimate"] = estimated
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
     save(out_dir, cfg, prep, fit1, arrays, record, t_start)
     return record
@@ -295,6 +316,20 @@ def save(out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, rec
         np.savez_compressed(f, settings=np.array(json.dumps(settings)), **arrays)
     record["timing"]["total_s"] = time.perf_counter() - t_start
     write_json(out_dir / "record.json", {**record, "provenance": provenance(settings)})
+
+
+def estimate_record(est, T, prior, b_true: Budgets, criteria_true: dict) -> dict:
+    """T-hat beside the truth, and what the true T would have given (budgets, criteria)."""
+    keep = ("observed_precision", "predicted_precision", "selected")
+    return {
+        "method": est.method, "T": est.T.tolist(), "prior": est.prior.tolist(),
+        "noise_rate": est.noise_rate, "true_noise_rate": noise_rate(T, prior),
+        "T_error": float(np.abs(est.T - T).sum() / len(T) * 100),
+        "with_true_T": {
+            "budgets": {"classwise": b_true.classwise.tolist(), "rsl": b_true.rsl.tolist()},
+            "criteria": {k: {f: v.get(f) for f in keep} for k, v in criteria_true.items()},
+        },
+    }  # fmt: skip
 
 
 # --- several seeds -------------------------------------------------------------------------
@@ -344,6 +379,9 @@ def combine(runs: list[dict]) -> dict:
                 [{k: row[k] for k in ("train_size", "train_precision")} for row in rows]
             ),  # fmt: skip
         }
+    if "estimate" in first:
+        record["estimate"] = {**first["estimate"], "T_error_seeds": intervals.summary(
+            [r["estimate"]["T_error"] for r in runs])}  # fmt: skip
     if len(runs) > 1:
         record["runs"] = [
             {"seed": r["seed"], "loss_matrix": r["loss_matrix"],

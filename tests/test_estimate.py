@@ -12,7 +12,7 @@ from simulations.cli import main
 from theory.conditions import row_dominant
 
 rng0 = np.random.default_rng
-CIFAR10N_LABELS = Path(__file__).resolve().parent / "data" / "cifar10n_labels.npz"
+CIFAR10N_LABELS = Path(__file__).resolve().parents[1] / "theory" / "data" / "cifar10n" / "labels.npz"
 
 
 def _random_T(rng, c, diag=0.7):
@@ -293,3 +293,22 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, needle):
     assert main(["estimate", "--labels", f, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+def test_loss_mixture_recovers_T_when_classes_separate_in_logit_space():
+    rng = rng0(29)
+    c, n = 5, 6000
+    T = _random_T(rng, c, 0.6)
+    clean = rng.integers(0, c, n)
+    noisy = _annotate(rng, clean, [T])[:, 0]
+    centres = 3.0 * np.eye(c) + rng.normal(0, 0.5, (c, c))  # class i scores highest on i
+    logits = centres[clean] + rng.normal(0, 1.0, (n, c))
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    e = est.from_probs(noisy, probs, c, "mixture")
+    truth = _pairs_T(clean, noisy, c)
+    err = np.abs(e.T - truth).sum() / c * 100
+    assert err < 3.0, err
+    # the probabilities here know the clean class, not the noisy one: anchors read T off the
+    # probability rows and so miss it; the mixture reads T off the labels
+    assert np.abs(est.from_probs(noisy, probs, c, "anchor").T - truth).sum() / c * 100 > 3 * err

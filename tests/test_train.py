@@ -74,6 +74,19 @@ def test_digits_end_to_end(capsys, tmp_path):
     assert record["provenance"]["versions"]["torch"].startswith("2.")
 
 
+def test_estimate_replaces_T_and_keeps_the_truth_beside_it(capsys, tmp_path):
+    r = train_json(capsys, tmp_path, "--estimate", "anchor")
+    e = r["estimate"]
+    T_hat, T = np.array(e["T"]), np.load(r["loss_matrix"])["T"]
+    assert e["method"] == "anchor" and T_hat.shape == (10, 10)
+    np.testing.assert_allclose(T_hat.sum(1), 1.0)
+    assert e["T_error"] == pytest.approx(np.abs(T_hat - T).sum() / 10 * 100)
+    assert e["true_noise_rate"] == pytest.approx(0.4)
+    # the budgets the loop used are those of T-hat; the true T's are kept apart
+    assert r["budgets"]["classwise"] != e["with_true_T"]["budgets"]["classwise"]
+    assert set(e["with_true_T"]["criteria"]) == set(CRITERIA)
+
+
 def test_same_seed_same_losses_on_cpu(capsys, tmp_path):
     a = train_json(capsys, tmp_path / "a", "--seed", "3")
     b = train_json(capsys, tmp_path / "b", "--seed", "3")
@@ -115,6 +128,8 @@ def test_models_map_inputs_to_class_logits(kind, shape):
         (["--epochs", "0"], "below 1"),
         (["--device", "tpu"], "unknown device"),
         (["--train-fraction", "0"], "outside (0, 1]"),
+        (["--estimate", "mixture", "--cv", "0"], "--cv 2 or more"),
+        (["--estimate", "oracle"], "invalid choice"),
     ],
 )
 def test_bad_input(capsys, tmp_path, extra, needle):

@@ -69,6 +69,13 @@ def cifar10n(name: str) -> np.ndarray:
         return check_transition(np.loadtxt(p, delimiter=","), name=f"cifar10n-{name}")
 
 
+def cifar10n_labels() -> dict[str, np.ndarray]:
+    """CIFAR-10N's label arrays (clean, aggre, random1-3, worse), as shipped with the package."""
+    path = resources.files("theory") / "data" / "cifar10n" / "labels.npz"
+    with resources.as_file(path) as p, np.load(p) as z:
+        return {k: z[k].astype(np.int64) for k in z.files}
+
+
 def named(noise: str, rate=None, classes=None) -> np.ndarray:
     """The matrix of a noise name as the CLI spells it (``symmetric``, ``cifar10n-worse``, ...)."""
     if noise.startswith("cifar10n-"):

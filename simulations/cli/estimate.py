@@ -31,7 +31,11 @@ def configure(p) -> None:
         "annotation whenever one exists, as CIFAR-N's 'worse'); auto infers it",
     )  # fmt: skip
     p.add_argument("--clean", metavar="KEY", help="clean labels: method 'pairs'")
-    p.add_argument("--probs", metavar="FILE.npy", help="out-of-sample predicted probabilities")
+    p.add_argument(
+        "--probs", metavar="FILE.npy|KEY",
+        help="out-of-sample predicted probabilities: a .npy file, or a key of --labels "
+        "(train writes 'oof_probs' into its losses.npz)",
+    )  # fmt: skip
     p.add_argument("--method", choices=est.METHODS, help="default: from what is given")
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--bootstrap", type=int, default=200, help="draws for the intervals")
@@ -53,7 +57,9 @@ def _method(args) -> str:
 
 def fit(args) -> tuple[est.Estimate, int]:
     method = _method(args)
-    keys = list(dict.fromkeys(args.noisy + [k for k in (args.target, args.clean) if k]))
+    probs_key = args.probs if args.probs and not args.probs.endswith(".npy") else None
+    named = [k for k in (args.target, args.clean, probs_key) if k]
+    keys = list(dict.fromkeys(args.noisy + named))
     arrays = read_label_arrays(args.labels, keys)
     annotations = est.check_annotations({k: arrays[k] for k in args.noisy})
     target = None
@@ -77,7 +83,7 @@ def fit(args) -> tuple[est.Estimate, int]:
         return est.from_pairs(clean, noisy, c), c
     if not args.probs:
         raise InputError(f"method {method!r} needs --probs FILE.npy (out-of-sample)")
-    probs = read_npy(args.probs)
+    probs = arrays[probs_key] if probs_key else read_npy(args.probs)
     c = probs.shape[1] if probs.ndim == 2 else c
     return est.from_probs(noisy, est.check_probs(probs, len(noisy), c), c, method), c
 

@@ -8,7 +8,7 @@ from simulations.cli._args import add_common, add_source, matrix_from_args
 from simulations.criteria import LOSS_CRITERIA
 from simulations.data import SCALING_RULE
 from simulations.io import fmt
-from simulations.pipeline import RSL_RULES, TrainConfig, run_training
+from simulations.pipeline import RSL_RULES, SINGLE_LABEL_METHODS, TrainConfig, run_training
 
 HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
@@ -56,6 +56,12 @@ def configure(p) -> None:
         help="RSL's per-class budget: balanced num(i), or the authors' prop * n / c "
         "(auto: the authors' for uniform and pairwise noise, as in their code)",
     )  # fmt: skip
+    p.add_argument(
+        "--estimate", choices=SINGLE_LABEL_METHODS,
+        help="take T and the prior from the noisy labels and the out-of-fold probabilities "
+        "(as a user without T would) for budgets, predictions and stage 2; the record keeps "
+        "what the true T gives under 'estimate'",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
 
@@ -78,6 +84,7 @@ def run(args) -> tuple[dict, str]:
         scale=not args.no_scale,
         rsl_budget=args.rsl_budget,
         noise=args.noise,
+        estimate=args.estimate,
         progress=not args.no_progress and not args.json,
     )
     record = run_training(cfg)
@@ -124,6 +131,15 @@ def render(r: dict, source: str) -> str:
                 f"  {name:17s} {_interval(a):>26}  trained on {a['train_size']:.0f} samples, "
                 f"{a['train_precision']:.3f} clean"
             )
+    if "estimate" in r:
+        e = r["estimate"]
+        lines.append(
+            f"budgets and predictions from T estimated by {e['method']} (no clean training "
+            f"label): T error {e['T_error']:.2f} (sum |T_hat - T| / c x 100), noise rate "
+            f"{e['noise_rate']:.4f} vs true {e['true_noise_rate']:.4f}"
+        )
+        for name, c in e["with_true_T"]["criteria"].items():
+            lines.append(f"  with the true T, {name:10s} {fmt(c['observed_precision'])}")
     t = r["timing"]
     lines.append(
         f"epoch {t['epoch_s'] * 1e3:.1f} ms, loss recording {t['record_s'] * 1e3:.1f} ms, "
