@@ -65,3 +65,23 @@ def test_unknown_figure_and_missing_csv(tmp_path, capsys):
     assert "unknown figure" in capsys.readouterr().err
     assert main(["figures", "--only", "theorem2", "--redraw", "--out", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_estimation_figure_data(quick_figures):
+    t = figures.read_csv(quick_figures / "estimation.csv")
+    cif = t["kind"] == "cifar10n"
+    worse = cif & (t["name"] == "worse")
+    by_rule = {r: t["T_error"][worse & (t["rule"] == r)][0] for r in ("worst", "observed")}
+    assert by_rule["worst"] < 0.5 * by_rule["observed"]
+    assert np.all(t["noise_rate_low"][cif] <= t["noise_rate"][cif])
+    assert np.all(t["noise_rate"][cif] <= t["noise_rate_high"][cif])
+    # independent errors: Dawid-Skene is right; shared errors: it under-counts them
+    cor = t["kind"] == "correlated"
+    err, said, true = t["T_error"][cor], t["noise_rate"][cor], t["true_noise_rate"][cor]
+    assert err[0] < 1.5 and np.all(np.diff(err) > 0)
+    assert abs(said[0] - true[0]) < 0.005 and np.all((true - said)[1:] > 0.005)
+    # more items, smaller error in the predicted precision (first vs last size, mean of draws)
+    pr = t["kind"] == "propagation"
+    gap = np.abs(t["predicted"] - t["achieved"])
+    n = t["n_per_class"]
+    assert gap[pr & (n == n[pr].max())].mean() < gap[pr & (n == n[pr].min())].mean()

@@ -29,6 +29,7 @@ ORDER = (
     "train_fraction",
     "stage2_accuracy",
     "imbalance",
+    "estimation",
 )
 
 
