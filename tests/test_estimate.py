@@ -12,7 +12,7 @@ from simulations.cli import main
 from theory.conditions import row_dominant
 
 rng0 = np.random.default_rng
-CIFAR10N_LABELS = Path(__file__).resolve().parents[1] / "theory" / "data" / "cifar10n" / "labels.npz"
+CIFAR10N_LABELS = Path(__file__).resolve().parents[1] / "theory/data/cifar10n/labels.npz"
 
 
 def _random_T(rng, c, diag=0.7):
