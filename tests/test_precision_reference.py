@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import noise, precision, rsl
+from theory import losses, noise, precision, rsl
 from theory.errors import InputError
 from theory.losses import cell_laws
 
@@ -159,3 +159,110 @@ def test_per_class_and_global_use_the_given_prior():
     assert g.selected_fraction == pytest.approx(float((p @ T) @ f), rel=1e-6)
     with pytest.raises(InputError):
         precision.per_class(laws, T, [0.5, 0.5], f)
+
+
+def reference_gmm(laws, T, p, n):
+    """DivideMix's selection on the population, cell by cell: losses min-max normalised by
+    the expected extremes of n samples, the reference fit on every cell's quantile atoms,
+    keep the points more likely under the low-mean component."""
+    from theory.losses import Mixture
+
+    c = len(T)
+    cells = [(i, j) for j in range(c) for i in range(c) if laws[i][j] is not None and T[i, j] > 0]
+    mass = {(i, j): p[i] * T[i, j] for i, j in cells}
+    mix = Mixture([laws[i][j] for i, j in cells], [mass[k] for k in cells])
+    lo, hi = mix.ppf(1.0 / (n + 1)), mix.ppf(n / (n + 1.0))
+    xs, ws, owner = [], [], []
+    for k in cells:
+        v, w = laws[k[0]][k[1]].quantile_atoms()
+        xs.append((v - lo) / (hi - lo))
+        ws.append(w * mass[k])
+        owner += [k] * v.size
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    pi, mu, var = reference_em(x, w)
+    dens = pi * np.exp(-0.5 * (x[:, None] - mu) ** 2 / var) / np.sqrt(var)
+    keep = dens[:, np.argmin(mu)] > dens[:, 1 - np.argmin(mu)]
+    kept = np.zeros((c, c))
+    for k, wk, ok in zip(owner, w, keep, strict=True):
+        kept[k] += wk * ok
+    return kept
+
+
+@pytest.mark.parametrize(
+    "model, kw, prior",
+    [
+        ("perturbed", {"epsilon": 0.4}, [0.5, 0.3, 0.2]),
+        ("perturbed", {"epsilon": 0.2, "alpha": 2.0}, None),
+        ("overlap", {"separation": 1.5}, [0.2, 0.3, 0.5]),
+        ("bayes", {"sd": 0.3}, [0.6, 0.2, 0.2]),
+    ],
+)
+def test_gmm_prediction_matches_the_reference(model, kw, prior):
+    T = noise.named("pairwise", 0.35, 3)
+    p = np.full(3, 1 / 3) if prior is None else np.array(prior)
+    laws = cell_laws(T, model, prior=p, qmc_points=512, **kw)
+    got = precision.gmm(laws, T, p, 5000)
+    np.testing.assert_allclose(got.kept, reference_gmm(laws, T, p, 5000), atol=1e-9)
+
+
+def test_gmm_on_a_sample_agrees_with_sklearn():
+    """Independent evidence: DivideMix's own recipe (sklearn's GaussianMixture) on 40,000
+    sampled losses selects what the population prediction says, to sampling error."""
+    from sklearn.mixture import GaussianMixture
+
+    T = noise.named("pairwise", 0.35, 3)
+    p = np.array([0.5, 0.3, 0.2])
+    laws = cell_laws(T, "perturbed", epsilon=0.4, prior=p)
+    rng = np.random.default_rng(0)
+    n = 40_000
+    clean = rng.choice(3, n, p=p)
+    noisy = np.array([rng.choice(3, p=T[i]) for i in clean])
+    loss = np.empty(n)
+    for i in range(3):
+        for j in range(3):
+            m = (clean == i) & (noisy == j)
+            if m.any():
+                loss[m] = laws[i][j].rvs(m.sum(), random_state=rng)
+    x = ((loss - loss.min()) / (loss.max() - loss.min()))[:, None]
+    gm = GaussianMixture(2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=0).fit(x)
+    keep = gm.predict_proba(x)[:, gm.means_.argmin()] > 0.5
+    predicted = precision.gmm(laws, T, p, n)
+    assert (clean == noisy)[keep].mean() == pytest.approx(predicted.precision, abs=0.01)
+    assert keep.mean() == pytest.approx(predicted.selected_fraction, abs=0.02)
+
+
+def test_predict_all_defaults_and_the_epoch_mean():
+    T = noise.named("pairwise", 0.3, 3)
+    p = np.array([0.5, 0.3, 0.2])
+    f = precision.oracle_fractions(T, p)
+    plain = precision.predict_all(T, p, fractions=f, n=1000)
+    defaults = {"epsilon": 0.0, "separation": 1.0, "alpha": 1.0, "sigma": 0.0, "rho": 0.0,
+                "epochs": 1}  # fmt: skip
+    explicit = precision.predict_all(T, p, "bayes", fractions=f, n=1000, **defaults)
+    assert set(plain) == {"global", "classwise", "rsl", "gmm", "confident"}
+    for k in plain:
+        assert plain[k].precision == explicit[k].precision
+    assert plain["confident"] is not None
+    # with epoch noise the single-epoch laws carry sigma, RSL's mean-loss laws the epoch spread
+    got = precision.predict_all(T, p, fractions=f, n=1000, sigma=0.4, rho=0.2, epochs=5)
+    sd = losses.epoch_sd(0.4, 0.2, 5)
+    assert got["confident"] is None
+    single = cell_laws(T, prior=p, sd=0.4)
+    mean = cell_laws(T, prior=p, sd=sd)
+    want = precision.per_class(single, T, p, f).precision
+    assert got["classwise"].precision == pytest.approx(want)
+    rsl_f = precision.rsl_fractions(T, p)
+    assert got["rsl"].precision == pytest.approx(precision.per_class(mean, T, p, rsl_f).precision)
+    other = precision.predict_all(T, p, "perturbed", fractions=f, n=10, epsilon=0.2)
+    assert other["confident"] is None
+
+
+def test_confident_bayes_ties_and_empty_columns():
+    # column 0 receives only class 0, so its threshold is T[0, 0] itself: a tie counts as above
+    T = np.array([[0.8, 0.2], [0.0, 1.0]])
+    pred = precision._confident_bayes(T, np.array([0.5, 0.5]))
+    assert pred.kept[0, 1] == 0.0 and pred.kept[0, 0] == pytest.approx(0.4)
+    # nobody is observed as class 1: its threshold is infinite, never reached
+    T = np.array([[1.0, 0.0], [1.0, 0.0]])
+    pred = precision._confident_bayes(T, np.array([0.5, 0.5]))
+    assert pred.kept[1, 0] == pytest.approx(0.5) and pred.precision == pytest.approx(0.5)

@@ -37,6 +37,7 @@ def test_region_inputs_are_checked(masses, true_class, predicted, message):
 def test_fstar_attains_by_its_own_row_and_ignores_empty_regions():
     # class 1's row is dominant (0.8 is its own maximum) although 0.9 is larger elsewhere
     assert claims.fstar_minimises_noisy_risk(T2, [1.0], [1])
+    assert claims.fstar_minimises_noisy_risk(T2, [1.0, 1.0], [0, 1])
     bad = np.array([[0.3, 0.7], [0.2, 0.8]])  # class 0 is not row dominant
     assert not claims.fstar_minimises_noisy_risk(bad, [1.0, 1.0], [0, 1])
     assert claims.fstar_minimises_noisy_risk(bad, [0.0, 1.0], [0, 1])  # no mass on class 0
@@ -235,4 +236,80 @@ def test_report_carries_T_and_global_separability_by_columns():
     col_only = np.array([[0.5, 0.45, 0.05], [0.0, 0.6, 0.4], [0.3, 0.0, 0.7]])
     assert conditions.globally_separable(col_only) == bool(
         np.diag(col_only).min() > max(col_only[i, j] for i in range(3) for j in range(3) if i != j)
+    )
+
+
+def test_float_checks_at_their_bounds():
+    assert validation.check_float(0.0, "x", 0.0, 1.0) == 0.0
+    assert validation.check_float(1.0, "x", 0.0, 1.0) == 1.0
+    with pytest.raises(InputError, match=r"^x = 0 is outside \(0, 1\]$"):
+        validation.check_float(0.0, "x", 0.0, 1.0, low_open=True)
+    with pytest.raises(InputError, match=r"^x = 1 is outside \[0, 1\)$"):
+        validation.check_float(1.0, "x", 0.0, 1.0, high_open=True)
+    with pytest.raises(InputError, match=r"^x = -0.5 is outside \[0, 1\]$"):
+        validation.check_float(-0.5, "x", 0.0, 1.0)
+    assert validation.check_int(5, "k", low=1, high=5) == 5
+    with pytest.raises(InputError, match="k = 6 is above 5"):
+        validation.check_int(6, "k", low=1, high=5)
+    with pytest.raises(InputError, match="must be an integer"):
+        validation.check_int(float("inf"), "k")
+    with pytest.raises(InputError, match="^classes = 1 is below 2$"):
+        validation.check_classes(1)
+
+
+def test_matrix_and_prior_checks_at_their_bounds():
+    with pytest.raises(InputError, match="^T needs at least 2 classes, got 1$"):
+        validation.check_transition([[1.0]])
+    with pytest.raises(InputError, match="^row 0 of T sums to 1.1, not 1"):
+        validation.check_transition([[0.9, 0.2], [0.5, 0.5]])
+    ok = validation.check_transition([[0.5 + 5e-10, 0.5], [0.5, 0.5]])  # within the tolerance
+    assert ok.shape == (2, 2)
+    assert validation.check_prior([0.0, 1.0], 2).tolist() == [0.0, 1.0]  # a zero share is fine
+    with pytest.raises(InputError, match="^prior sums to 0$"):
+        validation.check_prior([0.0, 0.0], 2)
+    with pytest.raises(InputError, match=r"^prior\[1\] is negative$"):
+        validation.check_prior([1.0, -0.5], 2)
+
+
+def test_cleanlab_validity_depends_on_the_prior():
+    # column 0 is (0.5, 0.6, 0.1): T[0, 0] beats its prior-weighted average only if class 1
+    # is rare
+    T = np.array([[0.5, 0.25, 0.25], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    assert conditions.cleanlab_valid(T, None) != conditions.cleanlab_valid(T, [0.05, 0.9, 0.05])
+
+
+def test_clean_loss_of_a_perfect_class_is_plus_zero():
+    import math
+
+    rep = conditions.report(np.array([[1.0, 0.0], [0.2, 0.8]]))
+    assert math.copysign(1.0, rep.per_class[0].clean_loss) == 1.0
+
+
+def test_rsl_leaves_empty_and_priorless_classes_out():
+    from theory import rsl
+
+    n, eta, p = (
+        np.array([100.0, 80.0, 60.0]),
+        np.array([0.2, 0.3, 0.1]),
+        np.array([0.4, 0.35, 0.25]),
+    )
+    full = rsl.num(n, eta, p)
+    empty = rsl.num(np.array([100.0, 80.0, 0.0]), eta, p)
+    np.testing.assert_allclose(empty[:2], rsl.num(n[:2], eta[:2], p[:2]))
+    assert empty[2] == 0.0 and full[2] > 0
+    priorless = rsl.num(n, eta, np.array([0.5, 0.5, 0.0]))
+    np.testing.assert_allclose(priorless[:2], rsl.num(n[:2], eta[:2], np.array([0.5, 0.5])))
+    assert priorless[2] == 0.0
+
+
+def test_separation_for_a_low_target_is_found_below_one():
+    T = noise.named("pairwise", 0.3, 2)
+    s = regions.separation_for_precision(T, 0.72, [0.5, 0.5])
+    at = regions.precision_vs_separation(T, [max(s - 0.01, 1e-3), s + 0.01], [0.5, 0.5])
+    assert s < 1.0 and at["classwise"][0] < 0.72 < at["classwise"][1]
+
+
+def test_random_transition_default_concentration_is_one():
+    np.testing.assert_array_equal(
+        noise.random_transition(4, 0.3, 5), noise.random_transition(4, 0.3, 5, concentration=1.0)
     )

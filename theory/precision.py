@@ -16,6 +16,7 @@ import numpy as np
 from theory import rsl
 from theory.losses import LossDistribution, Mixture, _cell_laws, epoch_sd
 from theory.noise import _class_noise_rates
+from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
 
 
@@ -228,7 +229,7 @@ def _confident_bayes(T, p) -> Prediction:
         t = np.where(col > 0, (mass * T).sum(axis=0) / col, np.inf)
     kept = np.zeros_like(mass)
     for i in range(len(T)):
-        above = np.flatnonzero(T[i] >= t)
+        above = np.flatnonzero(~exceeds(t, T[i]))  # reaching the threshold up to a tie
         star = above[np.argmax(T[i, above])] if above.size else -1
         for j in range(len(T)):
             if mass[i, j] > 0 and (star < 0 or star == j):
