@@ -46,14 +46,19 @@ def _m_step(weights, posterior, onehot):
     return prior, confusions
 
 
-def _e_step(prior, confusions, onehot):
-    log_conf = np.log(np.maximum(confusions, _FLOOR))
-    with np.errstate(divide="ignore"):
-        log_joint = np.log(prior)[None, :] + np.einsum("maj,aij->mi", onehot, log_conf)
+def normalise_log(log_joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of log joint probabilities -> (posterior rows, log evidence per row), stably."""
     top = log_joint.max(1, keepdims=True)
     joint = np.exp(log_joint - top)
     total = joint.sum(1, keepdims=True)
     return joint / total, (np.log(total) + top)[:, 0]
+
+
+def _e_step(prior, confusions, onehot):
+    log_conf = np.log(np.maximum(confusions, _FLOOR))
+    with np.errstate(divide="ignore"):
+        log_joint = np.log(prior)[None, :] + np.einsum("maj,aij->mi", onehot, log_conf)
+    return normalise_log(log_joint)
 
 
 def majority_start(patterns: np.ndarray, classes: int) -> np.ndarray:
@@ -100,9 +105,10 @@ def target_law(patterns: np.ndarray, target: np.ndarray, classes: int, rule: str
     the annotations that differ from the true class, or the true class when none does.
     """
     m = len(patterns)
-    if rule == "observed":
+    if rule == "observed":  # a missing label (an annotator's) carries no mass
         law = np.zeros((m, classes, classes))
-        law[np.arange(m), :, target] = 1.0
+        seen = np.flatnonzero(target != MISSING)
+        law[seen, :, target[seen]] = 1.0
         return law
     votes = _one_hot(patterns, classes).sum(1)  # (m, c)
     wrong = np.repeat(votes[:, None, :], classes, axis=1)

@@ -16,13 +16,12 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
 
 from simulations import crowd
-from theory.conditions import report
+from theory.conditions import CONDITIONS, report
 from theory.errors import InputError
+from theory.noise import noise_rate
 from theory.validation import check_labels, check_unit
 
 METHODS = ("ds", "confident", "anchor", "mixture", "pairs")
-CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant",
-              "globally_separable", "cleanlab_valid")  # fmt: skip
 ANCHOR_QUANTILE = 0.97  # Patrini et al. (2017): a high quantile, not the maximum, resists outliers
 
 
@@ -36,7 +35,12 @@ class Estimate:
 
     @property
     def noise_rate(self) -> float:
-        return float(self.prior @ (1.0 - np.diag(self.T)))
+        return noise_rate(self.T, self.prior)
+
+
+def t_error(T_hat, T) -> float:
+    """``sum |T_hat - T| / c * 100``: the T error of HOC (Zhu et al. 2021) and CIFAR-N."""
+    return float(np.abs(np.asarray(T_hat) - T).sum() / len(T) * 100)
 
 
 def _rows(counts: np.ndarray) -> np.ndarray:
@@ -95,7 +99,8 @@ def _fit_crowd(data: _Crowd, classes: int, counts=None, start=None) -> Estimate:
     fit = crowd.dawid_skene(ann, counts, classes, start=start)
     annotators = {}
     for a, key in enumerate(data.keys):
-        annotators[key] = _confusion_of(fit, ann[:, a], counts, classes)
+        law = crowd.target_law(ann, ann[:, a], classes, "observed")
+        annotators[key] = crowd.transition_from_posterior(fit.posterior, counts, law)
     if data.rule is None:
         T = annotators[data.keys[0]]
     else:
@@ -105,13 +110,6 @@ def _fit_crowd(data: _Crowd, classes: int, counts=None, start=None) -> Estimate:
     details = {"data": data, "posterior": fit.posterior, "iterations": fit.iterations,
                "rule": data.rule}  # fmt: skip
     return Estimate("ds", T, fit.prior, annotators, details)
-
-
-def _confusion_of(fit, labels, counts, classes):
-    seen = labels != crowd.MISSING
-    law = np.zeros((len(labels), classes, classes))
-    law[np.flatnonzero(seen), :, labels[seen]] = 1.0
-    return crowd.transition_from_posterior(fit.posterior, counts, law)
 
 
 def _crowd_draws(est: Estimate, draws: int, rng, classes: int):
@@ -196,11 +194,8 @@ def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1
         prior = mass / mass.sum()
         T = _rows(resp.T @ onehot + 1e-12)
         log_joint = np.log(prior)[None] + np.log(T[:, noisy]).T + _log_density(z, resp, mass)
-        top = log_joint.max(1, keepdims=True)
-        joint = np.exp(log_joint - top)
-        total = joint.sum(1, keepdims=True)
-        resp = joint / total
-        ll = float((np.log(total) + top).sum())
+        resp, log_evidence = crowd.normalise_log(log_joint)
+        ll = float(log_evidence.sum())
         if ll - previous <= tol * abs(ll):
             break
         previous = ll
@@ -238,7 +233,8 @@ def draws(est: Estimate, count: int, seed: int) -> tuple[np.ndarray, np.ndarray,
     return _probs_draws(est, count, rng, c)
 
 
-def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The central ``level`` interval of draws, entry by entry (draws along axis 0)."""
     tail = (1.0 - level) / 2.0
     return np.quantile(values, tail, axis=0), np.quantile(values, 1.0 - tail, axis=0)
 
@@ -246,16 +242,16 @@ def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]
 def summarise(est: Estimate, Ts, priors, level: float) -> dict:
     """Intervals for T, the noise rate, margins and epsilon*, and each condition's probability."""
     level = check_unit(level, "--level")
-    low, high = _interval(Ts, level)
+    low, high = interval(Ts, level)
     if est.method == "pairs":
         # the Jeffreys interval's convention: an entry never observed has lower limit 0
         low = np.where(est.details["counts"] == 0, 0.0, low)
     reports = [report(T, p) for T, p in zip(Ts, priors, strict=True)]
     rates = np.array([r.noise_rate for r in reports])
     out = {"T_low": low.tolist(), "T_high": high.tolist()}
-    out["noise_rate_low"], out["noise_rate_high"] = map(float, _interval(rates, level))
+    out["noise_rate_low"], out["noise_rate_high"] = map(float, interval(rates, level))
     for name in ("row_margin", "column_margin", "epsilon_star"):
-        lo, hi = _interval(np.array([getattr(r, name) for r in reports]), level)
+        lo, hi = interval(np.array([getattr(r, name) for r in reports]), level)
         out[f"{name}_low"], out[f"{name}_high"] = float(lo), float(hi)
     out["probabilities"] = {k: float(np.mean([getattr(r, k) for r in reports])) for k in CONDITIONS}
     return out

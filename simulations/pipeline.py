@@ -324,7 +324,7 @@ def estimate_record(est, T, prior, b_true: Budgets, criteria_true: dict) -> dict
     return {
         "method": est.method, "T": est.T.tolist(), "prior": est.prior.tolist(),
         "noise_rate": est.noise_rate, "true_noise_rate": noise_rate(T, prior),
-        "T_error": float(np.abs(est.T - T).sum() / len(T) * 100),
+        "T_error": estimate.t_error(est.T, T),
         "with_true_T": {
             "budgets": {"classwise": b_true.classwise.tolist(), "rsl": b_true.rsl.tolist()},
             "criteria": {k: {f: v.get(f) for f in keep} for k, v in criteria_true.items()},

@@ -27,3 +27,13 @@ def priors(draw, classes):
 def matrices_with_prior(draw, **kw):
     T = draw(transition_matrices(**kw))
     return T, draw(priors(len(T)))
+
+
+@st.composite
+def weighted_points(draw, min_size, max_size, top, step, max_weight):
+    """(x, w): points on the grid ``0, step, ..., top * step`` (ties likely) with whole
+    positive weights up to ``max_weight``, as float arrays of equal length."""
+    k = draw(st.integers(min_size, max_size))
+    xs = draw(st.lists(st.integers(0, top), min_size=k, max_size=k))
+    ws = draw(st.lists(st.integers(1, max_weight), min_size=k, max_size=k))
+    return np.array(xs, dtype=float) * step, np.array(ws, dtype=float)

@@ -5,7 +5,7 @@ to the CDF, the epoch-mean spread as the variance of a mean."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from strategies import weighted_points
 
 from theory import losses, noise
 from theory.errors import InputError
@@ -13,13 +13,9 @@ from theory.losses import Atom, Empirical, Mixture, Overlap2, Perturbed, Perturb
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(st.integers(0, 6), min_size=1, max_size=12),
-    st.lists(st.integers(1, 5), min_size=12, max_size=12),
-)
-def test_empirical_is_its_weighted_points(vals, ws):
-    v = np.array(vals, dtype=float) / 2.0
-    w = np.array(ws[: len(vals)], dtype=float)
+@given(weighted_points(1, 12, top=6, step=0.5, max_weight=5))
+def test_empirical_is_its_weighted_points(points):
+    v, w = points
     law = Empirical(v, w)
     p = w / w.sum()
     for x in np.concatenate([v, v + 0.25, v - 0.25]):

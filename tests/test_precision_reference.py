@@ -4,7 +4,7 @@ the weighted 2-means split, DivideMix's EM, confident learning under g*, RSL's b
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from strategies import weighted_points
 
 from theory import losses, noise, precision, rsl
 from theory.errors import InputError
@@ -38,13 +38,9 @@ def brute_two_means(x, w):
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.integers(0, 12), min_size=2, max_size=25),
-    st.lists(st.integers(1, 9), min_size=25, max_size=25),
-)
-def test_two_means_is_the_best_split(xs, ws):
-    x = np.array(xs, dtype=float) / 3.0
-    w = np.array(ws[: len(xs)], dtype=float)
+@given(weighted_points(2, 25, top=12, step=1 / 3, max_weight=9))
+def test_two_means_is_the_best_split(points):
+    x, w = points
     r = precision._two_means(x, w)
     assert r.shape == (x.size, 2)
     np.testing.assert_array_equal(r.sum(1), 1.0)

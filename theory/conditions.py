@@ -14,6 +14,10 @@ from theory.noise import _class_noise_rates, _margin, _noise_rate
 from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
 
+# the boolean conditions of a report, in the order every table lists them
+CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant", "globally_separable",
+              "cleanlab_valid")  # fmt: skip
+
 
 def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
     off = T.copy()

@@ -32,18 +32,11 @@ def condition_grid(family, a_values, b_values, prior=None) -> dict[str, np.ndarr
     where per-class selection is exact but a global ranking is not (column dominant, not
     globally separable)."""
     fn = MATRIX_FAMILIES[family] if isinstance(family, str) else family
-    keys = (
-        "row_dominant",
-        "column_dominant",
-        "diagonally_dominant",
-        "globally_separable",
-        "cleanlab_valid",
-    )
-    out = {k: np.zeros((len(b_values), len(a_values)), dtype=bool) for k in keys}
+    out = {k: np.zeros((len(b_values), len(a_values)), dtype=bool) for k in conditions.CONDITIONS}
     for r, b in enumerate(b_values):
         for c, a in enumerate(a_values):
             rep = conditions.report(fn(a, b), prior)
-            for k in keys:
+            for k in conditions.CONDITIONS:
                 out[k][r, c] = getattr(rep, k)
     out["classwise_only"] = out["column_dominant"] & ~out["globally_separable"]
     return out

@@ -48,8 +48,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same output")
 
 
-def matrix_from_args(args) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(T, prior or None, a description) from ``--noise``, ``--matrix`` or ``--labels``."""
+def matrix_from_args(args, pair=None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(T, prior or None, a description) from ``--noise``, ``--matrix`` or ``--labels``.
+
+    ``pair``: the (clean, noisy) arrays of ``--labels`` when the caller has read them already.
+    """
     given = [s for s in ("noise", "matrix", "labels") if getattr(args, s, None)]
     if len(given) != 1:
         sources = ", ".join(f"--{s}" for s in ("noise", "matrix", "labels") if hasattr(args, s))
@@ -62,7 +65,9 @@ def matrix_from_args(args) -> tuple[np.ndarray, np.ndarray | None, str]:
     elif args.matrix:
         T, source = read_matrix(args.matrix), f"matrix {args.matrix}"
     else:
-        clean, noisy = read_label_pair(args.labels, args.clean, args.noisy)
+        if pair is None:
+            pair = read_label_pair(args.labels, args.clean, args.noisy)
+        clean, noisy = pair
         T, prior = noise.estimate(clean, noisy)
         source = f"labels {' '.join(map(str, args.labels))}"
     if getattr(args, "prior", None) not in (None, "uniform"):

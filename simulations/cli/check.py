@@ -30,16 +30,18 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
-    T, prior, source = matrix_from_args(args)
+    pair = None
+    if args.ci:
+        if not args.labels:
+            raise InputError("--ci needs --labels: a matrix given as numbers has no sampling error")
+        pair = read_label_pair(args.labels, args.clean, args.noisy)  # read once, used twice
+    T, prior, source = matrix_from_args(args, pair)
     rep = report(T, prior)
     out = rep.to_dict()
     out["source"] = source
     text = render(rep, source)
-    if args.ci:
-        if not args.labels:
-            raise InputError("--ci needs --labels: a matrix given as numbers has no sampling error")
-        clean, noisy = read_label_pair(args.labels, args.clean, args.noisy)
-        e = estimate.from_pairs(clean, noisy, len(T))
+    if pair is not None:
+        e = estimate.from_pairs(*pair, len(T))
         Ts, priors, _ = estimate.draws(e, check_int(args.draws, "--draws", low=10), args.seed)
         spread = estimate.summarise(e, Ts, priors, args.level)
         spread.pop("T_low"), spread.pop("T_high")

@@ -6,13 +6,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from simulations import estimate as est
 from simulations.cli._args import add_common
 from simulations.io import atomic_path, fmt, provenance, read_label_arrays, read_npy
 from theory.conditions import report
 from theory.errors import InputError
+from theory.noise import noise_rate
 from theory.validation import check_int, check_unit
 
 HELP = "estimate the transition matrix from noisy labels (annotators, probabilities or pairs)"
@@ -105,9 +104,9 @@ def run(args) -> tuple[dict, str]:
     if e.annotators:
         out["annotators"] = {}
         for k, T in e.annotators.items():
-            lo, hi = np.quantile(ann_draws[k], [(1 - level) / 2, (1 + level) / 2], axis=0)
+            lo, hi = est.interval(ann_draws[k], level)
             out["annotators"][k] = {"T": T.tolist(), "T_low": lo.tolist(), "T_high": hi.tolist(),
-                                    "noise_rate": float(e.prior @ (1 - np.diag(T)))}  # fmt: skip
+                                    "noise_rate": noise_rate(T, e.prior)}  # fmt: skip
     if e.details.get("rule"):
         out["target"], out["target_rule"] = args.target, e.details["rule"]
     out["level"], out["bootstrap"] = level, boots

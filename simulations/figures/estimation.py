@@ -10,7 +10,8 @@ import numpy as np
 from simulations import estimate, generate
 from simulations.figures._common import figure
 from theory import noise
-from theory.conditions import report
+from theory.conditions import CONDITIONS, report
+from theory.noise import noise_rate
 from theory.precision import predict_all
 
 NAME = "estimation"
@@ -27,10 +28,6 @@ ANNOTATORS = ["random1", "random2", "random3"]
 SETTINGS = [(f, r) for f in ("symmetric", "pairwise", "structured", "uniform") for r in (0.2, 0.4)]
 METHODS = ("confident", "anchor", "mixture")
 SIZES = [30, 100, 300, 1000, 3000]
-
-
-def _t_error(T_hat, T) -> float:
-    return float(np.abs(np.asarray(T_hat) - T).sum() / len(T) * 100)
 
 
 def _pairs_T(clean, noisy, c):
@@ -50,14 +47,14 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
             Ts, priors, _ = estimate.draws(e, draws, seed)
             s = estimate.summarise(e, Ts, priors, 0.9)
             rep, ref = report(e.T, e.prior), report(truth, np.bincount(clean) / clean.size)
-            agree = sum(getattr(rep, k) == getattr(ref, k) for k in estimate.CONDITIONS)
+            agree = sum(getattr(rep, k) == getattr(ref, k) for k in CONDITIONS)
             rows.append({
                 "kind": "cifar10n", "name": name, "method": "ds",
-                "rule": e.details["rule"] or "annotator", "T_error": _t_error(e.T, truth),
+                "rule": e.details["rule"] or "annotator", "T_error": estimate.t_error(e.T, truth),
                 "noise_rate": e.noise_rate, "noise_rate_low": s["noise_rate_low"],
                 "noise_rate_high": s["noise_rate_high"],
                 "true_noise_rate": float((z[name] != clean).mean()),
-                "verdicts_agree": agree, "verdicts": len(estimate.CONDITIONS),
+                "verdicts_agree": agree, "verdicts": len(CONDITIONS),
             })  # fmt: skip
     return rows
 
@@ -82,7 +79,7 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
                     e = estimate.from_probs(noisy, probs, 10, method)
                     rows.append({"kind": "digits", "noise": family, "rate": rate,
                                  "seed": seed + k, "method": method,
-                                 "T_error": _t_error(e.T, T)})  # fmt: skip
+                                 "T_error": estimate.t_error(e.T, T)})  # fmt: skip
     return rows
 
 
@@ -116,7 +113,7 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
                 got = predict_all(T, p, fractions=f, n=n * c, sigma=0.3)
                 for crit in ("classwise", "global"):
                     rows.append({"kind": "propagation", "source": source, "n_per_class": n,
-                                 "draw": d, "criterion": crit, "T_error": _t_error(e.T, T),
+                                 "draw": d, "criterion": crit, "T_error": estimate.t_error(e.T, T),
                                  "predicted": said[crit].precision,
                                  "achieved": got[crit].precision})  # fmt: skip
     return rows
@@ -147,8 +144,8 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
         e = estimate.from_annotators(ann, list("abc"), c)
         truth_T = _pairs_T(truth, ann[:, 0], c)
         rows.append({"kind": "correlated", "hard_share": hard,
-                     "T_error": _t_error(e.annotators["a"], truth_T),
-                     "noise_rate": float(e.prior @ (1 - np.diag(e.annotators["a"]))),
+                     "T_error": estimate.t_error(e.annotators["a"], truth_T),
+                     "noise_rate": noise_rate(e.annotators["a"], e.prior),
                      "true_noise_rate": float((ann[:, 0] != truth).mean())})  # fmt: skip
     return rows
 
