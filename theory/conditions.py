@@ -19,7 +19,7 @@ CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant", "globall
               "cleanlab_valid")  # fmt: skip
 
 
-def _off_diagonal_max(T: np.ndarray, axis: int) -> np.ndarray:
+def _off_diagonal_max(T: np.ndarray, axis: int | None) -> np.ndarray:
     off = T.copy()
     np.fill_diagonal(off, -np.inf)
     return off.max(axis=axis)
@@ -34,7 +34,7 @@ def _failing_column(T: np.ndarray) -> list[int]:
 
 
 def _globally_separable(T: np.ndarray) -> bool:
-    return bool(exceeds(np.min(np.diag(T)), _off_diagonal_max(T, axis=0).max()))
+    return bool(exceeds(np.min(np.diag(T)), _off_diagonal_max(T, axis=None)))
 
 
 def _cleanlab_valid(T: np.ndarray, p: np.ndarray) -> bool:

@@ -138,7 +138,7 @@ class Atom(LossDistribution):
         return np.where(x > self.value, 1.0, 0.0)
 
     def _ppf(self, q):
-        return np.full(np.shape(q), self.value) if np.ndim(q) else self.value
+        return np.full(np.shape(q), self.value)
 
     def support(self):
         return self.value, self.value
@@ -270,11 +270,7 @@ class Empirical(LossDistribution):
 
     def __init__(self, values, weights=None):
         values = np.asarray(values, dtype=np.float64)
-        w = (
-            np.full(values.size, 1.0 / values.size)
-            if weights is None
-            else np.asarray(weights, np.float64)
-        )
+        w = np.ones(values.size) if weights is None else np.asarray(weights, np.float64)
         order = np.argsort(values, kind="stable")
         self.values, self.w = values[order], w[order] / w.sum()
         self.cum = np.cumsum(self.w)
@@ -284,11 +280,11 @@ class Empirical(LossDistribution):
         return np.where(idx > 0, self.cum[np.maximum(idx - 1, 0)], 0.0)
 
     def _cdf_left(self, x):
-        idx = np.searchsorted(self.values, x, side="left")
+        idx = np.searchsorted(self.values, x)  # side="left": values below x
         return np.where(idx > 0, self.cum[np.maximum(idx - 1, 0)], 0.0)
 
     def _ppf(self, q):
-        idx = np.searchsorted(self.cum, q - 1e-12, side="left")
+        idx = np.searchsorted(self.cum, q - 1e-12)
         return self.values[np.minimum(idx, self.values.size - 1)]
 
     def support(self):
@@ -464,35 +460,53 @@ def cell_laws(
     )
 
 
-def _cell_laws(T, p, model, *, epsilon=0.0, separation=1.0, alpha=1.0, sd=0.0, qmc_points=None):
+def _cell_laws(T, p, model, *, epsilon, separation, alpha, sd, qmc_points):
+    if model in ("bayes", "perturbed"):
+        laws = _shared_laws(T, model, epsilon, alpha)
+    elif model == "overlap":
+        laws = _overlap_laws(T, p, separation, qmc_points)
+    else:
+        raise InputError(f"unknown model {model!r}")
+    if sd > 0:
+        smoothed: dict[int, LossDistribution] = {}  # a shared law stays shared
+        for row in laws:
+            for j, law in enumerate(row):
+                if law is None:
+                    continue
+                if id(law) not in smoothed:
+                    smoothed[id(law)] = Smoothed(law, sd)
+                row[j] = smoothed[id(law)]
+    return laws
+
+
+def _shared_laws(T, model, epsilon, alpha):
+    """Under ``bayes`` and ``perturbed`` a cell's law depends on ``T[i,j]`` alone, so cells
+    with equal entries share one law object (which keeps 100-class mixtures cheap)."""
+    c = len(T)
+    laws: list[list[LossDistribution | None]] = [[None] * c for _ in range(c)]
+    shared: dict[float, LossDistribution] = {}
+    for i, j in zip(*np.nonzero(T > 0)):
+        t = T[i, j]
+        if t not in shared:
+            # + 0.0 turns the clean atom of a noiseless row (-log 1 = -0.0) into 0.0
+            shared[t] = (
+                Atom(-np.log(t) + 0.0)
+                if model == "bayes" or epsilon == 0
+                else Perturbed(t, epsilon, c, alpha)
+            )
+        laws[i][j] = shared[t]
+    return laws
+
+
+def _overlap_laws(T, p, separation, qmc_points):
+    """Exact for two classes; a fixed quasi-Monte Carlo rule over each true class beyond."""
     c = len(T)
     qmc_points = qmc_points_for(c) if qmc_points is None else qmc_points
     laws: list[list[LossDistribution | None]] = [[None] * c for _ in range(c)]
-    shared: dict[float, LossDistribution] = {}
     for i in range(c):
-        qmc = None
-        if model == "overlap" and c > 2 and separation > 0:
-            qmc = _overlap_qmc(T, separation, p, i, qmc_points)
-        for j in range(c):
-            if T[i, j] <= 0:
-                continue
-            if model in ("bayes", "perturbed") and T[i, j] in shared:
-                laws[i][j] = shared[T[i, j]]
-                continue
-            if model == "bayes" or (model == "perturbed" and epsilon == 0):
-                law = Atom(-np.log(T[i, j]) + 0.0)
-            elif model == "perturbed":
-                law = Perturbed(T[i, j], epsilon, c, alpha)
-            elif model == "overlap" and c == 2:
-                law = Overlap2(T, i, j, separation, p)
-            elif model == "overlap":
-                # no separation: q(x) is the prior everywhere, so the loss is one value
-                law = Empirical(qmc[:, j]) if qmc is not None else Atom(-np.log(p @ T[:, j]))
-            else:
-                raise InputError(f"unknown model {model!r}")
-            laws[i][j] = Smoothed(law, sd) if sd > 0 else law
-            if model in ("bayes", "perturbed"):
-                shared[T[i, j]] = laws[i][j]
+        qmc = _overlap_qmc(T, separation, p, i, qmc_points) if c > 2 else None
+        for j in np.flatnonzero(T[i] > 0):
+            laws[i][j] = Overlap2(T, i, j, separation, p) if qmc is None else Empirical(qmc[:, j])
     return laws
 
 

@@ -73,7 +73,7 @@ def _summary(kept: np.ndarray, mass: np.ndarray) -> Prediction:
 
 
 def _cells(laws, mass, columns=None):
-    c = mass.shape[0]
+    c = len(mass)
     cols = range(c) if columns is None else columns
     return [(i, j) for j in cols for i in range(c) if laws[i][j] is not None and mass[i, j] > 0]
 
@@ -276,7 +276,7 @@ def predict_all(
     p = check_prior(prior, len(T))
     single_sd = sigma if sigma > 0 else 0.0
     mean_sd = epoch_sd(sigma, rho, epochs) if sigma > 0 else 0.0
-    common = {"epsilon": epsilon, "separation": separation, "alpha": alpha}
+    common = {"epsilon": epsilon, "separation": separation, "alpha": alpha, "qmc_points": None}
     laws = _cell_laws(T, p, model, sd=single_sd, **common)
     mean_laws = laws if mean_sd == single_sd else _cell_laws(T, p, model, sd=mean_sd, **common)
     fractions = np.asarray(fractions, dtype=np.float64)

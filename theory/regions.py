@@ -86,7 +86,7 @@ def first_drop_epsilon(
     f = precision.oracle_fractions(T, p)
 
     def prec(eps):
-        laws = cell_laws(T, "perturbed" if eps > 0 else "bayes", epsilon=eps, alpha=alpha, prior=p)
+        laws = cell_laws(T, "perturbed", epsilon=eps, alpha=alpha)  # eps = 0 is g*
         if criterion == "classwise":
             return precision.per_class(laws, T, p, f).precision or 0.0
         if criterion == "global":

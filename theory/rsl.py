@@ -17,7 +17,7 @@ GAMMAS = ("one", "mid", "z")  # gamma = 1, (1+z)/2, z
 
 def proportions(eta, beta: float = BETA) -> np.ndarray:
     """``prop(i) = max(1 - (1+beta) eta_i, (1-beta)(1-eta_i))``: a share a little below 1-eta."""
-    eta = np.nan_to_num(np.asarray(eta, dtype=np.float64), nan=0.0)
+    eta = np.nan_to_num(np.asarray(eta, dtype=np.float64))  # an empty class (NaN) keeps all
     return np.maximum(1.0 - (1.0 + beta) * eta, (1.0 - beta) * (1.0 - eta))
 
 
@@ -33,7 +33,7 @@ def num(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.
     n = np.asarray(noisy_counts, dtype=np.float64)
     p = np.asarray(prior, dtype=np.float64)
     available = proportions(eta, beta) * n
-    live = (n > 0) & (p > 0) & (available > 0)
+    live = (p > 0) & (available > 0)  # available > 0 needs n > 0
     if not live.any():
         return np.zeros(n.size)
     z = available[live] / p[live]

@@ -131,8 +131,8 @@ def check_transition(T, name: str = "T") -> np.ndarray:
         raise InputError(f"{name} is empty")
     if T.shape[0] != T.shape[1]:
         raise InputError(f"{name} must be square, got shape {T.shape[0]}x{T.shape[1]}")
-    if T.shape[0] < 2:
-        raise InputError(f"{name} needs at least 2 classes, got {T.shape[0]}")
+    if len(T) < 2:
+        raise InputError(f"{name} needs at least 2 classes, got {len(T)}")
     bad = np.argwhere(~np.isfinite(T))
     if len(bad):
         i, j = bad[0]
