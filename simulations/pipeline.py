@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import data, estimate, generate, intervals, loop_criteria, select
+from simulations import data, estimate, generate, instance, intervals, loop_criteria, select
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
 from theory import precision, rsl
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
-from theory.validation import check_float, check_int, check_transition
+from theory.validation import check_float, check_int, check_transition, check_unit
 
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
 RSL_RULES = ("auto", "authors", "balanced")
@@ -34,6 +34,7 @@ AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps pr
 LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
 ARMS = ("ce_all", "ce_early_stopped", "global_selected", "rsl_selected", "rsl_weighted",
         "coteaching")  # fmt: skip
+CLEAN_MODEL_EPOCHS = 25  # the PMD recipe's clean-trained model
 COTEACHING_RAMP = 10  # epochs over which Co-teaching's forget rate rises to its target
 
 
@@ -57,9 +58,15 @@ class TrainConfig:
     progress: bool = True
     stage2: bool = True
     estimate: str | None = None  # a single-label method of simulations.estimate, or None
+    instance: str | None = None  # an instance-dependent recipe (T is then None: T_bar is drawn)
+    rate: float = 0.0  # its mean flip rate
 
     def __post_init__(self):
-        self.T = check_transition(self.T)
+        if self.instance is not None:
+            instance.check_noise(self.instance)
+            self.rate = check_unit(self.rate, "--rate")
+        else:
+            self.T = check_transition(self.T)
         self.epochs = check_int(self.epochs, "--epochs", low=1)
         if self.stage2_epochs is not None:
             self.stage2_epochs = check_int(self.stage2_epochs, "--stage2-epochs", low=1)
@@ -88,7 +95,7 @@ class TrainConfig:
 
     def echo(self) -> dict:
         d = asdict(self)
-        d["T"] = self.T.tolist()
+        d["T"] = None if self.T is None else self.T.tolist()
         d["rsl_rule"] = self.rsl_rule
         return d
 
@@ -109,12 +116,15 @@ class Prepared:
     y_test: np.ndarray
     scaling: str
     seeds: dict  # one integer seed per later stage
+    T: np.ndarray | None  # the noise's class-level matrix (T_bar, realised, for instance noise)
+    flip: np.ndarray | None = None  # instance noise: each sample's flip probability
+    instance: dict | None = None  # instance noise: its name, rate and parameters
 
 
 def load(cfg: TrainConfig) -> data.Dataset:
     """The data set, once for every seed, checked against T's number of classes."""
     ds = data.load(cfg.dataset, scale=cfg.scale)
-    if len(cfg.T) != ds.classes:
+    if cfg.T is not None and len(cfg.T) != ds.classes:
         raise InputError(
             f"the noise matrix has {len(cfg.T)} classes but {cfg.dataset} has {ds.classes}"
         )
@@ -125,6 +135,7 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     """Split ``ds`` (train / clean validation / test), subsample, scale, draw noisy labels."""
     c = ds.classes
     s_split, s_frac, s_noise, *later = np.random.SeedSequence(seed).spawn(7)
+    later = later[:4]
     parts = data.split(ds.y, ds.X_test is not None, s_split)
     train_idx = parts.train
     if cfg.train_fraction < 1.0:
@@ -139,19 +150,43 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     if ds.standardise:
         X, X_test = data.standardised(X, train_idx, X_test)
     clean = ds.y[train_idx]
-    noisy = generate.noisy_labels(clean, cfg.T, s_noise).astype(np.int64)
+    # instance noise needs a clean-trained model first: run_once draws it (clean is a placeholder)
+    noisy = clean.copy() if cfg.T is None else generate.noisy_labels(clean, cfg.T, s_noise)
     val_clean = ds.y[parts.val]
     prior = np.bincount(val_clean, minlength=c) / val_clean.size
     if np.any(prior == 0):
         raise InputError(
             "a class has no sample in the clean validation split; the data set is too small"
         )
-    names = ("model", "folds", "stage2", "coteaching")
+    names = ("model", "folds", "stage2", "coteaching", "noise")
     return Prepared(
         X=X, classes=c, train_idx=train_idx, val_idx=parts.val, clean=clean, noisy=noisy,
         val_clean=val_clean, prior=prior, X_test=X_test, y_test=y_test, scaling=scaling,
-        seeds={k: int(s.generate_state(1)[0]) for k, s in zip(names, later)},
+        seeds={k: int(s.generate_state(1)[0]) for k, s in zip(names, [*later, s_noise])},
+        T=cfg.T,
     )  # fmt: skip
+
+
+def instance_labels(cfg: TrainConfig, prep: Prepared, tr, device) -> None:
+    """Noisy labels by ``cfg.instance``: part-dependent from the (scaled) training features,
+    pmd-k and margin from a network trained on the clean labels (``CLEAN_MODEL_EPOCHS``, as in
+    the PMD recipe): its last epoch's softmax is the posterior, its softmax averaged over
+    epochs is margin's score. ``prep.T`` becomes the realised ``T_bar``."""
+    X = prep.X[prep.train_idx].reshape(prep.train_idx.size, -1)
+    posterior = scores = None
+    if cfg.instance != "part-dependent":
+        tensors = tr.Tensors.of(prep, device)
+        posterior, scores = tr.clean_trained_softmax(
+            cfg.model, tensors, prep.clean, CLEAN_MODEL_EPOCHS, prep.seeds["noise"], cfg.progress
+        )
+    noise = instance.generate(cfg.instance, prep.clean, cfg.rate, prep.seeds["noise"],
+                              features=X, posterior=posterior, scores=scores,
+                              classes=prep.classes)  # fmt: skip
+    prep.noisy = noise.noisy.astype(np.int64)
+    prep.T, prep.flip = noise.T_bar, noise.flip
+    params = {k: v for k, v in noise.params.items() if k != "W"}
+    prep.instance = {"name": cfg.instance, "rate": cfg.rate, "params": params,
+                     "flip_probability_mean": float(noise.flip.mean())}  # fmt: skip
 
 
 def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray):
@@ -212,6 +247,8 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     prep = prepare(cfg, ds, seed)
     c = prep.classes
     device = tr.resolve_device(cfg.device)
+    if cfg.instance:
+        instance_labels(cfg, prep, tr, device)
     tensors = tr.Tensors.of(prep, device)
     keep_outputs = prep.train_idx.size * cfg.epochs * c <= MAX_SAVED_OUTPUTS
     fit1, model = tr.stage1(cfg.model, tensors, cfg.epochs, prep.seeds["model"], keep_outputs,
@@ -248,13 +285,13 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         )
         return b, per_epoch, final
 
-    b, per_epoch, criteria = criteria_from(cfg.T, prep.prior)
+    b, per_epoch, criteria = criteria_from(prep.T, prep.prior)
     estimated = None
     if cfg.estimate:  # a practitioner's run: T and the prior from the noisy labels alone
         est = estimate.from_probs(prep.noisy, probs, c, cfg.estimate)
-        estimated = estimate_record(est, cfg.T, prep.prior, b, criteria)
+        estimated = estimate_record(est, prep.T, prep.prior, b, criteria)
         b, per_epoch, criteria = criteria_from(est.T, est.prior)
-    cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, cfg.T)
+    cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
 
     test_accuracy = {}
     if cfg.stage2:
@@ -263,7 +300,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     record = {
         "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs, "seed": seed,
         "scaling": prep.scaling, "warnings": warnings,
-        "noise_rate": noise_rate(cfg.T, prep.prior),
+        "noise_rate": noise_rate(prep.T, prep.prior),
         "realised_noise_rate": float((prep.clean != prep.noisy).mean()),
         "n_train": int(prep.clean.size), "n_val": int(prep.val_clean.size),
         "n_test": int(prep.y_test.size), "probabilities": probs_source,
@@ -277,7 +314,12 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     }  # fmt: skip
     if estimated is not None:
         record["estimate"] = estimated
+    if prep.instance is not None:
+        record["T_bar"] = prep.T.tolist()
+        record["instance_noise"] = prep.instance
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
+    if prep.flip is not None:
+        arrays["flip_probability"] = prep.flip
     save(out_dir, cfg, prep, fit1, arrays, record, t_start)
     return record
 
@@ -292,7 +334,7 @@ def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budget
         out[name] = tr.stage2_arm(cfg.model, tensors, mask, w, epochs, seed, prep, cfg.progress,
                                   name)  # fmt: skip
     out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
-    forget = noise_rate(cfg.T, prep.prior)
+    forget = noise_rate(prep.T, prep.prior)
     out["coteaching"] = tr.coteaching(cfg.model, tensors, epochs, prep.seeds["coteaching"],
                                       forget, min(COTEACHING_RAMP, epochs), prep,
                                       cfg.progress)  # fmt: skip
@@ -308,7 +350,7 @@ def save(out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, rec
     arrays = {
         "losses": fit.losses, "clean": prep.clean, "noisy": prep.noisy,
         "train_index": prep.train_idx, "val_outputs": fit.val_outputs,
-        "val_clean": prep.val_clean, "T": cfg.T, "prior": prep.prior, **arrays,
+        "val_clean": prep.val_clean, "T": prep.T, "prior": prep.prior, **arrays,
     }  # fmt: skip
     if fit.outputs is not None:
         arrays["outputs"] = fit.outputs
@@ -361,6 +403,8 @@ def combine(runs: list[dict]) -> dict:
                           for r in runs for w in r["warnings"]]  # fmt: skip
     for key in ("noise_rate", "realised_noise_rate"):
         record[key] = float(np.mean([r[key] for r in runs]))
+    if "T_bar" in first:  # instance noise: each seed drew its own
+        record["T_bar"] = np.mean([r["T_bar"] for r in runs], axis=0).tolist()
     record["criteria"] = {}
     for name in first["criteria"]:
         rows = [r["criteria"][name] for r in runs]

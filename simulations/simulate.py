@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from simulations import generate, select
+from simulations import generate, instance, instance_sim, select
 from simulations.criteria import CRITERIA
 from simulations.io import versions
 from theory import precision
 from theory.errors import InputError
+from theory.losses import epoch_sd
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
 
@@ -34,6 +35,8 @@ class Setting:
     cleanlab: bool = True
     seed: int = 0
     source: str = ""
+    noise: str = ""  # an instance-dependent recipe (simulations.instance.NOISES); "" is T's noise
+    rate: float = 0.0  # its mean flip rate
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -45,11 +48,21 @@ class Setting:
         self.epochs = check_int(self.epochs, "epochs", low=1)
         self.sigma = check_float(self.sigma, "sigma", 0.0)
         self.rho = check_unit(self.rho, "rho")
+        if self.noise:
+            instance.check_noise(self.noise)
+            self.rate = check_unit(self.rate, "--rate")
+            if self.model != "overlap" or self.separation <= 0:
+                raise InputError(
+                    f"{self.noise} noise needs --model overlap with --separation > 0: "
+                    "it depends on the features, which only that model has"
+                )
 
     def echo(self) -> dict:
         d = asdict(self)
         d["T"], d["prior"] = self.T.tolist(), self.prior.tolist()
         d["noise_rate"] = noise_rate(self.T, self.prior)
+        if not self.noise:
+            del d["noise"], d["rate"]
         d.update(d.pop("extra"))
         return d
 
@@ -115,12 +128,46 @@ def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> d
 def simulate(s: Setting) -> dict:
     c = len(s.T)
     ss_clean, ss_noisy, ss_model, ss_epoch, ss_gmm = np.random.SeedSequence(s.seed).spawn(5)
-    clean = generate.clean_labels(s.n, s.prior, ss_clean)
-    noisy = generate.noisy_labels(clean, s.T, ss_noisy, exact=s.exact)
-    model = generate.Model(
-        s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior
-    )
-    base = generate.observed_losses(model, clean, noisy, ss_model)
+    single_sd = s.sigma if s.sigma > 0 else 0.0
+    mean_sd = epoch_sd(s.sigma, s.rho, s.epochs) if s.sigma > 0 else 0.0
+    if s.noise:
+        d = instance_sim.draw(s.noise, s.n, s.rate, s.separation, s.prior, ss_noisy)
+        clean, noisy, model = d.clean, d.noisy, instance_sim.FixedOutputs(d.probs)
+        base = generate.cross_entropy(d.probs, noisy)
+        predicted, laws = instance_sim.predictions(
+            s.noise, d.noise.params, classes=c, separation=s.separation, prior=s.prior,
+            sd=single_sd, mean_sd=mean_sd, n=s.n,
+            fractions_of=lambda T_bar: budget_fractions(s.keep, T_bar, s.prior),
+        )  # fmt: skip
+        s.T = d.noise.T_bar  # budgets and the echo use the realised class-level matrix
+        s.extra |= {
+            "T_bar": d.noise.T_bar.tolist(),
+            "realised_noise_rate": d.noise.realised_noise_rate,
+            "T_bar_predicted": laws.T_bar.tolist(),
+            "non_dominant_share": d.non_dominant_share,
+            "non_dominant_share_predicted": laws.non_dominant_share,
+            "noise_params": {k: v for k, v in d.noise.params.items() if k != "W"},
+        }
+    else:
+        clean = generate.clean_labels(s.n, s.prior, ss_clean)
+        noisy = generate.noisy_labels(clean, s.T, ss_noisy, exact=s.exact)
+        model = generate.Model(
+            s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior
+        )
+        base = generate.observed_losses(model, clean, noisy, ss_model)
+        predicted = precision.predict_all(
+            s.T,
+            s.prior,
+            s.model,
+            fractions=budget_fractions(s.keep, s.T, s.prior),
+            n=s.n,
+            epsilon=s.epsilon,
+            separation=s.separation,
+            alpha=s.alpha,
+            sigma=s.sigma,
+            rho=s.rho,
+            epochs=s.epochs,
+        )
     if s.sigma > 0:
         last, mean = generate.epoch_losses(base, s.epochs, s.sigma, s.rho, ss_epoch)
     else:
@@ -136,19 +183,6 @@ def simulate(s: Setting) -> dict:
         "gmm": select.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
         **{name: mask for name, (mask, _) in by_probs.items()},
     }
-    predicted = precision.predict_all(
-        s.T,
-        s.prior,
-        s.model,
-        fractions=budget_fractions(s.keep, s.T, s.prior),
-        n=s.n,
-        epsilon=s.epsilon,
-        separation=s.separation,
-        alpha=s.alpha,
-        sigma=s.sigma,
-        rho=s.rho,
-        epochs=s.epochs,
-    )
     criteria = {}
     for name in CRITERIA:
         if masks[name] is None:  # cleanlab: not installed, switched off, or n too large

@@ -272,6 +272,18 @@ def stage1(kind: str, t: Tensors, epochs: int, seed: int, keep_outputs: bool,
     return fit1, model
 
 
+def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, epochs: int, seed: int,
+                          progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A network trained on the clean labels: every training sample's softmax at the last
+    epoch, and averaged over the epochs (the instance-noise recipes' inputs)."""
+    y = torch.as_tensor(clean, dtype=torch.long, device=t.X_train.device)
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    f = fit(model, t.X_train, y, Recipe(epochs=epochs), seed=seed, record=(t.X_train, y),
+            keep_outputs=True, progress=progress, desc="clean model")  # fmt: skip
+    probs = torch.softmax(torch.as_tensor(f.outputs), dim=2).numpy().astype(np.float64)
+    return probs[:, -1], probs.mean(axis=1)
+
+
 def out_of_fold_probs(kind: str, t: Tensors, folds: int, epochs: int, seed: int,
                       progress: bool) -> np.ndarray:  # fmt: skip
     """Each training sample's predicted probabilities from the one of ``folds`` models (trained

@@ -467,15 +467,21 @@ def _cell_laws(T, p, model, *, epsilon, separation, alpha, sd, qmc_points):
         laws = _overlap_laws(T, p, separation, qmc_points)
     else:
         raise InputError(f"unknown model {model!r}")
-    if sd > 0:
-        smoothed: dict[int, LossDistribution] = {}  # a shared law stays shared
-        for row in laws:
-            for j, law in enumerate(row):
-                if law is None:
-                    continue
-                if id(law) not in smoothed:
-                    smoothed[id(law)] = Smoothed(law, sd)
-                row[j] = smoothed[id(law)]
+    return smooth_laws(laws, sd)
+
+
+def smooth_laws(laws, sd: float):
+    """Every cell's law plus ``N(0, sd^2)`` (in place; none for ``sd = 0``)."""
+    if sd <= 0:
+        return laws
+    smoothed: dict[int, LossDistribution] = {}  # a shared law stays shared
+    for row in laws:
+        for j, law in enumerate(row):
+            if law is None:
+                continue
+            if id(law) not in smoothed:
+                smoothed[id(law)] = Smoothed(law, sd)
+            row[j] = smoothed[id(law)]
     return laws
 
 

@@ -279,6 +279,20 @@ def predict_all(
     common = {"epsilon": epsilon, "separation": separation, "alpha": alpha, "qmc_points": None}
     laws = _cell_laws(T, p, model, sd=single_sd, **common)
     mean_laws = laws if mean_sd == single_sd else _cell_laws(T, p, model, sd=mean_sd, **common)
+    return {
+        **_loss_criteria(laws, mean_laws, T, p, fractions, n),
+        "confident": _confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
+    }
+
+
+def predict_from_laws(laws, mean_laws, T, prior, *, fractions, n: int) -> dict[str, Prediction]:
+    """The loss criteria's predictions from cell laws made elsewhere (``laws`` of the last
+    epoch's loss, ``mean_laws`` of the epoch-mean loss), with cell masses ``prior_i T[i, j]``."""
+    T = check_transition(T)
+    return _loss_criteria(laws, mean_laws, T, check_prior(prior, len(T)), fractions, n)
+
+
+def _loss_criteria(laws, mean_laws, T, p, fractions, n) -> dict[str, Prediction]:
     fractions = np.asarray(fractions, dtype=np.float64)
     total = float((p @ T) @ fractions)
     return {
@@ -286,5 +300,4 @@ def predict_all(
         "classwise": _per_class(laws, T, p, fractions),
         "rsl": _per_class(mean_laws, T, p, _rsl_fractions(T, p)),
         "gmm": _gmm(laws, T, p, n),
-        "confident": _confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
     }

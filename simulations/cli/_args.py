@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from simulations import instance
 from simulations.io import read_label_pair, read_matrix, read_prior
 from theory import noise
 from theory.errors import InputError
@@ -25,7 +26,8 @@ def add_source(p: argparse.ArgumentParser, labels: bool = True) -> None:
     g.add_argument(
         "--noise",
         help="symmetric, uniform, pairwise, structured, "
-        "or cifar10n-{aggre,random1,random2,random3,worse}",
+        "cifar10n-{aggre,random1,random2,random3,worse}, or instance-dependent: "
+        "part-dependent, pmd-1, pmd-2, pmd-3, margin (with --rate)",
     )
     g.add_argument("--rate", type=unit_interval, help="rate of the noise family, in [0, 1]")
     g.add_argument("--classes", type=int, help="number of classes")
@@ -46,6 +48,18 @@ def add_common(p: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print one JSON object and nothing else on stdout"
     )
     p.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same output")
+
+
+def instance_from_args(args) -> str | None:
+    """The instance-dependent recipe that ``--noise`` names (with its ``--rate``), or None."""
+    if getattr(args, "noise", None) not in instance.NOISES:
+        return None
+    others = [s for s in ("matrix", "labels") if getattr(args, s, None)]
+    if others:
+        raise InputError(f"give exactly one source: --noise or --{others[0]}")
+    if args.rate is None:
+        raise InputError(f"noise {args.noise!r} needs a rate")
+    return args.noise
 
 
 def matrix_from_args(args, pair=None) -> tuple[np.ndarray, np.ndarray | None, str]:

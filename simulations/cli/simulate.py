@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from simulations.cli._args import add_common, add_source, matrix_from_args
-from simulations.io import fmt
+import numpy as np
+
+from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
+from simulations.io import fmt, read_prior
 from simulations.simulate import Setting, simulate
+from theory.errors import InputError
+from theory.validation import check_classes
 
 HELP = "one synthetic setting: predicted vs observed precision"
 
@@ -39,8 +43,17 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
-    T, prior, source = matrix_from_args(args)
+    name = instance_from_args(args)
+    if name:
+        if args.classes is None:
+            raise InputError(f"noise {name!r} needs a number of classes")
+        prior = None if args.prior in (None, "uniform") else read_prior(args.prior)
+        T, source = np.eye(check_classes(args.classes)), f"noise {name} rate {args.rate:g}"
+    else:
+        T, prior, source = matrix_from_args(args)
     s = Setting(
+        noise=name or "",
+        rate=args.rate if name else 0.0,
         T=T,
         prior=prior,
         n=args.n,
@@ -63,7 +76,7 @@ def render(out: dict) -> str:
     s = out["setting"]
     head = (
         f"{s['source']}, model {s['model']}, n {s['n']}, keep {s['keep']}, "
-        f"noise rate {s['noise_rate']:.4f}"
+        f"noise rate {s.get('realised_noise_rate', s['noise_rate']):.4f}"
     )
     lines = [head, "criterion   predicted observed    diff   recall  selected  agreement"]
     for name, r in out["criteria"].items():

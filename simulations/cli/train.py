@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from simulations.cli._args import add_common, add_source, matrix_from_args
+from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
 from simulations.criteria import LOSS_CRITERIA
 from simulations.data import SCALING_RULE
 from simulations.io import fmt
@@ -67,8 +67,14 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
-    T, _, source = matrix_from_args(args)
+    name = instance_from_args(args)
+    if name:
+        T, source = None, f"noise {name} rate {args.rate:g}"
+    else:
+        T, _, source = matrix_from_args(args)
     cfg = TrainConfig(
+        instance=name,
+        rate=args.rate if name else 0.0,
         T=T,
         dataset=args.dataset,
         source=source,
