@@ -1,0 +1,171 @@
+"""Instance-dependent noise: generators against NumPy ports of the recipes, reproducibility,
+the overlap-model theory against simulation, and the command-line contract."""
+
+from __future__ import annotations
+
+import json
+
+import instance_reference as ref
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from simulations import generate, instance, instance_sim
+from simulations.cli import main
+from simulations.simulate import Setting, simulate
+from theory import instance as theory_instance
+from theory.errors import InputError
+
+N = 100_000
+
+
+def _overlap(c, sep, n=N, seed=0):
+    prior = np.full(c, 1.0 / c)
+    clean = generate.clean_labels(n, prior, seed)
+    X = instance_sim.overlap_features(clean, c, sep, seed + 1)
+    return clean, X, instance_sim.posterior(X, sep, prior)
+
+
+def _agree(clean, a, b, c):
+    assert abs((a != clean).mean() - (b != clean).mean()) <= 0.005
+    np.testing.assert_allclose(ref.realised(clean, a, c), ref.realised(clean, b, c), atol=0.01)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.45])
+def test_part_dependent_matches_the_recipe(rate):
+    clean, X, _ = _overlap(4, 2.0)
+    got = instance.part_dependent(X, clean, rate, seed=3, classes=4)
+    port = ref.part_dependent(X, clean, rate, got.params["W"], np.random.default_rng(9))
+    _agree(clean, got.noisy, port, 4)
+    assert abs(got.realised_noise_rate - theory_instance.truncated_mean(rate, 0.1)) <= 0.005
+    np.testing.assert_array_equal(got.T_bar, ref.realised(clean, got.noisy, 4))
+
+
+@pytest.mark.parametrize("kind", [1, 2, 3])
+def test_pmd_matches_the_recipe_and_hits_its_rate(kind):
+    clean, _, q = _overlap(3, 3.0)
+    got = instance.pmd(q, clean, kind, 0.3, seed=4)
+    assert abs(got.realised_noise_rate - 0.3) <= 0.005
+    port = ref.pmd(q, kind, got.params["factor"], np.random.default_rng(11))
+    _agree(clean, got.noisy, port, 3)
+
+
+def test_margin_is_the_recipe_exactly():
+    clean, _, q = _overlap(5, 2.0, n=20_000)
+    got = instance.margin(q, clean, 0.3)
+    np.testing.assert_array_equal(got.noisy, ref.margin(q, clean, 0.3))
+    assert got.realised_noise_rate == pytest.approx(0.3, abs=1e-4)
+    assert set(np.unique(got.flip)) == {0.0, 1.0}
+
+
+def test_generators_repeat_their_bytes_across_chunks():
+    n = 2 * generate.CHUNK + 11
+    clean, X, q = _overlap(3, 2.0, n=n, seed=5)
+    a = instance.part_dependent(X, clean, 0.3, seed=8, classes=3)
+    b = instance.part_dependent(X, clean, 0.3, seed=8, classes=3)
+    assert a.noisy.tobytes() == b.noisy.tobytes() and a.flip.tobytes() == b.flip.tobytes()
+    head = instance.part_dependent(X[: generate.CHUNK], clean[: generate.CHUNK], 0.3, 8, 3)
+    np.testing.assert_array_equal(head.noisy, a.noisy[: generate.CHUNK])
+    p1, p2 = instance.pmd(q, clean, 1, 0.3, 8), instance.pmd(q, clean, 1, 0.3, 8)
+    assert p1.noisy.tobytes() == p2.noisy.tobytes()
+    assert not np.array_equal(p1.noisy, instance.pmd(q, clean, 1, 0.3, 9).noisy)
+
+
+def test_pmd_h_and_its_factor():
+    d = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(theory_instance.pmd_h(d, 1), [0.5, 0.625, 1.0])
+    np.testing.assert_allclose(theory_instance.pmd_h(d, 2), [0.0, 0.125, 1.0])
+    np.testing.assert_allclose(theory_instance.pmd_h(d, 3), [0.0, 0.875 / 3, 1.0])
+    rng = np.random.default_rng(0)
+    h = rng.uniform(0.5, 1.0, 1000)
+    top, second = rng.random(1000) < 0.7, np.zeros(1000, bool)
+    second[~top] = rng.random((~top).sum()) < 0.5
+    f = theory_instance.pmd_factor(h, top, second, 0.6)
+    # the expected flip rate at f, summed sample by sample
+    keep = np.where(top, h / f, np.where(second, 1 - h / f, 0.0))
+    assert 1 - keep.mean() == pytest.approx(0.6, abs=1e-12)
+    with pytest.raises(InputError, match=r"pmd-1 reaches noise rates in \["):
+        theory_instance.pmd_factor(h, top, second, 0.01)
+    with pytest.raises(InputError, match="unknown PMD type"):
+        theory_instance.pmd_h(d, 4)
+
+
+def test_truncated_mean_is_the_integral():
+    for r in (0.0, 0.3, 0.95):
+        dens = stats.norm(r, 0.1)
+        num = integrate.quad(lambda x, d=dens: x * d.pdf(x), 0, 1)[0]
+        den = integrate.quad(dens.pdf, 0, 1)[0]
+        assert theory_instance.truncated_mean(r, 0.1) == pytest.approx(num / den, rel=1e-9)
+
+
+def test_no_noise_limits_give_the_identity():
+    laws = theory_instance.overlap_laws(3, "margin", {"threshold": np.inf}, separation=2.0,
+                                        points=1024)  # fmt: skip
+    np.testing.assert_array_equal(laws.T_bar, np.eye(3))
+    assert laws.non_dominant_share == 0.0
+    assert all(laws.laws[i][j] is None for i in range(3) for j in range(3) if i != j)
+    # a flip rate cut from N(0, 1e-9^2) has mean 1e-9 sqrt(2 / pi)
+    W = instance.part_dependent_weights(3, 3, 0)
+    params = {"W": W, "rate": 0.0, "sd": 1e-9}
+    laws = theory_instance.overlap_laws(3, "part-dependent", params, separation=2.0, points=1024)
+    np.testing.assert_allclose(laws.T_bar, np.eye(3), atol=1e-9)
+    assert laws.non_dominant_share == 0.0
+
+
+GRID = [
+    (name, rate, sep, c)
+    for name in ("part-dependent", "pmd-1", "margin")
+    for rate in (0.25, 0.4)
+    for sep in (3.0, 4.0)
+    for c in (3, 10)
+]
+
+
+@pytest.mark.parametrize(("name", "rate", "sep", "c"), GRID)
+def test_predictions_follow_simulation_under_instance_noise(name, rate, sep, c):
+    out = simulate(Setting(T=np.eye(c), model="overlap", separation=sep, noise=name, rate=rate,
+                           n=N, seed=2, cleanlab=False))  # fmt: skip
+    s = out["setting"]
+    assert abs(s["realised_noise_rate"] - rate) <= (0.005 if name != "part-dependent" else 0.02)
+    # each realised row is a multinomial share of about N / c samples: 4.5 standard errors
+    want = np.array(s["T_bar_predicted"])
+    np.testing.assert_array_less(
+        np.abs(np.array(s["T_bar"]) - want), 4.5 * np.sqrt(want * (1 - want) * c / N) + 1e-3
+    )
+    assert abs(s["non_dominant_share"] - s["non_dominant_share_predicted"]) <= 0.01
+    for crit in ("global", "classwise", "rsl"):
+        assert abs(out["criteria"][crit]["difference"]) <= 0.02, crit
+
+
+def test_cli_contract_and_bad_input(capsys):
+    argv = ["simulate", "--noise", "margin", "--rate", "0.3", "--classes", "3", "--model",
+            "overlap", "--n", "5000", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    s = json.loads(capsys.readouterr().out)["setting"]
+    assert np.shape(s["T_bar"]) == (3, 3) and s["realised_noise_rate"] == pytest.approx(0.3)
+    bad = [
+        ["simulate", "--noise", "pmd-1", "--classes", "3", "--model", "overlap"],
+        ["simulate", "--noise", "pmd-1", "--rate", "0.01", "--classes", "3", "--model", "overlap"],
+        ["simulate", "--noise", "margin", "--rate", "0.3", "--classes", "3"],
+        ["simulate", "--noise", "pmd-4", "--rate", "0.3", "--classes", "3"],
+        ["simulate", "--noise", "margin", "--rate", "1.3", "--classes", "3"],
+    ]
+    for argv in bad:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("smallloss: error:"), (argv, err)
+
+
+def test_train_records_t_bar_and_flip_probabilities(tmp_path, capsys):
+    argv = ["train", "--noise", "part-dependent", "--rate", "0.3", "--epochs", "2", "--cv", "2",
+            "--no-progress", "--out", str(tmp_path), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    T_bar = np.array(r["T_bar"])
+    assert T_bar.shape == (10, 10) and np.allclose(T_bar.sum(axis=1), 1.0)
+    assert abs(r["realised_noise_rate"] - 0.3) < 0.05
+    with np.load(tmp_path / "losses.npz") as z:
+        assert z["flip_probability"].shape == z["clean"].shape
+        np.testing.assert_allclose(z["T"], T_bar)
+        realised = (z["clean"] != z["noisy"]).mean()
+    assert realised == pytest.approx(r["realised_noise_rate"])
