@@ -11,10 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from simulations import crowd, data, generate, select
+from simulations import crowd, data, generate, instance, instance_sim, select
 from simulations.io import versions
 from simulations.pipeline import TrainConfig, run_training
 from theory import noise
@@ -213,6 +214,36 @@ def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
     return "Dawid-Skene n=50000 A=3 c=10", best_of(ours, repeat), base, "crowd-kit DawidSkene", 2.0
 
 
+def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) -> list:
+    """The instance-noise generators against the NumPy ports of their recipes that the tests
+    keep (``tests/instance_reference.py``; skipped outside a source checkout)."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    if not (tests / "instance_reference.py").exists():
+        return []
+    sys.path.insert(0, str(tests))
+    import instance_reference as ref
+
+    prior = np.full(c, 1.0 / c)
+    clean = generate.clean_labels(n, prior, seed)
+    X = instance_sim.overlap_features(clean, c, 3.0, seed + 1)
+    q = instance_sim.posterior(X, 3.0, prior)
+    W = instance.part_dependent_weights(c, c, seed)
+    factor = instance.pmd(q, clean, 1, 0.3, seed).params["factor"]
+    rng = np.random.default_rng(seed)
+    cases = [
+        ("part-dependent", lambda: instance.part_dependent(X, clean, 0.3, seed, c),
+         lambda: ref.part_dependent(X, clean, 0.3, W, rng)),
+        ("pmd-1", lambda: instance.pmd(q, clean, 1, 0.3, seed),
+         lambda: ref.pmd(q, 1, factor, rng)),
+        ("margin", lambda: instance.margin(q, clean, 0.3), lambda: ref.margin(q, clean, 0.3)),
+    ]  # fmt: skip
+    return [
+        (f"{name} noise n={n} c={c}", best_of(ours, repeat), best_of(port, max(1, repeat - 1)),
+         "NumPy port of the recipe", 10.0)
+        for name, ours, port in cases
+    ]  # fmt: skip
+
+
 def run_bench(
     n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, trainer: bool = True
 ) -> dict:
@@ -267,6 +298,9 @@ def run_bench(
     ours = best_of(lambda: select.select_per_class(losses, labels, counts), repeat)
     base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
     row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
+
+    for args in bench_instance(repeat, n=min(n, 1_000_000)):
+        row(*args)
 
     if cleanlab:  # the optional peers (smallloss[test]) run together
         ds_row = bench_dawid_skene(repeat)

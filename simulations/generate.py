@@ -63,14 +63,18 @@ _POOL: ThreadPoolExecutor | None = None
 
 def _for_chunks(n: int, seed, work) -> None:
     """Run ``work(slice, rng)`` over every chunk, in parallel threads when there are several."""
+    run_chunks(lambda job: work(*job), list(zip(_chunks(n), chunk_rngs(seed, n))))
+
+
+def run_chunks(fn, jobs: list) -> None:
+    """``fn(job)`` for every job, on the shared thread pool when there are several."""
     global _POOL
-    jobs = list(zip(_chunks(n), chunk_rngs(seed, n)))
     if len(jobs) == 1:
-        work(*jobs[0])
+        fn(jobs[0])
         return
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="smallloss")
-    for _ in _POOL.map(lambda job: work(*job), jobs):
+    for _ in _POOL.map(fn, jobs):
         pass
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from simulations.generate import _for_chunks, seed_sequence
+from simulations.generate import CHUNK, _for_chunks, run_chunks, seed_sequence
 from theory.errors import InputError
-from theory.instance import pmd_factor, pmd_h
+from theory.instance import KINDS, factor_from_means
 from theory.validation import check_labels, check_unit
 
 NOISES = ("part-dependent", "pmd-1", "pmd-2", "pmd-3", "margin")
@@ -47,8 +47,8 @@ class InstanceNoise:
 
 def realised_T(clean, noisy, classes: int) -> np.ndarray:
     """Row-normalised (clean, noisy) counts; an empty clean class keeps its identity row."""
-    counts = np.zeros((classes, classes))
-    np.add.at(counts, (clean, noisy), 1.0)
+    pairs = np.asarray(clean, np.int64) * classes + np.asarray(noisy, np.int64)
+    counts = np.bincount(pairs, minlength=classes * classes).reshape(classes, classes).astype(float)
     sizes = counts.sum(axis=1, keepdims=True)
     return np.where(sizes > 0, counts / np.maximum(sizes, 1.0), np.eye(classes))
 
@@ -62,6 +62,28 @@ def check_noise(name: str) -> str:
     if name not in NOISES:
         raise InputError(f"unknown instance noise {name!r}; choose from {', '.join(NOISES)}")
     return name
+
+
+def _matrix(x, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise InputError(f"{name} must be an (n, c) matrix with c >= 2, got shape {a.shape}")
+    return a
+
+
+def _finite(bad: np.ndarray, name: str) -> None:
+    if bad.sum() > 0:
+        raise InputError(f"{name} hold {int(bad.sum())} NaN or infinite entries")
+
+
+def _by_chunks(n: int, width: int, work) -> np.ndarray:
+    """``work(slice, out)`` over the chunks, in threads; row k of the result is chunk k's
+    ``out`` (summed in chunk order afterwards, so totals do not depend on the threads)."""
+    starts = list(range(0, n, CHUNK)) or [0]
+    out = np.zeros((len(starts), width))
+    jobs = [(k, slice(a, min(a + CHUNK, n))) for k, a in enumerate(starts)]
+    run_chunks(lambda job: work(job[1], out[job[0]]), jobs)
+    return out
 
 
 # --- part-dependent ----------------------------------------------------------------------
@@ -140,9 +162,17 @@ def part_dependent(features, clean, rate, seed, classes: int | None = None) -> I
 
 
 @_jit
-def _top_two(eta, u, s, delta):
+def _pmd_pass(eta, clean, kind, u, s, h, sums):
+    """Top two classes and h(D) per sample; ``sums``: (count of s, sum of (top - second) h,
+    max h, rows that are not finite)."""
     c = eta.shape[1]
+    second = lift = 0.0
+    h_max = 0.0
+    bad = 0
     for m in range(eta.shape[0]):
+        for k in range(c):
+            if not np.isfinite(eta[m, k]):
+                bad += 1
         b0, b1 = 0, 1
         if eta[m, 1] > eta[m, 0]:
             b0, b1 = 1, 0
@@ -152,44 +182,57 @@ def _top_two(eta, u, s, delta):
             elif eta[m, k] > eta[m, b1]:
                 b1 = k
         u[m], s[m] = b0, b1
-        delta[m] = eta[m, b0] - eta[m, b1]
+        d = eta[m, b0] - eta[m, b1]
+        if kind == 1:
+            v = max(d * d / 2 + 0.5, 0.5)
+        elif kind == 2:
+            v = d * d * d
+        else:
+            v = (d * d * d + d * d + d) / 3
+        h[m] = v
+        h_max = max(h_max, v)
+        if clean[m] == b0:
+            lift += v
+        elif clean[m] == b1:
+            lift -= v
+            second += 1.0
+    sums[0], sums[1], sums[2], sums[3] = second, lift, h_max, bad
 
 
 @_jit
-def _pmd_draw(u, s, keep_top, clean, rng, noisy, flip):
+def _pmd_draw(u, s, h, inverse, clean, rng, noisy, flip):
     for m in range(u.size):
-        noisy[m] = u[m] if rng.random() < keep_top[m] else s[m]
+        keep = h[m] * inverse
+        noisy[m] = u[m] if rng.random() < keep else s[m]
         y = clean[m]
-        flip[m] = 1.0 - (keep_top[m] if y == u[m] else (1.0 - keep_top[m] if y == s[m] else 0.0))
-
-
-def top_two(eta: np.ndarray):
-    eta = np.ascontiguousarray(eta, dtype=np.float64)
-    u = np.empty(len(eta), dtype=np.int32)
-    s = np.empty(len(eta), dtype=np.int32)
-    delta = np.empty(len(eta))
-    _top_two(eta, u, s, delta)
-    return u, s, delta
+        flip[m] = 1.0 - (keep if y == u[m] else (1.0 - keep if y == s[m] else 0.0))
 
 
 def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
     """Zhang et al.'s PMD noise of type ``kind`` (1, 2 or 3) from ``posterior`` (n, c)."""
     rate = check_unit(rate)
-    eta = np.asarray(posterior, dtype=np.float64)
-    if eta.ndim != 2 or eta.shape[1] < 2 or not np.all(np.isfinite(eta)):
-        raise InputError(f"posterior must be a finite (n, c) matrix, got shape {eta.shape}")
+    if kind not in KINDS:
+        raise InputError(f"unknown PMD type {kind!r}; choose 1, 2 or 3")
+    eta = _matrix(posterior, "posterior")
     c = eta.shape[1]
     clean = check_labels(clean, "clean labels", n=len(eta), classes=c, dtype=np.int32)
-    u, s, delta = top_two(eta)
-    h = pmd_h(delta, kind)
-    factor = pmd_factor(h, clean == u, clean == s, rate, kind)
+    u, s = np.empty(clean.size, dtype=np.int32), np.empty(clean.size, dtype=np.int32)
+    h = np.empty(clean.size)
+    sums = _by_chunks(clean.size, 4, lambda sl, out: _pmd_pass(
+        eta[sl], clean[sl], kind, u[sl], s[sl], h[sl], out))  # fmt: skip
+    _finite(sums[:, 3], "posterior")
+    n = max(clean.size, 1)
+    second, lift = sums[:, 0].sum() / n, sums[:, 1].sum() / n
+    factor = factor_from_means(second, lift, float(sums[:, 2].max()), rate, kind)
     noisy = np.empty(clean.size, dtype=np.int32)
     flip = np.empty(clean.size)
-    keep_top = h / factor
+    inverse = 1.0 / factor
     _for_chunks(
         clean.size,
         seed,
-        lambda sl, rng: _pmd_draw(u[sl], s[sl], keep_top[sl], clean[sl], rng, noisy[sl], flip[sl]),
+        lambda sl, rng: _pmd_draw(
+            u[sl], s[sl], h[sl], inverse, clean[sl], rng, noisy[sl], flip[sl]
+        ),
     )
     return _finish(clean, noisy, flip, c, {"kind": kind, "factor": factor})
 
@@ -198,36 +241,51 @@ def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
 
 
 @_jit
-def _other_best(S, clean, score, target):
+def _other_best(S, clean, score, target, sums):
     c = S.shape[1]
+    bad = 0
     for m in range(clean.size):
         y = clean[m]
         best, arg = -np.inf, 0
         for k in range(c):
+            if not np.isfinite(S[m, k]):
+                bad += 1
             if k != y and S[m, k] > best:
                 best, arg = S[m, k], k
         score[m], target[m] = best, arg
+    sums[0] = bad
+
+
+def _largest(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, ties at the k-th going to the earlier samples (what a
+    stable sort of the scores, largest first, keeps), in O(n)."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    kth = np.partition(score, score.size - k)[score.size - k]
+    above = np.flatnonzero(score > kth)
+    at = np.flatnonzero(score == kth)[: k - above.size]
+    return np.concatenate([above, at])
 
 
 def margin(scores, clean, rate) -> InstanceNoise:
     """Chen et al.'s noise: the ``round(rate n)`` samples whose best other class scores highest
     take that class (ties broken by sample order, as a stable sort does)."""
     rate = check_unit(rate)
-    S = np.ascontiguousarray(scores, dtype=np.float64)
-    if S.ndim != 2 or S.shape[1] < 2 or not np.all(np.isfinite(S)):
-        raise InputError(f"scores must be a finite (n, c) matrix, got shape {S.shape}")
+    S = _matrix(scores, "scores")
     c = S.shape[1]
     clean = check_labels(clean, "clean labels", n=len(S), classes=c, dtype=np.int32)
     score = np.empty(clean.size)
     target = np.empty(clean.size, dtype=np.int32)
-    _other_best(S, clean, score, target)
+    sums = _by_chunks(clean.size, 1, lambda sl, out: _other_best(
+        S[sl], clean[sl], score[sl], target[sl], out))  # fmt: skip
+    _finite(sums[:, 0], "scores")
     k = int(round(rate * clean.size))
-    chosen = np.argsort(-score, kind="stable")[:k]
+    chosen = _largest(score, k)
     noisy = clean.copy()
     noisy[chosen] = target[chosen]
     flip = np.zeros(clean.size)
     flip[chosen] = 1.0
-    threshold = float(score[chosen[-1]]) if k else float("inf")
+    threshold = float(score[chosen].min()) if k else float("inf")
     return _finish(clean, noisy, flip, c, {"threshold": threshold})
 
 

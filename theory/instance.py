@@ -41,18 +41,22 @@ def pmd_h(delta, kind: int) -> np.ndarray:
     return (d**3 + d**2 + d) / 3
 
 
-def pmd_factor(h, is_top, is_second, rate: float, kind: int = 1, weights=None) -> float:
-    """The factor f whose PMD noise has mean flip rate ``rate``.
+def pmd_factor(h, is_top, is_second, rate: float, kind: int = 1) -> float:
+    """The factor f whose PMD noise has mean flip rate ``rate`` on these samples.
 
     A sample of clean class y keeps it with probability ``h/f`` if y is the top class, ``1 - h/f``
     if y is the second, 0 otherwise; the mean flip rate ``1 - E[s] - E[(top - second) h] / f``
     is linear in 1/f, and ``h/f <= 1`` bounds 1/f above."""
-    rate = check_unit(rate)
-    w = np.full(np.size(h), 1.0 / np.size(h)) if weights is None else np.asarray(weights)
     h = np.asarray(h, dtype=np.float64)
-    second = float(w @ np.asarray(is_second, dtype=np.float64))
-    lift = float(w @ ((np.asarray(is_top, np.float64) - np.asarray(is_second, np.float64)) * h))
-    top = 1.0 / max(float(h.max()), 1e-300)
+    top, second = np.asarray(is_top, bool), np.asarray(is_second, bool)
+    lift = (h[top].sum() - h[second].sum()) / h.size
+    return factor_from_means(second.mean(), lift, float(h.max()), rate, kind)
+
+
+def factor_from_means(second: float, lift: float, h_max: float, rate: float, kind: int) -> float:
+    """``pmd_factor`` from ``E[s]``, ``E[(top - second) h]`` and ``max h``."""
+    rate = check_unit(rate)
+    top = 1.0 / max(h_max, 1e-300)
     low, high = sorted((1.0 - second - lift * top, 1.0 - second))
     if lift <= 0 or not low - 1e-12 <= rate <= high:
         raise InputError(

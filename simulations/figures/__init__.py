@@ -30,6 +30,7 @@ ORDER = (
     "stage2_accuracy",
     "imbalance",
     "estimation",
+    "instance_noise",
 )
 
 
