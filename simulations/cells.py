@@ -6,6 +6,7 @@ import tempfile
 
 import numpy as np
 
+from simulations import instance
 from simulations.io import read_matrix
 from simulations.pipeline import TrainConfig, run_training
 from simulations.simulate import Setting, simulate
@@ -26,7 +27,21 @@ def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
     return p / p.sum()
 
 
+def instance_of(settings: dict) -> str | None:
+    """The instance-dependent recipe a cell names (its T_bar is drawn, not given), or None."""
+    name = settings.get("noise")
+    if name not in instance.NOISES:
+        return None
+    if "rate" not in settings:
+        raise InputError(f"noise {name!r} needs a rate")
+    return name
+
+
 def matrix_of(settings: dict) -> np.ndarray:
+    if instance_of(settings):
+        if "classes" not in settings:
+            raise InputError(f"noise {settings['noise']!r} needs a number of classes")
+        return np.eye(int(settings["classes"]))  # replaced by the realised T_bar
     if "matrix" in settings:
         return read_matrix(settings["matrix"])
     return noise.named(settings["noise"], settings.get("rate"), settings.get("classes"))
@@ -40,6 +55,9 @@ def simulate_cell(settings: dict, seed: int) -> dict:
     kw = {k: settings[k] for k in SETTING_KEYS if k in settings}
     kw["cleanlab"] = settings.get("cleanlab", False)  # cleanlab is slow at 100 classes: opt in
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
+    name = instance_of(settings)
+    if name:
+        kw |= {"noise": name, "rate": settings["rate"]}
     out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
     return {
         "noise_rate": out["setting"]["noise_rate"],
@@ -85,10 +103,13 @@ def train_cell(settings: dict, seed: int) -> dict:
     if unknown:
         raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
     torch.set_num_threads(1)  # sweeps run one cell a process, one process a core
-    T = matrix_of(settings)
+    name = instance_of(settings)
+    T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
         cfg = TrainConfig(
             T=T,
+            instance=name,
+            rate=settings.get("rate", 0.0) if name else 0.0,
             dataset=settings.get("dataset", "digits"),
             noise=settings.get("noise"),
             epochs=settings.get("epochs", 30),

@@ -9,6 +9,7 @@ import numpy as np
 
 from simulations import generate, instance
 from theory import instance as theory_instance
+from theory import precision
 from theory.errors import InputError
 
 
@@ -76,8 +77,6 @@ def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> Inst
 
 def predictions(name, params, *, classes, separation, prior, sd, mean_sd, fractions_of, n):
     """The theory's predictions for the rule that made the draw (``params``: its parameters)."""
-    from theory import precision
-
     if separation <= 0:
         raise InputError("instance noise needs --separation > 0 (the features it depends on)")
     laws = theory_instance.overlap_laws(

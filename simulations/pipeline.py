@@ -23,6 +23,7 @@ from simulations import data, estimate, generate, instance, intervals, loop_crit
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
 from theory import precision, rsl
+from theory.conditions import CONDITIONS, report
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_transition, check_unit
@@ -316,6 +317,8 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         record["estimate"] = estimated
     if prep.instance is not None:
         record["T_bar"] = prep.T.tolist()
+        rep = report(prep.T, prep.prior)
+        record["T_bar_conditions"] = {k: getattr(rep, k) for k in CONDITIONS}
         record["instance_noise"] = prep.instance
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
     if prep.flip is not None:

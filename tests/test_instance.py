@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from simulations import generate, instance, instance_sim
+from simulations import cells, generate, instance, instance_sim
 from simulations.cli import main
 from simulations.simulate import Setting, simulate
 from theory import instance as theory_instance
@@ -143,6 +143,7 @@ def test_cli_contract_and_bad_input(capsys):
     assert main(argv) == 0
     s = json.loads(capsys.readouterr().out)["setting"]
     assert np.shape(s["T_bar"]) == (3, 3) and s["realised_noise_rate"] == pytest.approx(0.3)
+    assert set(s["T_bar_conditions"]) >= {"row_dominant", "column_dominant", "cleanlab_valid"}
     bad = [
         ["simulate", "--noise", "pmd-1", "--classes", "3", "--model", "overlap"],
         ["simulate", "--noise", "pmd-1", "--rate", "0.01", "--classes", "3", "--model", "overlap"],
@@ -154,6 +155,15 @@ def test_cli_contract_and_bad_input(capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("smallloss: error:"), (argv, err)
+
+
+def test_sweep_cells_take_instance_noise():
+    row = cells.simulate_cell(
+        {"noise": "margin", "rate": 0.3, "classes": 3, "model": "overlap", "n": 2000}, seed=0
+    )
+    assert row["noise_rate"] == pytest.approx(0.3, abs=1e-3)
+    with pytest.raises(InputError, match="needs a rate"):
+        cells.simulate_cell({"noise": "pmd-1", "classes": 3, "model": "overlap"}, seed=0)
 
 
 def test_train_records_t_bar_and_flip_probabilities(tmp_path, capsys):
