@@ -92,4 +92,4 @@ def predictions(name, params, *, classes, separation, prior, sd, mean_sd, fracti
     preds = precision.predict_from_laws(
         laws.laws, mean.laws, laws.T_bar, prior, fractions=fractions_of(laws.T_bar), n=n
     )
-    return preds, laws
+    return preds, laws, mean

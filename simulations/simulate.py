@@ -10,9 +10,10 @@ from simulations import generate, instance, instance_sim, select
 from simulations.criteria import CRITERIA
 from simulations.io import versions
 from theory import precision
+from theory.budgets import TargetBudgets, target_budgets
 from theory.conditions import CONDITIONS, report
 from theory.errors import InputError
-from theory.losses import epoch_sd
+from theory.losses import cell_laws, epoch_sd
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
 
@@ -71,11 +72,19 @@ class Setting:
 def parse_keep(keep) -> str | float:
     if keep in ("oracle", "rsl"):
         return keep
+    if isinstance(keep, str) and keep.startswith("target:"):
+        try:
+            value = float(keep.removeprefix("target:"))
+        except ValueError:
+            raise InputError(
+                f"--keep target:P needs a precision P in [0, 1], got {keep!r}"
+            ) from None
+        return f"target:{check_unit(value, '--keep target precision'):g}"
     try:
         float(keep)
     except (TypeError, ValueError):
         raise InputError(
-            f"--keep must be oracle, rsl or a fraction in [0, 1], got {keep!r}"
+            f"--keep must be oracle, rsl, target:P or a fraction in [0, 1], got {keep!r}"
         ) from None
     return check_unit(keep, "--keep fraction")
 
@@ -90,8 +99,27 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
     return np.floor(keep * sizes + 1e-9).astype(np.int64)
 
 
+def target_of(keep) -> float | None:
+    """P of ``--keep target:P``, or None."""
+    return float(keep.removeprefix("target:")) if str(keep).startswith("target:") else None
+
+
+def target_counts(tb: TargetBudgets, noisy, c: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(per-class, global, RSL) sample budgets of target-precision shares."""
+    sizes = np.bincount(noisy, minlength=c)
+
+    def floor(x):
+        return np.floor(x + 1e-9).astype(np.int64)
+
+    return (
+        floor(tb.classwise * sizes),
+        int(floor(tb.global_fraction * noisy.size)),
+        floor(tb.rsl * sizes),
+    )
+
+
 def budget_fractions(keep, T, prior) -> np.ndarray:
-    if keep == "oracle":
+    if keep == "oracle" or target_of(keep) is not None:  # a target's budgets replace these later
         return precision.oracle_fractions(T, prior)
     if keep == "rsl":
         return precision.rsl_fractions(T, prior)
@@ -135,11 +163,12 @@ def simulate(s: Setting) -> dict:
         d = instance_sim.draw(s.noise, s.n, s.rate, s.separation, s.prior, ss_noisy)
         clean, noisy, model = d.clean, d.noisy, instance_sim.FixedOutputs(d.probs)
         base = generate.cross_entropy(d.probs, noisy)
-        predicted, laws = instance_sim.predictions(
+        predicted, laws, mean_laws = instance_sim.predictions(
             s.noise, d.noise.params, classes=c, separation=s.separation, prior=s.prior,
             sd=single_sd, mean_sd=mean_sd, n=s.n,
             fractions_of=lambda T_bar: budget_fractions(s.keep, T_bar, s.prior),
         )  # fmt: skip
+        law_set = (laws.laws, mean_laws.laws, laws.T_bar)
         s.T = d.noise.T_bar  # budgets and the echo use the realised class-level matrix
         s.extra |= {
             "T_bar": d.noise.T_bar.tolist(),
@@ -157,6 +186,13 @@ def simulate(s: Setting) -> dict:
             s.model, s.T, epsilon=s.epsilon, separation=s.separation, alpha=s.alpha, prior=s.prior
         )
         base = generate.observed_losses(model, clean, noisy, ss_model)
+        law_set = None
+        if target_of(s.keep) is not None:
+            kw = {"epsilon": s.epsilon, "separation": s.separation, "alpha": s.alpha,
+                  "prior": s.prior}  # fmt: skip
+            laws = cell_laws(s.T, s.model, sd=single_sd, **kw)
+            mean_laws = laws if mean_sd == single_sd else cell_laws(s.T, s.model, sd=mean_sd, **kw)
+            law_set = (laws, mean_laws, s.T)
         predicted = precision.predict_all(
             s.T,
             s.prior,
@@ -175,11 +211,22 @@ def simulate(s: Setting) -> dict:
     else:
         last = mean = base
 
-    k = budgets(s.keep, clean, noisy, s.T, s.prior)
-    k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
+    tb = None
+    if target_of(s.keep) is not None:
+        laws, mean_laws, T_laws = law_set
+        tb = target_budgets(laws, mean_laws, T_laws, s.prior, target_of(s.keep))
+        k, k_global, k_rsl = target_counts(tb, noisy, c)
+        predicted |= precision.predict_from_laws(
+            laws, mean_laws, T_laws, s.prior, fractions=tb.classwise, n=s.n,
+            global_total=tb.global_fraction, rsl_fractions=tb.rsl,
+        )  # fmt: skip
+    else:
+        k = budgets(s.keep, clean, noisy, s.T, s.prior)
+        k_global = int(k.sum())
+        k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
     by_probs = _probability_criteria(model, clean, noisy, ss_model, c, s.cleanlab)
     masks = {
-        "global": select.select_global(last, int(k.sum())),
+        "global": select.select_global(last, k_global),
         "classwise": select.select_per_class(last, noisy, k),
         "rsl": select.select_rsl(mean, noisy, k_rsl),
         "gmm": select.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
@@ -199,6 +246,10 @@ def simulate(s: Setting) -> dict:
             "predicted_recall": pred.recall if pred else None,
             **m,
         }
+        if name in ("global", "classwise", "rsl"):
+            row["budgets"] = {"global": k_global, "classwise": k.tolist(), "rsl": k_rsl.tolist()}[
+                name
+            ]
         row["difference"] = (
             None
             if row["predicted_precision"] is None or m["observed_precision"] is None

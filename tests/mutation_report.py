@@ -61,6 +61,37 @@ NOTES = {  # reasons for single mutants, by name prefix
     "normalises the weights by their sum, so the signs cancel",
     "theory.losses.x__overlap_qmc": "the softmax is shift-invariant, so subtracting the row "
     "maximum, the global maximum or adding it (without overflow) gives the same q",
+    "theory.instance.x_overlap_points": "the softmax is shift-invariant (as `_overlap_qmc`)",
+    "theory.noise.x_pairwise__mutmut_9": "`+= r` and `= r` agree: the diagonal and the next "
+    "class never coincide for c >= 2",
+    "theory.noise.x_cifar10n__mutmut_20": "drops the name that only the error message of a "
+    "shipped, valid file would print",
+    "theory.noise.x__class_noise_rates__mutmut_16": "`mass >= 0` and `> 0` differ only at mass "
+    "0, where 1 - 0/0 is NaN either way",
+    "theory.noise.x_random_transition__mutmut_45": "`<` and `<=` differ only when the base "
+    "matrix's margin equals the target exactly (probability 0 for Dirichlet rows)",
+    "theory.noise.x_random_transition__mutmut_80": "the path's rows already sum to 1 (a convex "
+    "combination of stochastic matrices): the final renormalisation only removes rounding",
+    "theory.noise.x_random_transition__mutmut_84": "the path's rows already sum to 1 (a convex "
+    "combination of stochastic matrices): the final renormalisation only removes rounding",
+    "theory.noise.x_random_transition__mutmut_86": "the path's rows already sum to 1 (a convex "
+    "combination of stochastic matrices): the final renormalisation only removes rounding",
+    "theory.regions.x_first_drop_epsilon": "bisection boundaries: `<`/`<=` and `>`/`>=` against "
+    "1 - 1e-9 or `tol` differ only when a precision or an interval width equals the constant "
+    "exactly, which the halving of 0.999 never produces",
+    "theory.regions.x_precision_vs_separation__mutmut_49": "one more point in the sample size "
+    "that only the GMM prediction reads; the figure's criteria do not",
+    "theory.regions.x_separation_for_precision": "bracket ends and tolerance of a root search "
+    "whose root lies inside both brackets; the tests pin the root to 2e-3",
+    "theory.validation.x_check_transition__mutmut_48": "a row sum exactly 1e-6 away from 1 is "
+    "accepted or refused; floats rarely hit the boundary and the tests pin both sides",
+    "theory.losses.xǁOverlap2ǁ_cdf__mutmut_33": "slope 0 is the degenerate case, handled before",
+    "theory.losses.xǁEmpiricalǁ_ppf__mutmut_16": "the index is already below size - 1 for "
+    "q <= 1 (the cumulative weights end at 1)",
+    "theory.losses.xǁSmoothedǁquantile_atoms": "a 17-node rule is as exact as 16 for the "
+    "moments used, and the nodes are symmetric, so x - sd z and x + sd z are the same rule",
+    "theory.losses.xǁMixtureǁ__init____mutmut_13": "every weight is negated and the weights "
+    "are normalised by their sum, so the signs cancel",
 }
 
 

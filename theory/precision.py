@@ -285,19 +285,28 @@ def predict_all(
     }
 
 
-def predict_from_laws(laws, mean_laws, T, prior, *, fractions, n: int) -> dict[str, Prediction]:
+def predict_from_laws(
+    laws, mean_laws, T, prior, *, fractions, n: int, global_total=None, rsl_fractions=None
+) -> dict[str, Prediction]:
     """The loss criteria's predictions from cell laws made elsewhere (``laws`` of the last
-    epoch's loss, ``mean_laws`` of the epoch-mean loss), with cell masses ``prior_i T[i, j]``."""
+    epoch's loss, ``mean_laws`` of the epoch-mean loss), with cell masses ``prior_i T[i, j]``.
+
+    ``global`` keeps ``global_total`` (default: what ``fractions`` keep in all) and ``rsl``
+    keeps ``rsl_fractions`` (default: RSL's own budgets)."""
     T = check_transition(T)
-    return _loss_criteria(laws, mean_laws, T, check_prior(prior, len(T)), fractions, n)
+    p = check_prior(prior, len(T))
+    return _loss_criteria(laws, mean_laws, T, p, fractions, n, global_total, rsl_fractions)
 
 
-def _loss_criteria(laws, mean_laws, T, p, fractions, n) -> dict[str, Prediction]:
+def _loss_criteria(
+    laws, mean_laws, T, p, fractions, n, global_total=None, rsl_fractions=None
+) -> dict[str, Prediction]:
     fractions = np.asarray(fractions, dtype=np.float64)
-    total = float((p @ T) @ fractions)
+    total = float((p @ T) @ fractions) if global_total is None else float(global_total)
+    rsl_f = _rsl_fractions(T, p) if rsl_fractions is None else np.asarray(rsl_fractions, float)
     return {
         "global": _global_(laws, T, p, total),
         "classwise": _per_class(laws, T, p, fractions),
-        "rsl": _per_class(mean_laws, T, p, _rsl_fractions(T, p)),
+        "rsl": _per_class(mean_laws, T, p, rsl_f),
         "gmm": _gmm(laws, T, p, n),
     }

@@ -23,7 +23,11 @@ def configure(p) -> None:
     p.add_argument(
         "--separation", type=float, default=3.0, help="distance of class means / sqrt 2 (overlap)"
     )
-    p.add_argument("--keep", default="oracle", help="oracle, rsl or a fraction in [0, 1]")
+    p.add_argument(
+        "--keep",
+        default="oracle",
+        help="oracle, rsl, a fraction in [0, 1], or target:P (the largest budgets whose predicted precision is P)",
+    )
     p.add_argument(
         "--prior", default="uniform", help="'uniform' or a file with the clean class prior"
     )

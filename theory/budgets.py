@@ -1,0 +1,85 @@
+"""Budgets chosen for a target precision: keep as much as the loss laws allow while the
+predicted precision stays at or above P.
+
+- global: the largest share of all samples whose smallest-loss part has precision >= P;
+- per-class: for each observed class, the largest share whose precision in that class is
+  >= P (so the union is >= P too; a class that cannot reach P keeps nothing);
+- RSL: RSL's own budgets scaled by the largest factor in (0, 1] that keeps precision >= P.
+
+Precision need not fall monotonically with the budget (a noisy atom below the clean one makes
+it rise), so each search scans a grid of budgets, takes the largest that reaches P and refines
+it by bisection towards the next grid point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory import precision
+from theory.validation import check_prior, check_transition, check_unit
+
+GRID = 64  # budgets scanned before the bisection
+
+
+@dataclass(frozen=True)
+class TargetBudgets:
+    target: float
+    global_fraction: float  # share of all samples
+    classwise: np.ndarray  # share of each observed class
+    rsl_scale: float  # factor applied to RSL's budgets
+    rsl: np.ndarray  # share of each observed class
+
+
+def largest_share(prec, target: float, top: float = 1.0, grid: int = GRID) -> float:
+    """The largest ``f`` in [0, top] with ``prec(f) >= target`` (0 when none on the grid)."""
+    fs = np.linspace(0.0, top, grid + 1)[1:]
+    ok = [f for f in fs if _reaches(prec(f), target)]
+    if not ok:
+        return 0.0
+    lo = max(ok)
+    hi = min((f for f in fs if f > lo), default=None)
+    if hi is None:
+        return float(lo)
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _reaches(prec(mid), target) else (lo, mid)
+    return float(lo)
+
+
+def _reaches(p: float | None, target: float) -> bool:
+    return p is not None and p >= target - 1e-12
+
+
+def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
+    """Budgets of the three loss criteria for predicted precision ``target`` (see the module).
+    ``laws``: cell laws of the ranked loss; ``mean_laws``: of the epoch-mean loss (RSL)."""
+    T = check_transition(T)
+    p = check_prior(prior, len(T))
+    target = check_unit(target, "target precision")
+    mass = p[:, None] * T
+    total = float(mass.sum())
+
+    def glob(f):
+        return precision._global_(laws, T, p, f * total).precision
+
+    def column(j):
+        def prec(f):
+            fr = np.zeros(len(T))
+            fr[j] = f
+            kept = precision._per_class(laws, T, p, fr).kept
+            return kept[j, j] / kept[:, j].sum() if kept[:, j].sum() > 0 else None
+
+        return prec
+
+    classwise = np.array([
+        largest_share(column(j), target) if mass[:, j].sum() > 0 else 0.0 for j in range(len(T))
+    ])  # fmt: skip
+    base = precision._rsl_fractions(T, p)
+
+    def rsl(scale):
+        return precision._per_class(mean_laws, T, p, scale * base).precision
+
+    scale = largest_share(rsl, target)
+    return TargetBudgets(target, largest_share(glob, target), classwise, scale, scale * base)
