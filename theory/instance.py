@@ -118,6 +118,7 @@ class InstanceLaws:
     laws: list[list[LossDistribution | None]]
     T_bar: np.ndarray  # P(noisy = j | clean = i) under the rule
     non_dominant_share: float  # share of samples whose own row t(x, y) is not row dominant
+    points: list  # per true class (weights, label probabilities t(x, i), outputs g(x))
 
 
 def overlap_laws(
@@ -138,9 +139,11 @@ def overlap_laws(
     laws: list[list[LossDistribution | None]] = [[None] * c for _ in range(c)]
     T_bar = np.zeros((c, c))
     non_dominant = 0.0
+    class_points = []
     for i in range(c):
         g = sum(qs[i][:, [k]] * ts[i][k] for k in range(c))  # noisy posterior at class i's points
         own = ts[i][i]
+        class_points.append((np.full(points, 1.0 / points), own, g))
         T_bar[i] = own.mean(axis=0)
         others = np.delete(own, i, axis=1).max(axis=1)
         non_dominant += p[i] * float(np.mean(own[:, i] <= others))
@@ -150,4 +153,4 @@ def overlap_laws(
             w = own[:, j]
             if w.sum() > 0:
                 laws[i][j] = Empirical(loss[w > 0, j], w[w > 0])
-    return InstanceLaws(smooth_laws(laws, sd), T_bar, non_dominant)
+    return InstanceLaws(smooth_laws(laws, sd), T_bar, non_dominant, class_points)

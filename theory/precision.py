@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import rsl
+from theory import probability, rsl
 from theory.losses import LossDistribution, Mixture, _cell_laws, epoch_sd
 from theory.noise import _class_noise_rates
 from theory.ties import exceeds
@@ -281,8 +281,25 @@ def predict_all(
     mean_laws = laws if mean_sd == single_sd else _cell_laws(T, p, model, sd=mean_sd, **common)
     return {
         **_loss_criteria(laws, mean_laws, T, p, fractions, n),
-        "confident": _confident_bayes(T, p) if model == "bayes" and sigma == 0 else None,
+        "confident": _confident(T, p, model, epsilon, separation, alpha),
     }
+
+
+def _confident(T, p, model, epsilon, separation, alpha) -> Prediction:
+    """Confident learning's prediction; its rule reads the outputs, not the (fluctuating)
+    losses, so the epoch fluctuation does not enter."""
+    if model == "bayes" or (model == "perturbed" and epsilon == 0):
+        return _confident_bayes(T, p)
+    if model == "perturbed":
+        pts = probability.perturbed_points(T, epsilon, alpha)
+    else:
+        pts = probability.overlap_class_points(T, separation, p)
+    return confident_from_points(pts, p)
+
+
+def confident_from_points(points, p) -> Prediction:
+    """Confident learning's prediction from weighted output points (``theory.probability``)."""
+    return _summary(*probability.confident_kept(points, p))
 
 
 def predict_from_laws(

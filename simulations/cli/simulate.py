@@ -26,7 +26,8 @@ def configure(p) -> None:
     p.add_argument(
         "--keep",
         default="oracle",
-        help="oracle, rsl, a fraction in [0, 1], or target:P (the largest budgets whose predicted precision is P)",
+        help="oracle, rsl, a fraction in [0, 1], or target:P (the largest budgets whose "
+        "predicted precision is P)",
     )
     p.add_argument(
         "--prior", default="uniform", help="'uniform' or a file with the clean class prior"
