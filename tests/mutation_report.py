@@ -1,7 +1,8 @@
 """Write tests/MUTATION.md from the results of `mutmut run`: the score, and every surviving
 mutant with the reason it survives (a class of equivalent mutant, or a note by name).
 
-Run from the repository root after `mutmut run`: `python tests/mutation_report.py`.
+Run from the repository root after `mutmut run`: `python tests/mutation_report.py [OUT]
+[SCOPE]` (default `tests/MUTATION.md` and `theory/`).
 """
 
 from __future__ import annotations
@@ -119,16 +120,19 @@ def classify(name: str, changed: str) -> str:
     return "UNEXPLAINED"
 
 
-def main() -> int:
+def main(out: str = "tests/MUTATION.md", scope: str = "theory/") -> int:
     rows = results()
     status = Counter(s for _, s in rows)
     total = sum(status.values())
     killed = status["killed"] + status["timeout"]
     total -= status["not checked"]
+    by_module = Counter(n.split(".x")[0] for n, s in rows if s == "survived")
+    modules = ", ".join(f"`{m}` {k}" for m, k in by_module.most_common())
     lines = ["# Mutation testing", "",
-             f"`mutmut run` on `theory/`: {total} mutants, {status['killed']} killed, "
+             f"`mutmut run` on `{scope}`: {total} mutants, {status['killed']} killed, "
              f"{status['timeout']} timed out, {status['survived']} survived: a score of "
              f"{100 * killed / total:.1f}% (killed and timed out over all).", "",
+             f"Survivors by module: {modules}.", "",
              "Every survivor, with why it survives:", ""]  # fmt: skip
     unexplained = 0
     for name, s in rows:
@@ -138,10 +142,10 @@ def main() -> int:
         why = classify(name, changed)
         unexplained += why == "UNEXPLAINED"
         lines.append(f"- `{name}`: `{changed.lstrip('+ ').strip()[:90]}` — {why}")
-    Path("tests/MUTATION.md").write_text("\n".join(lines) + "\n")
+    Path(out).write_text("\n".join(lines) + "\n")
     print(f"{total} mutants, score {100 * killed / total:.1f}%, {unexplained} unexplained")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(*sys.argv[1:3]))
