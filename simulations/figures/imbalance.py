@@ -10,9 +10,9 @@ from simulations.figures._common import figure, sweep_rows
 NAME = "imbalance"
 CAPTION = (
     "Class imbalance 1:1 to 20:1 (pairwise 0.3, oracle budget): predictions track every loss "
-    "criterion; with overlapping classes per-class and RSL gain precision, the global ranking "
-    "barely "
-    "moves; confident learning loses precision under the perturbed model."
+    "criterion and confident learning; with overlapping classes per-class and RSL gain "
+    "precision, the global ranking barely moves; confident learning loses precision under the "
+    "perturbed model."
 )
 RATIOS = [1.0, 2.0, 5.0, 10.0, 20.0]
 CRITERIA = ("global", "classwise", "rsl", "gmm", "confident")
@@ -76,7 +76,7 @@ def draw(t):
         ax.set_xticks(RATIOS, [f"{int(r)}:1" for r in RATIOS])
     axes[0][0].legend(fontsize=7, frameon=False)
     fig.suptitle(
-        "lines: predicted; circles: observed (confident learning has no prediction off g*)",
+        "lines: predicted; circles: observed",
         fontsize=9,
     )
     return fig
