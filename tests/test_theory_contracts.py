@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory import claims, conditions, losses, noise, regions, rsl
+from theory import claims, conditions, instance, losses, noise, precision, regions, rsl
 from theory.errors import InputError
 from theory.losses import Atom, Empirical, Mixture, Overlap2, Perturbed, Smoothed
 from theory.validation import (
@@ -236,3 +236,55 @@ def test_separation_for_a_low_target_lies_below_one():
     got = regions.precision_vs_separation(T, [s])["classwise"][0]
     assert got == pytest.approx(0.8, abs=2e-3)
     assert regions.separation_for_precision(T, 1.01) == float("inf")
+
+
+def test_random_transition_with_two_classes_reaches_negative_margins():
+    T = noise.random_transition(2, -0.3, seed=1, kind="row")
+    assert abs(noise.row_margin(T) + 0.3) < 1e-14
+
+
+def test_pmd_factor_range_follows_the_largest_h():
+    # E[s] = 0.2, E[(top - second) h] = 0.3, max h = 0.6: rates from 1 - 0.2 - 0.3 / 0.6 = 0.3
+    # (h / f = h / max h) up to 0.8 (every label the second class)
+    with pytest.raises(InputError, match=r"\[0\.300, 0\.800\]"):
+        instance.factor_from_means(0.2, 0.3, 0.6, 0.2, kind=2)
+    assert instance.factor_from_means(0.2, 0.3, 0.6, 0.3, kind=2) == pytest.approx(0.6)
+    assert instance.factor_from_means(0.2, 0.3, 0.6, 0.8, kind=2) == float("inf")
+
+
+def test_instance_laws_follow_the_prior_and_their_rule_size():
+    W = np.random.default_rng(0).standard_normal((3, 3, 3))
+    params = {"W": W, "rate": 0.3, "sd": 0.1}
+    flat = instance.overlap_laws(3, "margin", {"threshold": 0.2}, separation=2.0, points=512)
+    tilted = instance.overlap_laws(3, "margin", {"threshold": 0.2}, separation=2.0,
+                                   prior=[0.6, 0.3, 0.1], points=512)  # fmt: skip
+    assert np.abs(flat.T_bar - tilted.T_bar).max() > 0.01
+    assert len(flat.points[0][0]) == 512
+    laws = instance.overlap_laws(3, "part-dependent", params, separation=2.0, points=256)
+    assert not any(isinstance(law, Smoothed) for row in laws.laws for law in row)
+    # every cell that receives mass has a law, however little
+    for i in range(3):
+        for j in range(3):
+            assert (laws.laws[i][j] is None) == (laws.T_bar[i, j] == 0)
+
+
+def test_predictions_use_their_defaults_and_the_prior():
+    T = noise.named("pairwise", 0.3, 3)
+    p = np.array([0.6, 0.3, 0.1])
+    f = precision.oracle_fractions(T, p)
+
+    def prec(model, **kw):
+        out = precision.predict_all(T, p, model, fractions=f, n=1000, **kw)
+        return [out[k].precision for k in ("global", "classwise", "rsl")]
+
+    assert prec("perturbed") == prec("bayes")
+    assert prec("perturbed", epsilon=0.3) == prec("perturbed", epsilon=0.3, alpha=1.0)
+    assert prec("overlap") == prec("overlap", separation=1.0)
+    assert prec("bayes", sigma=0.3) == prec("bayes", sigma=0.3, rho=0.0, epochs=1)
+    laws = losses.cell_laws(T, "overlap", prior=p)
+    tilted = precision.global_(laws, T, p, 0.5).precision
+    assert tilted != pytest.approx(precision.global_(laws, T, None, 0.5).precision, abs=1e-3)
+    got = precision.predict_from_laws(laws, laws, T, p, fractions=f, n=1000)
+    assert got["global"].precision == pytest.approx(
+        precision.global_(laws, T, p, p @ T @ f).precision
+    )
