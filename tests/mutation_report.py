@@ -87,8 +87,39 @@ NOTES = {  # reasons for single mutants, by name prefix
     "theory.validation.x_check_transition__mutmut_48": "a row sum exactly 1e-6 away from 1 is "
     "accepted or refused; floats rarely hit the boundary and the tests pin both sides",
     "theory.losses.xǁOverlap2ǁ_cdf__mutmut_33": "slope 0 is the degenerate case, handled before",
-    "theory.losses.xǁEmpiricalǁ_ppf__mutmut_16": "the index is already below size - 1 for "
+    "theory.losses.xǁEmpiricalǁ_ppf__mutmut_12": "the index is already below size - 1 for "
     "q <= 1 (the cumulative weights end at 1)",
+    "theory.regions.x_perturbed_break_epsilon__mutmut_21": "at d = 0 both branches give 0",
+    "theory.instance.x_rows__mutmut_14": "the softmax is shift-invariant (scores stay far from "
+    "overflow)",
+    "theory.instance.x_rows__mutmut_15": "the softmax is shift-invariant",
+    "theory.instance.x_rows__mutmut_17": "the softmax is shift-invariant",
+    "theory.instance.x_rows__mutmut_40": "the own class's entry is 0 before (its score is "
+    "masked), so `=` and `+=` agree",
+    "theory.instance.x_rows__mutmut_52": "argsort's default axis is the last one, here 1",
+    "theory.instance.x_rows__mutmut_53": "the sort algorithm only orders ties, which "
+    "continuous posteriors have with probability 0",
+    "theory.instance.x_rows__mutmut_75": "the row is 0 before and u != s, so `=` and `+=` agree",
+    "theory.instance.x_rows__mutmut_78": "the row is 0 before and u != s, so `=` and `+=` agree",
+    "theory.instance.x_overlap_laws__mutmut_73": "a row's own entry ties its largest other "
+    "with probability 0 under every recipe",
+    "theory.precision.x_predict_all__mutmut_18": "at sigma = 0 both branches give 0",
+    "theory.precision.x_predict_all__mutmut_19": "at sigma = 0 both branches give 0",
+    "theory.precision.x_predict_all__mutmut_24": "at sigma = 0 epoch_sd is 0 too",
+    "theory.precision.x_predict_all__mutmut_31": "at sigma = 0 epoch_sd is 0 too",
+    "theory.precision.x_predict_all__mutmut_54": "recomputes laws equal to the ones it reuses",
+    "theory.precision.x_rsl_fractions__mutmut_12": "drops gamma, whose default is the value passed",
+    "theory.precision.x__rsl_fractions__mutmut_30": "drops gamma, whose default is the value "
+    "passed",
+    "theory.precision.x__confident_bayes__mutmut_21": "an empty column's threshold becomes NaN "
+    "instead of inf; no row has a positive entry there to pick it",
+    "theory.precision.x__confident_bayes__mutmut_42": "only the sign of the no-class marker is "
+    "read",
+    "theory.precision.x__confident_bayes__mutmut_45": "a cell of mass 0 keeps mass 0 either way",
+    "theory.noise.x_random_transition__mutmut_70": "brentq's default tolerance also converges "
+    "to rounding on this smooth margin (the test pins it to 1e-14)",
+    "theory.validation.x_check_labels__mutmut_32": "np.dtype(None) is float64, so the floating "
+    "check is unchanged",
     "theory.losses.xǁSmoothedǁquantile_atoms": "a 17-node rule is as exact as 16 for the "
     "moments used, and the nodes are symmetric, so x - sd z and x + sd z are the same rule",
     "theory.losses.xǁMixtureǁ__init____mutmut_13": "every weight is negated and the weights "

@@ -288,3 +288,9 @@ def test_predictions_use_their_defaults_and_the_prior():
     assert got["global"].precision == pytest.approx(
         precision.global_(laws, T, p, p @ T @ f).precision
     )
+
+
+def test_bayes_laws_ignore_epsilon_and_perturbed_defaults_to_gstar():
+    T = noise.named("pairwise", 0.3, 3)
+    for laws in (losses.cell_laws(T, "bayes", epsilon=0.3), losses.cell_laws(T, "perturbed")):
+        assert all(isinstance(laws[i][j], Atom) for i, j in zip(*np.nonzero(T)))
