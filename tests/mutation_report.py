@@ -160,7 +160,8 @@ def main(out: str = "tests/MUTATION.md", scope: str = "theory/") -> int:
     by_module = Counter(n.split(".x")[0] for n, s in rows if s == "survived")
     modules = ", ".join(f"`{m}` {k}" for m, k in by_module.most_common())
     lines = ["# Mutation testing", "",
-             f"`mutmut run` on `{scope}`: {total} mutants, {status['killed']} killed, "
+             f"`mutmut run` on `{scope}`: {total} mutants checked"
+             f" ({status['not checked']} not checked), {status['killed']} killed, "
              f"{status['timeout']} timed out, {status['survived']} survived: a score of "
              f"{100 * killed / total:.1f}% (killed and timed out over all).", "",
              f"Survivors by module: {modules}.", "",
