@@ -19,6 +19,7 @@ from simulations import crowd, data, generate, instance, instance_sim, select
 from simulations.io import versions
 from simulations.pipeline import TrainConfig, run_training
 from theory import noise
+from theory.losses import overlap_posterior
 
 
 def best_of(fn, repeat: int) -> float:
@@ -226,7 +227,7 @@ def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) 
     prior = np.full(c, 1.0 / c)
     clean = generate.clean_labels(n, prior, seed)
     X = instance_sim.overlap_features(clean, c, 3.0, seed + 1)
-    q = instance_sim.posterior(X, 3.0, prior)
+    q = overlap_posterior(X, 3.0, prior)
     W = instance.part_dependent_weights(c, c, seed)
     factor = instance.pmd(q, clean, 1, 0.3, seed).params["factor"]
     rng = np.random.default_rng(seed)

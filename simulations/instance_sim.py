@@ -11,6 +11,7 @@ from simulations import generate, instance
 from theory import instance as theory_instance
 from theory import precision
 from theory.errors import InputError
+from theory.losses import overlap_posterior
 
 
 @dataclass
@@ -45,13 +46,6 @@ def overlap_features(clean, classes: int, separation: float, seed) -> np.ndarray
     return X
 
 
-def posterior(X, separation: float, prior) -> np.ndarray:
-    a = separation * X + np.log(prior)
-    a -= a.max(axis=1, keepdims=True)
-    q = np.exp(a)
-    return q / q.sum(axis=1, keepdims=True)
-
-
 def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> InstanceDraw:
     """Clean labels, features, noisy labels by ``name``, and the outputs ``g(x)``."""
     instance.check_noise(name)
@@ -59,7 +53,7 @@ def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> Inst
     ss_clean, ss_x, ss_noise = generate.seed_sequence(seed).spawn(3)
     clean = generate.clean_labels(n, prior, ss_clean)
     X = overlap_features(clean, c, separation, ss_x)
-    q = posterior(X, separation, prior)
+    q = overlap_posterior(X, separation, prior)
     if name == "part-dependent":
         noise = instance.part_dependent(X, clean, rate, ss_noise, classes=c)
     else:

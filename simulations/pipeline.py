@@ -23,7 +23,7 @@ from simulations import data, estimate, generate, instance, intervals, loop_crit
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
 from theory import precision, rsl
-from theory.conditions import CONDITIONS, report
+from theory.conditions import report
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
 from theory.validation import check_float, check_int, check_transition, check_unit
@@ -168,7 +168,7 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     )  # fmt: skip
 
 
-def instance_labels(cfg: TrainConfig, prep: Prepared, tr, device) -> None:
+def instance_labels(cfg: TrainConfig, prep: Prepared, tr, tensors) -> None:
     """Noisy labels by ``cfg.instance``: part-dependent from the (scaled) training features,
     pmd-k and margin from a network trained on the clean labels (``CLEAN_MODEL_EPOCHS``, as in
     the PMD recipe): its last epoch's softmax is the posterior, its softmax averaged over
@@ -176,7 +176,6 @@ def instance_labels(cfg: TrainConfig, prep: Prepared, tr, device) -> None:
     X = prep.X[prep.train_idx].reshape(prep.train_idx.size, -1)
     posterior = scores = None
     if cfg.instance != "part-dependent":
-        tensors = tr.Tensors.of(prep, device)
         posterior, scores = tr.clean_trained_softmax(
             cfg.model, tensors, prep.clean, CLEAN_MODEL_EPOCHS, prep.seeds["noise"], cfg.progress
         )
@@ -248,9 +247,10 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     prep = prepare(cfg, ds, seed)
     c = prep.classes
     device = tr.resolve_device(cfg.device)
-    if cfg.instance:
-        instance_labels(cfg, prep, tr, device)
     tensors = tr.Tensors.of(prep, device)
+    if cfg.instance:
+        instance_labels(cfg, prep, tr, tensors)
+        tensors.relabel(prep.noisy)
     keep_outputs = prep.train_idx.size * cfg.epochs * c <= MAX_SAVED_OUTPUTS
     fit1, model = tr.stage1(cfg.model, tensors, cfg.epochs, prep.seeds["model"], keep_outputs,
                             cfg.progress)  # fmt: skip
@@ -317,8 +317,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         record["estimate"] = estimated
     if prep.instance is not None:
         record["T_bar"] = prep.T.tolist()
-        rep = report(prep.T, prep.prior)
-        record["T_bar_conditions"] = {k: getattr(rep, k) for k in CONDITIONS}
+        record["T_bar_conditions"] = report(prep.T, prep.prior).verdicts()
         record["instance_noise"] = prep.instance
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
     if prep.flip is not None:

@@ -11,7 +11,7 @@ from simulations.criteria import CRITERIA
 from simulations.io import versions
 from theory import precision
 from theory.budgets import TargetBudgets, target_budgets
-from theory.conditions import CONDITIONS, report
+from theory.conditions import report
 from theory.errors import InputError
 from theory.losses import cell_laws, epoch_sd
 from theory.noise import class_noise_rates, noise_rate
@@ -174,7 +174,7 @@ def simulate(s: Setting) -> dict:
             "T_bar": d.noise.T_bar.tolist(),
             "realised_noise_rate": d.noise.realised_noise_rate,
             "T_bar_predicted": laws.T_bar.tolist(),
-            "T_bar_conditions": {k: getattr(report(d.noise.T_bar, s.prior), k) for k in CONDITIONS},
+            "T_bar_conditions": report(d.noise.T_bar, s.prior).verdicts(),
             "non_dominant_share": d.non_dominant_share,
             "non_dominant_share_predicted": laws.non_dominant_share,
             "noise_params": {k: v for k, v in d.noise.params.items() if k != "W"},

@@ -261,6 +261,10 @@ class Tensors:
             classes=prep.classes,
         )
 
+    def relabel(self, labels: np.ndarray) -> None:
+        """New training labels, the features left where they are."""
+        self.y_train = torch.as_tensor(labels, dtype=torch.long, device=self.X_train.device)
+
 
 def stage1(kind: str, t: Tensors, epochs: int, seed: int, keep_outputs: bool,
            progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip

@@ -62,7 +62,7 @@ NOTES = {  # reasons for single mutants, by name prefix
     "normalises the weights by their sum, so the signs cancel",
     "theory.losses.x__overlap_qmc": "the softmax is shift-invariant, so subtracting the row "
     "maximum, the global maximum or adding it (without overflow) gives the same q",
-    "theory.instance.x_overlap_points": "the softmax is shift-invariant (as `_overlap_qmc`)",
+    "theory.losses.x_overlap_posterior": "the softmax is shift-invariant",
     "theory.noise.x_pairwise__mutmut_9": "`+= r` and `= r` agree: the diagonal and the next "
     "class never coincide for c >= 2",
     "theory.noise.x_cifar10n__mutmut_20": "drops the name that only the error message of a "

@@ -15,6 +15,7 @@ from simulations.cli import main
 from simulations.simulate import Setting, simulate
 from theory import instance as theory_instance
 from theory.errors import InputError
+from theory.losses import overlap_posterior
 
 N = 100_000
 
@@ -23,7 +24,7 @@ def _overlap(c, sep, n=N, seed=0):
     prior = np.full(c, 1.0 / c)
     clean = generate.clean_labels(n, prior, seed)
     X = instance_sim.overlap_features(clean, c, sep, seed + 1)
-    return clean, X, instance_sim.posterior(X, sep, prior)
+    return clean, X, overlap_posterior(X, sep, prior)
 
 
 def _agree(clean, a, b, c):

@@ -138,6 +138,10 @@ class ConditionReport:
     prior: list[float]
     T: list[list[float]]
 
+    def verdicts(self) -> dict[str, bool]:
+        """The five conditions by name."""
+        return {k: getattr(self, k) for k in CONDITIONS}
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["per_class"] = [c.to_dict() for c in self.per_class]

@@ -23,7 +23,13 @@ import numpy as np
 from scipy import stats
 
 from theory.errors import InputError
-from theory.losses import Empirical, LossDistribution, qmc_points_for, smooth_laws
+from theory.losses import (
+    Empirical,
+    LossDistribution,
+    overlap_points,
+    qmc_points_for,
+    smooth_laws,
+)
 from theory.validation import check_classes, check_prior, check_unit
 
 KINDS = (1, 2, 3)
@@ -70,17 +76,6 @@ def truncated_mean(rate: float, sd: float) -> float:
     """Mean of ``N(rate, sd^2)`` cut to [0, 1]: the expected flip rate of part-dependent noise."""
     a, b = (0.0 - rate) / sd, (1.0 - rate) / sd
     return float(stats.truncnorm.mean(a, b, loc=rate, scale=sd))
-
-
-def overlap_points(classes: int, separation: float, prior, i: int, points: int):
-    """(x, q): the Sobol rule's points of class i and their exact posterior."""
-    z = stats.norm.ppf(stats.qmc.Sobol(d=classes, scramble=True, seed=0).random(points))
-    z[:, i] += separation
-    with np.errstate(divide="ignore"):
-        a = separation * z + np.log(prior)
-    a -= a.max(axis=1, keepdims=True)
-    q = np.exp(a)
-    return z, q / q.sum(axis=1, keepdims=True)
 
 
 def rows(noise: str, x, q, i: int, params: dict) -> np.ndarray:

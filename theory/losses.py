@@ -412,15 +412,25 @@ def epoch_sd(sigma: float, rho: float, epochs: int) -> float:
     return float(sigma * np.sqrt(rho + (1.0 - rho) / epochs))
 
 
-def _overlap_qmc(T, separation, prior, i, points, seed=0):
-    """Loss of every observed class for true class i on a fixed scrambled Sobol rule."""
-    c = len(T)
-    z = stats.norm.ppf(stats.qmc.Sobol(d=c, scramble=True, seed=seed).random(points))
-    z[:, i] += separation
-    a = separation * z + np.log(prior)
+def overlap_posterior(X, separation: float, prior) -> np.ndarray:
+    """The true posterior q(x) of classes ``N(separation e_k, I)`` at the rows of ``X``."""
+    with np.errstate(divide="ignore"):
+        a = separation * X + np.log(prior)
     a -= a.max(axis=1, keepdims=True)
     q = np.exp(a)
-    q /= q.sum(axis=1, keepdims=True)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def overlap_points(classes: int, separation: float, prior, i: int, points: int, seed=0):
+    """(x, q): a fixed scrambled Sobol rule's points of class i and their exact posterior."""
+    z = stats.norm.ppf(stats.qmc.Sobol(d=classes, scramble=True, seed=seed).random(points))
+    z[:, i] += separation
+    return z, overlap_posterior(z, separation, prior)
+
+
+def _overlap_qmc(T, separation, prior, i, points, seed=0):
+    """Loss of every observed class for true class i on a fixed scrambled Sobol rule."""
+    _, q = overlap_points(len(T), separation, prior, i, points, seed)
     with np.errstate(divide="ignore"):
         return -np.log(q @ T)  # (points, c)
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from theory.instance import overlap_points
-from theory.losses import qmc_points_for
+from theory.losses import overlap_points, qmc_points_for
 
 
 def confident_kept(points, p) -> tuple[np.ndarray, np.ndarray]:
