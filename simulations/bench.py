@@ -146,7 +146,7 @@ def bench_trainer(seed: int = 0) -> dict:
         y,
         recipe,
         seed=seed,
-        record=(X, y),
+        record="pass",
     )
     base = fit_with_dataloader(
         tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8, recipe.batch, seed
@@ -190,6 +190,46 @@ def bench_trainer(seed: int = 0) -> dict:
         "digits_run_s": whole,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def bench_large_images(n: int = 54_000, epochs: int = 3, seed: int = 0) -> dict:
+    """The default CPU model on Fashion-MNIST-shaped data (n noise images of 1 x 28 x 28, as
+    many as the full set's training split): epoch time, samples a second and the share of an
+    epoch that loss recording takes, in the training pass and, as the baseline, in an eval
+    pass after the epoch."""
+    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
+    import torch
+
+    from simulations import train as tr
+    from simulations.pipeline import resolve_recipe
+
+    shape = (1, 28, 28)
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn((n, *shape), generator=gen)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    model, batch = resolve_recipe("auto", None, shape, n, "cpu")
+    recipe = tr.Recipe(epochs=epochs, batch=batch)
+    fits = {
+        mode: tr.fit(
+            tr.fresh_model(model, shape, 10, seed, torch.device("cpu")),
+            X,
+            y,
+            recipe,
+            seed=seed,
+            record=mode,
+        )  # fmt: skip
+        for mode in ("pass", "eval")
+    }
+
+    def share(f):
+        return float(np.median(np.divide(f.record_s, f.epoch_s)))
+
+    epoch = float(np.median(fits["pass"].epoch_s))
+    return {
+        "model": model, "batch": batch, "n": n, "epoch_s": epoch,
+        "samples_per_s": n / epoch, "record_share_pass": share(fits["pass"]),
+        "record_share_eval": share(fits["eval"]), "torch_threads": torch.get_num_threads(),
+    }  # fmt: skip
 
 
 def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
@@ -318,6 +358,7 @@ def run_bench(
     if trainer:
         try:
             out["trainer"] = bench_trainer(seed)
+            out["trainer_large_images"] = bench_large_images(seed=seed)
         except ImportError:
             out["trainer"] = None  # torch not installed
     return out

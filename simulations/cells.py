@@ -82,7 +82,8 @@ def flatten(criteria: dict, metrics: tuple[str, ...]) -> dict:
 
 
 TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
-              "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale"}  # fmt: skip
+              "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale", "model", "batch",
+              "record", "threads"}  # fmt: skip
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
@@ -102,7 +103,9 @@ def train_cell(settings: dict, seed: int) -> dict:
     unknown = set(settings) - TRAIN_KEYS
     if unknown:
         raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
-    torch.set_num_threads(1)  # sweeps run one cell a process, one process a core
+    # sweeps run one cell a process, one process a core, unless the config says otherwise
+    threads = settings.get("threads", 1)
+    torch.set_num_threads(threads)
     name = instance_of(settings)
     T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
@@ -121,6 +124,10 @@ def train_cell(settings: dict, seed: int) -> dict:
             cv=settings.get("cv", 5),
             rsl_budget=settings.get("rsl_budget", "auto"),
             scale=settings.get("scale", True),
+            model=settings.get("model", "auto"),
+            batch=settings.get("batch"),
+            record=settings.get("record", "pass"),
+            threads=threads,
             progress=False,
             stage2=settings.get("stage2", True),
         )

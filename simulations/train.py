@@ -126,13 +126,14 @@ class Recipe:
 
 @dataclass
 class Fit:
-    losses: np.ndarray | None = None  # (n_record, epochs) float32, after every epoch
-    outputs: np.ndarray | None = None  # (n_record, epochs, c) float32 logits
+    losses: np.ndarray | None = None  # (n, epochs) float32, every training sample every epoch
+    outputs: np.ndarray | None = None  # (n, epochs, c) float32 logits
     val_outputs: np.ndarray | None = None  # (n_val, epochs, c)
     val_acc: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
-    epoch_s: list = field(default_factory=list)
-    record_s: list = field(default_factory=list)
+    epoch_s: list = field(default_factory=list)  # the training pass, in-pass recording included
+    record_s: list = field(default_factory=list)  # recording the losses (and outputs)
+    eval_s: list = field(default_factory=list)  # validation and test predictions
 
 
 def predict(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
@@ -151,41 +152,56 @@ def fit(
     *,
     seed: int,
     weights=None,
-    record: tuple | None = None,
+    record: str | None = None,
     val: tuple | None = None,
     test: tuple | None = None,
     keep_outputs: bool = True,
     progress: bool = False,
     desc: str = "train",
 ) -> Fit:
-    """Train by SGD on (X, y), optionally sample-weighted; after each epoch record the loss of
-    every sample of ``record = (X, labels)`` and the accuracy on ``val`` and ``test``."""
+    """Train by SGD on (X, y), optionally sample-weighted, recording every training sample's
+    loss each epoch (``record``) and the accuracy on ``val`` and ``test`` after it.
+
+    ``record="pass"`` keeps the loss the training pass computed for each sample's batch (as the
+    authors record it: free, in train mode, from the weights of that moment of the epoch);
+    ``"eval"`` predicts every sample again after the epoch in eval mode (an extra forward
+    pass over the training set)."""
     device = X.device
     n = X.shape[0]
+    c = model[-1].out_features
     gen = torch.Generator().manual_seed(seed)
     opt = _optimizer(model, recipe)
     sched = _cosine(opt, recipe.epochs * math.ceil(n / recipe.batch))
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     out = Fit()
+    keep_outputs = keep_outputs and record is not None
     if record is not None:
-        out.losses = np.empty((record[0].shape[0], recipe.epochs), dtype=np.float32)
+        out.losses = np.empty((n, recipe.epochs), dtype=np.float32)
         if keep_outputs:
-            out.outputs = np.empty(
-                (record[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32
-            )
+            out.outputs = np.empty((n, recipe.epochs, c), dtype=np.float32)
+    in_pass = record == "pass"
+    if in_pass:
+        losses = torch.empty(n, device=device)
+        logits_all = torch.empty((n, c), device=device) if keep_outputs else None
     if val is not None:
-        out.val_outputs = np.empty(
-            (val[0].shape[0], recipe.epochs, model[-1].out_features), dtype=np.float32
-        )
+        out.val_outputs = np.empty((val[0].shape[0], recipe.epochs, c), dtype=np.float32)
     for epoch in tqdm(
         range(recipe.epochs), disable=not progress, desc=desc, unit="epoch", leave=False
     ):
         t0 = time.perf_counter()
+        storing = 0.0
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
         for k in range(0, n, recipe.batch):
             idx = order[k : k + recipe.batch]
-            loss = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
+            logits = model(X[idx])
+            loss = F.cross_entropy(logits, y[idx], reduction="none")
+            if in_pass:
+                ts = time.perf_counter()
+                losses[idx] = loss.detach()
+                if keep_outputs:
+                    logits_all[idx] = logits.detach()
+                storing += time.perf_counter() - ts
             loss = (loss * w[idx]).sum() / w[idx].sum() if w is not None else loss.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -193,22 +209,24 @@ def fit(
             sched.step()
         _sync(device)
         t1 = time.perf_counter()
+        if record == "eval":
+            logits_all = predict(model, X)
+            losses = F.cross_entropy(logits_all, y, reduction="none")
         if record is not None:
-            logits = predict(model, record[0])
-            out.losses[:, epoch] = (
-                F.cross_entropy(logits, record[1], reduction="none").cpu().numpy()
-            )
+            out.losses[:, epoch] = losses.cpu().numpy()
             if keep_outputs:
-                out.outputs[:, epoch] = logits.cpu().numpy()
+                out.outputs[:, epoch] = logits_all.cpu().numpy()
         _sync(device)
+        t2 = time.perf_counter()
         out.epoch_s.append(t1 - t0)
-        out.record_s.append(time.perf_counter() - t1)
+        out.record_s.append(t2 - t1 + storing)
         if val is not None:
             logits = predict(model, val[0])
             out.val_outputs[:, epoch] = logits.cpu().numpy()
             out.val_acc.append(float((logits.argmax(1) == val[1]).float().mean()))
         if test is not None:
             out.test_acc.append(_accuracy(model, test))
+        out.eval_s.append(time.perf_counter() - t2)
     return out
 
 
@@ -266,29 +284,39 @@ class Tensors:
         self.y_train = torch.as_tensor(labels, dtype=torch.long, device=self.X_train.device)
 
 
-def stage1(kind: str, t: Tensors, epochs: int, seed: int, keep_outputs: bool,
+def stage1(kind: str, t: Tensors, recipe: Recipe, record: str, seed: int, keep_outputs: bool,
            progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip
     """Cross-entropy on all noisy labels, every training sample's loss recorded each epoch."""
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    fit1 = fit(model, t.X_train, t.y_train, Recipe(epochs=epochs), seed=seed,
-               record=(t.X_train, t.y_train), val=t.val, test=t.test, keep_outputs=keep_outputs,
-               progress=progress, desc="stage 1")  # fmt: skip
+    fit1 = fit(model, t.X_train, t.y_train, recipe, seed=seed, record=record, val=t.val,
+               test=t.test, keep_outputs=keep_outputs, progress=progress,
+               desc="stage 1")  # fmt: skip
     return fit1, model
 
 
-def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, epochs: int, seed: int,
+def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, recipe: Recipe,
+                          record: str, seed: int,
                           progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """A network trained on the clean labels: every training sample's softmax at the last
     epoch, and averaged over the epochs (the instance-noise recipes' inputs)."""
     y = torch.as_tensor(clean, dtype=torch.long, device=t.X_train.device)
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    f = fit(model, t.X_train, y, Recipe(epochs=epochs), seed=seed, record=(t.X_train, y),
-            keep_outputs=True, progress=progress, desc="clean model")  # fmt: skip
+    f = fit(
+        model,
+        t.X_train,
+        y,
+        recipe,
+        seed=seed,
+        record=record,
+        keep_outputs=True,
+        progress=progress,
+        desc="clean model",
+    )
     probs = torch.softmax(torch.as_tensor(f.outputs), dim=2).numpy().astype(np.float64)
     return probs[:, -1], probs.mean(axis=1)
 
 
-def out_of_fold_probs(kind: str, t: Tensors, folds: int, epochs: int, seed: int,
+def out_of_fold_probs(kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int,
                       progress: bool) -> np.ndarray:  # fmt: skip
     """Each training sample's predicted probabilities from the one of ``folds`` models (trained
     as stage 1, on the other folds' noisy labels) that did not see it: cleanlab's input."""
@@ -307,40 +335,44 @@ def out_of_fold_probs(kind: str, t: Tensors, folds: int, epochs: int, seed: int,
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
     for k, (train, held) in enumerate(splitter.split(np.zeros(y.size), y)):
         model = fresh_model(kind, t.shape, t.classes, seed + k, t.X_train.device)
-        fit(model, t.X_train[train], t.y_train[train], Recipe(epochs=epochs), seed=seed + k,
+        fit(model, t.X_train[train], t.y_train[train], recipe, seed=seed + k,
             progress=progress, desc=f"fold {k + 1}/{folds}")  # fmt: skip
         probs[held] = torch.softmax(predict(model, t.X_train[held]), dim=1).cpu().numpy()
     return probs
 
 
-def _summary(f: Fit, prep, idx: np.ndarray) -> dict:
+def _summary(f: Fit, prep, idx: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    labels = prep.noisy if labels is None else labels
     return {
         **accuracy_summary(f),
         "train_size": int(idx.size),
-        "train_precision": float((prep.clean[idx] == prep.noisy[idx]).mean()) if idx.size else 0.0,
+        "train_precision": float((prep.clean[idx] == labels[idx]).mean()) if idx.size else 0.0,
     }
 
 
-def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None, epochs: int,
-               seed: int, prep, progress: bool, name: str) -> dict:  # fmt: skip
-    """A fresh network trained on the samples of ``mask`` (optionally weighted); its test
-    accuracy at the last and at the best clean-validation epoch."""
+def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None,
+               recipe: Recipe, seed: int, prep, progress: bool, name: str,
+               labels: np.ndarray | None = None) -> dict:  # fmt: skip
+    """A fresh network trained on the samples of ``mask`` (optionally weighted) with their
+    noisy labels (or ``labels``); its test accuracy at the last and at the best
+    clean-validation epoch."""
     idx = np.flatnonzero(mask)
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
     w = None if weights is None else weights[idx]
-    f = fit(model, t.X_train[idx], t.y_train[idx], Recipe(epochs=epochs), seed=seed, weights=w,
-            val=t.val, test=t.test, progress=progress, desc=name)  # fmt: skip
-    return _summary(f, prep, idx)
+    y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
+    f = fit(model, t.X_train[idx], y[idx], recipe, seed=seed, weights=w, val=t.val, test=t.test,
+            progress=progress, desc=name)  # fmt: skip
+    return _summary(f, prep, idx, labels)
 
 
-def coteaching(kind: str, t: Tensors, epochs: int, seed: int, forget_rate: float, ramp: int,
+def coteaching(kind: str, t: Tensors, recipe: Recipe, seed: int, forget_rate: float, ramp: int,
                prep, progress: bool) -> dict:  # fmt: skip
     """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
     ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
     0 to ``forget_rate`` over the first ``ramp`` epochs. Accuracies are the first network's."""
     device = t.X_train.device
     nets = [fresh_model(kind, t.shape, t.classes, seed + k, device) for k in range(2)]
-    recipe = Recipe(epochs=epochs)
+    epochs = recipe.epochs
     n = t.X_train.shape[0]
     steps = epochs * math.ceil(n / recipe.batch)
     opts = [_optimizer(net, recipe) for net in nets]

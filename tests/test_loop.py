@@ -89,7 +89,7 @@ def test_out_of_fold_probabilities_do_not_see_their_own_labels():
     model = tr.fresh_model("mlp", (20,), c, 0, torch.device("cpu"))
     tr.fit(model, X, y, tr.Recipe(epochs=60), seed=0)
     in_sample = (tr.predict(model, X).argmax(1) == y).float().mean().item()
-    oof = tr.out_of_fold_probs("mlp", t, folds=4, epochs=60, seed=0, progress=False)
+    oof = tr.out_of_fold_probs("mlp", t, 4, tr.Recipe(epochs=60), seed=0, progress=False)
     out_of_fold = float((oof.argmax(1) == y.numpy()).mean())
     assert in_sample > 0.95 and abs(out_of_fold - 0.5) < 0.15
     np.testing.assert_allclose(oof.sum(axis=1), 1, rtol=1e-5)
@@ -100,10 +100,10 @@ def test_out_of_fold_probabilities_when_the_last_class_is_never_observed():
     X = torch.as_tensor(rng.normal(size=(60, 5)), dtype=torch.float32)
     y = torch.as_tensor(np.arange(60) % 2)  # 3 classes, class 2 never observed
     t = tr.Tensors(X, y, (X[:6], y[:6]), (X[:6], y[:6]), (5,), 3)
-    oof = tr.out_of_fold_probs("mlp", t, folds=3, epochs=2, seed=0, progress=False)
+    oof = tr.out_of_fold_probs("mlp", t, 3, tr.Recipe(epochs=2), seed=0, progress=False)
     assert oof.shape == (60, 3)
     with pytest.raises(InputError, match="needs at least 31 samples"):
-        tr.out_of_fold_probs("mlp", t, folds=31, epochs=1, seed=0, progress=False)
+        tr.out_of_fold_probs("mlp", t, folds=31, recipe=tr.Recipe(epochs=1), seed=0, progress=False)
 
 
 def test_coteaching_keeps_the_forget_rate_it_was_given():
@@ -117,10 +117,10 @@ def test_coteaching_keeps_the_forget_rate_it_was_given():
     class Prep:
         clean, noisy = labels, labels
 
-    none = tr.coteaching("mlp", t, epochs=3, seed=0, forget_rate=0.0, ramp=2, prep=Prep,
-                         progress=False)  # fmt: skip
-    half = tr.coteaching("mlp", t, epochs=3, seed=0, forget_rate=0.5, ramp=2, prep=Prep,
-                         progress=False)  # fmt: skip
+    none = tr.coteaching("mlp", t, tr.Recipe(epochs=3), seed=0, forget_rate=0.0, ramp=2,
+                         prep=Prep, progress=False)  # fmt: skip
+    half = tr.coteaching("mlp", t, tr.Recipe(epochs=3), seed=0, forget_rate=0.5, ramp=2,
+                         prep=Prep, progress=False)  # fmt: skip
     assert none["train_size"] == n
     # after the ramp each batch of 32 keeps int(0.5 * 32) = 16
     assert half["train_size"] == n // 2 and half["forget_rate"] == 0.5

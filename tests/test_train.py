@@ -130,6 +130,9 @@ def test_models_map_inputs_to_class_logits(kind, shape):
         (["--train-fraction", "0"], "outside (0, 1]"),
         (["--estimate", "mixture", "--cv", "0"], "--cv 2 or more"),
         (["--estimate", "oracle"], "invalid choice"),
+        (["--batch", "0"], "--batch"),
+        (["--threads", "0"], "--threads"),
+        (["--record", "after"], "invalid choice"),
     ],
 )
 def test_bad_input(capsys, tmp_path, extra, needle):
@@ -198,3 +201,56 @@ def test_cuda_request_without_cuda(capsys, tmp_path):
     )
     err = capsys.readouterr().err
     assert code == 2 and "CUDA is not available" in err
+
+
+def test_the_record_names_the_recipe_and_times_the_recording(capsys, tmp_path):
+    threads = torch.get_num_threads()
+    r = train_json(capsys, tmp_path, "--batch", "64", "--threads", "1")
+    assert r["recipe"] == {"model": "mlp", "batch": 64, "epochs": 3, "stage2_epochs": 2,
+                           "record": "pass", "threads": 1}  # fmt: skip
+    assert torch.get_num_threads() == threads  # the run gave the thread count back
+    t = r["timing"]
+    assert 0 < t["record_s"] < t["epoch_s"] and t["eval_s"] > 0
+    assert t["record_share"] == pytest.approx(t["record_s"] / t["epoch_s"], rel=0.5)
+    clean = r["test_accuracy"]["ce_clean"]
+    assert clean["train_precision"] == 1.0 and clean["train_size"] == r["n_train"]
+
+
+def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
+    from simulations import train as tr
+
+    rng = np.random.default_rng(3)
+    X = torch.as_tensor(rng.normal(size=(300, 6)), dtype=torch.float32)
+    y = torch.as_tensor(rng.integers(0, 3, 300))
+    still = tr.Recipe(epochs=2, batch=16, lr=0.0)
+    fits = {
+        mode: tr.fit(
+            tr.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, still, seed=0, record=mode
+        )  # fmt: skip
+        for mode in ("pass", "eval")
+    }
+    np.testing.assert_allclose(fits["pass"].losses, fits["eval"].losses, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fits["pass"].outputs, fits["eval"].outputs, rtol=1e-5, atol=1e-6)
+    # once the weights move, the training pass sees each sample before its batch's step
+    moving = tr.Recipe(epochs=2, batch=16, lr=0.5)
+    a, b = (tr.fit(tr.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, moving, seed=0,
+                   record=mode) for mode in ("pass", "eval"))  # fmt: skip
+    assert a.losses[:, -1].mean() > b.losses[:, -1].mean()
+
+
+@pytest.mark.parametrize(
+    "model, batch, shape, n, device, expected",
+    [
+        ("auto", None, (1, 28, 28), 54_000, "cpu", ("mlp", 128)),
+        ("auto", None, (1, 28, 28), 54_000, "cuda", ("cnn", 32)),
+        ("auto", None, (1, 8, 8), 1_257, "cpu", ("cnn", 32)),
+        ("auto", None, (64,), 54_000, "cpu", ("mlp", 128)),
+        ("auto", None, (64,), 500, "cpu", ("mlp", 32)),
+        ("resnet", 16, (3, 32, 32), 45_000, "cpu", ("resnet", 16)),
+    ],
+)
+def test_auto_recipe(model, batch, shape, n, device, expected):
+    from simulations.pipeline import LARGE_ON_CPU, resolve_recipe
+
+    assert resolve_recipe(model, batch, shape, n, device) == expected
+    assert resolve_recipe("auto", None, shape, LARGE_ON_CPU, "cpu")[1] == 32  # above, not at

@@ -50,6 +50,15 @@ def render(out: dict) -> str:
             f"of an epoch (target <= 10%); whole run {tr['digits_run_s']:.1f} s "
             "(target <= 60 s)"
         )
+    big = out.get("trainer_large_images")
+    if big:
+        lines.append(
+            f"trainer on Fashion-MNIST-shaped data ({big['n']:,} images 1x28x28, CPU, "
+            f"{big['torch_threads']} threads, default model {big['model']}, batch {big['batch']}): "
+            f"epoch {big['epoch_s']:.2f} s, {big['samples_per_s']:,.0f} samples/s; loss recording "
+            f"{100 * big['record_share_pass']:.1f}% of an epoch in the training pass (target "
+            f"<= 10%) vs {100 * big['record_share_eval']:.1f}% in an eval pass after it"
+        )
     fc = out["first_call_in_fresh_process_s"]
     lines.append(
         f"first call in a fresh process (import + 3 kernels): {fc['compile_s']:.2f} s compiling, "

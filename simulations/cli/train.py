@@ -8,7 +8,14 @@ from simulations.cli._args import add_common, add_source, instance_from_args, ma
 from simulations.criteria import LOSS_CRITERIA
 from simulations.data import SCALING_RULE
 from simulations.io import fmt
-from simulations.pipeline import RSL_RULES, SINGLE_LABEL_METHODS, TrainConfig, run_training
+from simulations.pipeline import (
+    LARGE_ON_CPU,
+    RECORD_MODES,
+    RSL_RULES,
+    SINGLE_LABEL_METHODS,
+    TrainConfig,
+    run_training,
+)
 
 HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
@@ -36,7 +43,21 @@ def configure(p) -> None:
         default=1.0,
         help="share of the training split to use, in (0, 1]",
     )
-    p.add_argument("--model", default="auto", help="auto, mlp, cnn or resnet")
+    p.add_argument(
+        "--model", default="auto",
+        help="auto, mlp, cnn or resnet (auto: a CNN on images, an MLP on vectors, and the MLP "
+        f"on a CPU above {LARGE_ON_CPU:,} training images)",
+    )  # fmt: skip
+    p.add_argument(
+        "--batch", type=int, default=None,
+        help=f"batch size (default 32; 128 on a CPU above {LARGE_ON_CPU:,} training samples)",
+    )  # fmt: skip
+    p.add_argument(
+        "--record", default="pass", choices=RECORD_MODES,
+        help="stage 1's per-sample losses: from the training pass itself (pass, as the authors "
+        "record them) or from a prediction pass after each epoch in eval mode (eval)",
+    )  # fmt: skip
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument(
         "--seeds", type=int, default=1,
         help="repeat the whole run for seeds --seed, --seed + 1, ...; report means with 95%% "
@@ -84,6 +105,9 @@ def run(args) -> tuple[dict, str]:
         out=args.out,
         train_fraction=args.train_fraction,
         model=args.model,
+        batch=args.batch,
+        record=args.record,
+        threads=args.threads,
         seed=args.seed,
         seeds=args.seeds,
         cv=args.cv,

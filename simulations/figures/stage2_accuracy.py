@@ -29,6 +29,7 @@ STYLE = {
     "rsl_selected": ("RSL", "#2ca02c"),
     "rsl_weighted": ("RSL, weighted", "#98df8a"),
     "coteaching": ("Co-teaching", "#17becf"),
+    "ce_clean": ("CE, clean labels (ceiling)", "#1f1f1f"),
 }
 
 
