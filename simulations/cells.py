@@ -83,13 +83,17 @@ def flatten(criteria: dict, metrics: tuple[str, ...]) -> dict:
 
 TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
               "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale", "model", "batch",
-              "record", "threads"}  # fmt: skip
+              "record", "threads", "probes"}  # fmt: skip
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
     "observed_precision_mean_loss",
     "predicted_precision",
     "predicted_precision_bayes",
+    "predicted_precision_single_epoch",
+    "predicted_precision_mean_loss",
+    "predicted_precision_probes_single_epoch",
+    "predicted_precision_probes_mean_loss",
     "selected",
 )
 
@@ -128,6 +132,7 @@ def train_cell(settings: dict, seed: int) -> dict:
             batch=settings.get("batch"),
             record=settings.get("record", "pass"),
             threads=threads,
+            probes=settings.get("probes", 0.0),
             progress=False,
             stage2=settings.get("stage2", True),
         )

@@ -100,6 +100,20 @@ def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarra
     return laws
 
 
+def validation_laws(val_outputs, val_clean, T) -> tuple[list, list]:
+    """The validation split's cell laws at the last epoch and of the epoch-mean loss."""
+    last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
+    mean_val_logp = -_log_softmax(val_outputs).mean(axis=1)
+    mean_laws = [
+        [
+            None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])
+            for j in range(len(T))
+        ]
+        for i in range(len(T))
+    ]
+    return last_laws, mean_laws
+
+
 def _predict(laws, T, prior, b: Budgets, noisy_counts):
     size = np.maximum(noisy_counts, 1)
     frac = np.where(noisy_counts > 0, b.classwise / size, 0.0)
@@ -116,21 +130,36 @@ def predictions(val_outputs, val_clean, noisy, prior, T, b: Budgets) -> dict[str
     mean) and from the paper's atoms ``-log T_ij``."""
     c = len(T)
     n_j = np.bincount(noisy, minlength=c)
-    last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
-    mean_val_logp = -_log_softmax(val_outputs).mean(axis=1)
-    mean_laws = [
-        [
-            None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])
-            for j in range(c)
-        ]
-        for i in range(c)
-    ]
+    last_laws, mean_laws = validation_laws(val_outputs, val_clean, T)
     atoms = losses.cell_laws(T, "bayes", prior=prior)
     return {
         "single": _predict(last_laws, T, prior, b, n_j),
         "mean": _predict(mean_laws, T, prior, b, n_j),
         "bayes": _predict(atoms, T, prior, b, n_j),
     }
+
+
+def probe_predictions(probe_losses, probe_clean, probe_noisy, val_laws, noisy, prior, T,
+                      b: Budgets) -> tuple[dict[str, dict], list[list[int]]]:  # fmt: skip
+    """Predicted precision from the in-sample cell laws of probe samples: clean validation
+    samples trained on with labels drawn from T, so each one's (clean, observed) cell is known
+    and the network memorises it as it memorises the training set. ``val_laws`` = (last,
+    mean) validation laws fill a cell with no probe. Also each cell's probe count."""
+    c = len(T)
+    n_j = np.bincount(noisy, minlength=c)
+    means = mean_loss(probe_losses)
+    counts = [[0] * c for _ in range(c)]
+    laws = {"single": [[None] * c for _ in range(c)], "mean": [[None] * c for _ in range(c)]}
+    for i in range(c):
+        for j in range(c):
+            if T[i, j] <= 0:
+                continue
+            rows = (probe_clean == i) & (probe_noisy == j)
+            counts[i][j] = int(rows.sum())
+            for key, values, fill in (("single", probe_losses[:, -1], val_laws[0]),
+                                      ("mean", means, val_laws[1])):  # fmt: skip
+                laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
+    return {key: _predict(laws[key], T, prior, b, n_j) for key in laws}, counts
 
 
 def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_epoch, predicted):
@@ -164,10 +193,22 @@ def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_ep
             "predicted_precision_single_epoch": p_single,
             "predicted_precision_mean_loss": p_mean,
             "predicted_precision_bayes": predicted["bayes"].get(name),
+            **_probe_columns(predicted, name),
             "observed_recall": m["observed_recall"],
             "selected": m["selected"],
         }
     return criteria
+
+
+def _probe_columns(predicted: dict, name: str) -> dict:
+    if "probes_single" not in predicted:
+        return {}
+    single, mean = predicted["probes_single"].get(name), predicted["probes_mean"].get(name)
+    return {
+        "predicted_precision_probes": mean if name == "rsl" else single,
+        "predicted_precision_probes_single_epoch": single,
+        "predicted_precision_probes_mean_loss": mean,
+    }
 
 
 def cell_summaries(loss_matrix, clean, noisy, T: np.ndarray) -> list[dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +84,7 @@ class TrainConfig:
     estimate: str | None = None  # a single-label method of simulations.estimate, or None
     instance: str | None = None  # an instance-dependent recipe (T is then None: T_bar is drawn)
     rate: float = 0.0  # its mean flip rate
+    probes: float = 0.0  # share of the clean validation split trained on with labels from T
 
     def __post_init__(self):
         if self.instance is not None:
@@ -105,6 +106,12 @@ class TrainConfig:
         )
         self.seeds = check_int(self.seeds, "--seeds", low=1)
         self.cv = check_int(self.cv, "--cv", low=0)
+        self.probes = check_float(self.probes, "--probes", 0.0, 1.0, high_open=True)
+        if self.probes > 0 and self.instance is not None:
+            raise InputError(
+                "--probes draws the probes' labels from T: it needs class-conditional noise, "
+                f"not {self.instance}"
+            )
         if self.cv == 1:
             raise InputError("--cv 1 leaves nothing out: use 0 (in-sample) or at least 2 folds")
         if self.estimate is not None:
@@ -150,6 +157,10 @@ class Prepared:
     flip: np.ndarray | None = None  # instance noise: each sample's flip probability
     instance: dict | None = None  # instance noise: its name, rate and parameters
     recipe: dict | None = None  # model, batch, epochs, recording and threads, once resolved
+    # probes: clean validation samples moved into stage 1's training set, labels drawn from T
+    probe_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    probe_clean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    probe_noisy: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def load(cfg: TrainConfig) -> data.Dataset:
@@ -165,8 +176,8 @@ def load(cfg: TrainConfig) -> data.Dataset:
 def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     """Split ``ds`` (train / clean validation / test), subsample, scale, draw noisy labels."""
     c = ds.classes
-    s_split, s_frac, s_noise, *later = np.random.SeedSequence(seed).spawn(7)
-    later = later[:4]
+    seqs = np.random.SeedSequence(seed).spawn(8)  # the first 7 as before probes existed
+    s_split, s_frac, s_noise, later, s_probe = *seqs[:3], seqs[3:7], seqs[7]
     parts = data.split(ds.y, ds.X_test is not None, s_split)
     train_idx = parts.train
     if cfg.train_fraction < 1.0:
@@ -183,18 +194,35 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     clean = ds.y[train_idx]
     # instance noise needs a clean-trained model first: run_once draws it (clean is a placeholder)
     noisy = clean.copy() if cfg.T is None else generate.noisy_labels(clean, cfg.T, s_noise)
-    val_clean = ds.y[parts.val]
-    prior = np.bincount(val_clean, minlength=c) / val_clean.size
+    val_idx = parts.val
+    prior = np.bincount(ds.y[val_idx], minlength=c) / val_idx.size
     if np.any(prior == 0):
         raise InputError(
             "a class has no sample in the clean validation split; the data set is too small"
         )
+    probe_idx = np.zeros(0, np.int64)
+    if cfg.probes > 0:
+        rng = np.random.default_rng(s_probe)
+        moved = rng.permutation(val_idx.size)[: int(round(cfg.probes * val_idx.size))]
+        probe_idx, val_idx = np.sort(val_idx[moved]), np.delete(val_idx, moved)
+        if np.bincount(ds.y[val_idx], minlength=c).min() == 0:
+            raise InputError(
+                f"--probes {cfg.probes:g} leaves a class with no clean validation sample: "
+                "use a smaller share"
+            )
+    val_clean = ds.y[val_idx]
     names = ("model", "folds", "stage2", "coteaching", "noise")
+    probe_clean = ds.y[probe_idx]
+    probe_noisy = (
+        generate.noisy_labels(probe_clean, cfg.T, s_probe.spawn(1)[0]).astype(np.int64)
+        if probe_idx.size
+        else probe_clean
+    )
     return Prepared(
-        X=X, classes=c, train_idx=train_idx, val_idx=parts.val, clean=clean, noisy=noisy,
+        X=X, classes=c, train_idx=train_idx, val_idx=val_idx, clean=clean, noisy=noisy,
         val_clean=val_clean, prior=prior, X_test=X_test, y_test=y_test, scaling=scaling,
         seeds={k: int(s.generate_state(1)[0]) for k, s in zip(names, [*later, s_noise])},
-        T=cfg.T,
+        T=cfg.T, probe_idx=probe_idx, probe_clean=probe_clean, probe_noisy=probe_noisy,
     )  # fmt: skip
 
 
@@ -294,9 +322,15 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     if cfg.instance:
         instance_labels(cfg, prep, tr, tensors)
         tensors.relabel(prep.noisy)
-    keep_outputs = prep.train_idx.size * cfg.epochs * c <= MAX_SAVED_OUTPUTS
-    fit1, net = tr.stage1(model, tensors, recipe, cfg.record, prep.seeds["model"], keep_outputs,
-                          cfg.progress)  # fmt: skip
+    n = prep.clean.size
+    keep_outputs = (n + prep.probe_idx.size) * cfg.epochs * c <= MAX_SAVED_OUTPUTS
+    stage1_set = tensors.with_probes(prep.X[prep.probe_idx], prep.probe_noisy)
+    fit1, net = tr.stage1(model, stage1_set, recipe, cfg.record, prep.seeds["model"],
+                          keep_outputs, cfg.progress)  # fmt: skip
+    probe_losses = fit1.losses[n:]  # stage 1 trained on the probes; nothing selects them
+    fit1.losses = fit1.losses[:n]
+    if fit1.outputs is not None:
+        fit1.outputs = fit1.outputs[:n]
     warnings = learning_warnings(fit1.val_acc, prep)
     if cfg.cv >= 2:
         probs = tr.out_of_fold_probs(model, tensors, cfg.cv, recipe, prep.seeds["folds"],
@@ -315,6 +349,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         )
 
     L = fit1.losses
+    probe_record = {"count": int(prep.probe_idx.size), "share_of_validation": cfg.probes}
 
     def criteria_from(T, prior):
         b = budgets(prep.noisy, prior, T, cfg.rsl_rule)
@@ -324,6 +359,14 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         predicted = loop_criteria.predictions(
             fit1.val_outputs, prep.val_clean, prep.noisy, prior, T, b
         )
+        if probe_losses.size:
+            val_laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
+            by_probes, probe_cells = loop_criteria.probe_predictions(
+                probe_losses, prep.probe_clean, prep.probe_noisy, val_laws, prep.noisy, prior,
+                T, b,
+            )  # fmt: skip
+            predicted["probes_single"], predicted["probes_mean"] = by_probes.values()
+            probe_record["cell_counts"] = probe_cells
         final = loop_criteria.final_criteria(
             L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
         )
@@ -361,11 +404,16 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     }  # fmt: skip
     if estimated is not None:
         record["estimate"] = estimated
+    if probe_losses.size:
+        record["probes"] = probe_record
     if prep.instance is not None:
         record["T_bar"] = prep.T.tolist()
         record["T_bar_conditions"] = report(prep.T, prep.prior).verdicts()
         record["instance_noise"] = prep.instance
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
+    if probe_losses.size:
+        arrays.update(probe_losses=probe_losses, probe_clean=prep.probe_clean,
+                      probe_noisy=prep.probe_noisy)  # fmt: skip
     if prep.flip is not None:
         arrays["flip_probability"] = prep.flip
     save(out_dir, cfg, prep, fit1, arrays, record, t_start)

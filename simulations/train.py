@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -277,6 +277,17 @@ class Tensors:
             test=(floats(prep.X_test), longs(prep.y_test)),
             shape=tuple(prep.X.shape[1:]),
             classes=prep.classes,
+        )
+
+    def with_probes(self, X: np.ndarray, labels: np.ndarray) -> Tensors:
+        """The training set with ``X``, labelled ``labels``, appended (stage 1's probes)."""
+        if labels.size == 0:
+            return self
+        device = self.X_train.device
+        X = torch.as_tensor(X, dtype=torch.float32, device=device)
+        y = torch.as_tensor(labels, dtype=torch.long, device=device)
+        return replace(
+            self, X_train=torch.cat([self.X_train, X]), y_train=torch.cat([self.y_train, y])
         )
 
     def relabel(self, labels: np.ndarray) -> None:

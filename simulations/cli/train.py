@@ -69,6 +69,12 @@ def configure(p) -> None:
         "(0: in-sample probabilities, not advised)",
     )  # fmt: skip
     p.add_argument(
+        "--probes", type=float, default=0.0,
+        help="share of the clean validation split to train on with labels drawn from T "
+        "(probes, never selected): their in-sample losses give the cell laws of the "
+        "in-sample prediction (predicted_precision_probes)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-scale", action="store_true",
         help="keep the raw feature values. Default: " + SCALING_RULE,
     )  # fmt: skip
@@ -115,6 +121,7 @@ def run(args) -> tuple[dict, str]:
         rsl_budget=args.rsl_budget,
         noise=args.noise,
         estimate=args.estimate,
+        probes=args.probes,
         progress=not args.no_progress and not args.json,
     )
     record = run_training(cfg)
@@ -131,11 +138,13 @@ def _interval(a: dict) -> str:
 
 def render(r: dict, source: str) -> str:
     seeds = len(r["seeds"])
+    probes = "probes" in r
     lines = [
         f"{r['dataset']} on {r['device']}: {source}, {r['n_train']} training samples, "
         f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs, "
         f"{seeds} seed{'s' if seeds > 1 else ''}; inputs: {r['scaling']}",
-        "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms",
+        "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms"
+        + ("   probes" if probes else ""),
     ]
     for name in LOSS_CRITERIA + ("gmm",):
         c = r["criteria"][name]
@@ -143,6 +152,7 @@ def render(r: dict, source: str) -> str:
             f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} "
             f"{fmt(c['observed_precision_mean_loss']):>10} | "
             f"{fmt(c['predicted_precision']):>20} {fmt(c['predicted_precision_bayes']):>8}"
+            + (f" {fmt(c['predicted_precision_probes']):>8}" if probes else "")
         )
     for name in ("confident", "cleanlab"):
         c = r["criteria"][name]

@@ -1,0 +1,107 @@
+"""Probe samples: in-sample cell laws from clean validation samples trained on with labels
+drawn from T; the estimator on synthetic losses, and the loop's bookkeeping."""
+
+import json
+
+import numpy as np
+import pytest
+
+from simulations import generate, loop_criteria, select
+from simulations.loop_criteria import Budgets
+from simulations.pipeline import expected_clean_budgets
+from theory import noise
+
+
+def synthetic_run(seed, n, m, T, prior):
+    """Losses of n training samples and m probes from the same in-sample laws: a lognormal per
+    cell whose median grows when the observed label is not the clean one."""
+    rng = np.random.default_rng(seed)
+    c = len(T)
+    clean = rng.choice(c, n + m, p=prior)
+    noisy = generate.noisy_labels(clean, T, seed + 1).astype(np.int64)
+    scale = np.where(clean == noisy, 0.2, 0.6) * (1 + 0.1 * clean)
+    epochs = 4
+    L = rng.lognormal(np.log(scale)[:, None], 0.7, (n + m, epochs))
+    return L[:n], clean[:n], noisy[:n], L[n:], clean[n:], noisy[n:]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_probe_laws_predict_the_training_sets_precision(seed):
+    T = noise.pairwise(0.35, 4)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(seed, 40_000, 8_000, T, prior)
+    n_j = np.bincount(noisy, minlength=4)
+    b = Budgets(expected_clean_budgets(n_j, T, prior), expected_clean_budgets(n_j, T, prior), "x")
+    empty = [[None] * 4 for _ in range(4)]
+    pred, counts = loop_criteria.probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
+                                                   prior, T, b)  # fmt: skip
+    kept = select.select_per_class(L[:, -1], noisy, b.classwise)
+    observed = float((clean[kept] == noisy[kept]).mean())
+    assert pred["single"]["classwise"] == pytest.approx(observed, abs=0.01)
+    kept = select.select_per_class(loop_criteria.mean_loss(L), noisy, b.rsl)
+    assert pred["mean"]["rsl"] == pytest.approx(float((clean[kept] == noisy[kept]).mean()),
+                                                abs=0.01)  # fmt: skip
+    # the counts are the probes' cells, zero where T cannot put a sample
+    want = [[int(((p_clean == i) & (p_noisy == j)).sum()) for j in range(4)] for i in range(4)]
+    assert counts == want and counts[0][2] == 0
+
+
+def test_an_empty_probe_cell_takes_the_validation_law():
+    T = noise.pairwise(0.35, 3)
+    prior = np.full(3, 1 / 3)
+    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(5, 3_000, 300, T, prior)
+    drop = (p_clean == 0) & (p_noisy == 1)
+    P, p_clean, p_noisy = P[~drop], p_clean[~drop], p_noisy[~drop]
+    b = Budgets(np.full(3, 500), np.full(3, 500), "x")
+    far = loop_criteria.losses.Empirical([50.0])  # a law no probe could give
+    fill = [[far] * 3 for _ in range(3)]
+    with_fill, counts = loop_criteria.probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy,
+                                                        prior, T, b)  # fmt: skip
+    none = [[None] * 3 for _ in range(3)]
+    without, _ = loop_criteria.probe_predictions(P, p_clean, p_noisy, (none, none), noisy, prior,
+                                                 T, b)  # fmt: skip
+    assert counts[0][1] == 0
+    # a noisy cell pushed far out is never selected: observed class 1 looks cleaner with it
+    assert with_fill["single"]["classwise"] > without["single"]["classwise"]
+
+
+torch = pytest.importorskip("torch")
+from simulations.cli import main  # noqa: E402
+
+LOOP = ["train", "--classes", "10", "--epochs", "3", "--stage2-epochs", "1", "--cv", "0", "--json"]
+ARGV = [*LOOP, "--noise", "pairwise", "--rate", "0.4"]
+
+
+def test_probes_train_in_stage_one_and_are_never_selected(capsys, tmp_path):
+    assert main([*ARGV, "--out", str(tmp_path / "a")]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*ARGV, "--out", str(tmp_path / "b"), "--probes", "0.5"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    n_val = plain["n_val"]
+    assert r["probes"]["count"] == round(0.5 * n_val) and r["n_val"] == n_val - r["probes"]["count"]
+    assert r["n_train"] == plain["n_train"]
+    assert sum(map(sum, r["probes"]["cell_counts"])) == r["probes"]["count"]
+    for name in ("global", "classwise", "rsl"):
+        assert 0 < r["criteria"][name]["predicted_precision_probes"] <= 1
+        assert "predicted_precision_probes" not in plain["criteria"][name]
+    z = np.load(r["loss_matrix"])
+    assert z["losses"].shape == (r["n_train"], 3)
+    assert z["probe_losses"].shape == (r["probes"]["count"], 3)
+    # the probes' labels come from T: pairwise flips i to i + 1 only
+    flipped = z["probe_noisy"] != z["probe_clean"]
+    assert np.all(z["probe_noisy"][flipped] == (z["probe_clean"][flipped] + 1) % 10)
+    assert 0.2 < flipped.mean() < 0.6
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        ([*ARGV, "--probes", "1"], "--probes"),
+        ([*ARGV, "--probes", "-0.1"], "--probes"),
+        ([*LOOP, "--noise", "margin", "--rate", "0.2", "--probes", "0.5"], "class-conditional"),
+    ],
+)
+def test_bad_probes(capsys, tmp_path, argv, needle):
+    code = main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
