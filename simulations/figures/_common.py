@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from simulations import generate, select, sweep
+
+# The digits figures record stage 1's losses with an eval pass after each epoch, as they did
+# before in-pass recording became the default; the record_modes sweep compares the two
+RECORD = "eval"
 
 
 def figure(rows: int = 1, cols: int = 1, size=(4.6, 3.6)):
@@ -44,6 +49,18 @@ def sweep_rows(config: str | dict, workers: int | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as out:
         result = sweep.run_sweep(cfg, Path(out), workers=workers, progress=False)
     return [{k: _number(v) for k, v in r.items()} for r in result["rows"]]
+
+
+SWEEP_RESULTS = Path(__file__).resolve().parents[2] / "figures" / "sweeps"
+
+
+def committed_sweep(name: str) -> list[dict]:
+    """The rows of a sweep too long for ``smallloss figures`` (hours on 2 cores, or data that
+    is not in CI), run once and committed as ``figures/sweeps/<name>.csv``."""
+    path = SWEEP_RESULTS / f"{name}.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    return [{k: _number(v) for k, v in r.items()} for r in rows]
 
 
 def _number(v):

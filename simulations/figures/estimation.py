@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from simulations import estimate, generate
-from simulations.figures._common import figure
+from simulations.figures._common import RECORD, figure
 from theory import noise
 from theory.conditions import CONDITIONS, report
 from theory.noise import noise_rate
@@ -69,7 +69,8 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
         T = noise.named(family, rate, 10)
         with tempfile.TemporaryDirectory() as tmp:
             cfg = TrainConfig(T=T, noise=family, out=tmp, seed=seed, seeds=seeds, cv=5,
-                              epochs=10 if quick else 30, stage2=False, progress=False)  # fmt: skip
+                              epochs=10 if quick else 30, stage2=False, progress=False,
+                              record=RECORD)  # fmt: skip
             run_training(cfg)
             files = [Path(tmp) / "losses.npz"] if seeds == 1 else sorted(Path(tmp).glob("*/*.npz"))
             for k, f in enumerate(files):

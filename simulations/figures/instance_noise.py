@@ -13,7 +13,7 @@ import numpy as np
 
 from simulations import intervals
 from simulations.criteria import COLORS, LABELS
-from simulations.figures._common import figure
+from simulations.figures._common import RECORD, figure
 from simulations.pipeline import TrainConfig, run_training
 from simulations.simulate import Setting, simulate
 
@@ -61,7 +61,7 @@ def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
     with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cleanlab warns about small classes of tiny folds
         common = {"cv": folds, "epochs": epochs, "out": out, "seed": seed, "progress": False,
-                  "stage2": False, "device": "cpu"}  # fmt: skip
+                  "stage2": False, "device": "cpu", "record": RECORD}  # fmt: skip
         runs["instance"] = run_training(TrainConfig(T=None, instance=name, rate=rate, **common))
         T_bar = np.array(runs["instance"]["T_bar"])
         runs["twin"] = run_training(TrainConfig(T=T_bar, **common))

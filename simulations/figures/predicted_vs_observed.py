@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulations.criteria import COLORS, LABELS, LOSS_CRITERIA
-from simulations.figures._common import figure, sweep_rows
+from simulations.figures._common import RECORD, figure, sweep_rows
 
 NAME = "predicted_vs_observed"
 CAPTION = (
@@ -47,7 +47,7 @@ def _real(quick: bool, seed: int) -> list[dict]:
         "name": "real_predictions",
         "kind": "train",
         "seeds": [seed + k for k in range(1 if quick else 3)],
-        "base": {"epochs": 10 if quick else 30, "stage2": False, "cv": 0},
+        "base": {"epochs": 10 if quick else 30, "stage2": False, "cv": 0, "record": RECORD},
         "grid": grid,
     }
     out = []

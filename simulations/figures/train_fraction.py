@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulations.criteria import COLORS, LABELS
-from simulations.figures._common import figure, sweep_rows
+from simulations.figures._common import RECORD, figure, sweep_rows
 
 NAME = "train_fraction"
 CAPTION = (
@@ -28,6 +28,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
             "classes": 10,
             "epochs": 10 if quick else 30,
             "stage2": False,
+            "record": RECORD,
             "cv": 0,  # the figure shows the loss criteria only
         },
         "grid": [{"train_fraction": FRACTIONS}],

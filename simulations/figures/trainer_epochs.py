@@ -10,7 +10,7 @@ import numpy as np
 from simulations import intervals
 from simulations.criteria import COLORS, LABELS, REGISTRY
 from simulations.criteria import CRITERIA as ALL_CRITERIA
-from simulations.figures._common import figure
+from simulations.figures._common import RECORD, figure
 from simulations.pipeline import TrainConfig, run_training
 from theory import noise
 
@@ -31,7 +31,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
         with tempfile.TemporaryDirectory() as out:
             cfg = TrainConfig(T=noise.pairwise(0.4, 10), cv=0,  # the loss criteria only
                               epochs=12 if quick else 40, out=out, seed=s, progress=False,
-                              stage2=False, device="cpu")  # fmt: skip
+                              stage2=False, device="cpu", record=RECORD)  # fmt: skip
             runs.append((s, run_training(cfg)))
     rows = []
     for s, r in runs:

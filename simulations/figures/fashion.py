@@ -1,0 +1,95 @@
+"""Figure 13: the paper's claims C6, C7, C8 and C10 on full Fashion-MNIST with the default CPU
+recipe (committed sweeps train_fashion and train_fashion_fraction)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulations import intervals
+from simulations.figures._common import committed_sweep, figure
+from simulations.pipeline import ARMS
+
+NAME = "fashion"
+CAPTION = (
+    "Fashion-MNIST (54,000 training images, MLP, 30 epochs, CPU): precision of the kept set "
+    "per criterion and loss (C6, C7), clean test accuracy per stage-2 arm (C10), and precision "
+    "against the share of training data (C8, pairwise 40%); mean and 95% interval over 3 seeds."
+)
+SELECTIONS = tuple((c, v) for c in ("global", "classwise", "rsl")
+                   for v in ("single_epoch", "mean_loss"))  # fmt: skip
+PROBABILITY = ("confident", "cleanlab")
+
+
+def _setting(r) -> str:
+    return r["setting_noise"] + ("" if r.get("setting_rate") is None else f" {r['setting_rate']:g}")
+
+
+def _row(claim, setting, name, values, **extra) -> dict:
+    s = intervals.summary(values)
+    return {"claim": claim, "setting": setting, "name": name, "seeds": len(s["seeds"]),
+            "mean": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], **extra}  # fmt: skip
+
+
+def compute(quick: bool, seed: int) -> list[dict]:
+    """Reads the committed sweeps (``quick`` and ``seed`` do not apply: the runs are done)."""
+    runs = committed_sweep("train_fashion")
+    rows = []
+    for setting in sorted({_setting(r) for r in runs}):
+        cell = [r for r in runs if _setting(r) == setting]
+        for c, v in SELECTIONS:
+            rows.append(_row("precision", setting, f"{c}_{v}",
+                             [r[f"{c}_observed_precision_{v}"] for r in cell]))  # fmt: skip
+        for c in PROBABILITY:
+            rows.append(_row("precision", setting, c, [r[f"{c}_observed_precision"] for r in cell]))
+        for arm in ARMS:
+            for when in ("last", "best_val"):
+                rows.append(_row("test_accuracy", setting, f"{arm}_{when}",
+                                 [r[f"test_{arm}_{when}"] for r in cell]))  # fmt: skip
+        rows.append(_row("seconds", setting, "run", [r["seconds"] for r in cell]))
+    full = [r for r in runs if _setting(r) == "pairwise 0.4"]
+    by_fraction = committed_sweep("train_fashion_fraction")
+    for fraction in sorted({r["setting_train_fraction"] for r in by_fraction}) + [1.0]:
+        cell = full if fraction == 1.0 else [
+            r for r in by_fraction if r["setting_train_fraction"] == fraction]  # fmt: skip
+        for c, v in (("classwise", "single_epoch"), ("rsl", "mean_loss")):
+            rows.append(_row("fraction", "pairwise 0.4", f"{c}_{v}",
+                             [r[f"{c}_observed_precision_{v}"] for r in cell],
+                             fraction=fraction, n_train=cell[0]["n_train"]))  # fmt: skip
+    return rows
+
+
+def _bars(ax, t, claim, names, labels):
+    m = t["claim"] == claim
+    settings = list(dict.fromkeys(t["setting"][m]))
+    x = np.arange(len(settings))
+    width = 0.8 / len(names)
+    for k, (name, label) in enumerate(zip(names, labels)):
+        sel = m & (t["name"] == name)
+        order = [np.flatnonzero(sel & (t["setting"] == s))[0] for s in settings]
+        mean, lo, hi = t["mean"][order], t["ci_low"][order], t["ci_high"][order]
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, mean, width, label=label,
+               yerr=[mean - lo, hi - mean], error_kw={"lw": 0.6})  # fmt: skip
+    ax.set_xticks(x, settings, rotation=30, ha="right", fontsize=7)
+
+
+def draw(t):
+    fig, axes = figure(1, 3, size=(5.2, 4.2))
+    names = [f"{c}_{v}" for c, v in SELECTIONS]
+    _bars(axes[0][0], t, "precision", names, [n.replace("_", " ") for n in names])
+    axes[0][0].set(ylabel="precision of the kept set", ylim=(0.6, 1.0), title="C6, C7")
+    arms = ("ce_all_best_val", "global_selected_last", "rsl_selected_last", "coteaching_last",
+            "ce_clean_last")  # fmt: skip
+    _bars(axes[0][1], t, "test_accuracy", arms, ["CE early-stopped", "global selection", "RSL",
+                                                  "Co-teaching", "CE clean (ceiling)"])  # fmt: skip
+    axes[0][1].set(ylabel="clean test accuracy", ylim=(0.6, 0.92), title="C10")
+    ax = axes[0][2]
+    for name in ("classwise_single_epoch", "rsl_mean_loss"):
+        m = (t["claim"] == "fraction") & (t["name"] == name)
+        ax.errorbar(t["fraction"][m], t["mean"][m],
+                    yerr=[t["mean"][m] - t["ci_low"][m], t["ci_high"][m] - t["mean"][m]],
+                    marker="o", ms=4, label=name.replace("_", " "))  # fmt: skip
+    ax.set(xlabel="share of the training split", ylabel="precision of the kept set",
+           title="C8 (pairwise 40%)")  # fmt: skip
+    for a in axes[0]:
+        a.legend(fontsize=6, frameon=False)
+    return fig
