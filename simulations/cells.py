@@ -75,15 +75,15 @@ SIMULATE_METRICS = (
 )
 
 
-def flatten(criteria: dict, metrics: tuple[str, ...]) -> dict:
+def flatten(criteria: dict, metrics: tuple[str, ...], prefix: str = "") -> dict:
     """The one result-row schema of every sweep: ``{criterion}_{metric}``, with the metric
     names of the commands' JSON (``global_observed_precision``, ``rsl_selected``, ...)."""
-    return {f"{name}_{m}": v[m] for name, v in criteria.items() for m in metrics if m in v}
+    return {f"{prefix}{name}_{m}": v[m] for name, v in criteria.items() for m in metrics if m in v}
 
 
 TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
               "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale", "model", "batch",
-              "record", "threads", "probes"}  # fmt: skip
+              "record", "threads", "probes", "keep"}  # fmt: skip
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
@@ -96,6 +96,9 @@ TRAIN_METRICS = (
     "predicted_precision_probes_mean_loss",
     "selected",
 )
+
+
+TARGET_METRICS = ("predicted_precision", "observed_precision", "observed_recall", "selected")
 
 
 def train_cell(settings: dict, seed: int) -> dict:
@@ -133,6 +136,7 @@ def train_cell(settings: dict, seed: int) -> dict:
             record=settings.get("record", "pass"),
             threads=threads,
             probes=settings.get("probes", 0.0),
+            keep=settings.get("keep"),
             progress=False,
             stage2=settings.get("stage2", True),
         )
@@ -143,6 +147,8 @@ def train_cell(settings: dict, seed: int) -> dict:
         "seconds": r["timing"]["total_s"],
     }
     row.update(flatten(r["criteria"], TRAIN_METRICS))
+    if "target" in r:
+        row.update(flatten(r["target"]["criteria"], TARGET_METRICS, prefix="target_"))
     for name, v in r["test_accuracy"].items():
         row[f"test_{name}_best_val"] = v["early_stopped"]["mean"]
         row[f"test_{name}_last"] = v["mean"]

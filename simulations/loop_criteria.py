@@ -15,6 +15,8 @@ import numpy as np
 from simulations import select
 from simulations.criteria import CRITERIA
 from theory import losses, precision
+from theory.budgets import target_budgets
+from theory.noise import noise_rate
 
 
 @dataclass
@@ -139,14 +141,12 @@ def predictions(val_outputs, val_clean, noisy, prior, T, b: Budgets) -> dict[str
     }
 
 
-def probe_predictions(probe_losses, probe_clean, probe_noisy, val_laws, noisy, prior, T,
-                      b: Budgets) -> tuple[dict[str, dict], list[list[int]]]:  # fmt: skip
-    """Predicted precision from the in-sample cell laws of probe samples: clean validation
+def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
+    """In-sample cell laws (last epoch, epoch mean) from probe samples: clean validation
     samples trained on with labels drawn from T, so each one's (clean, observed) cell is known
     and the network memorises it as it memorises the training set. ``val_laws`` = (last,
     mean) validation laws fill a cell with no probe. Also each cell's probe count."""
     c = len(T)
-    n_j = np.bincount(noisy, minlength=c)
     means = mean_loss(probe_losses)
     counts = [[0] * c for _ in range(c)]
     laws = {"single": [[None] * c for _ in range(c)], "mean": [[None] * c for _ in range(c)]}
@@ -159,7 +159,50 @@ def probe_predictions(probe_losses, probe_clean, probe_noisy, val_laws, noisy, p
             for key, values, fill in (("single", probe_losses[:, -1], val_laws[0]),
                                       ("mean", means, val_laws[1])):  # fmt: skip
                 laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
-    return {key: _predict(laws[key], T, prior, b, n_j) for key in laws}, counts
+    return laws["single"], laws["mean"], counts
+
+
+def probe_predictions(probe_losses, probe_clean, probe_noisy, val_laws, noisy, prior, T,
+                      b: Budgets) -> tuple[dict[str, dict], list[list[int]]]:  # fmt: skip
+    """Predicted precision from the probes' in-sample cell laws (``probe_laws``), and each
+    cell's probe count."""
+    n_j = np.bincount(noisy, minlength=len(T))
+    single, mean, counts = probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T)
+    return {"single": _predict(single, T, prior, b, n_j),
+            "mean": _predict(mean, T, prior, b, n_j)}, counts  # fmt: skip
+
+
+def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target: float) -> dict:
+    """``--keep target:P`` on a trained network: the budgets whose precision, predicted from
+    ``laws`` (the last epoch's loss) and ``mean_laws`` (RSL's epoch-mean loss), is P; each
+    loss criterion's selection with them, predicted beside observed. ``coteaching_rule`` is
+    the global ranking that keeps the share ``1 - noise rate``, Co-teaching's forget rate."""
+    c = len(T)
+    tb = target_budgets(laws, mean_laws, T, prior, target)
+    sizes = np.bincount(noisy, minlength=c)
+    per_class = np.floor(tb.classwise * sizes + 1e-9).astype(np.int64)
+    rsl_k = np.floor(tb.rsl * sizes + 1e-9).astype(np.int64)
+    total = int(np.floor(tb.global_fraction * noisy.size + 1e-9))
+    forget_total = int(np.floor((1 - noise_rate(T, prior)) * noisy.size + 1e-9))
+    last = loss_matrix[:, -1]
+    runs = {
+        "global": (select.select_global(last, total), total,
+                   precision.global_(laws, T, prior, tb.global_fraction)),
+        "classwise": (select.select_per_class(last, noisy, per_class), per_class.tolist(),
+                      precision.per_class(laws, T, prior, tb.classwise)),
+        "rsl": (select.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
+                precision.per_class(mean_laws, T, prior, tb.rsl)),
+        "coteaching_rule": (select.select_global(last, forget_total), forget_total,
+                            precision.global_(laws, T, prior, 1 - noise_rate(T, prior))),
+    }  # fmt: skip
+    out = {}
+    for name, (mask, budget, predicted) in runs.items():
+        m = select.metrics(mask, clean, noisy, c)
+        out[name] = {"predicted_precision": predicted.precision,
+                     "observed_precision": m["observed_precision"],
+                     "observed_recall": m["observed_recall"], "selected": m["selected"],
+                     "budgets": budget}  # fmt: skip
+    return out
 
 
 def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_epoch, predicted):

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import data, estimate, generate, instance, intervals, loop_criteria, select
+from simulations import (
+    data,
+    estimate,
+    generate,
+    instance,
+    intervals,
+    loop_criteria,
+    select,
+    simulate,
+)
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
 from theory import precision, rsl
@@ -85,6 +94,7 @@ class TrainConfig:
     instance: str | None = None  # an instance-dependent recipe (T is then None: T_bar is drawn)
     rate: float = 0.0  # its mean flip rate
     probes: float = 0.0  # share of the clean validation split trained on with labels from T
+    keep: str | None = None  # "target:P": budgets for predicted precision P, reported apart
 
     def __post_init__(self):
         if self.instance is not None:
@@ -107,6 +117,11 @@ class TrainConfig:
         self.seeds = check_int(self.seeds, "--seeds", low=1)
         self.cv = check_int(self.cv, "--cv", low=0)
         self.probes = check_float(self.probes, "--probes", 0.0, 1.0, high_open=True)
+        if self.keep is not None:
+            keep = simulate.parse_keep(self.keep)
+            if not str(keep).startswith("target:"):
+                raise InputError(f"train --keep takes target:P only, got {self.keep!r}")
+            self.keep = keep
         if self.probes > 0 and self.instance is not None:
             raise InputError(
                 "--probes draws the probes' labels from T: it needs class-conditional noise, "
@@ -373,12 +388,17 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         return b, per_epoch, final
 
     b, per_epoch, criteria = criteria_from(prep.T, prep.prior)
+    T_used, prior_used = prep.T, prep.prior
     estimated = None
     if cfg.estimate:  # a practitioner's run: T and the prior from the noisy labels alone
         est = estimate.from_probs(prep.noisy, probs, c, cfg.estimate)
         estimated = estimate_record(est, prep.T, prep.prior, b, criteria)
         b, per_epoch, criteria = criteria_from(est.T, est.prior)
+        T_used, prior_used = est.T, est.prior
     cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
+    target = None
+    if cfg.keep is not None:
+        target = keep_target(cfg, fit1, prep, probe_losses, T_used, prior_used)
 
     test_accuracy = {}
     if cfg.stage2:
@@ -406,6 +426,8 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         record["estimate"] = estimated
     if probe_losses.size:
         record["probes"] = probe_record
+    if target is not None:
+        record["target"] = target
     if prep.instance is not None:
         record["T_bar"] = prep.T.tolist()
         record["T_bar_conditions"] = report(prep.T, prep.prior).verdicts()
@@ -418,6 +440,21 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         arrays["flip_probability"] = prep.flip
     save(out_dir, cfg, prep, fit1, arrays, record, t_start)
     return record
+
+
+def keep_target(cfg: TrainConfig, fit1, prep: Prepared, probe_losses, T, prior) -> dict:
+    """``--keep target:P``: budgets from the probes' in-sample laws (the validation split's
+    when there are no probes) and what they keep."""
+    laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
+    source = "validation"
+    if probe_losses.size:
+        *laws, _ = loop_criteria.probe_laws(probe_losses, prep.probe_clean, prep.probe_noisy,
+                                            laws, T)  # fmt: skip
+        source = "probes"
+    P = float(cfg.keep.removeprefix("target:"))
+    criteria = loop_criteria.target_criteria(fit1.losses, *laws, prep.clean, prep.noisy, prior,
+                                             T, P)  # fmt: skip
+    return {"precision": P, "laws": source, "criteria": criteria}
 
 
 def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from simulations import generate, loop_criteria, select
 from simulations.loop_criteria import Budgets
 from simulations.pipeline import expected_clean_budgets
-from theory import noise
+from theory import noise, precision
 
 
 def synthetic_run(seed, n, m, T, prior):
@@ -105,3 +105,49 @@ def test_bad_probes(capsys, tmp_path, argv, needle):
     code = main([*argv, "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_target_budgets_on_probe_laws_reach_the_target_on_the_training_set():
+    T = noise.pairwise(0.35, 4)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(7, 40_000, 8_000, T, prior)
+    empty = [[None] * 4 for _ in range(4)]
+    single, mean, _ = loop_criteria.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
+    out = loop_criteria.target_criteria(L, single, mean, clean, noisy, prior, T, 0.95)
+    for name in ("global", "classwise", "rsl"):
+        c = out[name]
+        assert c["observed_precision"] == pytest.approx(c["predicted_precision"], abs=0.01), name
+        if name != "rsl":
+            assert c["predicted_precision"] == pytest.approx(0.95, abs=1e-6)
+    # RSL's budgets only shrink: its own already reach 0.98 here, so they stay whole
+    assert out["rsl"]["predicted_precision"] > 0.95
+    whole = np.floor(precision.rsl_fractions(T, prior) * np.bincount(noisy, minlength=4) + 1e-9)
+    assert out["rsl"]["budgets"] == whole.astype(int).tolist()
+    for name in ("global", "classwise", "rsl"):
+        c = out[name]
+        assert c["selected"] == (c["budgets"] if name == "global" else sum(c["budgets"]))
+    # Co-teaching's rule keeps 1 - noise rate whatever precision that gives
+    rule = out["coteaching_rule"]
+    assert rule["selected"] == int(np.floor((1 - noise.noise_rate(T, prior)) * noisy.size))
+    assert rule["observed_precision"] < 0.95 and rule["selected"] > out["global"]["selected"]
+
+
+def test_train_keep_target(capsys, tmp_path):
+    argv = [*ARGV, "--out", str(tmp_path), "--probes", "0.5", "--keep", "target:0.9"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    t = r["target"]
+    assert t["precision"] == 0.9 and t["laws"] == "probes"
+    assert set(t["criteria"]) == {"global", "classwise", "rsl", "coteaching_rule"}
+    z = np.load(r["loss_matrix"])
+    is_clean = z["clean"] == z["noisy"]
+    for name in ("global", "classwise", "rsl"):
+        c = t["criteria"][name]
+        assert {"predicted_precision", "observed_precision", "observed_recall", "selected",
+                "budgets"} <= set(c)  # fmt: skip
+        kept_clean = c["observed_precision"] * c["selected"]
+        assert c["observed_recall"] == pytest.approx(kept_clean / is_clean.sum())
+    per_class = np.array(t["criteria"]["classwise"]["budgets"])
+    assert per_class.shape == (10,) and np.all(per_class <= np.bincount(z["noisy"], minlength=10))
+    assert main([*ARGV, "--out", str(tmp_path), "--keep", "oracle"]) == 2
+    assert "target:P only" in capsys.readouterr().err

@@ -75,6 +75,11 @@ def configure(p) -> None:
         "in-sample prediction (predicted_precision_probes)",
     )  # fmt: skip
     p.add_argument(
+        "--keep", metavar="target:P",
+        help="also choose the budgets whose predicted precision is P (from the probes' laws "
+        "with --probes, else the validation split's) and report what they keep (JSON: target)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-scale", action="store_true",
         help="keep the raw feature values. Default: " + SCALING_RULE,
     )  # fmt: skip
@@ -122,6 +127,7 @@ def run(args) -> tuple[dict, str]:
         noise=args.noise,
         estimate=args.estimate,
         probes=args.probes,
+        keep=args.keep,
         progress=not args.no_progress and not args.json,
     )
     record = run_training(cfg)
