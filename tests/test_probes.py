@@ -151,3 +151,7 @@ def test_train_keep_target(capsys, tmp_path):
     assert per_class.shape == (10,) and np.all(per_class <= np.bincount(z["noisy"], minlength=10))
     assert main([*ARGV, "--out", str(tmp_path), "--keep", "oracle"]) == 2
     assert "target:P only" in capsys.readouterr().err
+    text = [a for a in argv if a != "--json"] + ["--no-progress"]
+    assert main(text) == 0
+    out = capsys.readouterr().out
+    assert "--keep target:0.9 (budgets from the probes laws)" in out and "coteaching_rule" in out

@@ -170,6 +170,15 @@ def render(r: dict, source: str) -> str:
             + ("" if agree is None else f"; agreement with cleanlab {agree:.4f}")
             + ")"
         )
+    if "target" in r:
+        t = r["target"]
+        lines.append(f"--keep target:{t['precision']:g} (budgets from the {t['laws']} laws): "
+                     "predicted, observed precision, recall, kept")  # fmt: skip
+        for name, c in t["criteria"].items():
+            lines.append(
+                f"  {name:15s} {fmt(c['predicted_precision']):>7} {fmt(c['observed_precision']):>7}"
+                f" {fmt(c['observed_recall']):>7} {c['selected']:>8.0f}"
+            )
     if r["test_accuracy"]:
         lines.append(f"test accuracy, mean [95% interval] over {seeds} seed(s):")
         for name, a in r["test_accuracy"].items():
