@@ -162,10 +162,10 @@ def fit(
     """Train by SGD on (X, y), optionally sample-weighted, recording every training sample's
     loss each epoch (``record``) and the accuracy on ``val`` and ``test`` after it.
 
-    ``record="pass"`` keeps the loss the training pass computed for each sample's batch (as the
-    authors record it: free, in train mode, from the weights of that moment of the epoch);
+    ``record="pass"`` keeps the loss the training pass computed for each sample's batch (the
+    loss Co-teaching ranks: free, in train mode, from the weights of that moment of the epoch);
     ``"eval"`` predicts every sample again after the epoch in eval mode (an extra forward
-    pass over the training set)."""
+    pass over the training set, as RSL's authors record it)."""
     device = X.device
     n = X.shape[0]
     c = model[-1].out_features

@@ -54,8 +54,9 @@ def configure(p) -> None:
     )  # fmt: skip
     p.add_argument(
         "--record", default="pass", choices=RECORD_MODES,
-        help="stage 1's per-sample losses: from the training pass itself (pass, as the authors "
-        "record them) or from a prediction pass after each epoch in eval mode (eval)",
+        help="stage 1's per-sample losses: from the training pass itself (pass: free, the losses "
+        "Co-teaching ranks) or from a prediction pass after each epoch in eval mode (eval, as "
+        "RSL's authors record them)",
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument(
