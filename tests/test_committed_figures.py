@@ -10,7 +10,7 @@ from simulations import figures
 from theory import conditions, regions
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
-CHEAP = ("conditions", "loss_laws", "theorem2", "cifar10n")
+CHEAP = ("conditions", "loss_laws", "theorem2", "cifar10n", "real_gap", "fashion")
 
 
 @pytest.mark.parametrize("name", CHEAP)

@@ -31,6 +31,8 @@ ORDER = (
     "imbalance",
     "estimation",
     "instance_noise",
+    "real_gap",
+    "fashion",
 )
 
 

@@ -90,6 +90,8 @@ def draw(t):
                     marker="o", ms=4, label=name.replace("_", " "))  # fmt: skip
     ax.set(xlabel="share of the training split", ylabel="precision of the kept set",
            title="C8 (pairwise 40%)")  # fmt: skip
-    for a in axes[0]:
-        a.legend(fontsize=6, frameon=False)
+    for a in axes[0][:2]:  # below the bars, which fill the panels
+        a.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28),
+                 ncol=2)  # fmt: skip
+    ax.legend(fontsize=7, frameon=False)
     return fig
