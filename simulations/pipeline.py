@@ -28,7 +28,6 @@ from simulations import (
     intervals,
     loop_criteria,
     select,
-    simulate,
 )
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.loop_criteria import Budgets
@@ -36,7 +35,7 @@ from theory import precision, rsl
 from theory.conditions import report
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
-from theory.validation import check_float, check_int, check_transition, check_unit
+from theory.validation import check_float, check_int, check_target, check_transition, check_unit
 
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
 RSL_RULES = ("auto", "authors", "balanced")
@@ -118,10 +117,9 @@ class TrainConfig:
         self.cv = check_int(self.cv, "--cv", low=0)
         self.probes = check_float(self.probes, "--probes", 0.0, 1.0, high_open=True)
         if self.keep is not None:
-            keep = simulate.parse_keep(self.keep)
-            if not str(keep).startswith("target:"):
+            if not str(self.keep).startswith("target:"):
                 raise InputError(f"train --keep takes target:P only, got {self.keep!r}")
-            self.keep = keep
+            self.keep = check_target(self.keep)
         if self.probes > 0 and self.instance is not None:
             raise InputError(
                 "--probes draws the probes' labels from T: it needs class-conditional noise, "

@@ -15,7 +15,14 @@ from theory.conditions import report
 from theory.errors import InputError
 from theory.losses import cell_laws, epoch_sd
 from theory.noise import class_noise_rates, noise_rate
-from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
+from theory.validation import (
+    check_float,
+    check_int,
+    check_prior,
+    check_target,
+    check_transition,
+    check_unit,
+)
 
 CLEANLAB_MAX_N = 200_000  # cleanlab needs every output in memory
 
@@ -73,13 +80,7 @@ def parse_keep(keep) -> str | float:
     if keep in ("oracle", "rsl"):
         return keep
     if isinstance(keep, str) and keep.startswith("target:"):
-        try:
-            value = float(keep.removeprefix("target:"))
-        except ValueError:
-            raise InputError(
-                f"--keep target:P needs a precision P in [0, 1], got {keep!r}"
-            ) from None
-        return f"target:{check_unit(value, '--keep target precision'):g}"
+        return check_target(keep)
     try:
         float(keep)
     except (TypeError, ValueError):
