@@ -179,11 +179,9 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
     the global ranking that keeps the share ``1 - noise rate``, Co-teaching's forget rate."""
     c = len(T)
     tb = target_budgets(laws, mean_laws, T, prior, target)
-    sizes = np.bincount(noisy, minlength=c)
-    per_class = np.floor(tb.classwise * sizes + 1e-9).astype(np.int64)
-    rsl_k = np.floor(tb.rsl * sizes + 1e-9).astype(np.int64)
-    total = int(np.floor(tb.global_fraction * noisy.size + 1e-9))
-    forget_total = int(np.floor((1 - noise_rate(T, prior)) * noisy.size + 1e-9))
+    per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
+    kept_share = 1 - noise_rate(T, prior)
+    forget_total = int(np.floor(kept_share * noisy.size + 1e-9))
     last = loss_matrix[:, -1]
     runs = {
         "global": (select.select_global(last, total), total,
@@ -193,7 +191,7 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
         "rsl": (select.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
                 precision.per_class(mean_laws, T, prior, tb.rsl)),
         "coteaching_rule": (select.select_global(last, forget_total), forget_total,
-                            precision.global_(laws, T, prior, 1 - noise_rate(T, prior))),
+                            precision.global_(laws, T, prior, kept_share)),
     }  # fmt: skip
     out = {}
     for name, (mask, budget, predicted) in runs.items():

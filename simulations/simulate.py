@@ -10,7 +10,7 @@ from simulations import generate, instance, instance_sim, select
 from simulations.criteria import CRITERIA
 from simulations.io import versions
 from theory import precision
-from theory.budgets import TargetBudgets, target_budgets
+from theory.budgets import target_budgets
 from theory.conditions import report
 from theory.errors import InputError
 from theory.losses import cell_laws, epoch_sd
@@ -103,20 +103,6 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
 def target_of(keep) -> float | None:
     """P of ``--keep target:P``, or None."""
     return float(keep.removeprefix("target:")) if str(keep).startswith("target:") else None
-
-
-def target_counts(tb: TargetBudgets, noisy, c: int) -> tuple[np.ndarray, int, np.ndarray]:
-    """(per-class, global, RSL) sample budgets of target-precision shares."""
-    sizes = np.bincount(noisy, minlength=c)
-
-    def floor(x):
-        return np.floor(x + 1e-9).astype(np.int64)
-
-    return (
-        floor(tb.classwise * sizes),
-        int(floor(tb.global_fraction * noisy.size)),
-        floor(tb.rsl * sizes),
-    )
 
 
 def budget_fractions(keep, T, prior) -> np.ndarray:
@@ -216,7 +202,7 @@ def simulate(s: Setting) -> dict:
     if target_of(s.keep) is not None:
         laws, mean_laws, T_laws = law_set
         tb = target_budgets(laws, mean_laws, T_laws, s.prior, target_of(s.keep))
-        k, k_global, k_rsl = target_counts(tb, noisy, c)
+        k, k_global, k_rsl = tb.counts(np.bincount(noisy, minlength=c))
         predicted |= precision.predict_from_laws(
             laws, mean_laws, T_laws, s.prior, fractions=tb.classwise, n=s.n,
             global_total=tb.global_fraction, rsl_fractions=tb.rsl,

@@ -31,6 +31,19 @@ class TargetBudgets:
     rsl_scale: float  # factor applied to RSL's budgets
     rsl: np.ndarray  # share of each observed class
 
+    def counts(self, sizes) -> tuple[np.ndarray, int, np.ndarray]:
+        """(per-class, global, RSL) sample budgets for observed classes of ``sizes`` samples."""
+        sizes = np.asarray(sizes)
+
+        def floor(x):
+            return np.floor(x + 1e-9).astype(np.int64)
+
+        return (
+            floor(self.classwise * sizes),
+            int(floor(self.global_fraction * sizes.sum())),
+            floor(self.rsl * sizes),
+        )
+
 
 def largest_share(prec, target: float, top: float = 1.0, grid: int = GRID) -> float:
     """The largest ``f`` in [0, top] with ``prec(f) >= target`` (0 when none on the grid)."""
