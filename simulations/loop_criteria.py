@@ -127,18 +127,23 @@ def _predict(laws, T, prior, b: Budgets, noisy_counts):
     }
 
 
-def predictions(val_outputs, val_clean, noisy, prior, T, b: Budgets) -> dict[str, dict]:
-    """Predicted precision from the clean validation split's cell laws (final epoch and epoch
-    mean) and from the paper's atoms ``-log T_ij``."""
-    c = len(T)
-    n_j = np.bincount(noisy, minlength=c)
-    last_laws, mean_laws = validation_laws(val_outputs, val_clean, T)
-    atoms = losses.cell_laws(T, "bayes", prior=prior)
+def law_predictions(laws, mean_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
+    """Predicted precision of the loss criteria from cell laws of the last epoch's loss
+    (``single``) and of the epoch-mean loss (``mean``)."""
+    n_j = np.bincount(noisy, minlength=len(T))
     return {
-        "single": _predict(last_laws, T, prior, b, n_j),
+        "single": _predict(laws, T, prior, b, n_j),
         "mean": _predict(mean_laws, T, prior, b, n_j),
-        "bayes": _predict(atoms, T, prior, b, n_j),
     }
+
+
+def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
+    """Predicted precision from the clean validation split's cell laws (``validation_laws``:
+    final epoch and epoch mean) and from the paper's atoms ``-log T_ij``."""
+    atoms = losses.cell_laws(T, "bayes", prior=prior)
+    n_j = np.bincount(noisy, minlength=len(T))
+    return {**law_predictions(*val_laws, noisy, prior, T, b),
+            "bayes": _predict(atoms, T, prior, b, n_j)}  # fmt: skip
 
 
 def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
@@ -160,16 +165,6 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
                                       ("mean", means, val_laws[1])):  # fmt: skip
                 laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
     return laws["single"], laws["mean"], counts
-
-
-def probe_predictions(probe_losses, probe_clean, probe_noisy, val_laws, noisy, prior, T,
-                      b: Budgets) -> tuple[dict[str, dict], list[list[int]]]:  # fmt: skip
-    """Predicted precision from the probes' in-sample cell laws (``probe_laws``), and each
-    cell's probe count."""
-    n_j = np.bincount(noisy, minlength=len(T))
-    single, mean, counts = probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T)
-    return {"single": _predict(single, T, prior, b, n_j),
-            "mean": _predict(mean, T, prior, b, n_j)}, counts  # fmt: skip
 
 
 def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target: float) -> dict:

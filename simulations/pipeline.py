@@ -369,34 +369,31 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         per_epoch = loop_criteria.per_epoch_criteria(
             L, fit1.val_acc, fit1.test_acc, prep.clean, prep.noisy, c, b
         )
-        predicted = loop_criteria.predictions(
-            fit1.val_outputs, prep.val_clean, prep.noisy, prior, T, b
-        )
-        if probe_losses.size:
-            val_laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
-            by_probes, probe_cells = loop_criteria.probe_predictions(
-                probe_losses, prep.probe_clean, prep.probe_noisy, val_laws, prep.noisy, prior,
-                T, b,
-            )  # fmt: skip
+        laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
+        predicted = loop_criteria.predictions(laws, prep.noisy, prior, T, b)
+        if probe_losses.size:  # the in-sample laws replace the validation split's
+            *laws, probe_record["cell_counts"] = loop_criteria.probe_laws(
+                probe_losses, prep.probe_clean, prep.probe_noisy, laws, T
+            )
+            by_probes = loop_criteria.law_predictions(*laws, prep.noisy, prior, T, b)
             predicted["probes_single"], predicted["probes_mean"] = by_probes.values()
-            probe_record["cell_counts"] = probe_cells
         final = loop_criteria.final_criteria(
             L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
         )
-        return b, per_epoch, final
+        return b, per_epoch, final, laws
 
-    b, per_epoch, criteria = criteria_from(prep.T, prep.prior)
+    b, per_epoch, criteria, laws = criteria_from(prep.T, prep.prior)
     T_used, prior_used = prep.T, prep.prior
     estimated = None
     if cfg.estimate:  # a practitioner's run: T and the prior from the noisy labels alone
         est = estimate.from_probs(prep.noisy, probs, c, cfg.estimate)
         estimated = estimate_record(est, prep.T, prep.prior, b, criteria)
-        b, per_epoch, criteria = criteria_from(est.T, est.prior)
+        b, per_epoch, criteria, laws = criteria_from(est.T, est.prior)
         T_used, prior_used = est.T, est.prior
     cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
     target = None
     if cfg.keep is not None:
-        target = keep_target(cfg, fit1, prep, probe_losses, T_used, prior_used)
+        target = keep_target(cfg, fit1, prep, laws, T_used, prior_used)
 
     test_accuracy = {}
     if cfg.stage2:
@@ -440,15 +437,10 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     return record
 
 
-def keep_target(cfg: TrainConfig, fit1, prep: Prepared, probe_losses, T, prior) -> dict:
-    """``--keep target:P``: budgets from the probes' in-sample laws (the validation split's
-    when there are no probes) and what they keep."""
-    laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
-    source = "validation"
-    if probe_losses.size:
-        *laws, _ = loop_criteria.probe_laws(probe_losses, prep.probe_clean, prep.probe_noisy,
-                                            laws, T)  # fmt: skip
-        source = "probes"
+def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior) -> dict:
+    """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
+    in-sample laws, or the validation split's when there are no probes; and what they keep."""
+    source = "probes" if prep.probe_idx.size else "validation"
     P = float(cfg.keep.removeprefix("target:"))
     criteria = loop_criteria.target_criteria(fit1.losses, *laws, prep.clean, prep.noisy, prior,
                                              T, P)  # fmt: skip

@@ -25,6 +25,12 @@ def synthetic_run(seed, n, m, T, prior):
     return L[:n], clean[:n], noisy[:n], L[n:], clean[n:], noisy[n:]
 
 
+def probe_predictions(P, p_clean, p_noisy, val_laws, noisy, prior, T, b):
+    """What the loop does with probes: their cell laws, then the loss criteria's predictions."""
+    single, mean, counts = loop_criteria.probe_laws(P, p_clean, p_noisy, val_laws, T)
+    return loop_criteria.law_predictions(single, mean, noisy, prior, T, b), counts
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_probe_laws_predict_the_training_sets_precision(seed):
     T = noise.pairwise(0.35, 4)
@@ -33,7 +39,7 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
     n_j = np.bincount(noisy, minlength=4)
     b = Budgets(expected_clean_budgets(n_j, T, prior), expected_clean_budgets(n_j, T, prior), "x")
     empty = [[None] * 4 for _ in range(4)]
-    pred, counts = loop_criteria.probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
+    pred, counts = probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
                                                    prior, T, b)  # fmt: skip
     kept = select.select_per_class(L[:, -1], noisy, b.classwise)
     observed = float((clean[kept] == noisy[kept]).mean())
@@ -55,10 +61,10 @@ def test_an_empty_probe_cell_takes_the_validation_law():
     b = Budgets(np.full(3, 500), np.full(3, 500), "x")
     far = loop_criteria.losses.Empirical([50.0])  # a law no probe could give
     fill = [[far] * 3 for _ in range(3)]
-    with_fill, counts = loop_criteria.probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy,
+    with_fill, counts = probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy,
                                                         prior, T, b)  # fmt: skip
     none = [[None] * 3 for _ in range(3)]
-    without, _ = loop_criteria.probe_predictions(P, p_clean, p_noisy, (none, none), noisy, prior,
+    without, _ = probe_predictions(P, p_clean, p_noisy, (none, none), noisy, prior,
                                                  T, b)  # fmt: skip
     assert counts[0][1] == 0
     # a noisy cell pushed far out is never selected: observed class 1 looks cleaner with it
