@@ -217,7 +217,7 @@ def bench_large_images(n: int = 54_000, epochs: int = 3, seed: int = 0) -> dict:
             recipe,
             seed=seed,
             record=mode,
-        )  # fmt: skip
+        )
         for mode in ("pass", "eval")
     }
 

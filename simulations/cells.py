@@ -104,15 +104,9 @@ TARGET_METRICS = ("predicted_precision", "observed_precision", "observed_recall"
 def train_cell(settings: dict, seed: int) -> dict:
     """A sweep cell: one training run, flattened to ``{criterion}_{metric}`` and
     ``test_{arm}_{last|best_val}``."""
-    # torch is the optional extra smallloss[train]: only training cells need it
-    import torch
-
     unknown = set(settings) - TRAIN_KEYS
     if unknown:
         raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
-    # sweeps run one cell a process, one process a core, unless the config says otherwise
-    threads = settings.get("threads", 1)
-    torch.set_num_threads(threads)
     name = instance_of(settings)
     T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
@@ -134,7 +128,9 @@ def train_cell(settings: dict, seed: int) -> dict:
             model=settings.get("model", "auto"),
             batch=settings.get("batch"),
             record=settings.get("record", "pass"),
-            threads=threads,
+            # one cell a process, one process a core, unless the config says otherwise; the
+            # run sets torch's threads and gives them back
+            threads=settings.get("threads", 1),
             probes=settings.get("probes", 0.0),
             keep=settings.get("keep"),
             progress=False,

@@ -79,7 +79,7 @@ class TrainConfig:
     out: str = "runs/train"
     train_fraction: float = 1.0
     model: str = "auto"
-    batch: int | None = None  # None: the recipe's (train.resolve_recipe)
+    batch: int | None = None  # None: the recipe's (resolve_recipe)
     record: str = "pass"  # stage 1's loss recording: in the training pass, or an eval pass
     threads: int | None = None  # torch's CPU threads; None: torch's default
     seed: int = 0
