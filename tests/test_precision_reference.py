@@ -212,6 +212,38 @@ def test_gmm_prediction_matches_the_reference(model, kw, prior):
     np.testing.assert_allclose(got.kept, reference_gmm(laws, T, p, 5000), atol=1e-9)
 
 
+def test_binned_points_keep_mass_and_mean_and_move_less_than_a_bin():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0.2, 0.05, 30_000), rng.normal(0.7, 0.2, 20_000)])
+    w = rng.random(x.size)
+    bx, bw = precision._binned(x, w, bins=1000)
+    assert bx.size <= 1000 and np.all(bw > 0)
+    assert bw.sum() == pytest.approx(w.sum(), rel=1e-12)
+    assert bx @ bw == pytest.approx(x @ w, rel=1e-12)
+    width = (x.max() - x.min()) / 1000
+    # each merged point lies inside its own bin: the sorted outputs step by at most 2 widths
+    assert np.all(np.diff(np.sort(bx)) > 0) and bx.min() >= x.min() and bx.max() <= x.max()
+    assert np.max(np.diff(np.sort(bx))) < 2 * width + 1e-12 or bx.size < 1000
+    small = rng.random(50)
+    assert precision._binned(small, np.ones(50), bins=1000)[0] is small  # nothing to merge
+
+
+@pytest.mark.parametrize(
+    "model, kw", [("overlap", {"separation": 1.5}), ("perturbed", {"epsilon": 0.3})]
+)
+def test_gmm_prediction_on_binned_points_matches_the_reference(monkeypatch, model, kw):
+    """With fewer bins than points the fit runs on merged points; the decision still agrees
+    with the reference fit on every point to within a few points' mass at the boundary."""
+    monkeypatch.setattr(precision, "GMM_BINS", 256)
+    T = noise.named("pairwise", 0.35, 3)
+    p = np.array([0.5, 0.3, 0.2])
+    laws = cell_laws(T, model, prior=p, qmc_points=512, **kw)
+    got = precision.gmm(laws, T, p, 5000)
+    want = reference_gmm(laws, T, p, 5000)
+    np.testing.assert_allclose(got.kept, want, atol=3 / 512)
+    assert got.precision == pytest.approx(np.trace(want) / want.sum(), abs=2e-3)
+
+
 def test_gmm_on_a_sample_agrees_with_sklearn():
     """Independent evidence: DivideMix's own recipe (sklearn's GaussianMixture) on 40,000
     sampled losses selects what the population prediction says, to sampling error."""

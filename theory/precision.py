@@ -146,6 +146,24 @@ def _two_means(x, w):
     return np.stack([left, ~left], axis=1).astype(float)
 
 
+GMM_BINS = 1 << 14
+
+
+def _binned(x, w, bins: int = GMM_BINS):
+    """Weighted points merged into at most ``bins`` equal-width bins, each at its points'
+    weighted mean. The fit then costs O(bins) per EM step instead of O(points) (overlap cells
+    bring 16,384 points each), and no point moves by more than a bin's width, 1/16,384 of the
+    range: two orders of magnitude below the fit's variance floor."""
+    lo, hi = float(x.min()), float(x.max())
+    if x.size <= bins or hi == lo:
+        return x, w
+    k = np.minimum(((x - lo) * (bins / (hi - lo))).astype(np.int64), bins - 1)
+    mass = np.bincount(k, weights=w, minlength=bins)
+    first = np.bincount(k, weights=w * x, minlength=bins)
+    full = mass > 0
+    return first[full] / mass[full], mass[full]
+
+
 def _weighted_em(x, w, iters=10, tol=1e-2, reg=5e-4):
     """scikit-learn's GaussianMixture recipe (k-means start, then EM), on weighted points.
 
@@ -197,7 +215,7 @@ def _gmm(laws, T, p, n) -> Prediction:
     pts = [(law.quantile_atoms(), m) for law, m, _ in unique.values()]
     x = np.concatenate([(v - lo) / scale for (v, _), _ in pts])
     w = np.concatenate([cw * m for (_, cw), m in pts])
-    pi, mu, var = _weighted_em(x, w)
+    pi, mu, var = _weighted_em(*_binned(x, w, GMM_BINS))
     low = int(np.argmin(mu))
     logp = -0.5 * ((x[:, None] - mu) ** 2 / var + np.log(var)) + np.log(pi)
     keep = logp[:, low] > logp[:, 1 - low]

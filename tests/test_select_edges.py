@@ -1,0 +1,144 @@
+"""Selection criteria at their edges: empty and tiny inputs, constant losses, classes seen once,
+and DivideMix's GMM against its published settings."""
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from simulations import select
+
+
+def _losses(n=4000, seed=0):
+    """Two overlapping loss groups, dense enough that any change of the fitted mixture moves
+    the decision boundary past some sample."""
+    rng = np.random.default_rng(seed)
+    clean = rng.gamma(2.0, 0.15, size=int(0.7 * n))
+    noisy = rng.normal(1.4, 0.5, size=n - clean.size)
+    return rng.permutation(np.concatenate([clean, noisy])).astype(np.float32)
+
+
+def _dividemix_reference(losses, seed):
+    """DivideMix's fit written from its settings: min-max normalised losses, two components,
+    10 EM steps, tolerance 1e-2, covariance floor 5e-4; keep P(low-mean component) > 0.5."""
+    x = losses.astype(np.float64)
+    x = (x - x.min()) / (x.max() - x.min())
+    gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
+    gmm.fit(x[:, None])
+    return gmm.predict_proba(x[:, None])[:, int(np.argmin(gmm.means_.ravel()))] > 0.5
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_gmm_is_dividemix_fit(seed):
+    losses = _losses(seed=seed)
+    got = select.select_gmm(losses, seed=seed)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, _dividemix_reference(losses, seed))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gmm_default_seed_is_zero():
+    losses = _losses(seed=5)
+    np.testing.assert_array_equal(select.select_gmm(losses), _dividemix_reference(losses, 0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gmm_keeps_a_lower_set_that_holds_the_smallest_loss(seed):
+    losses = _losses(seed=seed)
+    keep = select.select_gmm(losses, seed=seed)
+    assert keep[np.argmin(losses)] and not keep[np.argmax(losses)]
+    assert losses[keep].max() < losses[~keep].min()
+
+
+def test_gmm_ignores_the_scale_and_shift_of_the_losses():
+    losses = _losses(seed=7)
+    base = select.select_gmm(losses)
+    np.testing.assert_array_equal(select.select_gmm(losses * 1000), base)
+    np.testing.assert_array_equal(select.select_gmm(losses + 5), base)
+
+
+def test_gmm_on_two_samples_keeps_the_smaller():
+    np.testing.assert_array_equal(select.select_gmm([0.1, 5.0]), [True, False])
+    np.testing.assert_array_equal(select.select_gmm([5.0, 0.1]), [False, True])
+
+
+def test_gmm_on_fewer_than_two_samples_keeps_them():
+    assert select.select_gmm([]).shape == (0,)
+    np.testing.assert_array_equal(select.select_gmm([3.0]), [True])
+
+
+def test_gmm_on_constant_losses_decides_alike_for_all():
+    keep = select.select_gmm(np.full(50, 0.3))
+    assert keep.dtype == bool and (keep.all() or not keep.any())
+
+
+def test_gmm_subsamples_only_above_fit_max():
+    losses = _losses(n=3000, seed=8)
+    whole = select.select_gmm(losses, fit_max=losses.size + 1)
+    np.testing.assert_array_equal(select.select_gmm(losses, fit_max=losses.size), whole)
+    sub = select.select_gmm(losses, fit_max=1000)
+    assert sub.dtype == bool and 0.4 < sub.mean() < 0.95
+
+
+def test_per_class_selection_of_nothing():
+    got = select.select_per_class(np.array([], np.float32), np.array([], int), [])
+    assert got.shape == (0,) and got.dtype == bool
+    assert select.select_global(np.array([], np.float32), 0).shape == (0,)
+
+
+def test_selections_return_booleans():
+    losses = np.array([0.3, 0.1, 0.2], np.float32)
+    assert select.select_per_class(losses, [0, 1, 0], [1, 1]).dtype == bool
+    assert select.select_global(losses, 2).dtype == bool
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    assert select.select_confident(probs, [0, 1, 1]).dtype == bool
+
+
+def test_confident_selection_of_nothing():
+    got = select.select_confident(np.empty((0, 3)), np.array([], int))
+    assert got.shape == (0,) and got.dtype == bool
+
+
+def test_rsl_weights_normalise_within_each_class():
+    mean_loss = np.array([1.0, 3.0, 2.0, 10.0, 20.0, 0.5, 0.7, 0.6])
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    kappa = 2.0
+    t = np.array([0.0, 1.0, 0.5, 0.0, 1.0, 0.0, 1.0, 0.5])
+    np.testing.assert_allclose(
+        select.rsl_weights(mean_loss, labels, np.ones(8, bool), kappa), np.exp(-kappa * t)
+    )
+
+
+def test_rsl_weights_of_a_class_with_equal_losses_are_one():
+    w = select.rsl_weights(
+        [0.4, 0.4, 0.4, 1.0, 2.0], [0, 0, 0, 1, 1], [True, True, False, True, True]
+    )
+    np.testing.assert_allclose(w, [1.0, 1.0, 0.0, 1.0, np.exp(-select.KAPPA)])
+
+
+def test_confident_threshold_of_a_class_seen_once():
+    probs = np.array([[0.7, 0.3, 0.0], [0.4, 0.6, 0.0], [0.1, 0.8, 0.1]])
+    t = select.confident_thresholds(probs, [0, 1, 1])
+    np.testing.assert_allclose(t, [0.7, 0.7, np.inf])
+
+
+def test_cleanlab_runs_with_two_observed_classes():
+    pytest.importorskip("cleanlab")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    p1 = np.clip(labels * 0.8 + 0.1 + rng.normal(0, 0.05, 200), 0.01, 0.99)
+    probs = np.column_stack([1 - p1, p1])
+    kept = select.cleanlab_keep(probs, labels)
+    assert kept is not None and kept.shape == (200,) and kept.mean() > 0.9
+    assert select.cleanlab_keep(probs, np.zeros(200, int)) is None
+
+
+def test_metrics_when_nothing_is_kept_or_nothing_is_clean():
+    clean, noisy = np.array([0, 1, 1]), np.array([0, 1, 0])
+    m = select.metrics(np.zeros(3, bool), clean, noisy, 2)
+    assert m["selected"] == 0 and m["observed_precision"] is None
+    assert m["class_distribution"] == [0.0, 0.0]
+    assert m["per_class_precision"] == [None, None]
+    m = select.metrics(np.ones(3, bool), np.array([1, 0, 1]), noisy, 2)
+    assert m["observed_recall"] is None and m["observed_precision"] == 0.0
+    assert m["class_distribution"] == pytest.approx([2 / 3, 1 / 3])
