@@ -416,8 +416,10 @@ def coteaching(kind: str, t: Tensors, recipe: Recipe, seed: int, forget_rate: fl
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    # foreach: one fused update for all parameters (the default on CUDA); same values on CPU
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                           nesterov=True, weight_decay=recipe.weight_decay)  # fmt: skip
+                           nesterov=True, weight_decay=recipe.weight_decay,
+                           foreach=True)  # fmt: skip
 
 
 def _cosine(opt: torch.optim.Optimizer, steps: int):

@@ -22,6 +22,8 @@ The paper reasons with two atoms per observed class j (clean ``-log T_jj``, nois
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import stats
 from scipy.special import expit, logit, ndtr
@@ -423,9 +425,18 @@ def overlap_posterior(X, separation: float, prior) -> np.ndarray:
     return q / q.sum(axis=1, keepdims=True)
 
 
+@functools.lru_cache(maxsize=4)
+def _normal_rule(classes: int, points: int, seed) -> np.ndarray:
+    """The fixed scrambled Sobol rule pushed through the normal quantile: shared by every
+    class's points (each shifts its own copy), so it is drawn once per (classes, points)."""
+    z = stats.norm.ppf(stats.qmc.Sobol(d=classes, scramble=True, seed=seed).random(points))
+    z.flags.writeable = False
+    return z
+
+
 def overlap_points(classes: int, separation: float, prior, i: int, points: int, seed=0):
     """(x, q): a fixed scrambled Sobol rule's points of class i and their exact posterior."""
-    z = stats.norm.ppf(stats.qmc.Sobol(d=classes, scramble=True, seed=seed).random(points))
+    z = _normal_rule(classes, points, seed).copy()
     z[:, i] += separation
     return z, overlap_posterior(z, separation, prior)
 
