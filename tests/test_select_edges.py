@@ -6,6 +6,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from simulations import select
+from theory.errors import InputError
 
 
 def _losses(n=4000, seed=0):
@@ -17,13 +18,15 @@ def _losses(n=4000, seed=0):
     return rng.permutation(np.concatenate([clean, noisy])).astype(np.float32)
 
 
-def _dividemix_reference(losses, seed):
+def _dividemix_reference(losses, seed, iters=10, fit_on=None):
     """DivideMix's fit written from its settings: min-max normalised losses, two components,
     10 EM steps, tolerance 1e-2, covariance floor 5e-4; keep P(low-mean component) > 0.5."""
     x = losses.astype(np.float64)
     x = (x - x.min()) / (x.max() - x.min())
-    gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
-    gmm.fit(x[:, None])
+    gmm = GaussianMixture(
+        n_components=2, max_iter=iters, tol=1e-2, reg_covar=5e-4, random_state=seed
+    )
+    gmm.fit((x if fit_on is None else fit_on(x))[:, None])
     return gmm.predict_proba(x[:, None])[:, int(np.argmin(gmm.means_.ravel()))] > 0.5
 
 
@@ -34,6 +37,36 @@ def test_gmm_is_dividemix_fit(seed):
     got = select.select_gmm(losses, seed=seed)
     assert got.dtype == bool
     np.testing.assert_array_equal(got, _dividemix_reference(losses, seed))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gmm_stops_after_ten_em_steps():
+    """Two close spikes on a uniform floor, where EM (seed 2) takes 11 steps to meet the
+    tolerance with scikit-learn 1.x: the tenth step's fit, which DivideMix keeps, differs
+    from the converged one by 6 samples, so a change of the step cap shows."""
+    rng = np.random.default_rng(18)
+    gap, sd, floor = rng.uniform(0.05, 0.2), 10 ** rng.uniform(-3.5, -2), int(rng.integers(50, 600))
+    losses = np.concatenate(
+        [
+            rng.normal(0.5 - gap / 2, sd, 2000),
+            rng.normal(0.5 + gap / 2, sd, 2000),
+            rng.random(floor),
+        ]
+    ).astype(np.float32)
+    np.testing.assert_array_equal(
+        select.select_gmm(losses, seed=2), _dividemix_reference(losses, 2)
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gmm_fits_a_seeded_subsample_without_replacement_above_fit_max():
+    losses = _losses(n=3000, seed=9)
+    got = select.select_gmm(losses, seed=4, fit_max=1000)
+    want = _dividemix_reference(
+        losses, 4, fit_on=lambda x: np.random.default_rng(4).choice(x, 1000, replace=False)
+    )
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -64,7 +97,8 @@ def test_gmm_on_two_samples_keeps_the_smaller():
 
 def test_gmm_on_fewer_than_two_samples_keeps_them():
     assert select.select_gmm([]).shape == (0,)
-    np.testing.assert_array_equal(select.select_gmm([3.0]), [True])
+    one = select.select_gmm([3.0])
+    assert one.dtype == bool and one.tolist() == [True]
 
 
 def test_gmm_on_constant_losses_decides_alike_for_all():
@@ -142,3 +176,19 @@ def test_metrics_when_nothing_is_kept_or_nothing_is_clean():
     m = select.metrics(np.ones(3, bool), np.array([1, 0, 1]), noisy, 2)
     assert m["observed_recall"] is None and m["observed_precision"] == 0.0
     assert m["class_distribution"] == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_bad_counts_and_lengths_are_refused():
+    losses = np.array([0.3, 0.1, 0.2], np.float32)
+    with pytest.raises(InputError, match="non-negative integers"):
+        select.select_per_class(losses, [0, 0, 1], [1.5, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    for call in (select.confident_thresholds, select.select_confident):
+        with pytest.raises(InputError):
+            call(probs, [0, 1])
+
+
+def test_confident_thresholds_for_classes_beyond_the_outputs():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    t = select.confident_thresholds(probs, [0, 1], classes=4)
+    np.testing.assert_allclose(t, [0.9, 0.8, np.inf, np.inf])
