@@ -43,9 +43,38 @@ CLASSES = [
         r"alpha|rho|epochs|sd|concentration|kind|tol|iters|reg|name|nonempty)\b",
         "changes a default that every caller in the package overrides",
     ),
+    (
+        "warnings",
+        r"warnings\.simplefilter\(",
+        "changes which warnings are silenced, not any value",
+    ),
+    (
+        "falsy-flag",
+        r"nonempty=None",
+        "None and False are both false for the flag",
+    ),
+    (
+        "label-dtype",
+        r"nonempty=\w+, \)|np\.zeros\([^,]+, \)",
+        "check_labels casts labels (whole floats included) to integers and the Numba kernels "
+        "compile for int32 and int64 alike",
+    ),
+    (
+        "parallelism",
+        r"n_jobs=",
+        "n_jobs sets how many processes cleanlab uses, not what it finds",
+    ),
 ]
 
 NOTES = {  # reasons for single mutants, by name prefix
+    "simulations.select.x_select_gmm__mutmut_16": "adding lo instead of subtracting it shifts "
+    "every normalised loss alike; the 2-component fit and its decision move with the shift",
+    "simulations.select.x_select_gmm__mutmut_21": "at exactly fit_max samples the subsample "
+    "without replacement is a permutation of all of them, and the fit does not depend on order",
+    "simulations.select.x_select_gmm__mutmut_73": "a posterior of exactly 0.5 at a sample has "
+    "probability 0 for continuous losses",
+    "simulations.select.x_agreements_with_cleanlab__mutmut_15": "dropping n_jobs=1 lets "
+    "cleanlab use every core; the issues it finds are the same",
     "theory.claims.x_tightness_witness": "the third term of `min` never binds: the other "
     "entries of a row sum to 1 - T[j, j], so their room to move is at least T[j, j]",
     "theory.claims.x__shift_down": "`amount` is at most eps and at most the room left, so the "

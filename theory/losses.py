@@ -26,7 +26,7 @@ import functools
 
 import numpy as np
 from scipy import stats
-from scipy.special import expit, logit, ndtr
+from scipy.special import betaincc, expit, logit, ndtr
 
 from theory.errors import InputError
 from theory.validation import check_prior, check_transition
@@ -129,6 +129,14 @@ def _beta_argument(x: np.ndarray, base, eps: float) -> np.ndarray:
         return (np.exp(-x)[..., None] - base) / eps
 
 
+def _beta_sf(beta, b: np.ndarray) -> np.ndarray:
+    """``beta.sf(b)`` by the function it evaluates (``betaincc``) without the frozen
+    distribution's per-call overhead: this runs inside every bisection step. Clipping to
+    [0, 1] gives the sf's values outside the support (1 below, 0 above)."""
+    a, bb = beta.args
+    return betaincc(a, bb, np.clip(b, 0.0, 1.0))
+
+
 class Atom(LossDistribution):
     def __init__(self, value: float):
         self.value = float(value)
@@ -173,7 +181,7 @@ class Perturbed(LossDistribution):
         self.base = (1.0 - self.eps) * self.t
 
     def _cdf(self, x):
-        return self.beta.sf(_beta_argument(x, self.base, self.eps)[..., 0])
+        return _beta_sf(self.beta, _beta_argument(x, self.base, self.eps)[..., 0])
 
     def _pdf(self, x):
         return self.beta.pdf(_beta_argument(x, self.base, self.eps)[..., 0]) * np.exp(-x) / self.eps
@@ -217,7 +225,7 @@ class PerturbedSet(LossDistribution):
         self.laws = laws
 
     def _cdf(self, x):
-        return self.beta.sf(_beta_argument(x, self.base, self.eps)) @ self.w
+        return _beta_sf(self.beta, _beta_argument(x, self.base, self.eps)) @ self.w
 
     def _pdf(self, x):
         return (
