@@ -71,6 +71,8 @@ NOTES = {  # reasons for single mutants, by name prefix
     "every normalised loss alike; the 2-component fit and its decision move with the shift",
     "simulations.select.x_select_gmm__mutmut_21": "at exactly fit_max samples the subsample "
     "without replacement is a permutation of all of them, and the fit does not depend on order",
+    "simulations.select.x_select_gmm__mutmut_25": "choice reads replace=None as false: the "
+    "subsample is still drawn without replacement",
     "simulations.select.x_select_gmm__mutmut_73": "a posterior of exactly 0.5 at a sample has "
     "probability 0 for continuous losses",
     "simulations.select.x_agreements_with_cleanlab__mutmut_15": "dropping n_jobs=1 lets "

@@ -186,6 +186,8 @@ def test_bad_counts_and_lengths_are_refused():
     for call in (select.confident_thresholds, select.select_confident):
         with pytest.raises(InputError):
             call(probs, [0, 1])
+    with pytest.raises(InputError):  # given thresholds skip confident_thresholds' own check
+        select.select_confident(probs, [0, 1], thresholds=[0.5, 0.5])
 
 
 def test_confident_thresholds_for_classes_beyond_the_outputs():
