@@ -8,6 +8,9 @@ from sklearn.mixture import GaussianMixture
 from simulations import select
 from theory.errors import InputError
 
+# ten EM steps often stop short of convergence: that is DivideMix's recipe
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _losses(n=4000, seed=0):
     """Two overlapping loss groups, dense enough that any change of the fitted mixture moves
@@ -30,7 +33,6 @@ def _dividemix_reference(losses, seed, iters=10, fit_on=None):
     return gmm.predict_proba(x[:, None])[:, int(np.argmin(gmm.means_.ravel()))] > 0.5
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_gmm_is_dividemix_fit(seed):
     losses = _losses(seed=seed)
@@ -39,8 +41,6 @@ def test_gmm_is_dividemix_fit(seed):
     np.testing.assert_array_equal(got, _dividemix_reference(losses, seed))
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_gmm_stops_after_ten_em_steps():
     """Two close spikes on a uniform floor, where EM (seed 2) takes 11 steps to meet the
     tolerance with scikit-learn 1.x: the tenth step's fit, which DivideMix keeps, differs
@@ -59,7 +59,6 @@ def test_gmm_stops_after_ten_em_steps():
     )
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_gmm_fits_a_seeded_subsample_without_replacement_above_fit_max():
     losses = _losses(n=3000, seed=9)
     got = select.select_gmm(losses, seed=4, fit_max=1000)
@@ -69,7 +68,6 @@ def test_gmm_fits_a_seeded_subsample_without_replacement_above_fit_max():
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_gmm_default_seed_is_zero():
     losses = _losses(seed=5)
     np.testing.assert_array_equal(select.select_gmm(losses), _dividemix_reference(losses, 0))

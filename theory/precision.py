@@ -149,7 +149,7 @@ def _two_means(x, w):
 GMM_BINS = 1 << 14
 
 
-def _binned(x, w, bins: int = GMM_BINS):
+def _binned(x, w, bins: int):
     """Weighted points merged into at most ``bins`` equal-width bins, each at its points'
     weighted mean. The fit then costs O(bins) per EM step instead of O(points) (overlap cells
     bring 16,384 points each), and no point moves by more than a bin's width, 1/16,384 of the

@@ -13,7 +13,7 @@ from theory import noise
 from theory.conditions import CONDITIONS, report
 from theory.losses import cell_laws
 from theory.noise import noise_rate
-from theory.precision import global_, per_class
+from theory.precision import global_, oracle_fractions, per_class
 
 NAME = "estimation"
 CAPTION = (
@@ -85,13 +85,10 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
     return rows
 
 
-def _oracle_fractions(T, p):
-    return p * np.diag(T) / (p @ T)
-
-
 def _loss_predictions(T, prior, fractions, sd=0.3):
     """Per-class and global precision at ``fractions`` under g* with smoothed laws (the two
-    criteria the panel draws; the rest of ``predict_all`` would triple its cost)."""
+    criteria the panel draws; ``predict_all`` also fits the GMM and confident learning,
+    which more than doubled the panel's time)."""
     laws = cell_laws(T, prior=prior, sd=sd)
     total = float((prior @ T) @ fractions)
     return {
@@ -121,7 +118,7 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
             }  # fmt: skip
             for source, make in sources.items():
                 e = make()
-                f = _oracle_fractions(e.T, e.prior)
+                f = oracle_fractions(e.T, e.prior)
                 said = _loss_predictions(e.T, e.prior, f)
                 got = _loss_predictions(T, p, f)
                 for crit in ("classwise", "global"):
