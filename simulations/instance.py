@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from simulations.generate import CHUNK, _for_chunks, run_chunks, seed_sequence
+from simulations.generate import CHUNK, chunk_rngs, run_chunks, seed_sequence
 from theory.errors import InputError
 from theory.instance import KINDS, factor_from_means
 from theory.validation import check_labels, check_unit
@@ -45,17 +45,17 @@ class InstanceNoise:
     params: dict = field(default_factory=dict)  # what the theory needs to follow the draw
 
 
-def realised_T(clean, noisy, classes: int) -> np.ndarray:
+def _T_from_counts(counts: np.ndarray) -> np.ndarray:
     """Row-normalised (clean, noisy) counts; an empty clean class keeps its identity row."""
-    pairs = np.asarray(clean, np.int64) * classes + np.asarray(noisy, np.int64)
-    counts = np.bincount(pairs, minlength=classes * classes).reshape(classes, classes).astype(float)
     sizes = counts.sum(axis=1, keepdims=True)
-    return np.where(sizes > 0, counts / np.maximum(sizes, 1.0), np.eye(classes))
+    return np.where(sizes > 0, counts / np.maximum(sizes, 1.0), np.eye(len(counts)))
 
 
-def _finish(clean, noisy, flip, classes, params) -> InstanceNoise:
-    T_bar = realised_T(clean, noisy, classes)
-    return InstanceNoise(noisy, flip, T_bar, float(np.mean(noisy != clean)), params)
+def _finish(noisy, flip, counts, classes: int, params) -> InstanceNoise:
+    """``counts``: per-chunk (clean, noisy) counts, a flattened c x c block per chunk row."""
+    total = counts[:, : classes * classes].sum(axis=0).reshape(classes, classes)
+    rate = (total.sum() - np.trace(total)) / max(noisy.size, 1)
+    return InstanceNoise(noisy, flip, _T_from_counts(total), float(rate), params)
 
 
 def check_noise(name: str) -> str:
@@ -71,18 +71,23 @@ def _matrix(x, name: str) -> np.ndarray:
     return a
 
 
-def _finite(bad: np.ndarray, name: str) -> None:
-    if bad.sum() > 0:
-        raise InputError(f"{name} hold {int(bad.sum())} NaN or infinite entries")
+def _finite(flags: np.ndarray, name: str) -> None:
+    """``flags``: per chunk, NaN where the chunk met an entry that is not finite."""
+    if np.isnan(flags).any():
+        raise InputError(f"{name} hold NaN or infinite entries")
 
 
-def _by_chunks(n: int, width: int, work) -> np.ndarray:
-    """``work(slice, out)`` over the chunks, in threads; row k of the result is chunk k's
-    ``out`` (summed in chunk order afterwards, so totals do not depend on the threads)."""
+def _by_chunks(n: int, width: int, work, seed=None) -> np.ndarray:
+    """``work(slice, out)`` (or ``work(slice, out, rng)`` with a seed, one stream per chunk as
+    in ``simulations.generate``) over the chunks, in threads; row k of the result is chunk
+    k's ``out``, summed in chunk order afterwards so totals do not depend on the threads."""
     starts = list(range(0, n, CHUNK)) or [0]
     out = np.zeros((len(starts), width))
-    jobs = [(k, slice(a, min(a + CHUNK, n))) for k, a in enumerate(starts)]
-    run_chunks(lambda job: work(job[1], out[job[0]]), jobs)
+    jobs = [[k, slice(a, min(a + CHUNK, n))] for k, a in enumerate(starts)]
+    if seed is not None:
+        for job, rng in zip(jobs, chunk_rngs(seed, n)):
+            job.append(rng)
+    run_chunks(lambda job: work(job[1], out[job[0]], *job[2:]), jobs)
     return out
 
 
@@ -90,32 +95,37 @@ def _by_chunks(n: int, width: int, work) -> np.ndarray:
 
 
 @_jit
-def _part_dependent(X, clean, W, rate, sd, rng, noisy, flip):
+def _part_dependent(X, clean, W, rate, sd, rng, noisy, flip, counts):
     c = W.shape[2]
     d = X.shape[1]
     a = np.empty(c)
+    local = np.zeros(c * c, np.int64)  # a local histogram: far faster than adding to ``counts``
+    nan = 0.0  # turns NaN at the first entry that is not finite
     for m in range(clean.size):
+        for t in range(d):
+            nan += X[m, t] * 0.0
         q = -1.0
         while q < 0.0 or q > 1.0:
             q = rate + sd * rng.standard_normal()
         y = clean[m]
-        top = -np.inf
-        for k in range(c):
-            if k == y:
-                continue
-            s = 0.0
-            for t in range(d):
-                s += X[m, t] * W[y, t, k]
-            a[k] = s
-            top = max(top, s)
-        total = 0.0
-        for k in range(c):
-            a[k] = 0.0 if k == y else np.exp(a[k] - top)
-            total += a[k]
         u = rng.random()
         label = y
         if u >= 1.0 - q:
-            # u lands in the flipped share: walk the other classes' masses q softmax_k
+            # only a flipped sample needs its scores: u lands in the flipped share, walk the
+            # other classes' masses q softmax_k
+            a[:] = 0.0
+            for t in range(d):
+                x = X[m, t]
+                for k in range(c):
+                    a[k] += x * W[y, t, k]
+            top = -np.inf
+            for k in range(c):
+                if k != y:
+                    top = max(top, a[k])
+            total = 0.0
+            for k in range(c):
+                a[k] = 0.0 if k == y else np.exp(a[k] - top)
+                total += a[k]
             acc = 1.0 - q
             label = -1
             for k in range(c):
@@ -129,6 +139,9 @@ def _part_dependent(X, clean, W, rate, sd, rng, noisy, flip):
                 label = c - 1 if y != c - 1 else c - 2
         noisy[m] = label
         flip[m] = q
+        local[y * c + label] += 1
+    counts[: c * c] += local
+    counts[c * c] = nan
 
 
 def part_dependent_weights(classes: int, dim: int, seed) -> np.ndarray:
@@ -141,48 +154,80 @@ def part_dependent(features, clean, rate, seed, classes: int | None = None) -> I
     """Xia et al.'s part-dependent noise on ``features`` (n, d), mean flip rate ``rate``."""
     rate = check_unit(rate)
     X = np.ascontiguousarray(features, dtype=np.float64)
-    if X.ndim != 2 or not np.all(np.isfinite(X)):
-        raise InputError(f"features must be a finite (n, d) matrix, got shape {X.shape}")
+    if X.ndim != 2:
+        raise InputError(f"features must be an (n, d) matrix, got shape {X.shape}")
     clean = check_labels(clean, "clean labels", n=len(X), classes=classes, dtype=np.int32)
     c = int(classes or clean.max() + 1)
     W = part_dependent_weights(c, X.shape[1], seed)
     noisy = np.empty(clean.size, dtype=np.int32)
     flip = np.empty(clean.size)
-    _for_chunks(
-        clean.size,
-        seed_sequence(seed).spawn(2)[0],
-        lambda sl, rng: _part_dependent(
-            X[sl], clean[sl], W, rate, FLIP_SD, rng, noisy[sl], flip[sl]
-        ),
-    )
-    return _finish(clean, noisy, flip, c, {"W": W, "rate": rate, "sd": FLIP_SD})
+    counts = _by_chunks(clean.size, c * c + 1, lambda sl, out, rng: _part_dependent(
+        X[sl], clean[sl], W, rate, FLIP_SD, rng, noisy[sl], flip[sl], out),
+        seed=seed_sequence(seed).spawn(2)[0])  # fmt: skip
+    _finite(counts[:, -1], "features")
+    return _finish(noisy, flip, counts, c, {"W": W, "rate": rate, "sd": FLIP_SD})
 
 
 # --- PMD ---------------------------------------------------------------------------------
 
 
+BLOCK = 128  # rows transposed at a time, so the top-two scan runs along contiguous columns
+
+
+@_jit
+def _top_two(eta, other_than, u, s, gap):
+    """Per row the best class ``u``, the runner-up ``s`` and ``gap`` = their difference (the
+    first index wins ties, as a scan with strict comparisons keeps). With ``other_than`` (one
+    class per row, or None) ``u`` is the best class other than that one, ``gap`` its
+    score and ``s`` is not written. Returns NaN if an entry is not finite, else 0.
+
+    The rows are read in blocks, transposed, and scanned column by column with selects in
+    place of branches: on posteriors the order of the entries is random, so a branchy scan
+    mispredicts about every other entry."""
+    n, c = eta.shape
+    tb = np.empty((c, BLOCK))
+    v0, v1 = np.empty(BLOCK), np.empty(BLOCK)
+    b0, b1 = np.empty(BLOCK, np.int32), np.empty(BLOCK, np.int32)
+    nan = np.zeros(BLOCK)
+    for m0 in range(0, n, BLOCK):
+        w = min(BLOCK, n - m0)
+        for i in range(w):
+            for k in range(c):
+                tb[k, i] = eta[m0 + i, k]
+        for i in range(w):
+            v0[i], v1[i], b0[i], b1[i] = -np.inf, -np.inf, 0, 0
+        for k in range(c):
+            col = tb[k]
+            for i in range(w):
+                x = col[i]
+                nan[i] += x * 0.0
+                if other_than is not None:  # pruned at compile time when None
+                    x = -np.inf if other_than[m0 + i] == k else x
+                g0 = x > v0[i]
+                g1 = x > v1[i]
+                v1[i] = v0[i] if g0 else (x if g1 else v1[i])
+                b1[i] = b0[i] if g0 else (k if g1 else b1[i])
+                v0[i] = x if g0 else v0[i]
+                b0[i] = k if g0 else b0[i]
+        for i in range(w):
+            u[m0 + i] = b0[i]
+            if other_than is None:
+                s[m0 + i] = b1[i]
+                gap[m0 + i] = v0[i] - v1[i]
+            else:
+                gap[m0 + i] = v0[i]
+    return nan.sum()
+
+
 @_jit
 def _pmd_pass(eta, clean, kind, u, s, h, sums):
     """Top two classes and h(D) per sample; ``sums``: (count of s, sum of (top - second) h,
-    max h, rows that are not finite)."""
-    c = eta.shape[1]
+    max h, NaN if an entry is not finite)."""
+    sums[3] = _top_two(eta, None, u, s, h)
     second = lift = 0.0
     h_max = 0.0
-    bad = 0
-    for m in range(eta.shape[0]):
-        for k in range(c):
-            if not np.isfinite(eta[m, k]):
-                bad += 1
-        b0, b1 = 0, 1
-        if eta[m, 1] > eta[m, 0]:
-            b0, b1 = 1, 0
-        for k in range(2, c):
-            if eta[m, k] > eta[m, b0]:
-                b1, b0 = b0, k
-            elif eta[m, k] > eta[m, b1]:
-                b1 = k
-        u[m], s[m] = b0, b1
-        d = eta[m, b0] - eta[m, b1]
+    for m in range(clean.size):
+        d = h[m]
         if kind == 1:
             v = max(d * d / 2 + 0.5, 0.5)
         elif kind == 2:
@@ -191,21 +236,26 @@ def _pmd_pass(eta, clean, kind, u, s, h, sums):
             v = (d * d * d + d * d + d) / 3
         h[m] = v
         h_max = max(h_max, v)
-        if clean[m] == b0:
+        if clean[m] == u[m]:
             lift += v
-        elif clean[m] == b1:
+        elif clean[m] == s[m]:
             lift -= v
             second += 1.0
-    sums[0], sums[1], sums[2], sums[3] = second, lift, h_max, bad
+    sums[0], sums[1], sums[2] = second, lift, h_max
 
 
 @_jit
-def _pmd_draw(u, s, h, inverse, clean, rng, noisy, flip):
+def _pmd_draw(u, s, h, inverse, clean, c, rng, noisy, flip, counts):
+    local = np.zeros(c * c, np.int64)
     for m in range(u.size):
         keep = h[m] * inverse
-        noisy[m] = u[m] if rng.random() < keep else s[m]
-        y = clean[m]
-        flip[m] = 1.0 - (keep if y == u[m] else (1.0 - keep if y == s[m] else 0.0))
+        top, runner_up, y = u[m], s[m], clean[m]
+        label = top if rng.random() < keep else runner_up
+        noisy[m] = label
+        # u != s, so at most one term is not 0 (two selects: no branch to mispredict)
+        flip[m] = 1.0 - ((keep if y == top else 0.0) + (1.0 - keep if y == runner_up else 0.0))
+        local[y * c + label] += 1
+    counts += local
 
 
 def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
@@ -227,44 +277,43 @@ def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
     noisy = np.empty(clean.size, dtype=np.int32)
     flip = np.empty(clean.size)
     inverse = 1.0 / factor
-    _for_chunks(
-        clean.size,
-        seed,
-        lambda sl, rng: _pmd_draw(
-            u[sl], s[sl], h[sl], inverse, clean[sl], rng, noisy[sl], flip[sl]
-        ),
-    )
-    return _finish(clean, noisy, flip, c, {"kind": kind, "factor": factor})
+    counts = _by_chunks(clean.size, c * c, lambda sl, out, rng: _pmd_draw(
+        u[sl], s[sl], h[sl], inverse, clean[sl], c, rng, noisy[sl], flip[sl], out),
+        seed=seed)  # fmt: skip
+    return _finish(noisy, flip, counts, c, {"kind": kind, "factor": factor})
 
 
 # --- margin ------------------------------------------------------------------------------
 
 
 @_jit
-def _other_best(S, clean, score, target, sums):
-    c = S.shape[1]
-    bad = 0
-    for m in range(clean.size):
-        y = clean[m]
-        best, arg = -np.inf, 0
-        for k in range(c):
-            if not np.isfinite(S[m, k]):
-                bad += 1
-            if k != y and S[m, k] > best:
-                best, arg = S[m, k], k
-        score[m], target[m] = best, arg
-    sums[0] = bad
+def _other_best(S, clean, score, target, out):
+    """Best class other than the clean one, and its score."""
+    out[0] = _top_two(S, clean, target, target[:0], score)
 
 
-def _largest(score: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, ties at the k-th going to the earlier samples (what a
-    stable sort of the scores, largest first, keeps), in O(n)."""
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
+def _kth_largest(score: np.ndarray, k: int) -> tuple[float, int]:
+    """The k-th largest score and how many of the samples at it are taken (the earliest)."""
     kth = np.partition(score, score.size - k)[score.size - k]
-    above = np.flatnonzero(score > kth)
-    at = np.flatnonzero(score == kth)[: k - above.size]
-    return np.concatenate([above, at])
+    return float(kth), k - int(np.count_nonzero(score > kth))
+
+
+@_jit
+def _flip_largest(score, target, clean, kth, ties, c, noisy, flip):
+    """Samples scoring above ``kth``, and the first ``ties`` at it, take their target class:
+    what a stable sort of the scores, largest first, keeps. Returns the (clean, noisy)
+    counts."""
+    counts = np.zeros(c * c)
+    for m in range(clean.size):
+        at = score[m] == kth
+        take = score[m] > kth or (at and ties > 0)
+        ties -= 1 if take and at else 0
+        y = clean[m]
+        label = target[m] if take else y
+        noisy[m] = label
+        flip[m] = 1.0 if take else 0.0
+        counts[y * c + label] += 1.0
+    return counts
 
 
 def margin(scores, clean, rate) -> InstanceNoise:
@@ -276,17 +325,16 @@ def margin(scores, clean, rate) -> InstanceNoise:
     clean = check_labels(clean, "clean labels", n=len(S), classes=c, dtype=np.int32)
     score = np.empty(clean.size)
     target = np.empty(clean.size, dtype=np.int32)
-    sums = _by_chunks(clean.size, 1, lambda sl, out: _other_best(
+    flags = _by_chunks(clean.size, 1, lambda sl, out: _other_best(
         S[sl], clean[sl], score[sl], target[sl], out))  # fmt: skip
-    _finite(sums[:, 0], "scores")
+    _finite(flags[:, 0], "scores")
     k = int(round(rate * clean.size))
-    chosen = _largest(score, k)
-    noisy = clean.copy()
-    noisy[chosen] = target[chosen]
-    flip = np.zeros(clean.size)
-    flip[chosen] = 1.0
-    threshold = float(score[chosen].min()) if k else float("inf")
-    return _finish(clean, noisy, flip, c, {"threshold": threshold})
+    kth, ties = _kth_largest(score, k) if k else (np.inf, 0)
+    noisy = np.empty_like(clean)
+    flip = np.empty(clean.size)
+    counts = _flip_largest(score, target, clean, kth, ties, c, noisy, flip)
+    threshold = kth if k else float("inf")
+    return _finish(noisy, flip, counts[None], c, {"threshold": threshold})
 
 
 def generate(name: str, clean, rate, seed, *, features=None, posterior=None, scores=None,

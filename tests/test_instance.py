@@ -59,6 +59,48 @@ def test_margin_is_the_recipe_exactly():
     assert set(np.unique(got.flip)) == {0.0, 1.0}
 
 
+def test_margin_breaks_ties_by_sample_order_as_a_stable_sort():
+    clean, _, q = _overlap(4, 2.0, n=30_000, seed=2)
+    q = np.round(q, 2)  # thousands of samples share the k-th score
+    got = instance.margin(q, clean, 0.37)
+    np.testing.assert_array_equal(got.noisy, ref.margin(q, clean, 0.37))
+    np.testing.assert_array_equal(got.T_bar, ref.realised(clean, got.noisy, 4))
+    assert got.realised_noise_rate == np.mean(got.noisy != clean)
+
+
+@pytest.mark.parametrize("kind", [1, 3])
+def test_pmd_takes_the_first_of_tied_classes(kind):
+    """The flip probability names which of the top two classes the clean one is; on tied
+    posteriors the top two are the first two of a stable descending sort."""
+    clean, _, q = _overlap(5, 2.0, n=2 * generate.CHUNK + 7, seed=6)
+    q = np.round(q, 1)
+    got = instance.pmd(q, clean, kind, 0.5, seed=1)
+    order = np.argsort(-q, axis=1, kind="stable")
+    rows = np.arange(len(q))
+    u, s = order[:, 0], order[:, 1]
+    keep = theory_instance.pmd_h(q[rows, u] - q[rows, s], kind) / got.params["factor"]
+    flip = 1 - np.where(clean == u, keep, np.where(clean == s, 1 - keep, 0.0))
+    np.testing.assert_allclose(got.flip, flip, rtol=0, atol=1e-15)
+    assert set(np.unique(got.noisy[got.noisy != u])) <= set(np.unique(s))
+    assert np.all((got.noisy == u) | (got.noisy == s))
+    np.testing.assert_array_equal(got.T_bar, ref.realised(clean, got.noisy, 5))
+    assert got.realised_noise_rate == np.mean(got.noisy != clean)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_generators_refuse_entries_that_are_not_finite(bad):
+    clean, X, q = _overlap(3, 2.0, n=generate.CHUNK + 50, seed=1)
+    at = generate.CHUNK + 20  # in the second chunk: every chunk reports its own
+    X, q = X.copy(), q.copy()
+    X[at, 1] = q[at, 2] = bad
+    with pytest.raises(InputError, match="features hold NaN or infinite entries"):
+        instance.part_dependent(X, clean, 0.3, seed=0, classes=3)
+    with pytest.raises(InputError, match="posterior hold NaN or infinite entries"):
+        instance.pmd(q, clean, 1, 0.3, seed=0)
+    with pytest.raises(InputError, match="scores hold NaN or infinite entries"):
+        instance.margin(q, clean, 0.3)
+
+
 def test_generators_repeat_their_bytes_across_chunks():
     n = 2 * generate.CHUNK + 11
     clean, X, q = _overlap(3, 2.0, n=n, seed=5)
