@@ -87,4 +87,5 @@ def predictions(name, params, *, classes, separation, prior, sd, mean_sd, fracti
         laws.laws, mean.laws, laws.T_bar, prior, fractions=fractions_of(laws.T_bar), n=n
     )
     preds["confident"] = precision.confident_from_points(laws.points, np.asarray(prior))
+    preds["cleanlab"] = precision.cleanlab_from_points(laws.points, np.asarray(prior))
     return preds, laws, mean

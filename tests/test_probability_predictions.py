@@ -1,4 +1,5 @@
-"""Confident learning predicted under every model, against its rule run on sampled outputs."""
+"""Confident learning and cleanlab's default rule predicted under every model, against the
+rules run on sampled outputs (cleanlab itself for the default rule)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,76 @@ def test_perturbed_points_are_dirichlet_draws_on_the_simplex():
     np.testing.assert_allclose(G.sum(axis=1), 1.0, atol=1e-12)
     # E[D] = 1/c: the mean output is (1 - eps) T[0] + eps / c
     np.testing.assert_allclose(G.mean(axis=0), 0.5 * T[0] + 0.5 / 3, atol=2e-3)
+
+
+def _samples_as_points(probs, clean, noisy, c):
+    """Each sample one point of its true class, labelled with its own noisy label."""
+    p = np.bincount(clean, minlength=c) / clean.size
+    pts = []
+    for i in range(c):
+        mine = clean == i
+        w = np.full(mine.sum(), 1.0 / max(mine.sum(), 1))
+        pts.append((w, np.eye(c)[noisy[mine]], probs[mine]))
+    return pts, p
+
+
+@pytest.mark.parametrize(("family", "prior", "concentration", "seed"),
+                         [("pairwise", [0.25] * 4, 1.0, 0), ("symmetric", [0.2] * 5, 1.0, 1),
+                          ("structured", [0.1] * 10, 1.0, 2),
+                          ("pairwise", [0.7, 0.2, 0.1], 0.3, 3)])  # fmt: skip
+def test_cleanlab_rule_on_points_is_cleanlab_on_the_same_samples(
+    family, prior, concentration, seed
+):
+    """On points that are the samples themselves, the population rule is cleanlab's own
+    ``find_label_issues`` up to its rounding of the prune counts to whole samples. In the
+    last case (unequal thresholds, spiky outputs) some prune counts reach past the samples
+    whose argmax is another class, so the rule that never flags a sample predicted as its
+    own label binds."""
+    find_label_issues = pytest.importorskip("cleanlab.filter").find_label_issues
+    rng = np.random.default_rng(seed)
+    n, c = 20_000, len(prior)
+    T = noise.named(family, 0.4, c)
+    clean = rng.choice(c, n, p=prior)
+    noisy = np.array([rng.choice(c, p=T[i]) for i in clean])
+    probs = 0.5 * rng.dirichlet(np.full(c, concentration), n) + 0.5 * T[clean]
+    issues = find_label_issues(noisy, probs, n_jobs=1)
+    pts, p = _samples_as_points(probs, clean, noisy, c)
+    kept, mass = probability.cleanlab_kept(pts, p)
+    cells = np.zeros((c, c))
+    np.add.at(cells, (clean[~issues], noisy[~issues]), 1.0 / n)
+    # each of the c (c - 1) prune counts is rounded to a whole sample
+    assert np.abs(kept - cells).sum() <= c * (c - 1) / n
+    np.testing.assert_allclose(mass.sum(), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("family", "model", "extra"),
+    [("pairwise", "bayes", {}), ("symmetric", "perturbed", {"epsilon": 0.3}),
+     ("pairwise", "perturbed", {"epsilon": 0.1}), ("pairwise", "overlap", {"separation": 2.0}),
+     ("symmetric", "overlap", {"separation": 1.5, "prior": [0.4, 0.3, 0.1, 0.1, 0.1]})],
+)  # fmt: skip
+def test_cleanlab_prediction_follows_cleanlab_on_samples(family, model, extra):
+    pytest.importorskip("cleanlab")
+    extra = dict(extra)
+    c = len(extra.get("prior", [0] * 10))
+    T = noise.named(family, 0.4, c)
+    out = simulate(Setting(T=T, model=model, n=50_000, seed=6, cleanlab=True, **extra))
+    row = out["criteria"]["cleanlab"]
+    assert row["predicted_precision"] is not None and row["observed_precision"] is not None
+    assert abs(row["difference"]) <= 0.02
+    assert abs(row["predicted_recall"] - row["observed_recall"]) <= 0.02
+
+
+def test_top_mass_takes_whole_points_first_and_splits_the_last():
+    score = np.array([0.1, 0.9, 0.5, 0.9, 0.3])
+    w = np.full(5, 0.2)
+    # stable order, largest first: 1, 3, 2, 4, 0; 0.5 of mass is 2.5 points
+    got = probability._top_mass(score, w, 0.5, unit=0.2)
+    np.testing.assert_allclose(got, [0.0, 1.0, 0.5, 1.0, 0.0])
+    # the partial path (few leading candidates) agrees with a full sort on many points
+    rng = np.random.default_rng(3)
+    score, w = rng.random(5000), rng.uniform(0.5, 1.5, 5000) / 5000
+    full = probability._top_mass(score, w, 0.3, unit=1e-9)  # r beyond the points: full sort
+    part = probability._top_mass(score, w, 0.3, unit=1.0)  # r starts at 18 and doubles
+    np.testing.assert_allclose(part, full)
+    assert (full * w).sum() == pytest.approx(0.3)

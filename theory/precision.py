@@ -300,6 +300,7 @@ def predict_all(
     return {
         **_loss_criteria(laws, mean_laws, T, p, fractions, n),
         "confident": _confident(T, p, model, epsilon, separation, alpha),
+        "cleanlab": _cleanlab(T, p, model, epsilon, separation, alpha),
     }
 
 
@@ -313,6 +314,24 @@ def _confident(T, p, model, epsilon, separation, alpha) -> Prediction:
     else:
         pts = probability.overlap_class_points(T, separation, p)
     return confident_from_points(pts, p)
+
+
+def _output_points(T, p, model, epsilon, separation, alpha) -> list:
+    if model == "bayes" or (model == "perturbed" and epsilon == 0):
+        return [(np.ones(1), T[i][None], T[i][None]) for i in range(len(T))]  # g* is T[i]
+    if model == "perturbed":
+        return probability.perturbed_points(T, epsilon, alpha)
+    return probability.overlap_class_points(T, separation, p)
+
+
+def _cleanlab(T, p, model, epsilon, separation, alpha) -> Prediction:
+    """cleanlab's default rule (``prune_by_noise_rate``) on the model's output points."""
+    return cleanlab_from_points(_output_points(T, p, model, epsilon, separation, alpha), p)
+
+
+def cleanlab_from_points(points, p) -> Prediction:
+    """cleanlab's default prediction from weighted output points (``theory.probability``)."""
+    return _summary(*probability.cleanlab_kept(points, p))
 
 
 def confident_from_points(points, p) -> Prediction:
