@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simulations.simulate import Setting, parse_keep, simulate
-from theory import noise
-from theory.budgets import largest_share
+from theory import noise, precision
+from theory.budgets import TargetBudgets, largest_share, target_budgets
 from theory.errors import InputError
+from theory.losses import cell_laws
 
 
 def test_largest_share_on_monotone_and_non_monotone_curves():
@@ -48,3 +50,45 @@ def test_target_budgets_keep_their_promise(family, model, extra):
         assert out["criteria"]["global"]["budgets"] == out["criteria"]["global"]["selected"]
     for name in ("global", "classwise"):
         assert kept[(name, 0.9)] >= kept[(name, 0.95)]
+
+
+def test_each_target_budget_is_the_largest_that_reaches_the_target():
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    T = noise.named("pairwise", 0.4, 4)
+    laws = cell_laws(T, "perturbed", epsilon=0.3, prior=prior)
+    b = target_budgets(laws, laws, T, prior, 0.95)
+    step = 0.02
+
+    def column(j, f):
+        fr = np.zeros(4)
+        fr[j] = f
+        kept = precision.per_class(laws, T, prior, fr).kept
+        return kept[j, j] / kept[:, j].sum()
+
+    assert np.all(b.classwise > 0.1)
+    for j, f in enumerate(b.classwise):
+        assert column(j, f) >= 0.95 - 1e-9
+        assert f + step > 1 or column(j, f + step) < 0.95
+    g = precision.global_(laws, T, prior, b.global_fraction).precision
+    assert b.global_fraction > 0.1 and g >= 0.95 - 1e-9
+    assert precision.global_(laws, T, prior, b.global_fraction + step).precision < 0.95
+    base = precision.rsl_fractions(T, prior)
+    assert 0 < b.rsl_scale < 1
+    np.testing.assert_allclose(b.rsl, b.rsl_scale * base)
+    assert precision.per_class(laws, T, prior, b.rsl).precision >= 0.95 - 1e-9
+    assert precision.per_class(laws, T, prior, (b.rsl_scale + step) * base).precision < 0.95
+    # the prior weighs the cells: another prior, other budgets
+    flat = cell_laws(T, "perturbed", epsilon=0.3)
+    uniform = target_budgets(flat, flat, T, None, 0.95)
+    assert not np.allclose(uniform.classwise, b.classwise)
+    with pytest.raises(InputError, match="target precision"):
+        target_budgets(laws, laws, T, prior, 1.5)
+
+
+def test_budget_counts_floor_each_class_share_without_losing_a_sample_to_rounding():
+    b = TargetBudgets(0.9, 0.3, np.array([0.29, 0.5]), 0.5, np.array([0.57, 0.25]))
+    per_class, total, rsl = b.counts([100, 200])
+    # 0.29 * 100 and 0.57 * 100 are a hair below 29 and 57 in floating point
+    assert per_class.tolist() == [29, 100] and per_class.dtype == np.int64
+    assert total == 90 and isinstance(total, int)
+    assert rsl.tolist() == [57, 50] and rsl.dtype == np.int64

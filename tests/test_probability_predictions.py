@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from simulations.simulate import Setting, simulate
 from theory import noise, precision, probability
@@ -27,23 +28,42 @@ def test_confident_prediction_follows_its_rule_on_samples(family, model, extra):
     assert abs(row["predicted_recall"] - row["observed_recall"]) <= 0.02
 
 
-def test_points_rule_reduces_to_the_bayes_rule():
+@pytest.mark.parametrize(
+    ("T", "p"),
+    [(noise.named("pairwise", 0.3, 4), [0.4, 0.3, 0.2, 0.1]),
+     # row 2 reaches none of the thresholds: it keeps every cell
+     ([[0.7, 0.0, 0.3], [0.0, 0.7, 0.3], [0.45, 0.45, 0.1]], [1 / 3] * 3),
+     # nothing is labelled 1: its threshold is infinite
+     ([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]], [0.5, 0.2, 0.3])],
+)  # fmt: skip
+def test_points_rule_reduces_to_the_bayes_rule(T, p):
     # one point per class at g = T[i] is g*: the general rule must give the g* prediction
-    T = noise.named("pairwise", 0.3, 4)
-    p = np.array([0.4, 0.3, 0.2, 0.1])
-    pts = [(np.ones(1), T[i][None, :], T[i][None, :]) for i in range(4)]
+    T, p = np.asarray(T, dtype=float), np.asarray(p)
+    pts = [(np.ones(1), T[i][None, :], T[i][None, :]) for i in range(len(T))]
     got = precision.confident_from_points(pts, p)
     want = precision._confident_bayes(T, p)
     np.testing.assert_allclose(got.kept, want.kept, atol=1e-15)
+    assert np.all(want.kept.sum(axis=1) <= p + 1e-15)
+
+
+def test_bayes_rule_keeps_a_row_that_reaches_no_threshold():
+    T = np.array([[0.7, 0.0, 0.3], [0.0, 0.7, 0.3], [0.45, 0.45, 0.1]])
+    got = precision._confident_bayes(T, np.full(3, 1 / 3))
+    np.testing.assert_allclose(got.kept[2], T[2] / 3)
 
 
 def test_perturbed_points_are_dirichlet_draws_on_the_simplex():
     T = noise.named("symmetric", 0.2, 3)
-    pts = probability.perturbed_points(T, 0.5, 1.0, points=4096)
-    G = pts[0][2]
+    w, L, G = probability.perturbed_points(T, 0.5, 1.0, points=4096)[0]
+    assert len(w) == 4096 and w.sum() == pytest.approx(1.0)
+    np.testing.assert_array_equal(L, np.broadcast_to(T[0], (4096, 3)))
     np.testing.assert_allclose(G.sum(axis=1), 1.0, atol=1e-12)
     # E[D] = 1/c: the mean output is (1 - eps) T[0] + eps / c
     np.testing.assert_allclose(G.mean(axis=0), 0.5 * T[0] + 0.5 / 3, atol=2e-3)
+    # each coordinate of D = (G - (1 - eps) T[0]) / eps is Beta(alpha, (c - 1) alpha)
+    D = (G - 0.5 * T[0]) / 0.5
+    for x in (0.05, 0.2, 0.5, 0.8):
+        assert np.mean(D[:, 1] <= x) == pytest.approx(stats.beta.cdf(x, 1.0, 2.0), abs=5e-3)
 
 
 def _samples_as_points(probs, clean, noisy, c):

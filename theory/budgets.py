@@ -71,11 +71,10 @@ def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
     T = check_transition(T)
     p = check_prior(prior, len(T))
     target = check_unit(target, "target precision")
-    mass = p[:, None] * T
-    total = float(mass.sum())
+    observed = p @ T  # each observed class's share; all of them sum to 1
 
     def glob(f):
-        return precision._global_(laws, T, p, f * total).precision
+        return precision._global_(laws, T, p, f).precision
 
     def column(j):
         def prec(f):
@@ -87,7 +86,7 @@ def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
         return prec
 
     classwise = np.array([
-        largest_share(column(j), target) if mass[:, j].sum() > 0 else 0.0 for j in range(len(T))
+        largest_share(column(j), target) if observed[j] > 0 else 0.0 for j in range(len(T))
     ])  # fmt: skip
     base = precision._rsl_fractions(T, p)
 
