@@ -69,8 +69,11 @@ def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> Inst
     return InstanceDraw(clean, noise.noisy, g.astype(np.float32), noise, float(own_rows_bad.mean()))
 
 
-def predictions(name, params, *, classes, separation, prior, sd, mean_sd, fractions_of, n):
-    """The theory's predictions for the rule that made the draw (``params``: its parameters)."""
+def predictions(
+    name, params, *, classes, separation, prior, sd, mean_sd, fractions_of, n, cleanlab=True
+):
+    """The theory's predictions for the rule that made the draw (``params``: its parameters);
+    ``cleanlab=False`` leaves out cleanlab's."""
     if separation <= 0:
         raise InputError("instance noise needs --separation > 0 (the features it depends on)")
     laws = theory_instance.overlap_laws(
@@ -87,5 +90,6 @@ def predictions(name, params, *, classes, separation, prior, sd, mean_sd, fracti
         laws.laws, mean.laws, laws.T_bar, prior, fractions=fractions_of(laws.T_bar), n=n
     )
     preds["confident"] = precision.confident_from_points(laws.points, np.asarray(prior))
-    preds["cleanlab"] = precision.cleanlab_from_points(laws.points, np.asarray(prior))
+    if cleanlab:
+        preds["cleanlab"] = precision.cleanlab_from_points(laws.points, np.asarray(prior))
     return preds, laws, mean

@@ -154,6 +154,7 @@ def simulate(s: Setting) -> dict:
             s.noise, d.noise.params, classes=c, separation=s.separation, prior=s.prior,
             sd=single_sd, mean_sd=mean_sd, n=s.n,
             fractions_of=lambda T_bar: budget_fractions(s.keep, T_bar, s.prior),
+            cleanlab=s.cleanlab and s.n <= CLEANLAB_MAX_N,
         )  # fmt: skip
         law_set = (laws.laws, mean_laws.laws, laws.T_bar)
         s.T = d.noise.T_bar  # budgets and the echo use the realised class-level matrix
@@ -192,6 +193,7 @@ def simulate(s: Setting) -> dict:
             sigma=s.sigma,
             rho=s.rho,
             epochs=s.epochs,
+            cleanlab=s.cleanlab and s.n <= CLEANLAB_MAX_N,
         )
     if s.sigma > 0:
         last, mean = generate.epoch_losses(base, s.epochs, s.sigma, s.rho, ss_epoch)

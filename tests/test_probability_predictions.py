@@ -137,3 +137,14 @@ def test_top_mass_takes_whole_points_first_and_splits_the_last():
     part = probability._top_mass(score, w, 0.3, unit=1.0)  # r starts at 18 and doubles
     np.testing.assert_allclose(part, full)
     assert (full * w).sum() == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("recipe", ["part-dependent", "pmd-1", "margin"])
+def test_cleanlab_prediction_follows_cleanlab_under_instance_noise(recipe):
+    pytest.importorskip("cleanlab")
+    out = simulate(Setting(T=np.eye(5), model="overlap", separation=3.0, noise=recipe, rate=0.3,
+                           n=50_000, seed=2, cleanlab=True))  # fmt: skip
+    for name in ("confident", "cleanlab"):
+        row = out["criteria"][name]
+        assert row["predicted_precision"] is not None
+        assert abs(row["difference"]) <= 0.02, (name, row)
