@@ -250,6 +250,10 @@ def test_pmd_factor_range_follows_the_largest_h():
         instance.factor_from_means(0.2, 0.3, 0.6, 0.2, kind=2)
     assert instance.factor_from_means(0.2, 0.3, 0.6, 0.3, kind=2) == pytest.approx(0.6)
     assert instance.factor_from_means(0.2, 0.3, 0.6, 0.8, kind=2) == float("inf")
+    # no lift (the top class never is the clean one more than the second): no factor moves
+    # the rate, even the one rate the empty range holds
+    with pytest.raises(InputError, match=r"\[0\.800, 0\.800\]"):
+        instance.factor_from_means(0.2, 0.0, 0.6, 0.8, kind=2)
 
 
 def test_instance_laws_follow_the_prior_and_their_rule_size():
