@@ -2,7 +2,9 @@
 mutant with the reason it survives (a class of equivalent mutant, or a note by name).
 
 Run from the repository root after `mutmut run`: `python tests/mutation_report.py [OUT]
-[SCOPE]` (default `tests/MUTATION.md` and `theory/`).
+[SCOPE] [NEWER]` (default `tests/MUTATION.md` and `theory/`). NEWER is the root of a later
+checkout where `mutmut run NAME...` re-ran some functions (changed ones, or ones with new
+tests): its verdicts replace every verdict of those functions in this run.
 """
 
 from __future__ import annotations
@@ -158,15 +160,30 @@ NOTES = {  # reasons for single mutants, by name prefix
 }
 
 
-def results() -> list[tuple[str, str]]:
+def results(where: str = ".") -> list[tuple[str, str, str]]:
+    """(mutant, status, the checkout it was run in)."""
     out = subprocess.run(["mutmut", "results", "--all", "true"], capture_output=True,
-                         text=True).stdout  # fmt: skip
-    return [tuple(s.strip() for s in line.split(":")[:2]) for line in out.splitlines()
+                         text=True, cwd=where).stdout  # fmt: skip
+    return [(*(s.strip() for s in line.split(":")[:2]), where) for line in out.splitlines()
             if ":" in line]  # fmt: skip
 
 
-def diff(name: str) -> str:
-    out = subprocess.run(["mutmut", "show", name], capture_output=True, text=True).stdout
+def function_of(name: str) -> str:
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def merged(newer: str | None) -> list[tuple[str, str, str]]:
+    rows = results()
+    if newer is None:
+        return rows
+    again = [r for r in results(newer) if r[1] != "not checked"]
+    redone = {function_of(name) for name, _, _ in again}
+    return [r for r in rows if function_of(r[0]) not in redone] + again
+
+
+def diff(name: str, where: str = ".") -> str:
+    out = subprocess.run(["mutmut", "show", name], capture_output=True, text=True,
+                         cwd=where).stdout  # fmt: skip
     return "\n".join(line for line in out.splitlines()
                      if line.startswith("+ ") or line.startswith("+\t") or
                      (line.startswith("+") and not line.startswith("+++")))  # fmt: skip
@@ -182,15 +199,15 @@ def classify(name: str, changed: str) -> str:
     return "UNEXPLAINED"
 
 
-def main(out: str = "tests/MUTATION.md", scope: str = "theory/") -> int:
-    rows = results()
-    status = Counter(s for _, s in rows)
+def main(out: str = "tests/MUTATION.md", scope: str = "theory/", newer: str | None = None) -> int:
+    rows = merged(newer)
+    status = Counter(s for _, s, _ in rows)
     total = sum(status.values())
     # a test process that dies by a signal ("segfault") is not counted as a kill: the
     # signal may come from a worker pool (cleanlab's) rather than from the mutant
     killed = status["killed"] + status["timeout"]
     total -= status["not checked"]
-    by_module = Counter(n.split(".x")[0] for n, s in rows if s == "survived")
+    by_module = Counter(n.split(".x")[0] for n, s, _ in rows if s == "survived")
     modules = ", ".join(f"`{m}` {k}" for m, k in by_module.most_common())
     lines = ["# Mutation testing", "",
              f"`mutmut run` on `{scope}`: {total} mutants checked"
@@ -198,13 +215,16 @@ def main(out: str = "tests/MUTATION.md", scope: str = "theory/") -> int:
              f"{status['timeout']} timed out, {status['segfault']} ended by a signal (not counted "
              f"as killed), {status['survived']} survived: a score of {100 * killed / total:.1f}% "
              "(killed and timed out over all checked).", "",
+             *([f"The verdicts of {len({function_of(n) for n, _, w in rows if w == newer})} "
+                "functions (changed since, or given new tests) come from a later re-run of "
+                "those functions alone.", ""] if newer else []),
              f"Survivors by module: {modules}.", "",
              "Every survivor, with why it survives:", ""]  # fmt: skip
     unexplained = 0
-    for name, s in rows:
+    for name, s, where in rows:
         if s != "survived":
             continue
-        changed = diff(name)
+        changed = diff(name, where)
         why = classify(name, changed)
         unexplained += why == "UNEXPLAINED"
         lines.append(f"- `{name}`: `{changed.lstrip('+ ').strip()[:90]}` — {why}")
@@ -214,4 +234,4 @@ def main(out: str = "tests/MUTATION.md", scope: str = "theory/") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))
