@@ -285,10 +285,13 @@ def test_predict_all_defaults_and_the_epoch_mean():
     defaults = {"epsilon": 0.0, "separation": 1.0, "alpha": 1.0, "sigma": 0.0, "rho": 0.0,
                 "epochs": 1}  # fmt: skip
     explicit = precision.predict_all(T, p, "bayes", fractions=f, n=1000, **defaults)
-    assert set(plain) == {"global", "classwise", "rsl", "gmm", "confident"}
+    assert set(plain) == {"global", "classwise", "rsl", "gmm", "confident", "cleanlab"}
     for k in plain:
         assert plain[k].precision == explicit[k].precision
-    assert plain["confident"] is not None
+    assert plain["confident"] is not None and plain["cleanlab"] is not None
+    without = precision.predict_all(T, p, fractions=f, n=1000, cleanlab=False)
+    assert without["cleanlab"] is None
+    assert without["confident"].precision == plain["confident"].precision
     # with epoch noise the single-epoch laws carry sigma, RSL's mean-loss laws the epoch spread
     got = precision.predict_all(T, p, fractions=f, n=1000, sigma=0.4, rho=0.2, epochs=5)
     sd = losses.epoch_sd(0.4, 0.2, 5)
