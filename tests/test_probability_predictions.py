@@ -148,3 +148,19 @@ def test_cleanlab_prediction_follows_cleanlab_under_instance_noise(recipe):
         row = out["criteria"][name]
         assert row["predicted_precision"] is not None
         assert abs(row["difference"]) <= 0.02, (name, row)
+
+
+def test_overlap_points_carry_unit_weight_and_the_asked_size():
+    T = noise.named("pairwise", 0.3, 3)
+    for w, _, G in probability.overlap_class_points(T, 2.0, np.full(3, 1 / 3), points=512):
+        assert len(w) == 512 and w.sum() == pytest.approx(1.0)
+        np.testing.assert_allclose(G.sum(axis=1), 1.0)
+
+
+def test_cleanlab_prediction_reads_the_model():
+    # perturbed outputs move samples across cleanlab's thresholds; g* (epsilon 0) does not
+    T, p = noise.named("symmetric", 0.4, 4), np.full(4, 0.25)
+    star = precision._cleanlab(T, p, "bayes", 0.0, 1.0, 1.0)
+    assert precision._cleanlab(T, p, "perturbed", 0.0, 1.0, 1.0).kept.tolist() == star.kept.tolist()
+    noisy = precision._cleanlab(T, p, "perturbed", 0.6, 1.0, 1.0)
+    assert star.precision == pytest.approx(1.0) and noisy.precision < 0.9
