@@ -213,6 +213,17 @@ NOTES = {  # reasons for single mutants, by name prefix
 }
 
 
+# Survivors that are not equivalent: tests written after the run target them (by test name)
+LATER = {
+    "theory.precision.x__output_points__mutmut_9": "test_cleanlab_prediction_reads_the_model",
+    "theory.probability.x_overlap_class_points__mutmut_4": "test_overlap_points_carry_unit_weight",
+    "theory.probability.x_overlap_class_points__mutmut_12": "test_overlap_points_carry_unit_weight",
+    "theory.probability.x_overlap_class_points__mutmut_13": "test_overlap_points_carry_unit_weight",
+    "theory.budgets.x_target_budgets__mutmut_52": "test_a_class_nobody_is_labelled_keeps_nothing",
+    "theory.budgets.x_target_budgets__mutmut_73": "test_a_class_nobody_is_labelled_keeps_nothing",
+}
+
+
 def results(where: str = ".") -> list[tuple[str, str, str]]:
     """(mutant, status, the checkout it was run in)."""
     out = subprocess.run(["mutmut", "results", "--all", "true"], capture_output=True,
@@ -243,6 +254,8 @@ def diff(name: str, where: str = ".") -> str:
 
 
 def classify(name: str, changed: str) -> str:
+    if name in LATER:
+        return f"NOT EQUIVALENT: `{LATER[name]}`, written after the run, targets it"
     for prefix, note in NOTES.items():
         if name == prefix or name.startswith(prefix + "__"):
             return note
