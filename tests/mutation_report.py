@@ -216,9 +216,12 @@ NOTES = {  # reasons for single mutants, by name prefix
 # Survivors that are not equivalent: tests written after the run target them (by test name)
 LATER = {
     "theory.precision.x__output_points__mutmut_9": "test_cleanlab_prediction_reads_the_model",
-    "theory.probability.x_overlap_class_points__mutmut_4": "test_overlap_points_carry_unit_weight",
-    "theory.probability.x_overlap_class_points__mutmut_12": "test_overlap_points_carry_unit_weight",
-    "theory.probability.x_overlap_class_points__mutmut_13": "test_overlap_points_carry_unit_weight",
+    "theory.probability.x_overlap_class_points__mutmut_4": "test_overlap_points_carry_"
+    "unit_weight_and_the_asked_size",
+    "theory.probability.x_overlap_class_points__mutmut_12": "test_overlap_points_carry_"
+    "unit_weight_and_the_asked_size",
+    "theory.probability.x_overlap_class_points__mutmut_13": "test_overlap_points_carry_"
+    "unit_weight_and_the_asked_size",
     "theory.budgets.x_target_budgets__mutmut_52": "test_a_class_nobody_is_labelled_keeps_nothing",
     "theory.budgets.x_target_budgets__mutmut_73": "test_a_class_nobody_is_labelled_keeps_nothing",
 }
