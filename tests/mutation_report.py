@@ -157,6 +157,24 @@ NOTES = {  # reasons for single mutants, by name prefix
     "moments used, and the nodes are symmetric, so x - sd z and x + sd z are the same rule",
     "theory.losses.xǁMixtureǁ__init____mutmut_13": "every weight is negated and the weights "
     "are normalised by their sum, so the signs cancel",
+    "theory.probability.x_confident_kept__mutmut_34": "an empty column's threshold becomes NaN "
+    "instead of inf; `t <= G` is false for both",
+    "theory.probability.x_confident_kept__mutmut_42": "`<` and `<=` differ only for an output "
+    "exactly at its threshold (probability 0 for continuous outputs)",
+    "theory.probability.x_confident_kept__mutmut_60": "outputs are >= 0, so a fill of -1 or -2 "
+    "for the coordinates below threshold never wins the argmax",
+    "theory.probability.x_confident_kept__mutmut_63": "only the sign of the no-class marker is "
+    "read",
+    "theory.instance.x_factor_from_means__mutmut_25": "`<` and `<=` at the range's lower end "
+    "differ only for a rate exactly 1e-12 below it",
+    "theory.losses.x_overlap_points": "another seed of the scrambled Sobol rule: the points move "
+    "within the rule's own error, below every test's tolerance",
+    "theory.precision.x_predict_all__mutmut_7": "rho's default is read only with sigma > 0, "
+    "and every caller with sigma > 0 passes rho",
+    "theory.precision.x__confident__mutmut_1": "perturbed points at epsilon 0 are the g* atoms "
+    "repeated, so the two branches give the same prediction",
+    "theory.precision.x__confident__mutmut_10": "perturbed points at epsilon 0 are the g* atoms "
+    "repeated, so the two branches give the same prediction",
     "theory.probability.x_cleanlab_kept__mutmut_12": "cleanlab's 1e-6 threshold slack moves "
     "the confident joint only for outputs within 1e-6 of a threshold: probability 0 for "
     "continuous outputs, and g*'s atoms sit away from the thresholds in every tested setting",
