@@ -160,7 +160,12 @@ def test_overlap_points_carry_unit_weight_and_the_asked_size():
 def test_cleanlab_prediction_reads_the_model():
     # perturbed outputs move samples across cleanlab's thresholds; g* (epsilon 0) does not
     T, p = noise.named("symmetric", 0.4, 4), np.full(4, 0.25)
-    star = precision._cleanlab(T, p, "bayes", 0.0, 1.0, 1.0)
-    assert precision._cleanlab(T, p, "perturbed", 0.0, 1.0, 1.0).kept.tolist() == star.kept.tolist()
-    noisy = precision._cleanlab(T, p, "perturbed", 0.6, 1.0, 1.0)
+
+    def predict(model, eps):
+        pts = precision._output_points(T, p, model, eps, 1.0, 1.0)
+        return precision.cleanlab_from_points(pts, p)
+
+    star = predict("bayes", 0.0)
+    assert predict("perturbed", 0.0).kept.tolist() == star.kept.tolist()
+    noisy = predict("perturbed", 0.6)
     assert star.precision == pytest.approx(1.0) and noisy.precision < 0.9

@@ -299,36 +299,30 @@ def predict_all(
     common = {"epsilon": epsilon, "separation": separation, "alpha": alpha, "qmc_points": None}
     laws = _cell_laws(T, p, model, sd=single_sd, **common)
     mean_laws = laws if mean_sd == single_sd else _cell_laws(T, p, model, sd=mean_sd, **common)
+    # the probability criteria read the outputs, not the (fluctuating) losses, so the epoch
+    # fluctuation does not enter; both read one set of output points
+    g_star = _is_g_star(model, epsilon)
+    points = None
+    if cleanlab or not g_star:
+        points = _output_points(T, p, model, epsilon, separation, alpha)
     return {
         **_loss_criteria(laws, mean_laws, T, p, fractions, n),
-        "confident": _confident(T, p, model, epsilon, separation, alpha),
-        "cleanlab": _cleanlab(T, p, model, epsilon, separation, alpha) if cleanlab else None,
+        "confident": _confident_bayes(T, p) if g_star else confident_from_points(points, p),
+        "cleanlab": cleanlab_from_points(points, p) if cleanlab else None,
     }
 
 
-def _confident(T, p, model, epsilon, separation, alpha) -> Prediction:
-    """Confident learning's prediction; its rule reads the outputs, not the (fluctuating)
-    losses, so the epoch fluctuation does not enter."""
-    if model == "bayes" or (model == "perturbed" and epsilon == 0):
-        return _confident_bayes(T, p)
-    if model == "perturbed":
-        pts = probability.perturbed_points(T, epsilon, alpha)
-    else:
-        pts = probability.overlap_class_points(T, separation, p)
-    return confident_from_points(pts, p)
+def _is_g_star(model: str, epsilon) -> bool:
+    return model == "bayes" or (model == "perturbed" and epsilon == 0)
 
 
 def _output_points(T, p, model, epsilon, separation, alpha) -> list:
-    if model == "bayes" or (model == "perturbed" and epsilon == 0):
+    """The model's outputs as weighted points per true class (``theory.probability``)."""
+    if _is_g_star(model, epsilon):
         return [(np.ones(1), T[i][None], T[i][None]) for i in range(len(T))]  # g* is T[i]
     if model == "perturbed":
         return probability.perturbed_points(T, epsilon, alpha)
     return probability.overlap_class_points(T, separation, p)
-
-
-def _cleanlab(T, p, model, epsilon, separation, alpha) -> Prediction:
-    """cleanlab's default rule (``prune_by_noise_rate``) on the model's output points."""
-    return cleanlab_from_points(_output_points(T, p, model, epsilon, separation, alpha), p)
 
 
 def cleanlab_from_points(points, p) -> Prediction:

@@ -76,9 +76,9 @@ def cleanlab_kept(points, p) -> tuple[np.ndarray, np.ndarray]:
         mass[i] = wl.sum(axis=0)
         for k in range(c):
             joint[k] += np.bincount(guess[seen], wl[seen, k], minlength=c)
-    rows = joint.sum(axis=1, keepdims=True)
+    row_mass = joint.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        prune = np.where(rows > 0, joint / rows, 0.0) * mass.sum(axis=0)[:, None]
+        prune = np.where(row_mass > 0, joint / row_mass, 0.0) * mass.sum(axis=0)[:, None]
     owner = np.concatenate([np.full(len(w), i) for i, (w, _, _) in enumerate(points)])
     GT = np.concatenate([G for _, _, G in points]).T.copy()  # rows: classes, contiguous
     weight = np.concatenate([p[i] * w[:, None] * L for i, (w, L, _) in enumerate(points)])
