@@ -72,6 +72,7 @@ SIMULATE_METRICS = (
     "observed_recall",
     "selected",
     "agreement_with_cleanlab",
+    "coteaching_kept_at_equal_precision",
 )
 
 
@@ -92,6 +93,8 @@ TRAIN_METRICS = (
     "predicted_precision_bayes",
     "predicted_precision_single_epoch",
     "predicted_precision_mean_loss",
+    "predicted_precision_validation_single_epoch",
+    "predicted_precision_validation_mean_loss",
     "predicted_precision_probes_single_epoch",
     "predicted_precision_probes_mean_loss",
     "selected",

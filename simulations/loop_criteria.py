@@ -175,8 +175,6 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
     c = len(T)
     tb = target_budgets(laws, mean_laws, T, prior, target)
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
-    kept_share = 1 - noise_rate(T, prior)
-    forget_total = int(np.floor(kept_share * noisy.size + 1e-9))
     last = loss_matrix[:, -1]
     runs = {
         "global": (select.select_global(last, total), total,
@@ -185,8 +183,7 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
                       precision.per_class(laws, T, prior, tb.classwise)),
         "rsl": (select.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
                 precision.per_class(mean_laws, T, prior, tb.rsl)),
-        "coteaching_rule": (select.select_global(last, forget_total), forget_total,
-                            precision.global_(laws, T, prior, kept_share)),
+        "coteaching_rule": coteaching_rule(last, laws, T, prior),
     }  # fmt: skip
     out = {}
     for name, (mask, budget, predicted) in runs.items():
@@ -196,6 +193,14 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
                      "observed_recall": m["observed_recall"], "selected": m["selected"],
                      "budgets": budget}  # fmt: skip
     return out
+
+
+def coteaching_rule(losses: np.ndarray, laws, T, prior):
+    """(mask, kept, prediction) of Co-teaching's fixed forget rate: one global ranking that
+    keeps the share ``1 - noise rate``, whatever precision that buys."""
+    share = 1 - noise_rate(T, prior)
+    total = int(np.floor(share * losses.size + 1e-9))
+    return select.select_global(losses, total), total, precision.global_(laws, T, prior, share)
 
 
 def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_epoch, predicted):
@@ -220,14 +225,23 @@ def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_ep
             continue
         single, mean = final.get(f"{name}_single"), final.get(f"{name}_mean")
         p_single, p_mean = predicted["single"].get(name), predicted["mean"].get(name)
+        # the in-sample prediction is the headline where probes give one
+        s_single, s_mean = (
+            (predicted["probes_single"].get(name), predicted["probes_mean"].get(name))
+            if "probes_single" in predicted
+            else (p_single, p_mean)
+        )
         m = select.metrics(masks[name], clean, noisy, classes)
         criteria[name] = {
             "observed_precision": mean if name == "rsl" else single,
             "observed_precision_single_epoch": single,
             "observed_precision_mean_loss": mean,
-            "predicted_precision": p_mean if name == "rsl" else p_single,
-            "predicted_precision_single_epoch": p_single,
-            "predicted_precision_mean_loss": p_mean,
+            "predicted_precision": s_mean if name == "rsl" else s_single,
+            "predicted_precision_single_epoch": s_single,
+            "predicted_precision_mean_loss": s_mean,
+            "predicted_precision_validation": p_mean if name == "rsl" else p_single,
+            "predicted_precision_validation_single_epoch": p_single,
+            "predicted_precision_validation_mean_loss": p_mean,
             "predicted_precision_bayes": predicted["bayes"].get(name),
             **_probe_columns(predicted, name),
             "observed_recall": m["observed_recall"],

@@ -406,6 +406,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         "realised_noise_rate": float((prep.clean != prep.noisy).mean()),
         "n_train": int(prep.clean.size), "n_val": int(prep.val_clean.size),
         "n_test": int(prep.y_test.size), "probabilities": probs_source,
+        "predicted_from": "probes" if probe_losses.size else "validation",
         "criteria": criteria, "test_accuracy": test_accuracy, "per_epoch": per_epoch,
         "cells": cells,
         "budgets": {"classwise": b.classwise.tolist(), "rsl": b.rsl.tolist(),

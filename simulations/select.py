@@ -292,3 +292,14 @@ def metrics(selected, clean, noisy, classes: int) -> dict:
         ],
         "class_distribution": (per_kept / kept).tolist() if kept else [0.0] * classes,
     }
+
+
+def kept_at_precision(losses, is_clean, precision: float) -> int:
+    """How many samples one global small-loss ranking keeps at ``precision``: the largest k
+    whose k smallest losses (stable order) are at least that clean. Measures a selection
+    against Co-teaching's ranking at equal observed precision."""
+    order = np.argsort(np.asarray(losses, dtype=np.float64), kind="stable")
+    hits = np.cumsum(np.asarray(is_clean, dtype=bool)[order])
+    # relative slack: a share recomputed from the same two integers must still count as reached
+    ok = np.flatnonzero(hits >= precision * np.arange(1, hits.size + 1) * (1 - 1e-12))
+    return int(ok[-1] + 1) if ok.size else 0

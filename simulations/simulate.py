@@ -9,6 +9,7 @@ import numpy as np
 from simulations import generate, instance, instance_sim, select
 from simulations.criteria import CRITERIA
 from simulations.io import versions
+from simulations.loop_criteria import coteaching_rule
 from theory import precision
 from theory.budgets import target_budgets
 from theory.conditions import report
@@ -247,4 +248,20 @@ def simulate(s: Setting) -> dict:
         if name in by_probs:
             row["agreement_with_cleanlab"] = by_probs[name][1]
         criteria[name] = row
+    if tb is not None:
+        for name in ("global", "classwise", "rsl"):
+            obs = criteria[name]["observed_precision"]
+            criteria[name]["coteaching_kept_at_equal_precision"] = (
+                None if obs is None else select.kept_at_precision(last, clean == noisy, obs)
+            )
+        criteria["coteaching_rule"] = _beside_target(last, laws, T_laws, s.prior, clean, noisy)
     return {"setting": s.echo(), "criteria": criteria, "versions": versions()}
+
+
+def _beside_target(last, laws, T, prior, clean, noisy) -> dict:
+    """Co-teaching's forget rate on the same losses, the baseline a target's budgets face."""
+    mask, total, pred = coteaching_rule(last, laws, T, prior)
+    m = select.metrics(mask, clean, noisy, len(T))
+    diff = None if m["observed_precision"] is None else m["observed_precision"] - pred.precision
+    return {"predicted_precision": pred.precision, "predicted_recall": pred.recall, **m,
+            "budgets": total, "difference": diff}  # fmt: skip

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from simulations import select
 from simulations.simulate import Setting, parse_keep, simulate
 from theory import noise, precision
 from theory.budgets import TargetBudgets, largest_share, target_budgets
@@ -100,3 +103,37 @@ def test_a_class_nobody_is_labelled_keeps_nothing():
     b = target_budgets(laws, laws, T, None, 0.9)
     assert b.target == 0.9
     assert b.classwise[1] == 0.0 and b.classwise[0] > 0 and b.classwise[2] > 0
+
+
+@given(
+    losses=st.lists(st.integers(0, 6), min_size=1, max_size=40),
+    data=st.data(),
+    precision_=st.floats(0.0, 1.0),
+)
+def test_kept_at_precision_is_the_longest_prefix_that_clean(losses, data, precision_):
+    is_clean = np.array(data.draw(st.lists(st.booleans(), min_size=len(losses),
+                                           max_size=len(losses))))  # fmt: skip
+    order = np.argsort(np.asarray(losses, dtype=float), kind="stable")
+    best = 0
+    for k in range(1, len(losses) + 1):  # the naive loop: every prefix of the ranking
+        if is_clean[order[:k]].sum() / k >= precision_:
+            best = k
+    assert select.kept_at_precision(losses, is_clean, precision_) == best
+
+
+def test_a_target_sits_beside_coteaching_on_the_same_losses():
+    T = noise.named("pairwise", 0.4, 10)
+    s = Setting(T=T, model="overlap", separation=2.0, n=20_000, keep="target:0.95", seed=5,
+                cleanlab=False)  # fmt: skip
+    out = simulate(s)["criteria"]
+    rule = out["coteaching_rule"]
+    assert rule["budgets"] == rule["selected"] == 12_000  # keeps 1 - 0.4 of 20,000
+    assert 0 < rule["observed_precision"] < 0.95 - 0.1  # pairwise 40%: the fixed rate is dirty
+    assert abs(rule["predicted_precision"] - rule["observed_precision"]) < 0.02
+    for name in ("global", "classwise", "rsl"):
+        row = out[name]
+        # a global ranking at its own precision keeps at least what it kept
+        at_equal = row["coteaching_kept_at_equal_precision"]
+        if name == "global":
+            assert at_equal >= row["selected"]
+        assert 0 < at_equal < rule["selected"]

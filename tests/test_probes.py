@@ -87,9 +87,17 @@ def test_probes_train_in_stage_one_and_are_never_selected(capsys, tmp_path):
     assert r["probes"]["count"] == round(0.5 * n_val) and r["n_val"] == n_val - r["probes"]["count"]
     assert r["n_train"] == plain["n_train"]
     assert sum(map(sum, r["probes"]["cell_counts"])) == r["probes"]["count"]
+    assert (r["predicted_from"], plain["predicted_from"]) == ("probes", "validation")
     for name in ("global", "classwise", "rsl"):
-        assert 0 < r["criteria"][name]["predicted_precision_probes"] <= 1
-        assert "predicted_precision_probes" not in plain["criteria"][name]
+        c, p = r["criteria"][name], plain["criteria"][name]
+        assert 0 < c["predicted_precision_probes"] <= 1
+        assert "predicted_precision_probes" not in p
+        # the headline prediction is the in-sample one where probes give it, else validation
+        for v in ("single_epoch", "mean_loss"):
+            assert c[f"predicted_precision_{v}"] == c[f"predicted_precision_probes_{v}"]
+            assert p[f"predicted_precision_{v}"] == p[f"predicted_precision_validation_{v}"]
+        assert c["predicted_precision"] == c["predicted_precision_probes"]
+        assert c["predicted_precision_validation"] != c["predicted_precision"]
     z = np.load(r["loss_matrix"])
     assert z["losses"].shape == (r["n_train"], 3)
     assert z["probe_losses"].shape == (r["probes"]["count"], 3)

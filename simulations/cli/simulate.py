@@ -83,13 +83,13 @@ def render(out: dict) -> str:
         f"{s['source']}, model {s['model']}, n {s['n']}, keep {s['keep']}, "
         f"noise rate {s.get('realised_noise_rate', s['noise_rate']):.4f}"
     )
-    lines = [head, "criterion   predicted observed    diff   recall  selected  agreement"]
+    lines = [head, "criterion       predicted observed    diff   recall  selected  agreement"]
     for name, r in out["criteria"].items():
         diff = "     -" if r["difference"] is None else f"{r['difference']:+.4f}"
         kept = "-" if r["selected"] is None else str(r["selected"])
         agree = r.get("agreement_with_cleanlab")
         lines.append(
-            f"{name:11s} {fmt(r['predicted_precision']):>9} {fmt(r['observed_precision']):>8} "
+            f"{name:15s} {fmt(r['predicted_precision']):>9} {fmt(r['observed_precision']):>8} "
             f"{diff:>7} {fmt(r['observed_recall']):>8} {kept:>9}  "
             + ("" if agree is None else f"{agree:9.4f}")
         )

@@ -158,7 +158,8 @@ def render(r: dict, source: str) -> str:
         lines.append(
             f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} "
             f"{fmt(c['observed_precision_mean_loss']):>10} | "
-            f"{fmt(c['predicted_precision']):>20} {fmt(c['predicted_precision_bayes']):>8}"
+            f"{fmt(c['predicted_precision_validation']):>20} "
+            f"{fmt(c['predicted_precision_bayes']):>8}"
             + (f" {fmt(c['predicted_precision_probes']):>8}" if probes else "")
         )
     for name in ("confident", "cleanlab"):

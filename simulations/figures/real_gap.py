@@ -19,7 +19,7 @@ CAPTION = (
 SWEEPS = {"digits": "gap_digits", "fashion-mnist": "gap_fashion"}
 CRITERIA = ("global", "classwise", "rsl")
 VARIANTS = ("single_epoch", "mean_loss")
-SOURCES = {"validation": "predicted_precision", "probes": "predicted_precision_probes"}
+SOURCES = {"validation": "predicted_precision_validation", "probes": "predicted_precision_probes"}
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
