@@ -141,6 +141,9 @@ NOTES = {  # reasons for single mutants, by name prefix
     "theory.precision.x_predict_all__mutmut_24": "at sigma = 0 epoch_sd is 0 too",
     "theory.precision.x_predict_all__mutmut_31": "at sigma = 0 epoch_sd is 0 too",
     "theory.precision.x_predict_all__mutmut_54": "recomputes laws equal to the ones it reuses",
+    "theory.precision.x_predict_all__mutmut_3": "recomputes laws equal to the ones it reuses",
+    "theory.instance.x_overlap_laws__mutmut_81": "a row's own entry ties its largest other "
+    "with probability 0 under every recipe",
     "theory.precision.x_rsl_fractions__mutmut_12": "drops gamma, whose default is the value passed",
     "theory.precision.x__rsl_fractions__mutmut_30": "drops gamma, whose default is the value "
     "passed",

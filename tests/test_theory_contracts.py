@@ -266,10 +266,18 @@ def test_instance_laws_follow_the_prior_and_their_rule_size():
     assert len(flat.points[0][0]) == 512
     laws = instance.overlap_laws(3, "part-dependent", params, separation=2.0, points=256)
     assert not any(isinstance(law, Smoothed) for row in laws.laws for law in row)
-    # every cell that receives mass has a law, however little
-    for i in range(3):
-        for j in range(3):
-            assert (laws.laws[i][j] is None) == (laws.T_bar[i, j] == 0)
+    # every cell that receives mass has a law, however little: at a flip rate of 1e-3 a
+    # cell's flip probabilities sum to well under 1 over the 256 points
+    rare = instance.overlap_laws(3, "part-dependent", params | {"rate": 1e-3, "sd": 1e-4},
+                                 separation=2.0, points=256)  # fmt: skip
+    for one in (laws, rare):
+        for i in range(3):
+            for j in range(3):
+                assert (one.laws[i][j] is None) == (one.T_bar[i, j] == 0)
+    assert 0 < rare.T_bar[0, 1] * 256 < 1
+    # each class's output points carry unit weight: the probability criteria read masses
+    for w, own, g in flat.points:
+        assert w.sum() == pytest.approx(1.0) and own.shape == g.shape == (512, 3)
 
 
 def test_predictions_use_their_defaults_and_the_prior():

@@ -76,12 +76,17 @@ def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
     def glob(f):
         return precision._global_(laws, T, p, f).precision
 
+    mass = p[:, None] * T
+
     def column(j):
+        # observed class j's budget moves only its own column's cells
+        cells = [i for i, _ in precision._cells(laws, mass, [j])]
+        comps, w = [laws[i][j] for i in cells], mass[cells, j]
+
         def prec(f):
-            fr = np.zeros(len(T))
-            fr[j] = f
-            kept = precision._per_class(laws, T, p, fr).kept
-            return kept[j, j] / kept[:, j].sum() if kept[:, j].sum() > 0 else None
+            kept = np.zeros(len(T))
+            kept[cells] = precision.kept_below_budget(comps, w, f * sum(w.tolist()))
+            return kept[j] / kept.sum() if kept.sum() > 0 else None
 
         return prec
 
