@@ -10,7 +10,7 @@ from simulations import figures
 from theory import conditions, regions
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
-CHEAP = ("conditions", "loss_laws", "theorem2", "cifar10n", "real_gap", "fashion")
+CHEAP = ("conditions", "loss_laws", "theorem2", "cifar10n", "real_gap", "fashion", "target_keep")
 
 
 @pytest.mark.parametrize("name", CHEAP)
@@ -39,3 +39,14 @@ def test_committed_figure1_agrees_with_the_conditions_at_every_simulated_point()
         T = regions.MATRIX_FAMILIES[t["family"][k]](t["a"][k], t["b"][k])
         assert (t["simulated_classwise"][k] == 1) == conditions.column_dominant(T), k
         assert (t["simulated_global"][k] == 1) == conditions.globally_separable(T), k
+
+
+def test_a_target_is_compared_with_coteaching_on_both_axes():
+    from simulations.figures.target_keep import outcome
+
+    assert outcome(0.95, 100, 0.90, 90) == "more"  # more samples, cleaner
+    assert outcome(0.95, 100, 0.95, 100) == "more"  # a tie counts for the target
+    assert outcome(0.90, 80, 0.95, 90) == "fewer"
+    assert outcome(0.97, 80, 0.95, 90) == "cleaner"
+    assert outcome(0.90, 120, 0.95, 90) == "larger"
+    assert outcome(None, 0, 0.95, 90) == "nothing"

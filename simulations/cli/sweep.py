@@ -42,7 +42,11 @@ def comparison_table(rows: list[dict]) -> list[str]:
     """One line a cell: its settings, then predicted | observed | difference per criterion."""
     settings = sorted({k for r in rows for k in r if k.startswith("setting_") and r[k] != ""})
     varying = [k for k in settings if len({r.get(k, "") for r in rows}) > 1]
-    head = " ".join(f"{k[len('setting_') :][:10]:>10}" for k in varying)
+    # each settings column as wide as its longest value: cut short, cifar10n-random1 and
+    # cifar10n-worse (or target:0.9 and target:0.95) would read alike
+    width = {k: max(len(k) - len("setting_"), *(len(str(r.get(k, ""))) for r in rows))
+             for k in varying}  # fmt: skip
+    head = " ".join(f"{k[len('setting_') :]:>{width[k]}}" for k in varying)
     crit = LOSS_CRITERIA
     lines = [
         f"{head} seed | " + " | ".join(f"{c:^26}" for c in crit),
@@ -59,7 +63,7 @@ def comparison_table(rows: list[dict]) -> list[str]:
             f"{fmt(r.get(f'{c}_difference')):>8}"
             for c in crit
         )
-        settings_text = " ".join(f"{str(r.get(k, ''))[:10]:>10}" for k in varying)
+        settings_text = " ".join(f"{str(r.get(k, '')):>{width[k]}}" for k in varying)
         lines.append(f"{settings_text} {r['seed']:>4} | {cells}")
     return lines
 

@@ -33,6 +33,7 @@ ORDER = (
     "instance_noise",
     "real_gap",
     "fashion",
+    "target_keep",
 )
 
 

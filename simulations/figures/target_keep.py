@@ -1,0 +1,102 @@
+"""Figure 14: budgets chosen for a target precision (``--keep target:P``) over the compare
+grid, against what they promise and against Co-teaching's fixed forget rate (committed sweep
+compare_target)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulations.figures._common import committed_sweep, figure
+
+NAME = "target_keep"
+CAPTION = (
+    "Budgets chosen so that the loss laws predict precision P (P = 0.9, 0.95, 0.99) over the "
+    "compare grid (noise kinds x rates x models x c in {10, 100} x priors, n = 1e5, one seed a "
+    "cell; synthetic, so the laws are those of the sampled model). Left: observed precision "
+    "minus P per cell and criterion (cells where nothing is predicted to reach P keep nothing "
+    "and are not drawn). Right: samples kept by the per-class and RSL targets over the samples "
+    "one global small-loss ranking (Co-teaching's) keeps at the same observed precision."
+)
+SWEEP = "compare_target"
+CRITERIA = ("global", "classwise", "rsl")
+SETTING = ("noise", "rate", "classes", "model", "epsilon", "separation", "imbalance")
+
+
+def compute(quick: bool, seed: int) -> list[dict]:
+    """Reads the committed sweep (``quick`` and ``seed`` do not apply: the runs are done)."""
+    rows = []
+    for r in committed_sweep(SWEEP):
+        target = float(r["setting_keep"].removeprefix("target:"))
+        base = {k: r.get(f"setting_{k}") for k in SETTING} | {"target": target}
+        rule = {"coteaching_observed": r["coteaching_rule_observed_precision"],
+                "coteaching_selected": r["coteaching_rule_selected"]}  # fmt: skip
+        for c in CRITERIA:
+            observed, kept = r[f"{c}_observed_precision"], r[f"{c}_selected"]
+            at_equal = r[f"{c}_coteaching_kept_at_equal_precision"]
+            rows.append({
+                **base, "criterion": c, "predicted": r[f"{c}_predicted_precision"],
+                "observed": observed, "selected": kept, "recall": r[f"{c}_observed_recall"],
+                "coteaching_kept_at_equal_precision": at_equal, **rule,
+                "outcome": outcome(observed, kept, rule["coteaching_observed"],
+                                   rule["coteaching_selected"]),
+            })  # fmt: skip
+    return rows
+
+
+def outcome(observed, kept, rule_observed, rule_kept) -> str:
+    """How a target's kept set compares with Co-teaching's fixed rate on the same losses:
+    ``more`` (at least as many samples, at least as clean), ``fewer`` (the rule's set is as
+    large and as clean), ``cleaner`` (fewer samples, cleaner) or ``larger`` (more, dirtier)."""
+    if not kept:
+        return "nothing"
+    if kept >= rule_kept and observed >= rule_observed:
+        return "more"
+    if kept <= rule_kept and observed <= rule_observed:
+        return "fewer"
+    return "cleaner" if observed > rule_observed else "larger"
+
+
+def summary(t) -> list[dict]:
+    """Per target and criterion: cells, cells that kept something, those within 0.01 of P,
+    the lowest observed precision minus P, and how the kept set compares with Co-teaching's."""
+    out = []
+    for target in np.unique(t["target"]):
+        for c in CRITERIA:
+            m = (t["target"] == target) & (t["criterion"] == c)
+            kept = m & (t["selected"] > 0)
+            miss = t["observed"][kept] - target
+            ratio = t["selected"][kept] / t["coteaching_kept_at_equal_precision"][kept]
+            out.append({
+                "target": float(target), "criterion": c, "cells": int(m.sum()),
+                "kept_something": int(kept.sum()),
+                "within_0.01": int(np.sum(miss >= -0.01)),
+                "lowest": float(miss.min()) if miss.size else None,
+                "more_than_ranking_at_equal_precision": int(np.sum(ratio > 1)),
+                **{o: int(np.sum(m & (t["outcome"] == o)))
+                   for o in ("more", "fewer", "cleaner", "larger", "nothing")},
+            })  # fmt: skip
+    return out
+
+
+def draw(t):
+    fig, axes = figure(1, 2, size=(5.0, 4.0))
+    left, right = axes[0]
+    colors = {"global": "#1f77b4", "classwise": "#d62728", "rsl": "#2ca02c"}
+    kept = t["selected"] > 0
+    for k, c in enumerate(CRITERIA):
+        m = kept & (t["criterion"] == c)
+        jitter = (k - 1) * 0.012 + np.linspace(-0.004, 0.004, int(m.sum()))
+        left.plot(t["target"][m] + jitter, t["observed"][m] - t["target"][m], ".", ms=3,
+                  color=colors[c], label=c)  # fmt: skip
+        if c != "global":
+            ratio = t["selected"][m] / t["coteaching_kept_at_equal_precision"][m]
+            right.plot(t["observed"][m], ratio, ".", ms=3, color=colors[c], label=c)
+    left.axhline(-0.01, color="k", lw=0.6, ls="--", label="P - 0.01")
+    left.axhline(0, color="k", lw=0.4)
+    left.set(xlabel="target P", ylabel="observed - P", xticks=[0.9, 0.95, 0.99])
+    right.axhline(1, color="k", lw=0.6)
+    right.set(xlabel="observed precision", yscale="log",
+              ylabel="kept / global ranking's kept at equal precision")  # fmt: skip
+    for ax in (left, right):
+        ax.legend(fontsize=7, frameon=False)
+    return fig
