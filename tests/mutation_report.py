@@ -142,6 +142,10 @@ NOTES = {  # reasons for single mutants, by name prefix
     "theory.precision.x_predict_all__mutmut_31": "at sigma = 0 epoch_sd is 0 too",
     "theory.precision.x_predict_all__mutmut_54": "recomputes laws equal to the ones it reuses",
     "theory.precision.x_predict_all__mutmut_3": "recomputes laws equal to the ones it reuses",
+    "theory.precision.x__cells__mutmut_5": "a cell of zero mass (a class of prior 0) joins "
+    "as a component of weight 0: it moves no quantile and keeps nothing",
+    "theory.validation.x_check_transition__mutmut_46": "a row whose sum misses 1 by exactly "
+    "the tolerance, 1e-6, which no float sum of probabilities lands on in the tests or in use",
     "theory.instance.x_overlap_laws__mutmut_81": "a row's own entry ties its largest other "
     "with probability 0 under every recipe",
     "theory.precision.x_rsl_fractions__mutmut_12": "drops gamma, whose default is the value passed",

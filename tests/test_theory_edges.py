@@ -313,3 +313,22 @@ def test_random_transition_default_concentration_is_one():
     np.testing.assert_array_equal(
         noise.random_transition(4, 0.3, 5), noise.random_transition(4, 0.3, 5, concentration=1.0)
     )
+
+
+def test_smoothing_skips_empty_cells_and_goes_on_along_the_row():
+    a, b = losses.Atom(0.1), losses.Atom(2.0)
+    laws = losses.smooth_laws([[None, a, b], [a, None, None]], 0.3)
+    assert laws[0][0] is None and laws[1][1] is None and laws[1][2] is None
+    assert all(isinstance(law, losses.Smoothed) for law in (laws[0][1], laws[0][2], laws[1][0]))
+    assert laws[0][1] is laws[1][0]  # a shared law stays shared
+
+
+def test_a_cell_without_a_law_is_left_out_of_the_prediction():
+    # a validation split with no sample of class 1 leaves its cells without a law
+    T = noise.named("symmetric", 0.3, 3)
+    laws = losses.cell_laws(T, "perturbed", epsilon=0.2)
+    laws[1] = [None, None, None]
+    pred = precision.per_class(laws, T, None, [0.6, 0.6, 0.6])
+    assert np.all(pred.kept[1] == 0) and pred.precision is not None
+    glob = precision.global_(laws, T, None, 0.5)
+    assert np.all(glob.kept[1] == 0)
