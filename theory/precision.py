@@ -27,13 +27,6 @@ class Prediction:
     selected_fraction: float
     kept: np.ndarray  # kept[i, j]: expected kept mass of true class i observed as j
 
-    def to_dict(self) -> dict:
-        return {
-            "predicted_precision": self.precision,
-            "predicted_recall": self.recall,
-            "predicted_selected_fraction": self.selected_fraction,
-        }
-
 
 # Atoms closer than this (relative) are one value: the simulator's float32 outputs and
 # losses resolve about 1e-7, so margins of T below ~1e-6 are ties there. Predictions for
