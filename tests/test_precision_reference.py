@@ -317,3 +317,15 @@ def test_confident_bayes_ties_and_empty_columns():
     T = np.array([[1.0, 0.0], [1.0, 0.0]])
     pred = precision._confident_bayes(T, np.array([0.5, 0.5]))
     assert pred.kept[1, 0] == pytest.approx(0.5) and pred.precision == pytest.approx(0.5)
+
+
+def test_weighted_em_stays_finite_where_every_density_underflows():
+    # a point midway between two tight clusters 40 apart has log-density near -4e5 under both
+    # components: its responsibilities must come from the log-densities' differences
+    x = np.concatenate([np.zeros(50), np.full(50, 40.0), [20.0]])
+    w = np.ones(x.size)
+    w[-1] = 1e-9  # too light to widen either component
+    pi, mu, var = precision._weighted_em(x, w)
+    assert np.all(np.isfinite(pi)) and np.all(np.isfinite(mu)) and np.all(np.isfinite(var))
+    np.testing.assert_allclose(np.sort(mu), [0.0, 40.0], atol=1e-6)
+    np.testing.assert_allclose(var, 5e-4, rtol=1e-3)

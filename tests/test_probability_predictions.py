@@ -169,3 +169,19 @@ def test_cleanlab_prediction_reads_the_model():
     assert predict("perturbed", 0.0).kept.tolist() == star.kept.tolist()
     noisy = predict("perturbed", 0.6)
     assert star.precision == pytest.approx(1.0) and noisy.precision < 0.9
+
+
+def test_g_star_confident_rule_keeps_a_row_that_reaches_no_threshold():
+    # class 0's outputs (uniform) sit below every column's threshold, each column being
+    # dominated by another class: no class is confident, so class 0's samples are all kept
+    c = 6
+    T = np.zeros((c, c))
+    T[0] = 1 / c
+    for k in range(1, c):
+        T[k, k - 1], T[k, c - 1] = 0.8, 0.2
+    p = np.full(c, 1 / c)
+    got = precision.predict_all(T, p, "bayes", fractions=np.ones(c), n=10_000, cleanlab=False)
+    points = [(np.ones(1), T[i][None], T[i][None]) for i in range(c)]
+    kept, mass = probability.confident_kept(points, p)
+    np.testing.assert_allclose(got["confident"].kept, kept, atol=1e-15)
+    np.testing.assert_allclose(kept[0], mass[0])  # the whole of row 0
