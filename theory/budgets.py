@@ -85,6 +85,7 @@ def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
 
         def prec(f):
             kept = np.zeros(len(T))
+            # summed as _per_class sums its column, so the budgets stay bit for bit the same
             kept[cells] = precision.kept_below_budget(comps, w, f * sum(w.tolist()))
             return kept[j] / kept.sum() if kept.sum() > 0 else None
 

@@ -11,8 +11,8 @@ from simulations.figures._common import committed_sweep, figure
 NAME = "target_keep"
 CAPTION = (
     "Budgets chosen so that the loss laws predict precision P (P = 0.9, 0.95, 0.99) over the "
-    "compare grid (noise kinds x rates x models x c in {10, 100} x priors, n = 1e5, one seed a "
-    "cell; synthetic, so the laws are those of the sampled model). Left: observed precision "
+    "10-class half of the compare grid (noise kinds x rates x models x priors, n = 1e5, one "
+    "seed a cell; synthetic, so the laws are those of the sampled model). Left: observed precision "
     "minus P per cell and criterion (cells where nothing is predicted to reach P keep nothing "
     "and are not drawn). Right: samples kept by the per-class and RSL targets over the samples "
     "one global small-loss ranking (Co-teaching's) keeps at the same observed precision."
