@@ -167,16 +167,16 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
     return laws["single"], laws["mean"], counts
 
 
-def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target: float) -> dict:
-    """``--keep target:P`` on a trained network: the budgets whose precision, predicted from
-    ``laws`` (the last epoch's loss) and ``mean_laws`` (RSL's epoch-mean loss), is P; each
-    loss criterion's selection with them, predicted beside observed. ``coteaching_rule`` is
-    the global ranking that keeps the share ``1 - noise rate``, Co-teaching's forget rate."""
+def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: float) -> dict:
+    """``--keep target:P`` on a trained network: for each loss criterion, (mask, budgets,
+    prediction) with the budgets whose precision, predicted from ``laws`` (the last epoch's
+    loss) and ``mean_laws`` (RSL's epoch-mean loss), is P. ``coteaching_rule`` is the global
+    ranking that keeps the share ``1 - noise rate``, Co-teaching's forget rate."""
     c = len(T)
     tb = target_budgets(laws, mean_laws, T, prior, target)
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
     last = loss_matrix[:, -1]
-    runs = {
+    return {
         "global": (select.select_global(last, total), total,
                    precision.global_(laws, T, prior, tb.global_fraction)),
         "classwise": (select.select_per_class(last, noisy, per_class), per_class.tolist(),
@@ -185,9 +185,14 @@ def target_criteria(loss_matrix, laws, mean_laws, clean, noisy, prior, T, target
                 precision.per_class(mean_laws, T, prior, tb.rsl)),
         "coteaching_rule": coteaching_rule(last, laws, T, prior),
     }  # fmt: skip
+
+
+def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
+    """Each target selection's predicted precision beside its observed precision and recall,
+    what it kept and its budgets."""
     out = {}
-    for name, (mask, budget, predicted) in runs.items():
-        m = select.metrics(mask, clean, noisy, c)
+    for name, (mask, budget, predicted) in selections.items():
+        m = select.metrics(mask, clean, noisy, classes)
         out[name] = {"predicted_precision": predicted.precision,
                      "observed_precision": m["observed_precision"],
                      "observed_recall": m["observed_recall"], "selected": m["selected"],

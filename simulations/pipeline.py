@@ -44,6 +44,8 @@ AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps pr
 LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
 ARMS = ("ce_all", "ce_early_stopped", "global_selected", "rsl_selected", "rsl_weighted",
         "coteaching", "ce_clean")  # fmt: skip
+# with --keep target:P, stage 2 also trains on each loss criterion's target selection
+TARGET_ARMS = ("global", "classwise", "rsl")
 CLEAN_MODEL_EPOCHS = 25  # the PMD recipe's clean-trained model
 RECORD_MODES = ("pass", "eval")  # stage 1's losses: from the training pass, or an eval pass
 COTEACHING_RAMP = 10  # epochs over which Co-teaching's forget rate rises to its target
@@ -302,18 +304,24 @@ def learning_warnings(val_acc: list[float], prep: Prepared) -> list[str]:
     ]
 
 
-def stage2_sets(loss_matrix, prep: Prepared, b: Budgets) -> dict:
+def stage2_sets(loss_matrix, prep: Prepared, b: Budgets, target: dict | None = None) -> dict:
     """Each stage-2 arm's training set (mask, weights): all noisy data, the global selection
-    at RSL's total, RSL's selection unweighted (as the authors train) and with its weights."""
+    at RSL's total, RSL's selection unweighted (as the authors train) and with its weights;
+    with ``target`` (criterion -> mask of ``--keep target:P``), ``target_<criterion>`` too,
+    unweighted, where it keeps something."""
     mean = loop_criteria.mean_loss(loss_matrix)
     rsl_mask = select.select_per_class(mean, prep.noisy, b.rsl)
     global_mask = select.select_global(loss_matrix[:, -1], int(rsl_mask.sum()))
-    return {
+    sets = {
         "ce_all": (np.ones(prep.clean.size, bool), None),
         "global_selected": (global_mask, None),
         "rsl_selected": (rsl_mask, None),
         "rsl_weighted": (rsl_mask, select.rsl_weights(mean, prep.noisy, rsl_mask)),
     }
+    for name, mask in (target or {}).items():
+        if mask.any():
+            sets[f"target_{name}"] = (mask, None)
+    return sets
 
 
 def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> dict:
@@ -391,13 +399,17 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         b, per_epoch, criteria, laws = criteria_from(est.T, est.prior)
         T_used, prior_used = est.T, est.prior
     cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
-    target = None
+    target = target_masks = None
     if cfg.keep is not None:
-        target = keep_target(cfg, fit1, prep, laws, T_used, prior_used)
+        target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used)
+        warnings += [
+            f"--keep {cfg.keep}: {name} keeps nothing, so stage 2 has no target_{name} arm"
+            for name, mask in target_masks.items() if not mask.any()
+        ]  # fmt: skip
 
     test_accuracy = {}
     if cfg.stage2:
-        test_accuracy = stage2(cfg, tr, tensors, prep, L, b)
+        test_accuracy = stage2(cfg, tr, tensors, prep, L, b, target_masks)
 
     record = {
         "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs, "seed": seed,
@@ -438,24 +450,27 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     return record
 
 
-def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior) -> dict:
+def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior) -> tuple[dict, dict]:
     """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
-    in-sample laws, or the validation split's when there are no probes; and what they keep."""
+    in-sample laws, or the validation split's when there are no probes; what they keep, and
+    the masks of the three loss criteria for stage 2."""
     source = "probes" if prep.probe_idx.size else "validation"
     P = float(cfg.keep.removeprefix("target:"))
-    criteria = loop_criteria.target_criteria(fit1.losses, *laws, prep.clean, prep.noisy, prior,
-                                             T, P)  # fmt: skip
-    return {"precision": P, "laws": source, "criteria": criteria}
+    chosen = loop_criteria.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
+    criteria = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy, prep.classes)
+    masks = {name: chosen[name][0] for name in TARGET_ARMS}
+    return {"precision": P, "laws": source, "criteria": criteria}, masks
 
 
-def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets) -> dict:
-    """Fresh networks on each arm's training set, and Co-teaching; each arm's test accuracy
-    at its last epoch and at its best clean-validation epoch."""
+def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets,
+           target: dict | None = None) -> dict:  # fmt: skip
+    """Fresh networks on each arm's training set (``stage2_sets``), and Co-teaching; each
+    arm's test accuracy at its last epoch and at its best clean-validation epoch."""
     model = prep.recipe["model"]
     recipe = tr.Recipe(epochs=prep.recipe["stage2_epochs"], batch=prep.recipe["batch"])
     seed = prep.seeds["stage2"]
     out = {}
-    for name, (mask, w) in stage2_sets(loss_matrix, prep, b).items():
+    for name, (mask, w) in stage2_sets(loss_matrix, prep, b, target).items():
         out[name] = tr.stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress,
                                   name)  # fmt: skip
     out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
@@ -476,7 +491,7 @@ def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budget
     out["coteaching"] = tr.coteaching(model, tensors, recipe, prep.seeds["coteaching"],
                                       forget, min(COTEACHING_RAMP, recipe.epochs), prep,
                                       cfg.progress)  # fmt: skip
-    return {name: out[name] for name in ARMS}
+    return {name: out[name] for name in (*ARMS, *(a for a in out if a not in ARMS))}
 
 
 def save(out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, record: dict,
@@ -569,7 +584,8 @@ def combine(runs: list[dict]) -> dict:
         merged["observed_precision_ci"] = [spread["ci_low"], spread["ci_high"]]
         record["criteria"][name] = merged
     record["test_accuracy"] = {}
-    for arm in first["test_accuracy"]:
+    # a target arm is missing from a seed whose target selection kept nothing
+    for arm in [a for a in first["test_accuracy"] if all(a in r["test_accuracy"] for r in runs)]:
         rows = [r["test_accuracy"][arm] for r in runs]
         early = intervals.summary([row["best_val"] for row in rows])
         record["test_accuracy"][arm] = {

@@ -2,11 +2,12 @@
 drawn from T; the estimator on synthetic losses, and the loop's bookkeeping."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from simulations import generate, loop_criteria, select
+from simulations import generate, loop_criteria, pipeline, select
 from simulations.loop_criteria import Budgets
 from simulations.pipeline import expected_clean_budgets
 from theory import noise, precision
@@ -127,7 +128,8 @@ def test_target_budgets_on_probe_laws_reach_the_target_on_the_training_set():
     L, clean, noisy, P, p_clean, p_noisy = synthetic_run(7, 40_000, 8_000, T, prior)
     empty = [[None] * 4 for _ in range(4)]
     single, mean, _ = loop_criteria.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
-    out = loop_criteria.target_criteria(L, single, mean, clean, noisy, prior, T, 0.95)
+    chosen = loop_criteria.target_selections(L, single, mean, noisy, prior, T, 0.95)
+    out = loop_criteria.target_criteria(chosen, clean, noisy, 4)
     for name in ("global", "classwise", "rsl"):
         c = out[name]
         assert c["observed_precision"] == pytest.approx(c["predicted_precision"], abs=0.01), name
@@ -161,6 +163,10 @@ def test_train_keep_target(capsys, tmp_path):
                 "budgets"} <= set(c)  # fmt: skip
         kept_clean = c["observed_precision"] * c["selected"]
         assert c["observed_recall"] == pytest.approx(kept_clean / is_clean.sum())
+        # stage 2 trains a fresh network on exactly this selection
+        arm = r["test_accuracy"][f"target_{name}"]
+        assert arm["train_size"] == c["selected"]
+        assert arm["train_precision"] == pytest.approx(c["observed_precision"])
     per_class = np.array(t["criteria"]["classwise"]["budgets"])
     assert per_class.shape == (10,) and np.all(per_class <= np.bincount(z["noisy"], minlength=10))
     assert main([*ARGV, "--out", str(tmp_path), "--keep", "oracle"]) == 2
@@ -169,3 +175,33 @@ def test_train_keep_target(capsys, tmp_path):
     assert main(text) == 0
     out = capsys.readouterr().out
     assert "--keep target:0.9 (budgets from the probes laws)" in out and "coteaching_rule" in out
+
+
+def test_stage2_trains_on_each_target_selection_that_keeps_something():
+    rng = np.random.default_rng(0)
+    n, c = 300, 4
+    noisy = rng.integers(0, c, n)
+    prep = SimpleNamespace(clean=noisy.copy(), noisy=noisy)
+    L = rng.random((n, 3))
+    b = pipeline.budgets(noisy, np.full(c, 0.25), noise.symmetric(0.2, c), "balanced")
+    plain = pipeline.stage2_sets(L, prep, b)
+    assert set(plain) == {"ce_all", "global_selected", "rsl_selected", "rsl_weighted"}
+    some = rng.random(n) < 0.3
+    sets = pipeline.stage2_sets(L, prep, b, {"global": some, "classwise": np.zeros(n, bool)})
+    assert np.array_equal(sets["target_global"][0], some) and sets["target_global"][1] is None
+    assert "target_classwise" not in sets  # nothing to train on
+    assert all(np.array_equal(sets[k][0], plain[k][0]) for k in plain)
+
+
+def test_seeds_combine_only_the_arms_every_seed_trained():
+    def run(seed, arms):
+        acc = {a: {"last": 0.8 + seed / 100, "best_val": 0.8, "train_size": 10.0,
+                   "train_precision": 0.9} for a in arms}  # fmt: skip
+        return {"seed": seed, "warnings": [], "noise_rate": 0.2, "realised_noise_rate": 0.2,
+                "criteria": {"global": {"observed_precision": 0.9}}, "test_accuracy": acc,
+                "loss_matrix": f"seed-{seed}"}  # fmt: skip
+
+    # seed 1's target selection for RSL kept nothing, so it has no target_rsl arm
+    record = pipeline.combine([run(0, ["ce_all", "target_rsl"]), run(1, ["ce_all"])])
+    assert set(record["test_accuracy"]) == {"ce_all"}
+    assert record["test_accuracy"]["ce_all"]["mean"] == pytest.approx(0.805)
