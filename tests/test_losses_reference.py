@@ -5,6 +5,7 @@ to the CDF, the epoch-mean spread as the variance of a mean."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import weighted_points
 
 from theory import losses, noise
@@ -200,3 +201,23 @@ def test_mixture_merges_points_and_groups_by_eps():
         assert mix.cdf(x) == pytest.approx(0.25 * a.cdf(x) + 0.75 * b.cdf(x))
     same = Mixture([a, a], [1.0, 1.0])  # one law given twice counts once, with both weights
     assert same.cdf(0.6) == pytest.approx(a.cdf(0.6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_cdfs_of_many_laws_are_each_laws_own_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    laws = []
+    for _ in range(int(rng.integers(1, 60))):
+        kind = rng.integers(4)
+        if kind < 2:  # two (eps, classes) groups, so grouping must keep them apart
+            laws.append(Perturbed(rng.random(), [0.1, 0.3][kind], [10, 100][kind]))
+        elif kind == 2:
+            laws.append(Atom(rng.exponential()))
+        else:
+            laws.append(Smoothed(Empirical(rng.exponential(size=20)), 0.1))
+    laws.append(laws[0])  # a law shared by two cells
+    for x in [*rng.exponential(size=5), 0.0, laws[0].support()[0], 60.0]:
+        for left in (False, True):
+            own = [law.cdf_left(x) if left else law.cdf(x) for law in laws]
+            assert np.array_equal(losses.cdfs(laws, x, left=left), own)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from simulations.simulate import Setting, simulate
@@ -137,6 +139,22 @@ def test_top_mass_takes_whole_points_first_and_splits_the_last():
     part = probability._top_mass(score, w, 0.3, unit=1.0)  # r starts at 18 and doubles
     np.testing.assert_allclose(part, full)
     assert (full * w).sum() == pytest.approx(0.3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.floats(0.01, 0.99))
+def test_top_mass_with_ties_is_the_full_stable_sort(seed, values, need):
+    # margins repeat across classes that share one Sobol rule: ties at the cut are the rule
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, values, 3000) / values
+    w = rng.uniform(0.5, 1.5, 3000)
+    w /= w.sum()
+    order = np.argsort(-score, kind="stable")
+    before = np.cumsum(w[order]) - w[order]
+    expected = np.zeros(3000)
+    expected[order] = np.clip((need - before) / w[order], 0.0, 1.0)
+    for unit in (1.0, 1e-3, 1e-9):  # r from 18 upwards, and a full sort at once
+        np.testing.assert_array_equal(probability._top_mass(score, w, need, unit), expected)
 
 
 @pytest.mark.parametrize("recipe", ["part-dependent", "pmd-1", "margin"])

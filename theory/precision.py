@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory import probability, rsl
-from theory.losses import LossDistribution, Mixture, _cell_laws, epoch_sd
+from theory.losses import LossDistribution, Mixture, _cell_laws, cdfs, epoch_sd
 from theory.noise import _class_noise_rates
 from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
@@ -49,8 +49,8 @@ def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> n
     # Atoms this close count as one: float32 losses cannot tell them apart, and the
     # bisection lands within rounding of an atom.
     d = FLOAT32_RESOLUTION * (1.0 + abs(t))
-    below = w * np.array([float(law.cdf_left(t - d)) for law in laws])
-    at = w * np.array([float(law.cdf(t + d)) for law in laws]) - below
+    below = w * cdfs(laws, t - d, left=True)
+    at = w * cdfs(laws, t + d) - below
     theta = (budget - below.sum()) / at.sum() if at.sum() > 0 else 0.0
     return below + np.clip(theta, 0.0, 1.0) * at
 

@@ -110,22 +110,22 @@ def cleanlab_kept(points, p) -> tuple[np.ndarray, np.ndarray]:
 
 def _top_mass(score, weight, need, unit) -> np.ndarray:
     """The share of each point flagged when the ``need`` heaviest-scoring mass is taken in the
-    order of a stable sort, largest first. Only the leading ``r`` points are sorted, ``r``
-    doubling (from twice ``need / unit``) until they hold ``need`` and score strictly above
-    every other point."""
+    order of a stable sort, largest first. Only the points scoring at or above the ``r``-th
+    largest score are sorted (ties at that score included, so they are a prefix of the stable
+    order), ``r`` doubling (from twice ``need / unit``) until they hold ``need``. Ties are the
+    rule, not the exception: points of the classes other than j and k share one Sobol rule,
+    so their margins g_j - g_k repeat once a class."""
     out = np.zeros(score.size)
     r = 2 * int(np.ceil(need / unit)) + 16
     while True:
         if r >= score.size:
             top = np.argsort(-score, kind="stable")
         else:
-            part = np.argpartition(-score, r)
-            top = part[:r]
+            kth = -np.partition(-score, r - 1)[r - 1]
+            top = np.flatnonzero(score >= kth)
             top = top[np.lexsort((top, -score[top]))]
         before = np.cumsum(weight[top]) - weight[top]
-        if r >= score.size or (
-            before[-1] + weight[top[-1]] >= need and score[top[-1]] > score[part[r]]
-        ):
+        if r >= score.size or before[-1] + weight[top[-1]] >= need:
             break
         r *= 2
     out[top] = np.clip((need - before) / weight[top], 0.0, 1.0)
