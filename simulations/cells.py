@@ -53,7 +53,7 @@ def simulate_cell(settings: dict, seed: int) -> dict:
         raise InputError(f"unknown simulate settings: {', '.join(sorted(unknown))}")
     T = matrix_of(settings)
     kw = {k: settings[k] for k in SETTING_KEYS if k in settings}
-    # cleanlab and its prediction take up to a minute a cell at 100 classes: opt in
+    # cleanlab and its prediction add seconds a cell at 100 classes: opt in
     kw["cleanlab"] = settings.get("cleanlab", False)
     prior = imbalanced_prior(len(T), settings.get("imbalance", 1.0))
     name = instance_of(settings)

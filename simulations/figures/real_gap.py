@@ -14,7 +14,7 @@ CAPTION = (
     "global, per-class and RSL; single-epoch and mean loss), mean and 95% interval over seeds "
     "per setting. Predictions use the clean validation split's cell laws or the in-sample laws "
     "of probes (half the validation split trained on with labels drawn from T); no clean "
-    "training label. Data: sweeps gap_digits (5 seeds) and gap_fashion (3 seeds)."
+    "training label. Data: sweeps gap_digits (20 seeds) and gap_fashion (3 seeds)."
 )
 SWEEPS = {"digits": "gap_digits", "fashion-mnist": "gap_fashion"}
 CRITERIA = ("global", "classwise", "rsl")
