@@ -209,15 +209,20 @@ def test_cdfs_of_many_laws_are_each_laws_own_bit_for_bit(seed):
     rng = np.random.default_rng(seed)
     laws = []
     for _ in range(int(rng.integers(1, 60))):
-        kind = rng.integers(4)
+        kind = rng.integers(5)
         if kind < 2:  # two (eps, classes) groups, so grouping must keep them apart
             laws.append(Perturbed(rng.random(), [0.1, 0.3][kind], [10, 100][kind]))
         elif kind == 2:
             laws.append(Atom(rng.exponential()))
-        else:
+        elif kind == 3:
             laws.append(Smoothed(Empirical(rng.exponential(size=20)), 0.1))
+        else:  # point sets of their own sizes, with repeated values and weights
+            size = int(rng.integers(1, 30))
+            laws.append(Empirical(rng.integers(0, 8, size) / 4, rng.uniform(0.5, 2, size)))
     laws.append(laws[0])  # a law shared by two cells
-    atoms = [law.value for law in laws if isinstance(law, Atom)][:3]  # cdf_left differs there
+    # cdf_left differs from cdf at atoms and at a point set's own values
+    atoms = [law.value for law in laws if isinstance(law, Atom)][:3]
+    atoms += [law.values[0] for law in laws if isinstance(law, Empirical)][:3]
     for x in [*rng.exponential(size=5), 0.0, laws[0].support()[0], 60.0, *atoms]:
         for left in (False, True):
             own = [law.cdf_left(x) if left else law.cdf(x) for law in laws]

@@ -332,3 +332,27 @@ def test_a_cell_without_a_law_is_left_out_of_the_prediction():
     assert np.all(pred.kept[1] == 0) and pred.precision is not None
     glob = precision.global_(laws, T, None, 0.5)
     assert np.all(glob.kept[1] == 0)
+
+
+def test_kept_below_budget_reuses_mixtures_only_for_the_same_laws_and_weights():
+    precision._mixtures.clear()
+    # new laws every round, old ones dropped: a reused id must never bring back an old law
+    for k in range(3 * precision.MIXTURE_CACHE):
+        low, high = sorted([float(k % 7), 7.5 - k % 7])
+        laws = (
+            [losses.Atom(high), losses.Atom(low)]
+            if k % 2
+            else [losses.Atom(low), losses.Atom(high)]
+        )
+        got = precision.kept_below_budget(laws, np.array([0.5, 0.5]), 0.5)
+        assert got.tolist() == ([0.0, 0.5] if k % 2 else [0.5, 0.0]), k
+        assert len(precision._mixtures) <= precision.MIXTURE_CACHE
+    laws = [losses.Perturbed(0.8, 0.2, 10), losses.Empirical([0.1, 0.4, 2.0]), losses.Atom(0.3)]
+    w = np.array([0.5, 0.3, 0.2])
+    first = precision.kept_below_budget(laws, w, 0.4)
+    assert np.array_equal(precision.kept_below_budget(laws, w, 0.4), first)
+    # the same laws with other weights are another mixture
+    other = precision.kept_below_budget(laws, w[::-1].copy(), 0.4)
+    precision._mixtures.clear()
+    assert np.array_equal(precision.kept_below_budget(laws, w[::-1].copy(), 0.4), other)
+    assert not np.array_equal(other, first)

@@ -196,22 +196,51 @@ class Perturbed(LossDistribution):
 
 
 def cdfs(laws, x: float, left: bool = False) -> np.ndarray:
-    """Each law's ``cdf(x)`` (``cdf_left`` with ``left``) at one ``x``. Perturbed laws that
-    share (eps, classes, alpha) are evaluated together: a 100-class column holds 100 of them
-    and a global budget search asks for all 10,000 cells at every step. The values are those
-    of the laws' own methods, bit for bit."""
-    out = np.empty(len(laws))
-    groups: dict[tuple, list[int]] = {}
-    for k, law in enumerate(laws):
-        if type(law) is Perturbed:
-            groups.setdefault((law.eps, law.classes, law.alpha), []).append(k)
-        else:
-            out[k] = law.cdf_left(x) if left else law.cdf(x)
-    for ks in groups.values():  # a Perturbed law has no atom: cdf_left is cdf
-        first = laws[ks[0]]
-        base = np.array([laws[k].base for k in ks])
-        out[ks] = _beta_sf(first.beta, _beta_argument(_floats(x), base, first.eps))
-    return out
+    """Each law's ``cdf(x)`` (``cdf_left`` with ``left``) at one ``x``; see ``Components``."""
+    return Components(laws)(x, left)
+
+
+class Components:
+    """Each of many laws' ``cdf`` (or ``cdf_left``) at one ``x``, evaluated by kind: Perturbed
+    laws that share (eps, classes, alpha) together, point sets through one pass over all their
+    points. A 100-class column holds 100 laws, and a global budget search asks for all 10,000
+    cells at every step. The values are those of the laws' own methods, bit for bit."""
+
+    def __init__(self, laws):
+        self.laws = list(laws)
+        self.others: list[int] = []
+        groups: dict[tuple, list[int]] = {}
+        points: list[int] = []
+        for k, law in enumerate(self.laws):
+            if type(law) is Perturbed:
+                groups.setdefault((law.eps, law.classes, law.alpha), []).append(k)
+            elif type(law) is Empirical:
+                points.append(k)
+            else:
+                self.others.append(k)
+        self.perturbed = [(ks, self.laws[ks[0]], np.array([self.laws[k].base for k in ks]))
+                          for ks in groups.values()]  # fmt: skip
+        self.points = points
+        if points:
+            sizes = np.array([self.laws[k].values.size for k in points])
+            self.ends = np.cumsum(sizes)
+            self.starts = self.ends - sizes
+            self.values = np.concatenate([self.laws[k].values for k in points])
+            self.cum = np.concatenate([self.laws[k].cum for k in points])
+
+    def __call__(self, x: float, left: bool = False) -> np.ndarray:
+        out = np.empty(len(self.laws))
+        for k in self.others:
+            out[k] = self.laws[k].cdf_left(x) if left else self.laws[k].cdf(x)
+        for ks, first, base in self.perturbed:  # no atom: cdf_left is cdf
+            out[ks] = _beta_sf(first.beta, _beta_argument(_floats(x), base, first.eps))
+        if self.points:
+            # each law's count of points <= x (< x for cdf_left), as its searchsorted gives
+            below = self.values < x if left else self.values <= x
+            running = np.concatenate([[0], np.cumsum(below)])
+            n = running[self.ends] - running[self.starts]
+            out[self.points] = np.where(n > 0, self.cum[self.starts + np.maximum(n - 1, 0)], 0.0)
+        return out
 
 
 def _joint_support(laws) -> tuple[float, float]:

@@ -9,12 +9,13 @@ split in proportion to mass, which is what breaking ties by sample index does on
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from theory import probability, rsl
-from theory.losses import LossDistribution, Mixture, _cell_laws, cdfs, epoch_sd
+from theory.losses import Components, LossDistribution, Mixture, _cell_laws, epoch_sd
 from theory.noise import _class_noise_rates
 from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
@@ -34,6 +35,25 @@ class Prediction:
 FLOAT32_RESOLUTION = 1e-6
 
 
+MIXTURE_CACHE = 128  # a 100-class budget search revisits 100 columns and the whole grid
+_mixtures: OrderedDict = OrderedDict()
+
+
+def _prepared(laws, w: np.ndarray) -> tuple[Mixture, Components]:
+    """``Mixture(laws, w)`` and ``Components(laws)``, reused while the same laws come with the
+    same weights: a budget search asks for one column's mixture at every step, and building
+    it sorts all its points (a 100-class overlap column holds 51,200). ``Components`` holds
+    the laws, so while an entry lives no other object can take their ids, part of its key."""
+    key = (tuple(map(id, laws)), w.tobytes())
+    if key in _mixtures:
+        _mixtures.move_to_end(key)
+    else:
+        _mixtures[key] = (Mixture(laws, w), Components(laws))
+        if len(_mixtures) > MIXTURE_CACHE:
+            _mixtures.popitem(last=False)
+    return _mixtures[key]
+
+
 def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> np.ndarray:
     """Kept mass of each component.
 
@@ -44,13 +64,13 @@ def kept_below_budget(laws: list[LossDistribution], weights, budget: float) -> n
         return w.copy()
     if budget <= 0:
         return np.zeros_like(w)
-    mix = Mixture(laws, w)
+    mix, components = _prepared(laws, w)
     t = float(mix.ppf(budget / total))
     # Atoms this close count as one: float32 losses cannot tell them apart, and the
     # bisection lands within rounding of an atom.
     d = FLOAT32_RESOLUTION * (1.0 + abs(t))
-    below = w * cdfs(laws, t - d, left=True)
-    at = w * cdfs(laws, t + d) - below
+    below = w * components(t - d, left=True)
+    at = w * components(t + d) - below
     theta = (budget - below.sum()) / at.sum() if at.sum() > 0 else 0.0
     return below + np.clip(theta, 0.0, 1.0) * at
 
