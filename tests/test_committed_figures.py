@@ -1,6 +1,7 @@
 """The committed figure data is what the code produces: the cheap figures are computed again,
 with the settings their CSV records, and compared value by value."""
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +53,21 @@ def test_a_target_is_compared_with_coteaching_on_both_axes():
     assert outcome(None, 0, 0.95, 90) == "nothing"
 
 
-def test_every_committed_target_run_that_kept_something_reached_its_target():
-    # the verdict of figure 14, read back from the committed data through the summary the
-    # README quotes
+def test_committed_target_runs_reach_their_target_in_95_percent_of_cells():
+    # the verdict of figure 14 (done when: observed >= P - 0.01 in >= 95% of the compare
+    # grid's cells), read back from the committed data through the summary the README quotes
+    from simulations import sweep
     from simulations.figures.target_keep import summary
 
+    cfg = sweep.load_config(COMMITTED.parent / "simulations/sweeps/compare_target.toml")
+    settings = Counter(c["settings"].get("classes", 10) for c in sweep.cells(cfg))
     rows = summary(figures.read_csv(COMMITTED / "target_keep.csv"))
-    assert len(rows) == 9 and all(r["cells"] == 78 for r in rows)
-    assert sum(r["kept_something"] for r in rows) == 697
+    assert {r["classes"] for r in rows} == set(settings) == {10, 100}
+    assert len(rows) == len(settings) * 3 * 3  # x 3 targets x 3 criteria
     for r in rows:
-        assert r["within_0.01"] == r["kept_something"], r
+        assert r["cells"] * 3 == settings[r["classes"]], r  # one run a setting and target
         assert r["kept_something"] + r["nothing"] == r["cells"], r
+    for classes in settings:
+        mine = [r for r in rows if r["classes"] == classes]
+        kept = sum(r["kept_something"] for r in mine)
+        assert sum(r["within_0.01"] for r in mine) >= 0.95 * kept > 0, classes

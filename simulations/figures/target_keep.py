@@ -4,6 +4,8 @@ compare_target)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from simulations.figures._common import committed_sweep, figure
@@ -11,11 +13,12 @@ from simulations.figures._common import committed_sweep, figure
 NAME = "target_keep"
 CAPTION = (
     "Budgets chosen so that the loss laws predict precision P (P = 0.9, 0.95, 0.99) over the "
-    "10-class half of the compare grid (noise kinds x rates x models x priors, n = 1e5, one "
-    "seed a cell; synthetic, so the laws are those of the sampled model). Left: observed precision "
-    "minus P per cell and criterion (cells where nothing is predicted to reach P keep nothing "
-    "and are not drawn). Right: samples kept by the per-class and RSL targets over the samples "
-    "one global small-loss ranking (Co-teaching's) keeps at the same observed precision."
+    "compare grid (noise kinds x rates x models x priors at 10 and 100 classes, n = 1e5, one "
+    "seed a cell; synthetic, so the laws are those of the sampled model). Left: observed "
+    "precision minus P per cell and criterion (cells where nothing is predicted to reach P "
+    "keep nothing and are not drawn). Right: samples kept by the per-class and RSL targets "
+    "over the samples one global small-loss ranking (Co-teaching's) keeps at the same "
+    "observed precision."
 )
 SWEEP = "compare_target"
 CRITERIA = ("global", "classwise", "rsl")
@@ -28,6 +31,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
     for r in committed_sweep(SWEEP):
         target = float(r["setting_keep"].removeprefix("target:"))
         base = {k: r.get(f"setting_{k}") for k in SETTING} | {"target": target}
+        base["classes"] = base["classes"] or 10  # structured and CIFAR-10N noise: 10 classes
         rule = {"coteaching_observed": r["coteaching_rule_observed_precision"],
                 "coteaching_selected": r["coteaching_rule_selected"]}  # fmt: skip
         for c in CRITERIA:
@@ -57,24 +61,28 @@ def outcome(observed, kept, rule_observed, rule_kept) -> str:
 
 
 def summary(t) -> list[dict]:
-    """Per target and criterion: cells, cells that kept something, those within 0.01 of P,
-    the lowest observed precision minus P, and how the kept set compares with Co-teaching's."""
+    """Per class count, target and criterion: cells, cells that kept something, those within
+    0.01 of P, the lowest observed precision minus P, and how the kept set compares with
+    Co-teaching's."""
     out = []
-    for target in np.unique(t["target"]):
-        for c in CRITERIA:
-            m = (t["target"] == target) & (t["criterion"] == c)
-            kept = m & (t["selected"] > 0)
-            miss = t["observed"][kept] - target
-            ratio = t["selected"][kept] / t["coteaching_kept_at_equal_precision"][kept]
-            out.append({
-                "target": float(target), "criterion": c, "cells": int(m.sum()),
-                "kept_something": int(kept.sum()),
-                "within_0.01": int(np.sum(miss >= -0.01)),
-                "lowest": float(miss.min()) if miss.size else None,
-                "more_than_ranking_at_equal_precision": int(np.sum(ratio > 1)),
-                **{o: int(np.sum(m & (t["outcome"] == o)))
-                   for o in ("more", "fewer", "cleaner", "larger", "nothing")},
-            })  # fmt: skip
+    for classes, target, c in itertools.product(np.unique(t["classes"]), np.unique(t["target"]),
+                                                CRITERIA):  # fmt: skip
+        m = (t["classes"] == classes) & (t["target"] == target) & (t["criterion"] == c)
+        if not m.any():
+            continue
+        kept = m & (t["selected"] > 0)
+        miss = t["observed"][kept] - target
+        ratio = t["selected"][kept] / t["coteaching_kept_at_equal_precision"][kept]
+        out.append({
+            "classes": int(classes), "target": float(target), "criterion": c,
+            "cells": int(m.sum()),
+            "kept_something": int(kept.sum()),
+            "within_0.01": int(np.sum(miss >= -0.01)),
+            "lowest": float(miss.min()) if miss.size else None,
+            "more_than_ranking_at_equal_precision": int(np.sum(ratio > 1)),
+            **{o: int(np.sum(m & (t["outcome"] == o)))
+               for o in ("more", "fewer", "cleaner", "larger", "nothing")},
+        })  # fmt: skip
     return out
 
 
@@ -83,14 +91,16 @@ def draw(t):
     left, right = axes[0]
     colors = {"global": "#1f77b4", "classwise": "#d62728", "rsl": "#2ca02c"}
     kept = t["selected"] > 0
-    for k, c in enumerate(CRITERIA):
-        m = kept & (t["criterion"] == c)
+    markers = {10: ".", 100: "+"}
+    for (k, c), (classes, marker) in itertools.product(enumerate(CRITERIA), markers.items()):
+        m = kept & (t["criterion"] == c) & (t["classes"] == classes)
+        label = f"{c}, {classes} classes"
         jitter = (k - 1) * 0.012 + np.linspace(-0.004, 0.004, int(m.sum()))
-        left.plot(t["target"][m] + jitter, t["observed"][m] - t["target"][m], ".", ms=3,
-                  color=colors[c], label=c)  # fmt: skip
+        left.plot(t["target"][m] + jitter, t["observed"][m] - t["target"][m], marker, ms=3,
+                  color=colors[c], label=label)  # fmt: skip
         if c != "global":
             ratio = t["selected"][m] / t["coteaching_kept_at_equal_precision"][m]
-            right.plot(t["observed"][m], ratio, ".", ms=3, color=colors[c], label=c)
+            right.plot(t["observed"][m], ratio, marker, ms=3, color=colors[c], label=label)
     left.axhline(-0.01, color="k", lw=0.6, ls="--", label="P - 0.01")
     left.axhline(0, color="k", lw=0.4)
     left.set(xlabel="target P", ylabel="observed - P", xticks=[0.9, 0.95, 0.99])
