@@ -205,7 +205,7 @@ def test_mixture_merges_points_and_groups_by_eps():
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1))
-def test_cdfs_of_many_laws_are_each_laws_own_bit_for_bit(seed):
+def test_components_cdfs_are_each_laws_own_bit_for_bit(seed):
     rng = np.random.default_rng(seed)
     laws = []
     for _ in range(int(rng.integers(1, 60))):
@@ -226,4 +226,4 @@ def test_cdfs_of_many_laws_are_each_laws_own_bit_for_bit(seed):
     for x in [*rng.exponential(size=5), 0.0, laws[0].support()[0], 60.0, *atoms]:
         for left in (False, True):
             own = [law.cdf_left(x) if left else law.cdf(x) for law in laws]
-            assert np.array_equal(losses.cdfs(laws, x, left=left), own)
+            assert np.array_equal(losses.Components(laws)(x, left=left), own)

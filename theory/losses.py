@@ -195,11 +195,6 @@ class Perturbed(LossDistribution):
             return float(-np.log(self.base + self.eps)), float(-np.log(self.base))
 
 
-def cdfs(laws, x: float, left: bool = False) -> np.ndarray:
-    """Each law's ``cdf(x)`` (``cdf_left`` with ``left``) at one ``x``; see ``Components``."""
-    return Components(laws)(x, left)
-
-
 class Components:
     """Each of many laws' ``cdf`` (or ``cdf_left``) at one ``x``, evaluated by kind: Perturbed
     laws that share (eps, classes, alpha) together, point sets through one pass over all their

@@ -113,8 +113,8 @@ def _top_mass(score, weight, need, unit) -> np.ndarray:
     order of a stable sort, largest first. Only the points scoring at or above the ``r``-th
     largest score are sorted (ties at that score included, so they are a prefix of the stable
     order), ``r`` doubling (from twice ``need / unit``) until they hold ``need``. Ties are the
-    rule, not the exception: points of the classes other than j and k share one Sobol rule,
-    so their margins g_j - g_k repeat once a class."""
+    rule, not the exception: the classes other than j and k share one Sobol rule, so each of
+    them repeats the same margins g_j - g_k."""
     out = np.zeros(score.size)
     r = 2 * int(np.ceil(need / unit)) + 16
     while True:
