@@ -404,7 +404,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used)
         warnings += [
             f"--keep {cfg.keep}: {name} keeps nothing, so stage 2 has no target_{name} arm"
-            for name, mask in target_masks.items() if not mask.any()
+            for name, mask in target_masks.items() if cfg.stage2 and not mask.any()
         ]  # fmt: skip
 
     test_accuracy = {}

@@ -205,3 +205,19 @@ def test_seeds_combine_only_the_arms_every_seed_trained():
     record = pipeline.combine([run(0, ["ce_all", "target_rsl"]), run(1, ["ce_all"])])
     assert set(record["test_accuracy"]) == {"ce_all"}
     assert record["test_accuracy"]["ce_all"]["mean"] == pytest.approx(0.805)
+
+
+@pytest.mark.parametrize("stage2", [False, True])
+def test_an_empty_target_selection_is_named_only_where_stage_2_runs(stage2, tmp_path):
+    # at 0.9999 after 3 epochs some criterion keeps nothing; without stage 2 there is no arm
+    # to leave out, so no warning
+    cfg = pipeline.TrainConfig(T=noise.pairwise(0.4, 10), epochs=3, stage2_epochs=1, cv=0,
+                               keep="target:0.9999", stage2=stage2, progress=False,
+                               out=str(tmp_path))  # fmt: skip
+    r = pipeline.run_training(cfg)
+    empty = [n for n, c in r["target"]["criteria"].items()
+             if n != "coteaching_rule" and not c["selected"]]  # fmt: skip
+    assert empty
+    named = [w for w in r["warnings"] if "so stage 2 has no target_" in w]
+    assert len(named) == (len(empty) if stage2 else 0)
+    assert all(f"target_{n}" not in r["test_accuracy"] for n in empty)
