@@ -67,6 +67,9 @@ def test_committed_target_runs_reach_their_target_in_95_percent_of_cells():
     for r in rows:
         assert r["cells"] * 3 == settings[r["classes"]], r  # one run a setting and target
         assert r["kept_something"] + r["nothing"] == r["cells"], r
+        assert r["more_than_ranking"] + r["fewer_than_ranking"] <= r["kept_something"], r
+        # a global target is a point on the global ranking's own precision curve
+        assert r["criterion"] != "global" or r["more_than_ranking"] == 0, r
     for classes in settings:
         mine = [r for r in rows if r["classes"] == classes]
         kept = sum(r["kept_something"] for r in mine)
