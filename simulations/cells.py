@@ -85,7 +85,7 @@ def flatten(criteria: dict, metrics: tuple[str, ...], prefix: str = "") -> dict:
 
 TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
               "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale", "model", "batch",
-              "record", "threads", "probes", "keep"}  # fmt: skip
+              "record", "threads", "probes", "keep", "confidence"}  # fmt: skip
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
@@ -102,7 +102,8 @@ TRAIN_METRICS = (
 )
 
 
-TARGET_METRICS = ("predicted_precision", "observed_precision", "observed_recall", "selected")
+TARGET_METRICS = ("predicted_precision", "precision_bound", "observed_precision",
+                  "observed_recall", "selected")  # fmt: skip
 
 
 def train_cell(settings: dict, seed: int) -> dict:
@@ -137,6 +138,7 @@ def train_cell(settings: dict, seed: int) -> dict:
             threads=settings.get("threads", 1),
             probes=settings.get("probes", 0.0),
             keep=settings.get("keep"),
+            confidence=settings.get("confidence"),
             progress=False,
             stage2=settings.get("stage2", True),
         )

@@ -27,6 +27,7 @@ from simulations import (
     instance,
     intervals,
     loop_criteria,
+    precision_bounds,
     select,
 )
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
@@ -96,6 +97,7 @@ class TrainConfig:
     rate: float = 0.0  # its mean flip rate
     probes: float = 0.0  # share of the clean validation split trained on with labels from T
     keep: str | None = None  # "target:P": budgets for predicted precision P, reported apart
+    confidence: float | None = None  # with keep: P bounded at this level by the probes' counts
 
     def __post_init__(self):
         if self.instance is not None:
@@ -122,6 +124,14 @@ class TrainConfig:
             if not str(self.keep).startswith("target:"):
                 raise InputError(f"train --keep takes target:P only, got {self.keep!r}")
             self.keep = check_target(self.keep)
+        if self.confidence is not None:
+            self.confidence = check_float(self.confidence, "--confidence", 0.0, 1.0,
+                                          low_open=True, high_open=True)  # fmt: skip
+            if self.keep is None or self.probes <= 0:
+                raise InputError(
+                    "--confidence bounds the precision of --keep target:P by the probes' "
+                    "counts: it needs --keep target:P and --probes"
+                )
         if self.probes > 0 and self.instance is not None:
             raise InputError(
                 "--probes draws the probes' labels from T: it needs class-conditional noise, "
@@ -401,7 +411,8 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
     target = target_masks = None
     if cfg.keep is not None:
-        target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used)
+        target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used,
+                                           probe_losses)  # fmt: skip
         warnings += [
             f"--keep {cfg.keep}: {name} keeps nothing, so stage 2 has no target_{name} arm"
             for name, mask in target_masks.items() if cfg.stage2 and not mask.any()
@@ -450,16 +461,44 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     return record
 
 
-def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior) -> tuple[dict, dict]:
+def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
+                probe_losses) -> tuple[dict, dict]:  # fmt: skip
     """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
-    in-sample laws, or the validation split's when there are no probes; what they keep, and
-    the masks of the three loss criteria for stage 2."""
-    source = "probes" if prep.probe_idx.size else "validation"
+    in-sample laws, or the validation split's when there are no probes; with
+    ``--confidence L``, from the probes' counts of mislabelled losses, bounded at level L
+    (``precision_bounds``). What they keep, and the masks of the three loss criteria for
+    stage 2."""
     P = float(cfg.keep.removeprefix("target:"))
-    chosen = loop_criteria.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
-    criteria = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy, prep.classes)
-    masks = {name: chosen[name][0] for name in TARGET_ARMS}
-    return {"precision": P, "laws": source, "criteria": criteria}, masks
+    if cfg.confidence is None:
+        source = "probes" if prep.probe_idx.size else "validation"
+        chosen = loop_criteria.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
+        criteria = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy, prep.classes)
+        masks = {name: chosen[name][0] for name in TARGET_ARMS}
+        return {"precision": P, "laws": source, "criteria": criteria}, masks
+    probe_args = (prep.probe_clean, prep.probe_noisy, T, prior)
+    last = precision_bounds.Bounds(fit1.losses[:, -1], prep.noisy, probe_losses[:, -1],
+                                   *probe_args)  # fmt: skip
+    mean = precision_bounds.Bounds(loop_criteria.mean_loss(fit1.losses), prep.noisy,
+                                   loop_criteria.mean_loss(probe_losses), *probe_args)  # fmt: skip
+    chosen = precision_bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
+    share = 1 - noise_rate(T, prior)
+    kept = int(np.floor(share * prep.noisy.size + 1e-9))
+    chosen["coteaching_rule"] = {
+        "mask": select.select_global(fit1.losses[:, -1], kept), "budgets": kept,
+        **precision_bounds.global_bound(last, kept, cfg.confidence),
+    }  # fmt: skip
+    criteria = {}
+    for name, row in chosen.items():
+        m = select.metrics(row["mask"], prep.clean, prep.noisy, prep.classes)
+        criteria[name] = {"predicted_precision": row["predicted_precision"],
+                          "precision_bound": row["precision_bound"],
+                          "observed_precision": m["observed_precision"],
+                          "observed_recall": m["observed_recall"], "selected": m["selected"],
+                          "budgets": row["budgets"]}  # fmt: skip
+    masks = {name: chosen[name]["mask"] for name in TARGET_ARMS}
+    record = {"precision": P, "laws": "probe counts", "confidence": cfg.confidence,
+              "criteria": criteria}  # fmt: skip
+    return record, masks
 
 
 def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets,

@@ -81,6 +81,13 @@ def configure(p) -> None:
         "with --probes, else the validation split's) and report what they keep (JSON: target)",
     )  # fmt: skip
     p.add_argument(
+        "--confidence", type=float, metavar="L",
+        help="with --keep target:P and --probes: the largest budgets whose precision is at "
+        "least P with confidence L (e.g. 0.9), counted from the mislabelled probes' losses "
+        "with a Clopper-Pearson bound, instead of predicted from the laws (JSON: "
+        "precision_bound)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-scale", action="store_true",
         help="keep the raw feature values. Default: " + SCALING_RULE,
     )  # fmt: skip
@@ -129,6 +136,7 @@ def run(args) -> tuple[dict, str]:
         estimate=args.estimate,
         probes=args.probes,
         keep=args.keep,
+        confidence=args.confidence,
         progress=not args.no_progress and not args.json,
     )
     record = run_training(cfg)
@@ -174,12 +182,21 @@ def render(r: dict, source: str) -> str:
         )
     if "target" in r:
         t = r["target"]
-        lines.append(f"--keep target:{t['precision']:g} (budgets from the {t['laws']} laws): "
-                     "predicted, observed precision, recall, kept")  # fmt: skip
+        bounded = "confidence" in t
+        source = (f"whose precision is >= {t['precision']:g} with confidence "
+                  f"{t['confidence']:g}, from the probes' counts" if bounded else
+                  f"from the {t['laws']} laws")  # fmt: skip
+        lines.append(
+            f"--keep target:{t['precision']:g} (budgets {source}): predicted"
+            + (", bound" if bounded else "")
+            + ", observed precision, recall, kept"
+        )
         for name, c in t["criteria"].items():
+            bound = f" {fmt(c['precision_bound']):>7}" if bounded else ""
             lines.append(
-                f"  {name:15s} {fmt(c['predicted_precision']):>7} {fmt(c['observed_precision']):>7}"
-                f" {fmt(c['observed_recall']):>7} {c['selected']:>8.0f}"
+                f"  {name:15s} {fmt(c['predicted_precision']):>7}{bound}"
+                f" {fmt(c['observed_precision']):>7} {fmt(c['observed_recall']):>7}"
+                f" {c['selected']:>8.0f}"
             )
     if r["test_accuracy"]:
         lines.append(f"test accuracy, mean [95% interval] over {seeds} seed(s):")
