@@ -30,7 +30,8 @@ def test_share_upper_is_the_one_sided_clopper_pearson_bound(r, data, level):
 
 
 @settings(max_examples=60, deadline=None)
-@given(r=st.integers(1, 200), g=st.floats(0.0, 1.0), level=st.floats(0.5, 0.99))
+# scipy's binomial pmf overflows at subnormal shares (boost's ibeta_derivative), hence 1e-9
+@given(r=st.integers(1, 200), g=st.just(0.0) | st.floats(1e-9, 1.0), level=st.floats(0.5, 0.99))
 def test_share_upper_covers_the_true_share_at_its_level(r, g, level):
     # exact: sum the binomial law over every count whose bound is at or above g
     x = np.arange(r + 1)

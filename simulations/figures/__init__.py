@@ -34,6 +34,7 @@ ORDER = (
     "real_gap",
     "fashion",
     "target_keep",
+    "target_bound",
 )
 
 
