@@ -98,6 +98,10 @@ TRAIN_METRICS = (
     "predicted_precision_validation_mean_loss",
     "predicted_precision_probes_single_epoch",
     "predicted_precision_probes_mean_loss",
+    "predicted_precision_counts_single_epoch",
+    "predicted_precision_counts_mean_loss",
+    "precision_bound_single_epoch",
+    "precision_bound_mean_loss",
     "selected",
 )
 

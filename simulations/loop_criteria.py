@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations import select
+from simulations import precision_bounds, select
 from simulations.criteria import CRITERIA
 from theory import losses, precision
 from theory.budgets import target_budgets
@@ -146,6 +146,29 @@ def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
             "bayes": _predict(atoms, T, prior, b, n_j)}  # fmt: skip
 
 
+COUNTED = ("global", "classwise", "rsl")  # the loss criteria that keep per-class thresholds
+
+
+def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, prior, T,
+                      b: Budgets, level: float | None = None) -> dict[str, dict]:  # fmt: skip
+    """The precision of each loss criterion's own selection, counted from the mislabelled
+    probes (``precision_bounds``): ``{"counts_single" | "counts_mean": {criterion: (point,
+    bound)}}``, on the last epoch's loss and on the epoch-mean loss; the bound is at ``level``
+    (None without one)."""
+    out = {}
+    for key, scores, probes in (
+        ("counts_single", loss_matrix[:, -1], probe_losses[:, -1]),
+        ("counts_mean", mean_loss(loss_matrix), mean_loss(probe_losses)),
+    ):
+        bounds = precision_bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T,
+                                         prior)  # fmt: skip
+        masks = {"global": select.select_global(scores, int(b.classwise.sum())),
+                 "classwise": select.select_per_class(scores, noisy, b.classwise),
+                 "rsl": select.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
+        out[key] = {name: bounds.of_selection(masks[name], level) for name in COUNTED}
+    return out
+
+
 def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
     """In-sample cell laws (last epoch, epoch mean) from probe samples: clean validation
     samples trained on with labels drawn from T, so each one's (clean, observed) cell is known
@@ -259,11 +282,26 @@ def _probe_columns(predicted: dict, name: str) -> dict:
     if "probes_single" not in predicted:
         return {}
     single, mean = predicted["probes_single"].get(name), predicted["probes_mean"].get(name)
-    return {
+    out = {
         "predicted_precision_probes": mean if name == "rsl" else single,
         "predicted_precision_probes_single_epoch": single,
         "predicted_precision_probes_mean_loss": mean,
     }
+    if name in predicted.get("counts_single", {}):
+        (single, single_bound), (mean, mean_bound) = (predicted["counts_single"][name],
+                                                      predicted["counts_mean"][name])  # fmt: skip
+        out.update({
+            "predicted_precision_counts": mean if name == "rsl" else single,
+            "predicted_precision_counts_single_epoch": single,
+            "predicted_precision_counts_mean_loss": mean,
+        })  # fmt: skip
+        if single_bound is not None:
+            out.update({
+                "precision_bound": mean_bound if name == "rsl" else single_bound,
+                "precision_bound_single_epoch": single_bound,
+                "precision_bound_mean_loss": mean_bound,
+            })  # fmt: skip
+    return out
 
 
 def cell_summaries(loss_matrix, clean, noisy, T: np.ndarray) -> list[dict]:

@@ -127,10 +127,10 @@ class TrainConfig:
         if self.confidence is not None:
             self.confidence = check_float(self.confidence, "--confidence", 0.0, 1.0,
                                           low_open=True, high_open=True)  # fmt: skip
-            if self.keep is None or self.probes <= 0:
+            if self.probes <= 0:
                 raise InputError(
-                    "--confidence bounds the precision of --keep target:P by the probes' "
-                    "counts: it needs --keep target:P and --probes"
+                    "--confidence bounds the precision of what is kept by the probes' counts: "
+                    "it needs --probes"
                 )
         if self.probes > 0 and self.instance is not None:
             raise InputError(
@@ -395,6 +395,9 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
             )
             by_probes = loop_criteria.law_predictions(*laws, prep.noisy, prior, T, b)
             predicted["probes_single"], predicted["probes_mean"] = by_probes.values()
+            predicted.update(loop_criteria.count_predictions(
+                L, probe_losses, prep.probe_clean, prep.probe_noisy, prep.noisy, prior, T, b,
+                cfg.confidence))  # fmt: skip
         final = loop_criteria.final_criteria(
             L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
         )

@@ -105,6 +105,13 @@ class Bounds:
         return (float(1 - M * share_upper(x, r, None) / kept),
                 float(1 - M * share_upper(x, r, level) / kept))  # fmt: skip
 
+    def of_selection(self, mask, level: float | None = None) -> tuple:
+        """(point, bound) of any selection that keeps, in each class, the smallest scores (a
+        global or per-class threshold); the bound is None without a ``level``."""
+        ks = np.bincount(self.noisy[np.asarray(mask, bool)], minlength=self.c)
+        point, bound = self.union(ks, 0.5 if level is None else level)
+        return point, (None if level is None else bound)
+
     def global_(self, target: float, level: float) -> dict:
         point, bound = self.global_curves(level)
         k = _largest(bound, target)

@@ -155,6 +155,34 @@ def test_global_bound_of_a_fixed_budget_is_the_curve_at_that_budget():
     assert point[1_399] == pytest.approx(1 - m * np.mean(wrong <= t) / 1_400)
 
 
+def test_a_selection_is_counted_as_its_budgets_are():
+    T, prior = noise.pairwise(0.3, 4), np.array([0.4, 0.3, 0.2, 0.1])
+    L, clean, noisy, PL, p_clean, p_noisy = draw(4, 3_000, 600, T, prior)
+    b = precision_bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
+    # a global threshold: the pooled curve and the per-class counts give the same numbers
+    order = np.argsort(L[:, -1], kind="stable")
+    mask = np.zeros(noisy.size, bool)
+    mask[order[:2_000]] = True
+    point, bound = b.global_curves(0.9)
+    assert b.of_selection(mask, 0.9) == pytest.approx((point[1_999], bound[1_999]))
+    assert b.of_selection(mask) == (pytest.approx(point[1_999]), None)
+    # per-class thresholds: x counts each mislabelled probe against its own class's threshold
+    ks = np.array([300, 200, 100, 50])
+    mask = np.zeros(noisy.size, bool)
+    x = 0
+    wrong = p_clean != p_noisy
+    for j, k in enumerate(ks):
+        idx = np.flatnonzero(noisy == j)
+        kept = idx[np.argsort(L[idx, -1], kind="stable")[:k]]
+        mask[kept] = True
+        x += int((PL[wrong & (p_noisy == j), -1] <= L[kept, -1].max()).sum())
+    m = precision_bounds.mislabelled_counts(noisy, T, prior).sum()
+    got = b.of_selection(mask, 0.9)
+    assert got[0] == pytest.approx(1 - m * x / wrong.sum() / ks.sum())
+    upper = precision_bounds.share_upper(x, int(wrong.sum()), 0.9)
+    assert got[1] == pytest.approx(1 - m * upper / ks.sum())
+
+
 def test_train_confidence(capsys, tmp_path):
     argv = [*ARGV, "--out", str(tmp_path), "--probes", "0.5", "--keep", "target:0.8",
             "--confidence", "0.7"]  # fmt: skip
@@ -169,6 +197,14 @@ def test_train_confidence(capsys, tmp_path):
         if c["selected"] and name != "coteaching_rule":
             assert c["precision_bound"] >= 0.8 - 1e-12
             assert c["predicted_precision"] >= c["precision_bound"]
+    # every loss criterion's own selection is counted too, and bounded at the level
+    for name in ("global", "classwise", "rsl"):
+        c = r["criteria"][name]
+        for v in ("single_epoch", "mean_loss"):
+            assert c[f"predicted_precision_counts_{v}"] >= c[f"precision_bound_{v}"], name
+        assert c["precision_bound"] == c["precision_bound_mean_loss" if name == "rsl"
+                                         else "precision_bound_single_epoch"]  # fmt: skip
+    assert "predicted_precision_counts" not in r["criteria"]["gmm"]
     text = [a for a in argv if a != "--json"] + ["--no-progress"]
     assert main(text) == 0
     assert "with confidence 0.7, from the probes' counts" in capsys.readouterr().out
@@ -177,8 +213,8 @@ def test_train_confidence(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        (["--keep", "target:0.9", "--confidence", "0.9"], "needs --keep target:P and --probes"),
-        (["--probes", "0.5", "--confidence", "0.9"], "needs --keep target:P and --probes"),
+        (["--keep", "target:0.9", "--confidence", "0.9"], "it needs --probes"),
+        (["--confidence", "0.9"], "it needs --probes"),
         (["--probes", "0.5", "--keep", "target:0.9", "--confidence", "1.5"], "--confidence"),
         (["--probes", "0.5", "--keep", "target:0.9", "--confidence", "nan"], "--confidence"),
     ],

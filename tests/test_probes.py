@@ -53,6 +53,25 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
     assert counts == want and counts[0][2] == 0
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_probe_counts_predict_the_training_sets_precision(seed):
+    # the count of mislabelled probes below each class's threshold, with no law in between
+    T = noise.pairwise(0.35, 4)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(seed, 40_000, 8_000, T, prior)
+    n_j = np.bincount(noisy, minlength=4)
+    b = Budgets(expected_clean_budgets(n_j, T, prior), expected_clean_budgets(n_j, T, prior), "x")
+    got = loop_criteria.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
+    for key, scores in (("counts_single", L[:, -1]), ("counts_mean", loop_criteria.mean_loss(L))):
+        kept = {"global": select.select_global(scores, int(b.classwise.sum())),
+                "classwise": select.select_per_class(scores, noisy, b.classwise),
+                "rsl": select.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
+        for name, mask in kept.items():
+            point, bound = got[key][name]
+            assert bound is None
+            assert point == pytest.approx(float((clean[mask] == noisy[mask]).mean()), abs=0.01)
+
+
 def test_an_empty_probe_cell_takes_the_validation_law():
     T = noise.pairwise(0.35, 3)
     prior = np.full(3, 1 / 3)

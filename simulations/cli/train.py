@@ -82,10 +82,10 @@ def configure(p) -> None:
     )  # fmt: skip
     p.add_argument(
         "--confidence", type=float, metavar="L",
-        help="with --keep target:P and --probes: the largest budgets whose precision is at "
-        "least P with confidence L (e.g. 0.9), counted from the mislabelled probes' losses "
-        "with a Clopper-Pearson bound, instead of predicted from the laws (JSON: "
-        "precision_bound)",
+        help="with --probes: bound each loss criterion's precision from below at confidence L "
+        "(e.g. 0.9), counted from the mislabelled probes' losses with a Clopper-Pearson bound "
+        "(JSON: precision_bound); with --keep target:P, keep the largest budgets whose bound "
+        "reaches P instead of those the laws predict at P",
     )  # fmt: skip
     p.add_argument(
         "--no-scale", action="store_true",
@@ -159,7 +159,7 @@ def render(r: dict, source: str) -> str:
         f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs, "
         f"{seeds} seed{'s' if seeds > 1 else ''}; inputs: {r['scaling']}",
         "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms"
-        + ("   probes" if probes else ""),
+        + ("   probes   counts" if probes else ""),
     ]
     for name in LOSS_CRITERIA + ("gmm",):
         c = r["criteria"][name]
@@ -168,7 +168,12 @@ def render(r: dict, source: str) -> str:
             f"{fmt(c['observed_precision_mean_loss']):>10} | "
             f"{fmt(c['predicted_precision_validation']):>20} "
             f"{fmt(c['predicted_precision_bayes']):>8}"
-            + (f" {fmt(c['predicted_precision_probes']):>8}" if probes else "")
+            + (
+                f" {fmt(c['predicted_precision_probes']):>8}"
+                f" {fmt(c.get('predicted_precision_counts')):>8}"
+                if probes
+                else ""
+            )
         )
     for name in ("confident", "cleanlab"):
         c = r["criteria"][name]
