@@ -12,14 +12,17 @@ NAME = "real_gap"
 CAPTION = (
     "Predicted minus observed selection precision of trained networks (stage 1, 30 epochs; "
     "global, per-class and RSL; single-epoch and mean loss), mean and 95% interval over seeds "
-    "per setting. Predictions use the clean validation split's cell laws or the in-sample laws "
-    "of probes (half the validation split trained on with labels drawn from T); no clean "
-    "training label. Data: sweeps gap_digits (20 seeds) and gap_fashion (3 seeds)."
+    "per setting. Predictions use the clean validation split's cell laws, the in-sample laws "
+    "of probes (half the validation split trained on with labels drawn from T), or the count "
+    "of mislabelled probes below each selection's thresholds; no clean training label. Data: "
+    "sweeps gap_digits (20 seeds) and gap_fashion (3 seeds)."
 )
 SWEEPS = {"digits": "gap_digits", "fashion-mnist": "gap_fashion"}
 CRITERIA = ("global", "classwise", "rsl")
 VARIANTS = ("single_epoch", "mean_loss")
-SOURCES = {"validation": "predicted_precision_validation", "probes": "predicted_precision_probes"}
+SOURCES = {"validation": "predicted_precision_validation", "probes": "predicted_precision_probes",
+           "counts": "predicted_precision_counts"}  # fmt: skip
+STYLES = {"validation": ("o", "#7f7f7f"), "probes": ("s", "#d62728"), "counts": ("^", "#1f77b4")}
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
@@ -50,14 +53,15 @@ def draw(t):
     fig, axes = figure(1, 2, size=(5.0, 4.2))
     for ax, dataset in zip(axes[0], SWEEPS):
         d = t["dataset"] == dataset
-        for source, (marker, color) in zip(SOURCES, (("o", "#7f7f7f"), ("s", "#d62728"))):
+        for source, (marker, color) in STYLES.items():
             m = d & (t["source"] == source)
             worst = np.max(np.abs(t["gap"][m])) if m.any() else np.nan
             ax.errorbar(
                 t["observed"][m], t["gap"][m],
                 yerr=[t["gap"][m] - t["gap_ci_low"][m], t["gap_ci_high"][m] - t["gap"][m]],
                 fmt=marker, mfc="none", color=color, ms=4, lw=0.6,
-                label=f"{source} laws (worst |gap| {worst:.3f})",
+                label=f"{source if source == 'counts' else source + ' laws'} "
+                f"(worst |gap| {worst:.3f})",
             )  # fmt: skip
         ax.axhspan(-0.02, 0.02, color="#2ca02c", alpha=0.12, lw=0, label="within 0.02")
         ax.axhline(0, color="k", lw=0.5)
