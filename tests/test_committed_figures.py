@@ -106,3 +106,16 @@ def test_committed_bounded_targets_land_within_002_of_p_wherever_they_keep_somet
         keeping = sum(r["runs_keeping"] for r in mine)
         reached = sum(r["runs_reaching"] for r in mine)
         assert keeping > 0 and reached / keeping >= 0.9 - 3 * np.sqrt(0.09 / keeping), dataset
+
+
+def test_committed_probe_counts_are_within_002_in_every_gap_cell():
+    # the verdict of figure 12 for the probe counts (done when: |predicted - observed| <= 0.02
+    # in every cell, mean over seeds, on digits and on a real image set), from the data
+    from simulations.figures.real_gap import CRITERIA, SWEEPS, VARIANTS
+
+    t = figures.read_csv(COMMITTED / "real_gap.csv")
+    for dataset in SWEEPS:
+        m = (t["dataset"] == dataset) & (t["source"] == "counts")
+        settings = {(n, r) for n, r in zip(t["noise"][m], t["rate"][m].astype(str))}
+        assert m.sum() == len(settings) * len(CRITERIA) * len(VARIANTS) == 42, dataset
+        assert np.all(np.abs(t["gap"][m]) <= 0.02), dataset
