@@ -97,7 +97,7 @@ class TrainConfig:
     rate: float = 0.0  # its mean flip rate
     probes: float = 0.0  # share of the clean validation split trained on with labels from T
     keep: str | None = None  # "target:P": budgets for predicted precision P, reported apart
-    confidence: float | None = None  # with keep: P bounded at this level by the probes' counts
+    confidence: float | None = None  # with probes: lower bounds on precision at this level
 
     def __post_init__(self):
         if self.instance is not None:

@@ -1,5 +1,6 @@
-"""Budgets whose precision holds with a stated confidence, counted from probes, with no clean
-training label.
+"""Selection precision counted from probes, with no clean training label: for any selection
+that keeps the smallest losses of each class, a point estimate and a lower bound at a stated
+confidence; and the largest budgets whose bound reaches a target precision.
 
 Probes are drawn like training samples and trained on with labels drawn from T, as the
 training labels were; so under class-conditional noise the mislabelled probes of observed class
