@@ -27,10 +27,14 @@ CRITERIA = ("global", "classwise", "rsl")
 WITHIN = 0.02  # the tolerance below P that a cell's mean may fall
 
 
+def _setting(run) -> tuple:
+    return run["setting_noise"], run.get("setting_rate"), run["setting_keep"]
+
+
 def _cells(runs):
-    key = lambda r: (r["setting_noise"], r.get("setting_rate"), r["setting_keep"])  # noqa: E731
-    for k in sorted({key(r) for r in runs}, key=str):
-        yield k, [r for r in runs if key(r) == k]
+    """(noise, rate, keep) and the runs of each, in a fixed order."""
+    for k in sorted({_setting(r) for r in runs}, key=str):
+        yield k, [r for r in runs if _setting(r) == k]
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
