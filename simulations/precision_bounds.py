@@ -96,22 +96,24 @@ class Bounds:
         m, r = self.m.sum(), self.pooled.size
         return 1 - m * share_upper(x, r, None) / k, 1 - m * share_upper(x, r, level) / k
 
-    def union(self, ks, level: float) -> tuple[float | None, float | None]:
-        """(point, bound) of the precision of the k_j smallest of each class together."""
+    def union(self, ks, level: float | None) -> tuple[float | None, float | None]:
+        """(point, bound) of the precision of the k_j smallest of each class together; the
+        bound is None without a ``level``, and both are None when nothing is kept."""
         kept = int(np.sum(ks))
         if kept == 0:
             return None, None
         x = sum(int(self.below[j][k - 1]) for j, k in enumerate(ks) if k)
         M, r = self.m.sum(), self.pooled.size
-        return (float(1 - M * share_upper(x, r, None) / kept),
-                float(1 - M * share_upper(x, r, level) / kept))  # fmt: skip
+        point = float(1 - M * share_upper(x, r, None) / kept)
+        if level is None:
+            return point, None
+        return point, float(1 - M * share_upper(x, r, level) / kept)
 
     def of_selection(self, mask, level: float | None = None) -> tuple:
         """(point, bound) of any selection that keeps, in each class, the smallest scores (a
         global or per-class threshold); the bound is None without a ``level``."""
         ks = np.bincount(self.noisy[np.asarray(mask, bool)], minlength=self.c)
-        point, bound = self.union(ks, 0.5 if level is None else level)
-        return point, (None if level is None else bound)
+        return self.union(ks, level)
 
     def global_(self, target: float, level: float) -> dict:
         point, bound = self.global_curves(level)

@@ -15,6 +15,7 @@ from simulations import generate, precision_bounds
 from simulations.cli import main
 from simulations.loop_criteria import mean_loss
 from theory import noise, precision
+from theory.errors import InputError
 
 ARGV = ["train", "--dataset", "digits", "--noise", "pairwise", "--rate", "0.2", "--classes",
         "10", "--epochs", "3", "--stage2-epochs", "1", "--cv", "0", "--json"]  # fmt: skip
@@ -40,8 +41,54 @@ def test_share_upper_covers_the_true_share_at_its_level(r, g, level):
 
 
 def test_no_trial_bounds_nothing():
-    assert np.all(precision_bounds.share_upper(np.arange(3), 0, 0.9) == 1.0)
-    assert np.all(precision_bounds.share_upper(np.arange(3), 0, None) == 1.0)
+    for level in (0.9, None):
+        got = precision_bounds.share_upper(np.arange(3), 0, level)
+        assert got.shape == (3,) and np.all(got == 1.0)
+
+
+def test_a_class_nobody_is_labelled_has_no_mislabelled_samples():
+    # class 2 has no prior mass, so no sample is labelled 2 and its column is empty
+    T, prior = noise.symmetric(0.3, 3), np.array([0.5, 0.5, 0.0])
+    T[:, 2], T[:, :2] = 0.0, [[0.7, 0.3], [0.3, 0.7], [0.5, 0.5]]
+    noisy = np.array([0, 1, 1, 0, 1])
+    got = precision_bounds.mislabelled_counts(noisy, T, prior)
+    assert got.shape == (3,) and np.all(np.isfinite(got))
+    assert got == pytest.approx([2 * 0.3, 3 * 0.3, 0.0])
+
+
+def test_the_count_at_a_threshold_includes_the_probes_at_or_below_it():
+    # training losses 1, 2, 3, 4 (class 0), one mislabelled probe at 2.5 and one at 4
+    T, prior = noise.symmetric(0.5, 2), np.array([0.5, 0.5])
+    noisy = np.zeros(4, np.int64)
+    b = precision_bounds.Bounds(np.array([1.0, 2.0, 3.0, 4.0]), noisy, np.array([2.5, 4.0]),
+                                np.array([1, 1]), np.array([0, 0]), T, prior)  # fmt: skip
+    m = precision_bounds.mislabelled_counts(noisy, T, prior).sum()  # 2 of the 4
+    for k, x in ((1, 0), (2, 0), (3, 1), (4, 2)):
+        point, bound = b.union([k, 0], 0.9)
+        assert point == pytest.approx(1 - m * x / 2 / k), k
+        assert bound == pytest.approx(1 - m * precision_bounds.share_upper(x, 2, 0.9) / k), k
+    assert b.union([0, 0], 0.9) == (None, None)
+    assert b.union([1, 0], None) == (pytest.approx(1.0), None)
+
+
+def test_a_target_no_budget_reaches_keeps_nothing_and_says_so():
+    T, prior = noise.pairwise(0.3, 4), np.array([0.4, 0.3, 0.2, 0.1])
+    out, _ = selections(0, 2_000, 200, T, prior, 1.0, 0.9)
+    for name in ("global", "classwise", "rsl"):
+        r = out[name]
+        assert not r["mask"].any() and r["observed"] is None, name
+        assert r["predicted_precision"] is None and r["precision_bound"] is None, name
+    assert out["global"]["budgets"] == 0 and out["classwise"]["budgets"] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(("target", "level", "needle"),
+                         [(1.5, 0.9, "target precision"), (0.9, 1.5, "--confidence")])  # fmt: skip
+def test_bad_target_or_level_is_named(target, level, needle):
+    T, prior = noise.symmetric(0.2, 2), np.full(2, 0.5)
+    b = precision_bounds.Bounds(np.arange(4.0), np.array([0, 1, 0, 1]), np.array([1.0]),
+                                np.array([0]), np.array([1]), T, prior)  # fmt: skip
+    with pytest.raises(InputError, match=needle):
+        precision_bounds.target_selections(b, b, T, prior, target, level)
 
 
 @settings(max_examples=40, deadline=None)
@@ -147,7 +194,8 @@ def test_global_bound_of_a_fixed_budget_is_the_curve_at_that_budget():
     point, bound = b.global_curves(0.9)
     got = precision_bounds.global_bound(b, 1_400, 0.9)
     assert got == {"predicted_precision": point[1_399], "precision_bound": bound[1_399]}
-    assert precision_bounds.global_bound(b, 0, 0.9)["precision_bound"] is None
+    assert precision_bounds.global_bound(b, 0, 0.9) == {"predicted_precision": None,
+                                                        "precision_bound": None}  # fmt: skip
     # the point estimate counts the mislabelled probes below the 1,400th loss
     wrong = PL[p_clean != p_noisy, -1]
     t = np.sort(L[:, -1])[1_399]
