@@ -149,6 +149,17 @@ def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
 COUNTED = ("global", "classwise", "rsl")  # the loss criteria that keep per-class thresholds
 
 
+def probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T,
+                 prior) -> tuple[precision_bounds.Bounds, precision_bounds.Bounds]:  # fmt: skip
+    """The probes' counts (``precision_bounds.Bounds``) on the last epoch's loss and on the
+    epoch-mean loss."""
+    return tuple(
+        precision_bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T, prior)
+        for scores, probes in ((loss_matrix[:, -1], probe_losses[:, -1]),
+                               (mean_loss(loss_matrix), mean_loss(probe_losses)))
+    )  # fmt: skip
+
+
 def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, prior, T,
                       b: Budgets, level: float | None = None) -> dict[str, dict]:  # fmt: skip
     """The precision of each loss criterion's own selection, counted from the mislabelled
@@ -156,12 +167,9 @@ def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy
     bound)}}``, on the last epoch's loss and on the epoch-mean loss; the bound is at ``level``
     (None without one)."""
     out = {}
-    for key, scores, probes in (
-        ("counts_single", loss_matrix[:, -1], probe_losses[:, -1]),
-        ("counts_mean", mean_loss(loss_matrix), mean_loss(probe_losses)),
-    ):
-        bounds = precision_bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T,
-                                         prior)  # fmt: skip
+    both = probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T, prior)
+    for key, bounds in zip(("counts_single", "counts_mean"), both):
+        scores = bounds.scores
         masks = {"global": select.select_global(scores, int(b.classwise.sum())),
                  "classwise": select.select_per_class(scores, noisy, b.classwise),
                  "rsl": select.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
@@ -191,15 +199,16 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
 
 
 def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: float) -> dict:
-    """``--keep target:P`` on a trained network: for each loss criterion, (mask, budgets,
-    prediction) with the budgets whose precision, predicted from ``laws`` (the last epoch's
-    loss) and ``mean_laws`` (RSL's epoch-mean loss), is P. ``coteaching_rule`` is the global
-    ranking that keeps the share ``1 - noise rate``, Co-teaching's forget rate."""
+    """``--keep target:P`` on a trained network: for each loss criterion, a row (``mask``,
+    ``budgets``, ``predicted_precision``) with the budgets whose precision, predicted from
+    ``laws`` (the last epoch's loss) and ``mean_laws`` (RSL's epoch-mean loss), is P.
+    ``coteaching_rule`` is the global ranking that keeps the share ``1 - noise rate``,
+    Co-teaching's forget rate."""
     c = len(T)
     tb = target_budgets(laws, mean_laws, T, prior, target)
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
     last = loss_matrix[:, -1]
-    return {
+    chosen = {
         "global": (select.select_global(last, total), total,
                    precision.global_(laws, T, prior, tb.global_fraction)),
         "classwise": (select.select_per_class(last, noisy, per_class), per_class.tolist(),
@@ -208,27 +217,37 @@ def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: flo
                 precision.per_class(mean_laws, T, prior, tb.rsl)),
         "coteaching_rule": coteaching_rule(last, laws, T, prior),
     }  # fmt: skip
+    return {name: {"mask": mask, "budgets": budgets, "predicted_precision": pred.precision}
+            for name, (mask, budgets, pred) in chosen.items()}  # fmt: skip
 
 
 def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
-    """Each target selection's predicted precision beside its observed precision and recall,
-    what it kept and its budgets."""
+    """Each target selection's predicted precision (and its ``precision_bound``, where the row
+    has one) beside its observed precision and recall, what it kept and its budgets."""
     out = {}
-    for name, (mask, budget, predicted) in selections.items():
-        m = select.metrics(mask, clean, noisy, classes)
-        out[name] = {"predicted_precision": predicted.precision,
+    for name, row in selections.items():
+        m = select.metrics(row["mask"], clean, noisy, classes)
+        out[name] = {"predicted_precision": row["predicted_precision"],
+                     **({"precision_bound": row["precision_bound"]}
+                        if "precision_bound" in row else {}),
                      "observed_precision": m["observed_precision"],
                      "observed_recall": m["observed_recall"], "selected": m["selected"],
-                     "budgets": budget}  # fmt: skip
+                     "budgets": row["budgets"]}  # fmt: skip
     return out
 
 
+def coteaching_selection(losses: np.ndarray, T, prior) -> tuple[np.ndarray, int]:
+    """(mask, kept) of Co-teaching's fixed forget rate: one global ranking that keeps the
+    share ``1 - noise rate``, whatever precision that buys."""
+    total = int(np.floor((1 - noise_rate(T, prior)) * losses.size + 1e-9))
+    return select.select_global(losses, total), total
+
+
 def coteaching_rule(losses: np.ndarray, laws, T, prior):
-    """(mask, kept, prediction) of Co-teaching's fixed forget rate: one global ranking that
-    keeps the share ``1 - noise rate``, whatever precision that buys."""
+    """(mask, kept, prediction) of Co-teaching's fixed forget rate, predicted from ``laws``."""
     share = 1 - noise_rate(T, prior)
-    total = int(np.floor(share * losses.size + 1e-9))
-    return select.select_global(losses, total), total, precision.global_(laws, T, prior, share)
+    mask, total = coteaching_selection(losses, T, prior)
+    return mask, total, precision.global_(laws, T, prior, share)
 
 
 def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_epoch, predicted):

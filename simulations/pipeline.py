@@ -475,33 +475,20 @@ def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
     if cfg.confidence is None:
         source = "probes" if prep.probe_idx.size else "validation"
         chosen = loop_criteria.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
-        criteria = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy, prep.classes)
-        masks = {name: chosen[name][0] for name in TARGET_ARMS}
-        return {"precision": P, "laws": source, "criteria": criteria}, masks
-    probe_args = (prep.probe_clean, prep.probe_noisy, T, prior)
-    last = precision_bounds.Bounds(fit1.losses[:, -1], prep.noisy, probe_losses[:, -1],
-                                   *probe_args)  # fmt: skip
-    mean = precision_bounds.Bounds(loop_criteria.mean_loss(fit1.losses), prep.noisy,
-                                   loop_criteria.mean_loss(probe_losses), *probe_args)  # fmt: skip
-    chosen = precision_bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
-    share = 1 - noise_rate(T, prior)
-    kept = int(np.floor(share * prep.noisy.size + 1e-9))
-    chosen["coteaching_rule"] = {
-        "mask": select.select_global(fit1.losses[:, -1], kept), "budgets": kept,
-        **precision_bounds.global_bound(last, kept, cfg.confidence),
-    }  # fmt: skip
-    criteria = {}
-    for name, row in chosen.items():
-        m = select.metrics(row["mask"], prep.clean, prep.noisy, prep.classes)
-        criteria[name] = {"predicted_precision": row["predicted_precision"],
-                          "precision_bound": row["precision_bound"],
-                          "observed_precision": m["observed_precision"],
-                          "observed_recall": m["observed_recall"], "selected": m["selected"],
-                          "budgets": row["budgets"]}  # fmt: skip
-    masks = {name: chosen[name]["mask"] for name in TARGET_ARMS}
-    record = {"precision": P, "laws": "probe counts", "confidence": cfg.confidence,
-              "criteria": criteria}  # fmt: skip
-    return record, masks
+        record = {"precision": P, "laws": source}
+    else:
+        last, mean = loop_criteria.probe_bounds(fit1.losses, probe_losses, prep.probe_clean,
+                                                prep.probe_noisy, prep.noisy, T, prior)  # fmt: skip
+        chosen = precision_bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
+        mask, kept = loop_criteria.coteaching_selection(fit1.losses[:, -1], T, prior)
+        chosen["coteaching_rule"] = {
+            "mask": mask, "budgets": kept,
+            **precision_bounds.global_bound(last, kept, cfg.confidence),
+        }  # fmt: skip
+        record = {"precision": P, "laws": "probe counts", "confidence": cfg.confidence}
+    record["criteria"] = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy,
+                                                       prep.classes)  # fmt: skip
+    return record, {name: chosen[name]["mask"] for name in TARGET_ARMS}
 
 
 def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets,
