@@ -32,13 +32,21 @@ def probe_predictions(P, p_clean, p_noisy, val_laws, noisy, prior, T, b):
     return loop_criteria.law_predictions(single, mean, noisy, prior, T, b), counts
 
 
+PAIRWISE, PRIOR = noise.pairwise(0.35, 4), np.array([0.4, 0.3, 0.2, 0.1])
+
+
+def pairwise_run(seed):
+    """40,000 training samples and 8,000 probes under 35% pairwise noise and a 4:1 prior, with
+    the budgets (per-class and RSL alike) of the clean counts T expects."""
+    run = synthetic_run(seed, 40_000, 8_000, PAIRWISE, PRIOR)
+    clean_counts = expected_clean_budgets(np.bincount(run[2], minlength=4), PAIRWISE, PRIOR)
+    return run, Budgets(clean_counts, clean_counts, "x")
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_probe_laws_predict_the_training_sets_precision(seed):
-    T = noise.pairwise(0.35, 4)
-    prior = np.array([0.4, 0.3, 0.2, 0.1])
-    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(seed, 40_000, 8_000, T, prior)
-    n_j = np.bincount(noisy, minlength=4)
-    b = Budgets(expected_clean_budgets(n_j, T, prior), expected_clean_budgets(n_j, T, prior), "x")
+    T, prior = PAIRWISE, PRIOR
+    (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
     empty = [[None] * 4 for _ in range(4)]
     pred, counts = probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
                                                    prior, T, b)  # fmt: skip
@@ -56,11 +64,8 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_probe_counts_predict_the_training_sets_precision(seed):
     # the count of mislabelled probes below each class's threshold, with no law in between
-    T = noise.pairwise(0.35, 4)
-    prior = np.array([0.4, 0.3, 0.2, 0.1])
-    L, clean, noisy, P, p_clean, p_noisy = synthetic_run(seed, 40_000, 8_000, T, prior)
-    n_j = np.bincount(noisy, minlength=4)
-    b = Budgets(expected_clean_budgets(n_j, T, prior), expected_clean_budgets(n_j, T, prior), "x")
+    T, prior = PAIRWISE, PRIOR
+    (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
     got = loop_criteria.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
     for key, scores in (("counts_single", L[:, -1]), ("counts_mean", loop_criteria.mean_loss(L))):
         kept = {"global": select.select_global(scores, int(b.classwise.sum())),
