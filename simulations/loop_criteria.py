@@ -44,12 +44,20 @@ def mean_loss(loss_matrix: np.ndarray) -> np.ndarray:
     return (total / loss_matrix.shape[1]).astype(np.float32)
 
 
-def _loss_selections(loss, noisy, b: Budgets, seed: int, with_rsl: bool = True) -> dict:
+def _threshold_selections(loss, noisy, b: Budgets, with_rsl: bool = True) -> dict:
+    """The loss criteria that keep the smallest losses of each class at their budgets."""
     out = {
         "global": select.select_global(loss, int(b.classwise.sum())),
         "classwise": select.select_per_class(loss, noisy, b.classwise),
-        "gmm": select.select_gmm(loss, seed=seed),
     }
+    if with_rsl:
+        out["rsl"] = select.select_per_class(loss, noisy, b.rsl)
+    return out
+
+
+def _loss_selections(loss, noisy, b: Budgets, seed: int, with_rsl: bool = True) -> dict:
+    out = _threshold_selections(loss, noisy, b, with_rsl=False)
+    out["gmm"] = select.select_gmm(loss, seed=seed)  # before RSL: the per-epoch rows' order
     if with_rsl:
         out["rsl"] = select.select_per_class(loss, noisy, b.rsl)
     return out
@@ -146,9 +154,6 @@ def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
             "bayes": _predict(atoms, T, prior, b, n_j)}  # fmt: skip
 
 
-COUNTED = ("global", "classwise", "rsl")  # the loss criteria that keep per-class thresholds
-
-
 def probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T,
                  prior) -> tuple[precision_bounds.Bounds, precision_bounds.Bounds]:  # fmt: skip
     """The probes' counts (``precision_bounds.Bounds``) on the last epoch's loss and on the
@@ -169,11 +174,8 @@ def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy
     out = {}
     both = probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T, prior)
     for key, bounds in zip(("counts_single", "counts_mean"), both):
-        scores = bounds.scores
-        masks = {"global": select.select_global(scores, int(b.classwise.sum())),
-                 "classwise": select.select_per_class(scores, noisy, b.classwise),
-                 "rsl": select.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
-        out[key] = {name: bounds.of_selection(masks[name], level) for name in COUNTED}
+        masks = _threshold_selections(bounds.scores, noisy, b)
+        out[key] = {name: bounds.of_selection(mask, level) for name, mask in masks.items()}
     return out
 
 
