@@ -21,7 +21,11 @@ from theory.errors import InputError
 from theory.noise import noise_rate
 from theory.validation import check_labels, check_unit
 
-METHODS = ("ds", "confident", "anchor", "mixture", "pairs")
+CROWD_METHODS = ("ds", "ds-easy")
+METHODS = (*CROWD_METHODS, "confident", "anchor", "mixture", "pairs")
+_REFIT_FTOL = (
+    1e-8  # a bootstrap refit: the spread it feeds is sampling's, not the last 1e-3 of log L
+)
 ANCHOR_QUANTILE = 0.97  # Patrini et al. (2017): a high quantile, not the maximum, resists outliers
 
 
@@ -78,11 +82,15 @@ class _Crowd:
     keys: list
 
 
-def from_annotators(annotations, keys, classes: int, target=None, rule: str = "auto"):
-    """Dawid-Skene on (n, A) annotations; T of ``target`` (a derived label set) or of the first.
+def from_annotators(
+    annotations, keys, classes: int, target=None, rule="auto", model="ds", independence=False
+):
+    """T of ``target`` (a derived label set) or of the first annotator, from (n, A) annotations.
 
-    ``rule``: how ``target`` relates to the annotations (``observed``, ``worst`` or
-    ``auto`` to infer it, see ``crowd.infer_rule``).
+    ``model``: ``ds`` (Dawid-Skene) or ``ds-easy`` (``crowd.easy_items``: errors only on
+    hard items). ``independence``: also test the first against the second
+    (``details["independence"]``). ``rule``: how ``target`` relates to the annotations
+    (``observed``, ``worst`` or ``auto`` to infer it, see ``crowd.infer_rule``).
     """
     annotations = np.asarray(annotations)
     if target is not None and rule == "auto":
@@ -90,13 +98,31 @@ def from_annotators(annotations, keys, classes: int, target=None, rule: str = "a
     tcol = np.full(len(annotations), crowd.MISSING) if target is None else np.asarray(target)
     patterns, _, counts = crowd.label_patterns(np.column_stack([annotations, tcol]))
     data = _Crowd(patterns, counts, None if target is None else rule, list(keys))
-    return _fit_crowd(data, classes)
+    ann = patterns[:, :-1]
+    ds = crowd.dawid_skene(ann, counts, classes)
+    easy = (
+        crowd.easy_items(ann, counts, classes, start=ds)
+        if model == "ds-easy" or independence
+        else None
+    )
+    e = _crowd_estimate(data, classes, counts, ds if model == "ds" else easy, model)
+    if independence:
+        null = crowd.easy_items(ann, counts, classes, start=ds, independent=True)
+        e.details["independence"] = crowd.independence_test(null, easy)
+    return e
 
 
-def _fit_crowd(data: _Crowd, classes: int, counts=None, start=None) -> Estimate:
-    counts = data.counts if counts is None else counts
+def _refit(data: _Crowd, classes: int, counts, model: str, warm) -> Estimate:
+    ann = data.patterns[:, :-1]
+    if model == "ds":
+        fit = crowd.dawid_skene(ann, counts, classes, start=warm.posterior)
+    else:
+        fit = crowd.easy_items(ann, counts, classes, params=warm.params, ftol=_REFIT_FTOL)
+    return _crowd_estimate(data, classes, counts, fit, model)
+
+
+def _crowd_estimate(data: _Crowd, classes: int, counts, fit, model: str) -> Estimate:
     ann, tgt = data.patterns[:, :-1], data.patterns[:, -1]
-    fit = crowd.dawid_skene(ann, counts, classes, start=start)
     annotators = {}
     for a, key in enumerate(data.keys):
         law = crowd.target_law(ann, ann[:, a], classes, "observed")
@@ -107,9 +133,10 @@ def _fit_crowd(data: _Crowd, classes: int, counts=None, start=None) -> Estimate:
         T = crowd.transition_from_posterior(
             fit.posterior, counts, crowd.target_law(ann, tgt, classes, data.rule)
         )
-    details = {"data": data, "posterior": fit.posterior, "iterations": fit.iterations,
-               "rule": data.rule}  # fmt: skip
-    return Estimate("ds", T, fit.prior, annotators, details)
+    details = {"data": data, "fit": fit, "iterations": fit.iterations, "rule": data.rule}
+    if model == "ds-easy":
+        details["easy_share"] = 1.0 - fit.hard
+    return Estimate(model, T, fit.prior, annotators, details)
 
 
 def _crowd_draws(est: Estimate, draws: int, rng, classes: int):
@@ -118,7 +145,7 @@ def _crowd_draws(est: Estimate, draws: int, rng, classes: int):
     Ts, priors, ann = [], [], {k: [] for k in data.keys}
     for _ in range(draws):
         counts = rng.multinomial(n, data.counts / n).astype(float)
-        e = _fit_crowd(data, classes, counts, start=est.details["posterior"])
+        e = _refit(data, classes, counts, est.method, est.details["fit"])
         Ts.append(e.T)
         priors.append(e.prior)
         for k in data.keys:
@@ -228,7 +255,7 @@ def draws(est: Estimate, count: int, seed: int) -> tuple[np.ndarray, np.ndarray,
     c = len(est.T)
     if est.method == "pairs":
         return (*_pairs_draws(est, count, rng), {})
-    if est.method == "ds":
+    if est.method in CROWD_METHODS:
         return _crowd_draws(est, count, rng, c)
     return _probs_draws(est, count, rng, c)
 

@@ -65,10 +65,13 @@ def fit(args) -> tuple[est.Estimate, int]:
     if args.target:
         target = est.check_annotations({args.target: arrays[args.target]})[:, 0]
     c = int(max(annotations.max(), -1 if target is None else target.max())) + 1
-    if method == "ds":
+    if method in est.CROWD_METHODS:
         if len(args.noisy) < 2:
-            raise InputError("method 'ds' needs several --noisy keys (one per annotator)")
-        return est.from_annotators(annotations, args.noisy, c, target, args.target_rule), c
+            raise InputError(f"method {method!r} needs several --noisy keys (one per annotator)")
+        e = est.from_annotators(
+            annotations, args.noisy, c, target, args.target_rule, method, independence=True
+        )
+        return e, c
     noisy = annotations[:, 0]
     if (noisy < 0).any():
         raise InputError(f"method {method!r} needs a label for every item in {args.noisy[0]!r}")
@@ -107,6 +110,10 @@ def run(args) -> tuple[dict, str]:
             lo, hi = est.interval(ann_draws[k], level)
             out["annotators"][k] = {"T": T.tolist(), "T_low": lo.tolist(), "T_high": hi.tolist(),
                                     "noise_rate": noise_rate(T, e.prior)}  # fmt: skip
+    if "independence" in e.details:
+        out["independence"] = e.details["independence"]
+    if "easy_share" in e.details:
+        out["easy_share"] = e.details["easy_share"].tolist()
     if e.details.get("rule"):
         out["target"], out["target_rule"] = args.target, e.details["rule"]
     out["level"], out["bootstrap"] = level, boots
@@ -144,5 +151,16 @@ def render(out: dict) -> str:
     lines += ["   " + " ".join(fmt(v) for v in row) for row in out["T"]]
     for k, a in out.get("annotators", {}).items():
         lines.append(f"  annotator {k}: noise rate {a['noise_rate']:.4f}")
+    if "independence" in out:
+        t = out["independence"]
+        lines.append(
+            f"  annotators err independently given the class (Dawid-Skene) against errors "
+            f"only on hard items: LR {t['statistic']:.1f}, df {t['df']}, p {t['p_value']:.2g}"
+            + (
+                " (rejected: errors are shared, so T understates the noise)"
+                if t["p_value"] < 0.01
+                else ""
+            )
+        )
     lines.append(f"  {out['seconds']:.2f} s")
     return "\n".join(lines)

@@ -17,13 +17,15 @@ from theory.precision import global_, oracle_fractions, per_class
 
 NAME = "estimation"
 CAPTION = (
-    "Estimating T without clean labels. Left: CIFAR-10N, Dawid-Skene on the three annotators "
-    "(the clean labels only score it); 'worse' modelled by its rule beside the same posterior "
-    "read as a vote. Middle: digits, one noisy label and 5-fold out-of-sample probabilities, "
-    "T error per method (mean over seeds, bars = range). Right: how a T estimated from n "
+    "Estimating T without clean labels. Left: CIFAR-10N, Dawid-Skene (ds) and Dawid-Skene with "
+    "easy items (ds-easy) on the three annotators (the clean labels only score them); 'worse' "
+    "modelled by its rule beside the same posterior read as a vote. Middle: digits, one noisy "
+    "label and 5-fold out-of-sample probabilities, T error per method (mean over seeds, "
+    "bars = range). Right: how a T estimated from n "
     "items per class moves the predicted precision of the oracle-budget selection under g*. "
     "Far right: Dawid-Skene assumes annotators err independently; when they err together on "
-    "hard items it under-counts their errors, which no sampling interval reveals."
+    "hard items it under-counts their errors, which no sampling interval reveals, and easy "
+    "items do not model errors that all fall on one confusable class."
 )
 ANNOTATORS = ["random1", "random2", "random3"]
 SETTINGS = [(f, r) for f in ("symmetric", "pairwise", "structured", "uniform") for r in (0.2, 0.4)]
@@ -36,6 +38,9 @@ def _pairs_T(clean, noisy, c):
 
 
 def cifar10n_rows(draws: int, seed: int) -> list[dict]:
+    """Both crowd models on every CIFAR-10N label set. The same seed gives both the same
+    bootstrap resamples, so their T errors on a resample pair up: how often the ranking of
+    the two holds when the items are drawn again."""
     z = noise.cifar10n_labels()
     clean, ann = z["clean"], np.column_stack([z[k] for k in ANNOTATORS])
     rows = []
@@ -44,19 +49,33 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
         target = None if name == "random1" else z[name]
         rules = ("auto", "observed") if name == "worse" else ("auto",)
         for rule in rules:
-            e = estimate.from_annotators(ann, ANNOTATORS, 10, target, rule)
-            Ts, priors, _ = estimate.draws(e, draws, seed)
-            s = estimate.summarise(e, Ts, priors, 0.9)
-            rep, ref = report(e.T, e.prior), report(truth, np.bincount(clean) / clean.size)
-            agree = sum(getattr(rep, k) == getattr(ref, k) for k in CONDITIONS)
-            rows.append({
-                "kind": "cifar10n", "name": name, "method": "ds",
-                "rule": e.details["rule"] or "annotator", "T_error": estimate.t_error(e.T, truth),
-                "noise_rate": e.noise_rate, "noise_rate_low": s["noise_rate_low"],
-                "noise_rate_high": s["noise_rate_high"],
-                "true_noise_rate": float((z[name] != clean).mean()),
-                "verdicts_agree": agree, "verdicts": len(CONDITIONS),
-            })  # fmt: skip
+            boot = {}
+            for model in estimate.CROWD_METHODS:
+                e = estimate.from_annotators(ann, ANNOTATORS, 10, target, rule, model,
+                                             independence=model == "ds-easy")  # fmt: skip
+                Ts, priors, _ = estimate.draws(e, draws, seed)
+                boot[model] = np.array([estimate.t_error(T, truth) for T in Ts])
+                s = estimate.summarise(e, Ts, priors, 0.9)
+                rep, ref = report(e.T, e.prior), report(truth, np.bincount(clean) / clean.size)
+                agree = sum(getattr(rep, k) == getattr(ref, k) for k in CONDITIONS)
+                row = {
+                    "kind": "cifar10n", "name": name, "method": model,
+                    "rule": e.details["rule"] or "annotator",
+                    "T_error": estimate.t_error(e.T, truth),
+                    "noise_rate": e.noise_rate, "noise_rate_low": s["noise_rate_low"],
+                    "noise_rate_high": s["noise_rate_high"],
+                    "true_noise_rate": float((z[name] != clean).mean()),
+                    "verdicts_agree": agree, "verdicts": len(CONDITIONS),
+                }  # fmt: skip
+                if model == "ds-easy":
+                    diff = boot["ds-easy"] - boot["ds"]
+                    row["independence_statistic"] = e.details["independence"]["statistic"]
+                    row["independence_p"] = e.details["independence"]["p_value"]
+                    low, high = np.quantile(diff, [0.05, 0.95])
+                    row["boot_diff_low"], row["boot_diff_high"] = float(low), float(high)
+                    row["boot_diff_median"] = float(np.median(diff))
+                    row["boot_share_below"] = float((diff < 0).mean())
+                rows.append(row)
     return rows
 
 
@@ -151,12 +170,46 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
             pick = rng.random(n) < 0.5
             ann.append(np.where(is_hard, np.where(pick, z, truth), lab))
         ann = np.column_stack(ann)
-        e = estimate.from_annotators(ann, list("abc"), c)
         truth_T = _pairs_T(truth, ann[:, 0], c)
-        rows.append({"kind": "correlated", "hard_share": hard,
-                     "T_error": estimate.t_error(e.annotators["a"], truth_T),
-                     "noise_rate": noise_rate(e.annotators["a"], e.prior),
-                     "true_noise_rate": float((ann[:, 0] != truth).mean())})  # fmt: skip
+        for model in estimate.CROWD_METHODS:
+            e = estimate.from_annotators(ann, list("abc"), c, model=model)
+            rows.append({"kind": "correlated", "hard_share": hard, "method": model,
+                         "T_error": estimate.t_error(e.annotators["a"], truth_T),
+                         "noise_rate": noise_rate(e.annotators["a"], e.prior),
+                         "true_noise_rate": float((ann[:, 0] != truth).mean())})  # fmt: skip
+    return rows
+
+
+COVERAGE = [(3, 3_000), (4, 3_000), (3, 10_000), (4, 10_000)]
+
+
+def coverage_rows(quick: bool, seed: int) -> list[dict]:
+    """Share of the first annotator's T entries inside the 90% bootstrap interval, when a
+    share 0.2-0.5 of the items is easy (every annotator right) and the rest follow random
+    confusions with diagonal 0.5: the world ``ds-easy`` models and Dawid-Skene does not."""
+    rows = []
+    settings, sims, boots = (COVERAGE[:1], 5, 20) if quick else (COVERAGE, 40, 100)
+    for c, n in settings:
+        rng = np.random.default_rng([seed, c, n])
+        hits = {m: [] for m in estimate.CROWD_METHODS}
+        for _ in range(sims):
+            truth = rng.integers(0, c, n)
+            confusions = [0.5 * np.eye(c) + 0.5 * rng.dirichlet(np.ones(c), c) for _ in range(3)]
+            easy = rng.random(n) < rng.uniform(0.2, 0.5)
+            ann = np.column_stack([
+                np.where(easy, truth, generate.noisy_labels(truth, T, int(rng.integers(1 << 31))))
+                for T in confusions
+            ])  # fmt: skip
+            target = _pairs_T(truth, ann[:, 0], c)
+            for model, h in hits.items():
+                e = estimate.from_annotators(ann, list("abc"), c, model=model)
+                _, _, per = estimate.draws(e, boots, int(rng.integers(1 << 31)))
+                low, high = estimate.interval(per["a"], 0.9)
+                h.append(((low <= target) & (target <= high)).ravel())
+        for model, h in hits.items():
+            rows.append({"kind": "coverage", "classes": c, "n": n, "method": model,
+                         "draws": sims, "bootstrap": boots,
+                         "coverage": float(np.concatenate(h).mean())})  # fmt: skip
     return rows
 
 
@@ -166,24 +219,26 @@ def compute(quick: bool, seed: int) -> list[dict]:
         + digits_rows(quick, seed)
         + propagation_rows(5 if quick else 20, seed)
         + correlated_rows(10_000 if quick else 50_000, seed)
+        + coverage_rows(quick, seed)
     )
 
 
 def draw(t):
     fig, axes = figure(1, 4, size=(5.0, 4.2))
     ax = axes[0][0]
-    m = t["kind"] == "cifar10n"
+    for k, (model, color) in enumerate((("ds", "C0"), ("ds-easy", "C2"))):
+        m = (t["kind"] == "cifar10n") & (t["method"] == model)
+        x = np.arange(m.sum()) + (k - 0.5) * 0.4
+        ax.bar(x, t["T_error"][m], 0.4, color=color, label=model)
+        for j, (said, true) in enumerate(zip(t["noise_rate"][m], t["true_noise_rate"][m])):
+            ax.text(x[j], t["T_error"][m][j] + 0.3, f"{said:.3f}\n{true:.3f}", ha="center",
+                    fontsize=4.5)  # fmt: skip
     labels = [f"{n}\n({r})" if n == "worse" else n for n, r in zip(t["name"][m], t["rule"][m])]
-    x = np.arange(m.sum())
-    ax.bar(x, t["T_error"][m], color="C0")
-    for k, (a, b, lo, hi, v) in enumerate(zip(
-            t["noise_rate"][m], t["true_noise_rate"][m], t["noise_rate_low"][m],
-            t["noise_rate_high"][m], t["verdicts_agree"][m])):  # fmt: skip
-        ax.text(k, t["T_error"][m][k] + 0.3, f"{a:.3f}\n[{lo:.3f},{hi:.3f}]\ntrue {b:.3f}\n"
-                f"{v:.0f}/5 verdicts", ha="center", fontsize=5)  # fmt: skip
-    ax.set_xticks(x, labels, fontsize=6)
-    ax.set(ylabel="T error  sum|T_hat - T| / c x 100", title="CIFAR-10N, Dawid-Skene",
-           ylim=(0, 1.3 * t["T_error"][m].max()))  # fmt: skip
+    ax.set_xticks(np.arange(m.sum()), labels, fontsize=6)
+    ax.set(ylabel="T error  sum|T_hat - T| / c x 100",
+           title="CIFAR-10N, three annotators (noise rate: estimated / true)",
+           ylim=(0, 1.45 * t["T_error"][t["kind"] == "cifar10n"].max()))  # fmt: skip
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
     ax = axes[0][1]
     m = t["kind"] == "digits"
     keys = list(dict.fromkeys(zip(t["noise"][m], t["rate"][m])))
@@ -210,15 +265,18 @@ def draw(t):
            ylabel="|predicted - achieved| precision (mean)")  # fmt: skip
     ax.legend(fontsize=7, frameon=False)
     ax = axes[0][3]
-    m = t["kind"] == "correlated"
-    ax.plot(t["hard_share"][m], t["T_error"][m], "o-", color="C0", label="T error (left)")
-    ax.set(xlabel="share of items on which annotators err together", ylabel="T error",
-           title="Dawid-Skene under correlated errors")  # fmt: skip
     twin = ax.twinx()
+    for model, style in (("ds", "-"), ("ds-easy", ":")):
+        m = (t["kind"] == "correlated") & (t["method"] == model)
+        ax.plot(t["hard_share"][m], t["T_error"][m], "o" + style, color="C0",
+                label=f"T error, {model} (left)")  # fmt: skip
+        twin.plot(t["hard_share"][m], t["noise_rate"][m], "s" + style, color="C3",
+                  label=f"estimated, {model}")  # fmt: skip
+    ax.set(xlabel="share of items on which annotators err together", ylabel="T error",
+           title="correlated errors")  # fmt: skip
     twin.plot(t["hard_share"][m], t["true_noise_rate"][m], "k--", label="true noise rate")
-    twin.plot(t["hard_share"][m], t["noise_rate"][m], "s-", color="C3", label="estimated")
     twin.set_ylabel("noise rate of annotator a")
-    twin.legend(fontsize=7, frameon=False, loc="lower right")
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    twin.legend(fontsize=6, frameon=False, loc="lower right")
+    ax.legend(fontsize=6, frameon=False, loc="upper left")
     fig.tight_layout()
     return fig
