@@ -150,4 +150,4 @@ def test_cli_reports_the_model_and_the_test(tmp_path, capsys):
     assert len(d["easy_share"]) == 3 and all(0 <= s <= 1 for s in d["easy_share"])
     assert d["independence"]["df"] == 3 and d["independence"]["p_value"] < 0.01
     assert main(base) == 0
-    assert "rejected: errors are shared" in capsys.readouterr().out
+    assert "rejected: annotators err together" in capsys.readouterr().out

@@ -157,7 +157,7 @@ def render(out: dict) -> str:
             f"  annotators err independently given the class (Dawid-Skene) against errors "
             f"only on hard items: LR {t['statistic']:.1f}, df {t['df']}, p {t['p_value']:.2g}"
             + (
-                " (rejected: errors are shared, so T understates the noise)"
+                " (rejected: annotators err together; the intervals carry sampling error only)"
                 if t["p_value"] < 0.01
                 else ""
             )
