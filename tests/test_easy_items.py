@@ -31,6 +31,13 @@ def _exact_counts(prior, hard, conf, n):
     return patterns, n * p
 
 
+def _log_likelihood(fit, patterns, counts):
+    """The multinomial log likelihood of the counts, pattern by pattern, from a fit's
+    parameters: not from the optimiser's own objective."""
+    _, p = _exact_counts(fit.prior, fit.hard, fit.confusions, 1.0)
+    return float(counts @ np.log(p))
+
+
 def _annotator_T(hard, conf, a):
     return (1 - hard)[:, None] * np.eye(len(hard)) + hard[:, None] * conf[a]
 
@@ -65,15 +72,22 @@ def test_recovers_its_own_model_where_dawid_skene_cannot(c):
     fit = crowd.easy_items(patterns, counts, c)
     np.testing.assert_allclose(fit.prior, prior, atol=2e-3)
     np.testing.assert_allclose(fit.hard, hard, atol=2e-2)
+    np.testing.assert_allclose(fit.confusions, conf, atol=2e-2)
+    assert fit.iterations >= 1
     ds = crowd.dawid_skene(patterns, counts, c)
     null = crowd.easy_items(patterns, counts, c, start=ds, independent=True)
+    ll = {k: _log_likelihood(f, patterns, counts) for k, f in (("easy", fit), ("null", null))}
+    assert ll["easy"] == pytest.approx(fit.log_likelihood, rel=1e-9)
+    assert ll["null"] == pytest.approx(null.log_likelihood, rel=1e-9)
+    test = crowd.independence_test(null, fit)
+    assert test["statistic"] == pytest.approx(2 * (ll["easy"] - ll["null"]), rel=1e-6)
     for a in range(3):
         truth = _annotator_T(hard, conf, a)
         ours = np.abs(_T_of(fit, patterns, counts, a, c) - truth).sum() / c * 100
         theirs = np.abs(_T_of(ds, patterns, counts, a, c) - truth).sum() / c * 100
         assert ours < 0.5, ours
         assert theirs > 5 * ours + 1.0, (ours, theirs)
-    assert crowd.independence_test(null, fit)["p_value"] < 1e-6
+    assert test["p_value"] < 1e-6 and test["df"] == c
 
 
 def test_nests_dawid_skene_when_errors_are_independent():

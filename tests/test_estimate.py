@@ -316,3 +316,40 @@ def test_loss_mixture_recovers_T_when_classes_separate_in_logit_space():
     # the probabilities here know the clean class, not the noisy one: anchors read T off the
     # probability rows and so miss it; the mixture reads T off the labels
     assert np.abs(est.from_probs(noisy, probs, c, "anchor").T - truth).sum() / c * 100 > 3 * err
+
+
+def test_a_class_no_one_labels_gets_uniform_rows_not_nan():
+    """Three classes declared, the third never given: its confusion rows and its row of T
+    have no mass, and fall back to uniform instead of dividing by zero."""
+    rng = rng0(31)
+    truth = rng.integers(0, 2, 2000)
+    labels = _annotate(rng, truth, [_random_T(rng, 2, 0.8) for _ in range(3)])
+    pat, _, cnt = crowd.label_patterns(labels)
+    fit = crowd.dawid_skene(pat, cnt, 3)
+    assert fit.prior[2] < 1e-9
+    np.testing.assert_allclose(fit.confusions[:, 2, :], 1 / 3)
+    law = crowd.target_law(pat, pat[:, 0], 3, "observed")
+    T = crowd.transition_from_posterior(fit.posterior, cnt, law)
+    np.testing.assert_allclose(T[2], 1 / 3)
+    assert np.isfinite(T).all() and T[:2, 2].max() == 0
+
+
+def test_a_label_outside_the_annotations_on_one_item_is_observed():
+    """One item whose derived label none of its annotators gave: the label set cannot be
+    CIFAR-N's 'worse' (always one of the annotations), however 'worst' the rest looks."""
+    rng = rng0(37)
+    truth = rng.integers(0, 3, 3000)
+    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    worst = _worst(labels, truth, rng)
+    assert crowd.infer_rule(labels, worst) == "worst"
+    k = int(np.flatnonzero((labels == labels[:, :1]).all(1))[0])  # a unanimous item
+    worst[k] = (labels[k, 0] + 1) % 3
+    assert crowd.infer_rule(labels, worst) == "observed"
+
+
+def test_normalise_log_is_stable_row_by_row():
+    rows = np.array([[-1000.0, -1001.0], [0.0, -1.0]])
+    post, evidence = crowd.normalise_log(rows)
+    expect = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()
+    np.testing.assert_allclose(post, [expect, expect])
+    np.testing.assert_allclose(evidence, [-1000 + np.log1p(np.exp(-1)), np.log1p(np.exp(-1))])
