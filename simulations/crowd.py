@@ -180,7 +180,8 @@ def _unanimous(patterns: np.ndarray, classes: int) -> np.ndarray:
 
 
 def _easy_objective(x, weights, onehot, unanimous):
-    """Minus the log likelihood, its gradient, and the (m, c, 2) posterior over (class, type).
+    """Minus the log likelihood, its gradient, and each pattern's (m, c) posterior over the
+    true class (summed over easy and hard).
 
     Prior and confusion rows are softmax logits; ``hard`` is a box-bounded share, so a class
     with no easy items stops at 1 instead of sending a logit to infinity. The gradient is

@@ -23,9 +23,9 @@ from theory.validation import check_labels, check_unit
 
 CROWD_METHODS = ("ds", "ds-easy")
 METHODS = (*CROWD_METHODS, "confident", "anchor", "mixture", "pairs")
-_REFIT_FTOL = (
-    1e-8  # a bootstrap refit: the spread it feeds is sampling's, not the last 1e-3 of log L
-)
+# a bootstrap refit of ds-easy stops sooner: the spread it feeds is sampling's, far above
+# the last 1e-3 of the log likelihood
+_REFIT_FTOL = 1e-8
 ANCHOR_QUANTILE = 0.97  # Patrini et al. (2017): a high quantile, not the maximum, resists outliers
 
 
