@@ -53,10 +53,10 @@ def test_gradient_is_the_derivative_of_the_likelihood():
     patterns = rng.integers(-1, c, (40, A))
     patterns[(patterns < 0).all(1), 0] = 0
     weights = rng.integers(1, 50, 40).astype(float)
-    onehot, unanimous = crowd._one_hot(patterns, c), crowd._unanimous(patterns, c)
+    args = (weights, patterns, crowd._indicators(patterns, c), crowd._unanimous(patterns, c))
     x = np.concatenate([rng.normal(size=c), rng.uniform(0.2, 0.9, c), rng.normal(size=A * c * c)])
-    value, grad, _ = crowd._easy_objective(x, weights, onehot, unanimous)
-    numeric = approx_fprime(x, lambda v: crowd._easy_objective(v, weights, onehot, unanimous)[0])
+    value, grad, _ = crowd._easy_objective(x, *args)
+    numeric = approx_fprime(x, lambda v: crowd._easy_objective(v, *args)[0])
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-3)
 
 
@@ -165,3 +165,5 @@ def test_cli_reports_the_model_and_the_test(tmp_path, capsys):
     assert d["independence"]["df"] == 3 and d["independence"]["p_value"] < 0.01
     assert main(base) == 0
     assert "rejected: annotators err together" in capsys.readouterr().out
+    assert main([*base, "--no-independence", "--json"]) == 0
+    assert "independence" not in json.loads(capsys.readouterr().out)
