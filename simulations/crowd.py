@@ -270,14 +270,15 @@ def easy_items(
     )  # fmt: skip
 
 
-def independence_test(ds: EasyItems, easy: EasyItems) -> dict:
-    """Likelihood-ratio test of Dawid-Skene (errors independent given the class; ``ds`` from
-    ``easy_items(..., independent=True)``, so both maxima are found to the same tolerance)
+def independence_test(null: EasyItems, easy: EasyItems) -> dict:
+    """Likelihood-ratio test of Dawid-Skene (errors independent given the class; ``null`` from
+    ``easy_items(..., independent=True)``, not EM's fit, so both maxima are found to the same
+    tolerance)
     against the easy-items model, which nests it at ``hard`` = 1.
 
     The null sits on the boundary of the share's range, where the statistic follows a
     mixture of chi-squares with at most ``c`` degrees of freedom; the chi-square with ``c``
     gives a conservative p-value."""
-    statistic = max(0.0, 2.0 * (easy.log_likelihood - ds.log_likelihood))
+    statistic = max(0.0, 2.0 * (easy.log_likelihood - null.log_likelihood))
     df = len(easy.hard)
     return {"statistic": statistic, "df": df, "p_value": float(chi2.sf(statistic, df))}
