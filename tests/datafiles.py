@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from simulations import data
+from simulations.training import data
 
 
 def write_cifar(folder, per_batch=4, seed=0):

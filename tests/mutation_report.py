@@ -84,69 +84,116 @@ CLASSES = [
 ]
 
 NOTES = {  # reasons for single mutants, by name prefix
-    "simulations.crowd.x_label_patterns__mutmut_13": "np.unique returns a 1-D inverse in "
-    "numpy 2, where reshape(None) and reshape(-2) leave it as it is; the reshape is for older "
-    "numpy's (n, 1)",
-    "simulations.crowd.x_label_patterns__mutmut_15": "as mutmut_13",
-    "simulations.crowd.x__m_step__mutmut_41": "a confusion row with total mass in (0, 1] "
-    "(under one item's worth) becomes uniform instead of its own shares: such a row has "
-    "almost no weight in the likelihood, and no test's fit has one",
-    "simulations.crowd.x_transition_from_posterior__mutmut_40": "as _m_step mutmut_41",
-    "simulations.crowd.x_majority_start": "rescales the starting posterior of some or all "
-    "patterns; the first M-step normalises rows, and EM reaches the same fixed point",
-    "simulations.crowd.x_dawid_skene__mutmut_1": "one more iteration allowed: every fit in the "
-    "tests converges well before 500",
-    "simulations.crowd.x_dawid_skene__mutmut_15": "ignores the warm start: a bootstrap refit "
-    "starts from the majority vote and reaches the same fixed point, more slowly",
-    "simulations.crowd.x_dawid_skene__mutmut_45": "stops one tie later: a change of exactly "
-    "the tolerance has probability 0",
-    "simulations.crowd.x_dawid_skene__mutmut_46": "a tolerance of 1e-9 / |log L| instead of "
-    "1e-9 x |log L|: EM runs on to the same fixed point",
-    "simulations.crowd.x_dawid_skene__mutmut_53": "the iteration count is reported, not used",
-    "simulations.crowd.x_target_law__mutmut_11": "transition_from_posterior normalises each "
-    "row, so a law of 2 where it is 1 gives the same T",
-    "simulations.crowd.x_infer_rule__mutmut_18": "one more, empty, class column in the vote "
-    "counts changes no argmax and no count",
-    "simulations.crowd.x_infer_rule__mutmut_30": "with three annotators a strict majority is "
-    "2 or 3 votes either way; the rule differs only for even counts, which no label set in "
-    "the tests has",
-    "simulations.crowd.x_infer_rule__mutmut_34": "as mutmut_30: 2 > 1 and 2 > 1.5 alike",
-    "simulations.crowd.x_infer_rule__mutmut_35": "skips the early answer for a majority vote; "
-    "the two-against-one test that follows gives 'observed' for it too",
-    "simulations.crowd.x_infer_rule__mutmut_36": "as mutmut_35",
-    "simulations.crowd.x_infer_rule__mutmut_38": "as mutmut_35",
-    "simulations.crowd.x_infer_rule__mutmut_59": "a share of exactly one half has no effect "
-    "on labels that are 'worst' (near 1) or votes (near 0)",
-    "simulations.crowd.x_easy_items__mutmut_21": "as dawid_skene mutmut_15: the start is "
-    "refitted to the same Dawid-Skene fit",
-    "simulations.crowd.x_easy_items__mutmut_40": "starts the null at share 0.9 with the share "
-    "bounded to [1, 1]: L-BFGS-B projects the start onto the bounds",
-    "simulations.crowd.x_easy_items__mutmut_42": "as mutmut_40: a start of 2 is projected to 1",
-    "simulations.crowd.x_easy_items__mutmut_55": "frees the null's share but starts it at 1, "
-    "where the gradient pushes against the upper bound: it stays at 1",
-    "simulations.crowd.x_easy_items__mutmut_83": "drops the method: scipy picks L-BFGS-B for "
-    "a bounded problem",
-    "simulations.crowd.x_easy_items__mutmut_91": "one more iteration allowed: every fit in the "
-    "tests converges well before 5,000",
-    "simulations.crowd.x_easy_items__mutmut_89": "an unknown option name: scipy warns and keeps "
-    "its default of 15,000 iterations, more than the fits use",
-    "simulations.crowd.x_easy_items__mutmut_90": "as mutmut_89",
-    "simulations.crowd.x_easy_items__mutmut_94": "an unknown option name: scipy keeps its "
-    "projected-gradient tolerance of 1e-5, which gradients counted in items never meet "
-    "before the relative change of the likelihood stops the fit",
-    "simulations.crowd.x_easy_items__mutmut_95": "as mutmut_94",
-    "simulations.crowd.x_easy_items__mutmut_113": "without the previous parameters a bootstrap "
-    "refit starts from Dawid-Skene's fit of the resample and reaches the same maximum",
-    "simulations.select.x_select_gmm__mutmut_16": "adding lo instead of subtracting it shifts "
-    "every normalised loss alike; the 2-component fit and its decision move with the shift",
-    "simulations.select.x_select_gmm__mutmut_21": "at exactly fit_max samples the subsample "
-    "without replacement is a permutation of all of them, and the fit does not depend on order",
-    "simulations.select.x_select_gmm__mutmut_25": "choice reads replace=None as false: the "
-    "subsample is still drawn without replacement",
-    "simulations.select.x_select_gmm__mutmut_73": "a posterior of exactly 0.5 at a sample has "
-    "probability 0 for continuous losses",
-    "simulations.select.x_agreements_with_cleanlab__mutmut_15": "dropping n_jobs=1 lets "
-    "cleanlab use every core; the issues it finds are the same",
+    "simulations.estimation.dawid_skene.x_label_patterns__mutmut_13": (
+        "np.unique returns a 1-D inverse in numpy 2, where reshape(None) and reshape(-2) leave it "
+        "as it is; the reshape is for older numpy's (n, 1)"
+    ),
+    "simulations.estimation.dawid_skene.x_label_patterns__mutmut_15": "as mutmut_13",
+    "simulations.estimation.dawid_skene.x__m_step__mutmut_41": (
+        "a confusion row with total mass in (0, 1] (under one item's worth) becomes uniform "
+        "instead of its own shares: such a row has almost no weight in the likelihood, and no "
+        "test's fit has one"
+    ),
+    "simulations.estimation.dawid_skene.x_transition_from_posterior__mutmut_40": (
+        "as _m_step mutmut_41"
+    ),
+    "simulations.estimation.dawid_skene.x_majority_start": (
+        "rescales the starting posterior of some or all patterns; the first M-step normalises "
+        "rows, and EM reaches the same fixed point"
+    ),
+    "simulations.estimation.dawid_skene.x_dawid_skene__mutmut_1": (
+        "one more iteration allowed: every fit in the tests converges well before 500"
+    ),
+    "simulations.estimation.dawid_skene.x_dawid_skene__mutmut_15": (
+        "ignores the warm start: a bootstrap refit starts from the majority vote and reaches the "
+        "same fixed point, more slowly"
+    ),
+    "simulations.estimation.dawid_skene.x_dawid_skene__mutmut_45": (
+        "stops one tie later: a change of exactly the tolerance has probability 0"
+    ),
+    "simulations.estimation.dawid_skene.x_dawid_skene__mutmut_46": (
+        "a tolerance of 1e-9 / |log L| instead of 1e-9 x |log L|: EM runs on to the same fixed "
+        "point"
+    ),
+    "simulations.estimation.dawid_skene.x_dawid_skene__mutmut_53": (
+        "the iteration count is reported, not used"
+    ),
+    "simulations.estimation.dawid_skene.x_target_law__mutmut_11": (
+        "transition_from_posterior normalises each row, so a law of 2 where it is 1 gives the same"
+        " T"
+    ),
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_18": (
+        "one more, empty, class column in the vote counts changes no argmax and no count"
+    ),
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_30": (
+        "with three annotators a strict majority is 2 or 3 votes either way; the rule differs only"
+        " for even counts, which no label set in the tests has"
+    ),
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_34": (
+        "as mutmut_30: 2 > 1 and 2 > 1.5 alike"
+    ),
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_35": (
+        "skips the early answer for a majority vote; the two-against-one test that follows gives "
+        "'observed' for it too"
+    ),
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_36": "as mutmut_35",
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_38": "as mutmut_35",
+    "simulations.estimation.dawid_skene.x_infer_rule__mutmut_59": (
+        "a share of exactly one half has no effect on labels that are 'worst' (near 1) or votes "
+        "(near 0)"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_21": (
+        "as dawid_skene mutmut_15: the start is refitted to the same Dawid-Skene fit"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_40": (
+        "starts the null at share 0.9 with the share bounded to [1, 1]: L-BFGS-B projects the "
+        "start onto the bounds"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_42": (
+        "as mutmut_40: a start of 2 is projected to 1"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_55": (
+        "frees the null's share but starts it at 1, where the gradient pushes against the upper "
+        "bound: it stays at 1"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_83": (
+        "drops the method: scipy picks L-BFGS-B for a bounded problem"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_91": (
+        "one more iteration allowed: every fit in the tests converges well before 5,000"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_89": (
+        "an unknown option name: scipy warns and keeps its default of 15,000 iterations, more than"
+        " the fits use"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_90": "as mutmut_89",
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_94": (
+        "an unknown option name: scipy keeps its projected-gradient tolerance of 1e-5, which "
+        "gradients counted in items never meet before the relative change of the likelihood stops "
+        "the fit"
+    ),
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_95": "as mutmut_94",
+    "simulations.estimation.dawid_skene.x_easy_items__mutmut_113": (
+        "without the previous parameters a bootstrap refit starts from Dawid-Skene's fit of the "
+        "resample and reaches the same maximum"
+    ),
+    "simulations.selection.rules.x_select_gmm__mutmut_16": (
+        "adding lo instead of subtracting it shifts every normalised loss alike; the 2-component "
+        "fit and its decision move with the shift"
+    ),
+    "simulations.selection.rules.x_select_gmm__mutmut_21": (
+        "at exactly fit_max samples the subsample without replacement is a permutation of all of "
+        "them, and the fit does not depend on order"
+    ),
+    "simulations.selection.rules.x_select_gmm__mutmut_25": (
+        "choice reads replace=None as false: the subsample is still drawn without replacement"
+    ),
+    "simulations.selection.rules.x_select_gmm__mutmut_73": (
+        "a posterior of exactly 0.5 at a sample has probability 0 for continuous losses"
+    ),
+    "simulations.selection.rules.x_agreements_with_cleanlab__mutmut_15": (
+        "dropping n_jobs=1 lets cleanlab use every core; the issues it finds are the same"
+    ),
     "theory.claims.x_tightness_witness": "the third term of `min` never binds: the other "
     "entries of a row sum to 1 - T[j, j], so their room to move is at least T[j, j]",
     "theory.claims.x__shift_down": "`amount` is at most eps and at most the room left, so the "

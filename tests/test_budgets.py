@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations import select
-from simulations.simulate import Setting, parse_keep, simulate
+from simulations.selection import rules
+from simulations.synthetic.simulate import Setting, parse_keep, simulate
 from theory import noise, precision
 from theory.budgets import TargetBudgets, largest_share, target_budgets
 from theory.errors import InputError
@@ -118,7 +118,7 @@ def test_kept_at_precision_is_the_longest_prefix_that_clean(losses, data, precis
     for k in range(1, len(losses) + 1):  # the naive loop: every prefix of the ranking
         if is_clean[order[:k]].sum() / k >= precision_:
             best = k
-    assert select.kept_at_precision(losses, is_clean, precision_) == best
+    assert rules.kept_at_precision(losses, is_clean, precision_) == best
 
 
 def test_a_target_sits_beside_coteaching_on_the_same_losses():

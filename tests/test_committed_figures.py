@@ -65,7 +65,7 @@ def test_a_target_is_compared_with_coteaching_on_both_axes():
 def test_committed_target_runs_reach_their_target_in_95_percent_of_cells():
     # the verdict of figure 14 (done when: observed >= P - 0.01 in >= 95% of the compare
     # grid's cells), read back from the committed data through the summary the README quotes
-    from simulations import sweep
+    from simulations.experiments import sweep
     from simulations.figures.target_keep import summary
 
     cfg = sweep.load_config(COMMITTED.parent / "simulations/sweeps/compare_target.toml")
@@ -90,7 +90,7 @@ def test_committed_bounded_targets_land_within_002_of_p_wherever_they_keep_somet
     # (setting, criterion) cell's mean over the seeds that kept something is >= P - 0.02, on
     # every target of both sweeps, and the runs reach P as often as the level says (pooled,
     # within three binomial standard deviations below it); each count comes from the sweeps
-    from simulations import sweep
+    from simulations.experiments import sweep
     from simulations.figures.target_bound import SWEEPS, summary
 
     t = figures.read_csv(COMMITTED / "target_bound.csv")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datafiles import write_cifar, write_mnist
 
-from simulations import data
+from simulations.training import data
 from theory.errors import InputError
 
 

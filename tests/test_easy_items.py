@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from simulations import crowd
-from simulations import estimate as est
 from simulations.cli import main
+from simulations.estimation import dawid_skene
+from simulations.estimation import transition as est
 from tests.test_estimate import _annotate, _npz, _pairs_T, _random_T
 
 rng0 = np.random.default_rng
@@ -43,8 +43,8 @@ def _annotator_T(hard, conf, a):
 
 
 def _T_of(fit, patterns, counts, a, c):
-    law = crowd.target_law(patterns, patterns[:, a], c, "observed")
-    return crowd.transition_from_posterior(fit.posterior, counts, law)
+    law = dawid_skene.target_law(patterns, patterns[:, a], c, "observed")
+    return dawid_skene.transition_from_posterior(fit.posterior, counts, law)
 
 
 def test_gradient_is_the_derivative_of_the_likelihood():
@@ -53,10 +53,15 @@ def test_gradient_is_the_derivative_of_the_likelihood():
     patterns = rng.integers(-1, c, (40, A))
     patterns[(patterns < 0).all(1), 0] = 0
     weights = rng.integers(1, 50, 40).astype(float)
-    args = (weights, patterns, crowd._indicators(patterns, c), crowd._unanimous(patterns, c))
+    args = (
+        weights,
+        patterns,
+        dawid_skene._indicators(patterns, c),
+        dawid_skene._unanimous(patterns, c),
+    )
     x = np.concatenate([rng.normal(size=c), rng.uniform(0.2, 0.9, c), rng.normal(size=A * c * c)])
-    value, grad, _ = crowd._easy_objective(x, *args)
-    numeric = approx_fprime(x, lambda v: crowd._easy_objective(v, *args)[0])
+    value, grad, _ = dawid_skene._easy_objective(x, *args)
+    numeric = approx_fprime(x, lambda v: dawid_skene._easy_objective(v, *args)[0])
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-3)
 
 
@@ -69,17 +74,17 @@ def test_recovers_its_own_model_where_dawid_skene_cannot(c):
     rng = rng0(c)
     prior, hard, conf = _model(rng, c, 3, rng.uniform(0.2, 0.6, c))
     patterns, counts = _exact_counts(prior, hard, conf, 1e6)
-    fit = crowd.easy_items(patterns, counts, c)
+    fit = dawid_skene.easy_items(patterns, counts, c)
     np.testing.assert_allclose(fit.prior, prior, atol=2e-3)
     np.testing.assert_allclose(fit.hard, hard, atol=2e-2)
     np.testing.assert_allclose(fit.confusions, conf, atol=2e-2)
     assert fit.iterations >= 1
-    ds = crowd.dawid_skene(patterns, counts, c)
-    null = crowd.easy_items(patterns, counts, c, start=ds, independent=True)
+    ds = dawid_skene.dawid_skene(patterns, counts, c)
+    null = dawid_skene.easy_items(patterns, counts, c, start=ds, independent=True)
     ll = {k: _log_likelihood(f, patterns, counts) for k, f in (("easy", fit), ("null", null))}
     assert ll["easy"] == pytest.approx(fit.log_likelihood, rel=1e-9)
     assert ll["null"] == pytest.approx(null.log_likelihood, rel=1e-9)
-    test = crowd.independence_test(null, fit)
+    test = dawid_skene.independence_test(null, fit)
     assert test["statistic"] == pytest.approx(2 * (ll["easy"] - ll["null"]), rel=1e-6)
     for a in range(3):
         truth = _annotator_T(hard, conf, a)
@@ -95,13 +100,13 @@ def test_nests_dawid_skene_when_errors_are_independent():
     c = 4
     prior, hard, conf = _model(rng, c, 3, np.zeros(c))
     patterns, counts = _exact_counts(prior, hard, conf, 1e6)
-    ds = crowd.dawid_skene(patterns, counts, c)
-    fit = crowd.easy_items(patterns, counts, c, start=ds)
-    null = crowd.easy_items(patterns, counts, c, start=ds, independent=True)
+    ds = dawid_skene.dawid_skene(patterns, counts, c)
+    fit = dawid_skene.easy_items(patterns, counts, c, start=ds)
+    null = dawid_skene.easy_items(patterns, counts, c, start=ds, independent=True)
     np.testing.assert_array_equal(null.hard, 1.0)
     assert abs(null.log_likelihood - ds.log_likelihood) < 1.0  # the same model, two optimisers
     assert fit.hard.min() > 0.98
-    assert crowd.independence_test(null, fit)["statistic"] < 1e-3
+    assert dawid_skene.independence_test(null, fit)["statistic"] < 1e-3
     for a in range(3):
         np.testing.assert_allclose(
             _T_of(fit, patterns, counts, a, c), _T_of(ds, patterns, counts, a, c), atol=2e-3

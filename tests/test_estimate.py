@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations import crowd
-from simulations import estimate as est
 from simulations.cli import main
+from simulations.estimation import dawid_skene
+from simulations.estimation import transition as est
 from theory.conditions import row_dominant
 
 rng0 = np.random.default_rng
@@ -59,9 +59,9 @@ def test_patterns_give_the_itemwise_fixed_point():
     rng = rng0(1)
     truth = rng.integers(0, 3, 300)
     labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
-    pat, inv, cnt = crowd.label_patterns(labels)
+    pat, inv, cnt = dawid_skene.label_patterns(labels)
     assert len(pat) < len(labels)
-    fit = crowd.dawid_skene(pat, cnt, 3, max_iter=25, tol=0.0)
+    fit = dawid_skene.dawid_skene(pat, cnt, 3, max_iter=25, tol=0.0)
     prior, conf, post = _itemwise_ds(labels, 3, 25)
     np.testing.assert_allclose(fit.prior, prior, atol=1e-9)
     np.testing.assert_allclose(fit.confusions, conf, atol=1e-9)
@@ -98,7 +98,7 @@ def test_worst_rule_recovers_the_worst_label_set_and_observed_does_not():
     labels = _annotate(rng, truth, [_random_T(rng, c, 0.75) for _ in range(3)])
     worst = _worst(labels, truth, rng)
     true_T = _pairs_T(truth, worst, c)
-    assert crowd.infer_rule(labels, worst) == "worst"
+    assert dawid_skene.infer_rule(labels, worst) == "worst"
     good = est.from_annotators(labels, list("abc"), c, worst, "worst")
     naive = est.from_annotators(labels, list("abc"), c, worst, "observed")
     err = np.abs(good.T - true_T).sum() / c * 100
@@ -113,10 +113,10 @@ def test_infer_rule_tells_votes_from_worst_labels():
     labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
     votes = np.stack([(labels == k).sum(1) for k in range(3)], 1)
     majority = votes.argmax(1)
-    assert crowd.infer_rule(labels, majority) == "observed"
-    assert crowd.infer_rule(labels, labels[:, 1]) == "observed"
-    assert crowd.infer_rule(labels, _worst(labels, truth, rng)) == "worst"
-    assert crowd.infer_rule(labels, (labels[:, 0] + 1) % 3) == "observed"  # not an annotation
+    assert dawid_skene.infer_rule(labels, majority) == "observed"
+    assert dawid_skene.infer_rule(labels, labels[:, 1]) == "observed"
+    assert dawid_skene.infer_rule(labels, _worst(labels, truth, rng)) == "worst"
+    assert dawid_skene.infer_rule(labels, (labels[:, 0] + 1) % 3) == "observed"  # not an annotation
 
 
 def test_missing_annotations_are_skipped_not_counted():
@@ -125,8 +125,10 @@ def test_missing_annotations_are_skipped_not_counted():
     Ts = [_random_T(rng, 3, 0.7) for _ in range(3)]
     labels = _annotate(rng, truth, Ts)
     gappy = labels.copy()
-    gappy[rng.random(gappy.shape) < 0.3] = crowd.MISSING
-    gappy[(gappy == crowd.MISSING).all(1), 0] = labels[(gappy == crowd.MISSING).all(1), 0]
+    gappy[rng.random(gappy.shape) < 0.3] = dawid_skene.MISSING
+    gappy[(gappy == dawid_skene.MISSING).all(1), 0] = labels[
+        (gappy == dawid_skene.MISSING).all(1), 0
+    ]
     e = est.from_annotators(gappy, list("abc"), 3)
     seen = gappy[:, 1] >= 0
     truth_T = _pairs_T(truth[seen], gappy[seen, 1], 3)
@@ -324,12 +326,12 @@ def test_a_class_no_one_labels_gets_uniform_rows_not_nan():
     rng = rng0(31)
     truth = rng.integers(0, 2, 2000)
     labels = _annotate(rng, truth, [_random_T(rng, 2, 0.8) for _ in range(3)])
-    pat, _, cnt = crowd.label_patterns(labels)
-    fit = crowd.dawid_skene(pat, cnt, 3)
+    pat, _, cnt = dawid_skene.label_patterns(labels)
+    fit = dawid_skene.dawid_skene(pat, cnt, 3)
     assert fit.prior[2] < 1e-9
     np.testing.assert_allclose(fit.confusions[:, 2, :], 1 / 3)
-    law = crowd.target_law(pat, pat[:, 0], 3, "observed")
-    T = crowd.transition_from_posterior(fit.posterior, cnt, law)
+    law = dawid_skene.target_law(pat, pat[:, 0], 3, "observed")
+    T = dawid_skene.transition_from_posterior(fit.posterior, cnt, law)
     np.testing.assert_allclose(T[2], 1 / 3)
     assert np.isfinite(T).all() and T[:2, 2].max() == 0
 
@@ -341,15 +343,15 @@ def test_a_label_outside_the_annotations_on_one_item_is_observed():
     truth = rng.integers(0, 3, 3000)
     labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
     worst = _worst(labels, truth, rng)
-    assert crowd.infer_rule(labels, worst) == "worst"
+    assert dawid_skene.infer_rule(labels, worst) == "worst"
     k = int(np.flatnonzero((labels == labels[:, :1]).all(1))[0])  # a unanimous item
     worst[k] = (labels[k, 0] + 1) % 3
-    assert crowd.infer_rule(labels, worst) == "observed"
+    assert dawid_skene.infer_rule(labels, worst) == "observed"
 
 
 def test_normalise_log_is_stable_row_by_row():
     rows = np.array([[-1000.0, -1001.0], [0.0, -1.0]])
-    post, evidence = crowd.normalise_log(rows)
+    post, evidence = dawid_skene.normalise_log(rows)
     expect = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()
     np.testing.assert_allclose(post, [expect, expect])
     np.testing.assert_allclose(evidence, [-1000 + np.log1p(np.exp(-1)), np.log1p(np.exp(-1))])

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from strategies import transition_matrices
 
-from simulations import generate
+from simulations.synthetic import generate
 from theory import noise
 from theory.errors import InputError
 

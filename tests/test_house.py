@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from simulations import generate, select
+from simulations.selection import rules
+from simulations.synthetic import generate
 from theory import conditions, losses, noise, precision, validation
 from theory.errors import InputError
 
@@ -60,7 +61,7 @@ def test_one_rule_for_labels_everywhere(labels, ok):
     uses = [
         lambda y: noise.estimate(y, y),
         lambda y: generate.noisy_labels(y, T, 0),
-        lambda y: select.select_per_class(np.arange(4, dtype=np.float32), y, [1, 1]),
+        lambda y: rules.select_per_class(np.arange(4, dtype=np.float32), y, [1, 1]),
         lambda y: validation.check_labels(y),
     ]
     for use in uses:

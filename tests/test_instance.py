@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from simulations import cells, generate, instance, instance_sim
 from simulations.cli import main
-from simulations.simulate import Setting, simulate
+from simulations.experiments import cells
+from simulations.synthetic import generate, instance_draw, instance_noise
+from simulations.synthetic.simulate import Setting, simulate
 from theory import instance as theory_instance
 from theory.errors import InputError
 from theory.losses import overlap_posterior
@@ -23,7 +24,7 @@ N = 100_000
 def _overlap(c, sep, n=N, seed=0):
     prior = np.full(c, 1.0 / c)
     clean = generate.clean_labels(n, prior, seed)
-    X = instance_sim.overlap_features(clean, c, sep, seed + 1)
+    X = instance_draw.overlap_features(clean, c, sep, seed + 1)
     return clean, X, overlap_posterior(X, sep, prior)
 
 
@@ -35,7 +36,7 @@ def _agree(clean, a, b, c):
 @pytest.mark.parametrize("rate", [0.2, 0.45])
 def test_part_dependent_matches_the_recipe(rate):
     clean, X, _ = _overlap(4, 2.0)
-    got = instance.part_dependent(X, clean, rate, seed=3, classes=4)
+    got = instance_noise.part_dependent(X, clean, rate, seed=3, classes=4)
     port = ref.part_dependent(X, clean, rate, got.params["W"], np.random.default_rng(9))
     _agree(clean, got.noisy, port, 4)
     assert abs(got.realised_noise_rate - theory_instance.truncated_mean(rate, 0.1)) <= 0.005
@@ -45,7 +46,7 @@ def test_part_dependent_matches_the_recipe(rate):
 @pytest.mark.parametrize("kind", [1, 2, 3])
 def test_pmd_matches_the_recipe_and_hits_its_rate(kind):
     clean, _, q = _overlap(3, 3.0)
-    got = instance.pmd(q, clean, kind, 0.3, seed=4)
+    got = instance_noise.pmd(q, clean, kind, 0.3, seed=4)
     assert abs(got.realised_noise_rate - 0.3) <= 0.005
     port = ref.pmd(q, kind, got.params["factor"], np.random.default_rng(11))
     _agree(clean, got.noisy, port, 3)
@@ -53,7 +54,7 @@ def test_pmd_matches_the_recipe_and_hits_its_rate(kind):
 
 def test_margin_is_the_recipe_exactly():
     clean, _, q = _overlap(5, 2.0, n=20_000)
-    got = instance.margin(q, clean, 0.3)
+    got = instance_noise.margin(q, clean, 0.3)
     np.testing.assert_array_equal(got.noisy, ref.margin(q, clean, 0.3))
     assert got.realised_noise_rate == pytest.approx(0.3, abs=1e-4)
     assert set(np.unique(got.flip)) == {0.0, 1.0}
@@ -62,7 +63,7 @@ def test_margin_is_the_recipe_exactly():
 def test_margin_breaks_ties_by_sample_order_as_a_stable_sort():
     clean, _, q = _overlap(4, 2.0, n=30_000, seed=2)
     q = np.round(q, 2)  # thousands of samples share the k-th score
-    got = instance.margin(q, clean, 0.37)
+    got = instance_noise.margin(q, clean, 0.37)
     np.testing.assert_array_equal(got.noisy, ref.margin(q, clean, 0.37))
     np.testing.assert_array_equal(got.T_bar, ref.realised(clean, got.noisy, 4))
     assert got.realised_noise_rate == np.mean(got.noisy != clean)
@@ -74,7 +75,7 @@ def test_pmd_takes_the_first_of_tied_classes(kind):
     posteriors the top two are the first two of a stable descending sort."""
     clean, _, q = _overlap(5, 2.0, n=2 * generate.CHUNK + 7, seed=6)
     q = np.round(q, 1)
-    got = instance.pmd(q, clean, kind, 0.5, seed=1)
+    got = instance_noise.pmd(q, clean, kind, 0.5, seed=1)
     order = np.argsort(-q, axis=1, kind="stable")
     rows = np.arange(len(q))
     u, s = order[:, 0], order[:, 1]
@@ -94,24 +95,24 @@ def test_generators_refuse_entries_that_are_not_finite(bad):
     X, q = X.copy(), q.copy()
     X[at, 1] = q[at, 2] = bad
     with pytest.raises(InputError, match="features hold NaN or infinite entries"):
-        instance.part_dependent(X, clean, 0.3, seed=0, classes=3)
+        instance_noise.part_dependent(X, clean, 0.3, seed=0, classes=3)
     with pytest.raises(InputError, match="posterior hold NaN or infinite entries"):
-        instance.pmd(q, clean, 1, 0.3, seed=0)
+        instance_noise.pmd(q, clean, 1, 0.3, seed=0)
     with pytest.raises(InputError, match="scores hold NaN or infinite entries"):
-        instance.margin(q, clean, 0.3)
+        instance_noise.margin(q, clean, 0.3)
 
 
 def test_generators_repeat_their_bytes_across_chunks():
     n = 2 * generate.CHUNK + 11
     clean, X, q = _overlap(3, 2.0, n=n, seed=5)
-    a = instance.part_dependent(X, clean, 0.3, seed=8, classes=3)
-    b = instance.part_dependent(X, clean, 0.3, seed=8, classes=3)
+    a = instance_noise.part_dependent(X, clean, 0.3, seed=8, classes=3)
+    b = instance_noise.part_dependent(X, clean, 0.3, seed=8, classes=3)
     assert a.noisy.tobytes() == b.noisy.tobytes() and a.flip.tobytes() == b.flip.tobytes()
-    head = instance.part_dependent(X[: generate.CHUNK], clean[: generate.CHUNK], 0.3, 8, 3)
+    head = instance_noise.part_dependent(X[: generate.CHUNK], clean[: generate.CHUNK], 0.3, 8, 3)
     np.testing.assert_array_equal(head.noisy, a.noisy[: generate.CHUNK])
-    p1, p2 = instance.pmd(q, clean, 1, 0.3, 8), instance.pmd(q, clean, 1, 0.3, 8)
+    p1, p2 = instance_noise.pmd(q, clean, 1, 0.3, 8), instance_noise.pmd(q, clean, 1, 0.3, 8)
     assert p1.noisy.tobytes() == p2.noisy.tobytes()
-    assert not np.array_equal(p1.noisy, instance.pmd(q, clean, 1, 0.3, 9).noisy)
+    assert not np.array_equal(p1.noisy, instance_noise.pmd(q, clean, 1, 0.3, 9).noisy)
 
 
 def test_pmd_h_and_its_factor():
@@ -148,7 +149,7 @@ def test_no_noise_limits_give_the_identity():
     assert laws.non_dominant_share == 0.0
     assert all(laws.laws[i][j] is None for i in range(3) for j in range(3) if i != j)
     # a flip rate cut from N(0, 1e-9^2) has mean 1e-9 sqrt(2 / pi)
-    W = instance.part_dependent_weights(3, 3, 0)
+    W = instance_noise.part_dependent_weights(3, 3, 0)
     params = {"W": W, "rate": 0.0, "sd": 1e-9}
     laws = theory_instance.overlap_laws(3, "part-dependent", params, separation=2.0, points=1024)
     np.testing.assert_allclose(laws.T_bar, np.eye(3), atol=1e-9)

@@ -8,9 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simulations import data, pipeline  # noqa: E402
-from simulations import train as tr  # noqa: E402
 from simulations.cli import main  # noqa: E402
+from simulations.training import data, pipeline  # noqa: E402
+from simulations.training.loop import Recipe, fit, fresh_model, predict  # noqa: E402
+from simulations.training.stages import Tensors, coteaching, out_of_fold_probs  # noqa: E402
 from theory import noise, rsl  # noqa: E402
 from theory.errors import InputError  # noqa: E402
 
@@ -85,11 +86,11 @@ def test_out_of_fold_probabilities_do_not_see_their_own_labels():
     n, c = 200, 2
     X = torch.as_tensor(rng.normal(size=(n, 20)), dtype=torch.float32)
     y = torch.as_tensor(rng.integers(0, c, n))  # labels that only memorisation can fit
-    t = tr.Tensors(X, y, (X[:10], y[:10]), (X[:10], y[:10]), (20,), c)
-    model = tr.fresh_model("mlp", (20,), c, 0, torch.device("cpu"))
-    tr.fit(model, X, y, tr.Recipe(epochs=60), seed=0)
-    in_sample = (tr.predict(model, X).argmax(1) == y).float().mean().item()
-    oof = tr.out_of_fold_probs("mlp", t, 4, tr.Recipe(epochs=60), seed=0, progress=False)
+    t = Tensors(X, y, (X[:10], y[:10]), (X[:10], y[:10]), (20,), c)
+    model = fresh_model("mlp", (20,), c, 0, torch.device("cpu"))
+    fit(model, X, y, Recipe(epochs=60), seed=0)
+    in_sample = (predict(model, X).argmax(1) == y).float().mean().item()
+    oof = out_of_fold_probs("mlp", t, 4, Recipe(epochs=60), seed=0, progress=False)
     out_of_fold = float((oof.argmax(1) == y.numpy()).mean())
     assert in_sample > 0.95 and abs(out_of_fold - 0.5) < 0.15
     np.testing.assert_allclose(oof.sum(axis=1), 1, rtol=1e-5)
@@ -99,11 +100,11 @@ def test_out_of_fold_probabilities_when_the_last_class_is_never_observed():
     rng = np.random.default_rng(4)
     X = torch.as_tensor(rng.normal(size=(60, 5)), dtype=torch.float32)
     y = torch.as_tensor(np.arange(60) % 2)  # 3 classes, class 2 never observed
-    t = tr.Tensors(X, y, (X[:6], y[:6]), (X[:6], y[:6]), (5,), 3)
-    oof = tr.out_of_fold_probs("mlp", t, 3, tr.Recipe(epochs=2), seed=0, progress=False)
+    t = Tensors(X, y, (X[:6], y[:6]), (X[:6], y[:6]), (5,), 3)
+    oof = out_of_fold_probs("mlp", t, 3, Recipe(epochs=2), seed=0, progress=False)
     assert oof.shape == (60, 3)
     with pytest.raises(InputError, match="needs at least 31 samples"):
-        tr.out_of_fold_probs("mlp", t, folds=31, recipe=tr.Recipe(epochs=1), seed=0, progress=False)
+        out_of_fold_probs("mlp", t, folds=31, recipe=Recipe(epochs=1), seed=0, progress=False)
 
 
 def test_coteaching_keeps_the_forget_rate_it_was_given():
@@ -111,15 +112,15 @@ def test_coteaching_keeps_the_forget_rate_it_was_given():
     n = 256
     X = torch.as_tensor(rng.normal(size=(n, 8)), dtype=torch.float32)
     y = torch.as_tensor(rng.integers(0, 2, n))
-    t = tr.Tensors(X, y, (X[:20], y[:20]), (X[:20], y[:20]), (8,), 2)
+    t = Tensors(X, y, (X[:20], y[:20]), (X[:20], y[:20]), (8,), 2)
     labels = y.numpy()
 
     class Prep:
         clean, noisy = labels, labels
 
-    none = tr.coteaching("mlp", t, tr.Recipe(epochs=3), seed=0, forget_rate=0.0, ramp=2,
+    none = coteaching("mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.0, ramp=2,
                          prep=Prep, progress=False)  # fmt: skip
-    half = tr.coteaching("mlp", t, tr.Recipe(epochs=3), seed=0, forget_rate=0.5, ramp=2,
+    half = coteaching("mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.5, ramp=2,
                          prep=Prep, progress=False)  # fmt: skip
     assert none["train_size"] == n
     # after the ramp each batch of 32 keeps int(0.5 * 32) = 16

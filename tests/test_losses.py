@@ -7,7 +7,7 @@ from hypothesis import given
 from scipy import integrate, optimize, stats
 from strategies import transition_matrices
 
-from simulations import generate
+from simulations.synthetic import generate
 from theory import conditions, losses, noise, regions
 from theory.errors import InputError
 

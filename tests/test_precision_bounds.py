@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom, binomtest
 
-from simulations import generate, precision_bounds
 from simulations.cli import main
-from simulations.loop_criteria import mean_loss
+from simulations.selection import bounds
+from simulations.selection.recorded import mean_loss
+from simulations.synthetic import generate
 from theory import noise, precision
 from theory.errors import InputError
 
@@ -26,8 +27,8 @@ ARGV = ["train", "--dataset", "digits", "--noise", "pairwise", "--rate", "0.2", 
 def test_share_upper_is_the_one_sided_clopper_pearson_bound(r, data, level):
     x = data.draw(st.integers(0, r))
     ci = binomtest(x, r, alternative="less").proportion_ci(confidence_level=level)
-    assert precision_bounds.share_upper(x, r, level) == pytest.approx(ci.high, abs=1e-9)
-    assert precision_bounds.share_upper(x, r, None) == x / r
+    assert bounds.share_upper(x, r, level) == pytest.approx(ci.high, abs=1e-9)
+    assert bounds.share_upper(x, r, None) == x / r
 
 
 @settings(max_examples=60, deadline=None)
@@ -36,13 +37,13 @@ def test_share_upper_is_the_one_sided_clopper_pearson_bound(r, data, level):
 def test_share_upper_covers_the_true_share_at_its_level(r, g, level):
     # exact: sum the binomial law over every count whose bound is at or above g
     x = np.arange(r + 1)
-    covered = precision_bounds.share_upper(x, r, level) >= g - 1e-12
+    covered = bounds.share_upper(x, r, level) >= g - 1e-12
     assert binom.pmf(x, r, g)[covered].sum() >= level - 1e-9
 
 
 def test_no_trial_bounds_nothing():
     for level in (0.9, None):
-        got = precision_bounds.share_upper(np.arange(3), 0, level)
+        got = bounds.share_upper(np.arange(3), 0, level)
         assert got.shape == (3,) and np.all(got == 1.0)
 
 
@@ -51,7 +52,7 @@ def test_a_class_nobody_is_labelled_has_no_mislabelled_samples():
     T, prior = noise.symmetric(0.3, 3), np.array([0.5, 0.5, 0.0])
     T[:, 2], T[:, :2] = 0.0, [[0.7, 0.3], [0.3, 0.7], [0.5, 0.5]]
     noisy = np.array([0, 1, 1, 0, 1])
-    got = precision_bounds.mislabelled_counts(noisy, T, prior)
+    got = bounds.mislabelled_counts(noisy, T, prior)
     assert got.shape == (3,) and np.all(np.isfinite(got))
     assert got == pytest.approx([2 * 0.3, 3 * 0.3, 0.0])
 
@@ -60,13 +61,13 @@ def test_the_count_at_a_threshold_includes_the_probes_at_or_below_it():
     # training losses 1, 2, 3, 4 (class 0), one mislabelled probe at 2.5 and one at 4
     T, prior = noise.symmetric(0.5, 2), np.array([0.5, 0.5])
     noisy = np.zeros(4, np.int64)
-    b = precision_bounds.Bounds(np.array([1.0, 2.0, 3.0, 4.0]), noisy, np.array([2.5, 4.0]),
+    b = bounds.Bounds(np.array([1.0, 2.0, 3.0, 4.0]), noisy, np.array([2.5, 4.0]),
                                 np.array([1, 1]), np.array([0, 0]), T, prior)  # fmt: skip
-    m = precision_bounds.mislabelled_counts(noisy, T, prior).sum()  # 2 of the 4
+    m = bounds.mislabelled_counts(noisy, T, prior).sum()  # 2 of the 4
     for k, x in ((1, 0), (2, 0), (3, 1), (4, 2)):
         point, bound = b.union([k, 0], 0.9)
         assert point == pytest.approx(1 - m * x / 2 / k), k
-        assert bound == pytest.approx(1 - m * precision_bounds.share_upper(x, 2, 0.9) / k), k
+        assert bound == pytest.approx(1 - m * bounds.share_upper(x, 2, 0.9) / k), k
     assert b.union([0, 0], 0.9) == (None, None)
     assert b.union([1, 0], None) == (pytest.approx(1.0), None)
 
@@ -85,10 +86,10 @@ def test_a_target_no_budget_reaches_keeps_nothing_and_says_so():
                          [(1.5, 0.9, "target precision"), (0.9, 1.5, "--confidence")])  # fmt: skip
 def test_bad_target_or_level_is_named(target, level, needle):
     T, prior = noise.symmetric(0.2, 2), np.full(2, 0.5)
-    b = precision_bounds.Bounds(np.arange(4.0), np.array([0, 1, 0, 1]), np.array([1.0]),
+    b = bounds.Bounds(np.arange(4.0), np.array([0, 1, 0, 1]), np.array([1.0]),
                                 np.array([0]), np.array([1]), T, prior)  # fmt: skip
     with pytest.raises(InputError, match=needle):
-        precision_bounds.target_selections(b, b, T, prior, target, level)
+        bounds.target_selections(b, b, T, prior, target, level)
 
 
 @settings(max_examples=40, deadline=None)
@@ -100,7 +101,7 @@ def test_mislabelled_counts_follow_the_joint_law(c, rate, seed):
     noisy = rng.integers(0, c, 500)
     joint = prior[:, None] * T
     want = np.bincount(noisy, minlength=c) * (1 - np.diag(joint) / joint.sum(axis=0))
-    got = precision_bounds.mislabelled_counts(noisy, T, prior)
+    got = bounds.mislabelled_counts(noisy, T, prior)
     assert got == pytest.approx(want, abs=1e-9)
 
 
@@ -108,10 +109,10 @@ def test_no_noise_means_nothing_mislabelled_and_everything_kept():
     rng = np.random.default_rng(0)
     noisy = rng.integers(0, 3, 200)
     T, prior = np.eye(3), np.full(3, 1 / 3)
-    assert np.all(precision_bounds.mislabelled_counts(noisy, T, prior) == 0)
-    b = precision_bounds.Bounds(rng.random(200), noisy, rng.random(20), noisy[:20], noisy[:20],
+    assert np.all(bounds.mislabelled_counts(noisy, T, prior) == 0)
+    b = bounds.Bounds(rng.random(200), noisy, rng.random(20), noisy[:20], noisy[:20],
                                 T, prior)  # fmt: skip
-    out = precision_bounds.target_selections(b, b, T, prior, 0.99, 0.9)
+    out = bounds.target_selections(b, b, T, prior, 0.99, 0.9)
     for name in ("global", "classwise", "rsl"):
         assert out[name]["precision_bound"] == 1.0, name
     assert out["global"]["mask"].all() and out["classwise"]["mask"].all()
@@ -131,10 +132,10 @@ def draw(seed, n, probes, T, prior):
 
 def selections(seed, n, probes, T, prior, target, level):
     L, clean, noisy, PL, p_clean, p_noisy = draw(seed, n, probes, T, prior)
-    last = precision_bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
-    mean = precision_bounds.Bounds(mean_loss(L), noisy, mean_loss(PL), p_clean, p_noisy, T,
+    last = bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
+    mean = bounds.Bounds(mean_loss(L), noisy, mean_loss(PL), p_clean, p_noisy, T,
                                    prior)  # fmt: skip
-    out = precision_bounds.target_selections(last, mean, T, prior, target, level)
+    out = bounds.target_selections(last, mean, T, prior, target, level)
     for row in out.values():
         m = row["mask"]
         row["observed"] = float((clean[m] == noisy[m]).mean()) if m.any() else None
@@ -190,23 +191,23 @@ def test_per_class_and_rsl_scale_their_own_budgets():
 def test_global_bound_of_a_fixed_budget_is_the_curve_at_that_budget():
     T, prior = noise.symmetric(0.3, 4), np.full(4, 0.25)
     L, clean, noisy, PL, p_clean, p_noisy = draw(2, 2_000, 400, T, prior)
-    b = precision_bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
+    b = bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
     point, bound = b.global_curves(0.9)
-    got = precision_bounds.global_bound(b, 1_400, 0.9)
+    got = bounds.global_bound(b, 1_400, 0.9)
     assert got == {"predicted_precision": point[1_399], "precision_bound": bound[1_399]}
-    assert precision_bounds.global_bound(b, 0, 0.9) == {"predicted_precision": None,
+    assert bounds.global_bound(b, 0, 0.9) == {"predicted_precision": None,
                                                         "precision_bound": None}  # fmt: skip
     # the point estimate counts the mislabelled probes below the 1,400th loss
     wrong = PL[p_clean != p_noisy, -1]
     t = np.sort(L[:, -1])[1_399]
-    m = precision_bounds.mislabelled_counts(noisy, T, prior).sum()
+    m = bounds.mislabelled_counts(noisy, T, prior).sum()
     assert point[1_399] == pytest.approx(1 - m * np.mean(wrong <= t) / 1_400)
 
 
 def test_a_selection_is_counted_as_its_budgets_are():
     T, prior = noise.pairwise(0.3, 4), np.array([0.4, 0.3, 0.2, 0.1])
     L, clean, noisy, PL, p_clean, p_noisy = draw(4, 3_000, 600, T, prior)
-    b = precision_bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
+    b = bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
     # a global threshold: the pooled curve and the per-class counts give the same numbers
     order = np.argsort(L[:, -1], kind="stable")
     mask = np.zeros(noisy.size, bool)
@@ -224,10 +225,10 @@ def test_a_selection_is_counted_as_its_budgets_are():
         kept = idx[np.argsort(L[idx, -1], kind="stable")[:k]]
         mask[kept] = True
         x += int((PL[wrong & (p_noisy == j), -1] <= L[kept, -1].max()).sum())
-    m = precision_bounds.mislabelled_counts(noisy, T, prior).sum()
+    m = bounds.mislabelled_counts(noisy, T, prior).sum()
     got = b.of_selection(mask, 0.9)
     assert got[0] == pytest.approx(1 - m * x / wrong.sum() / ks.sum())
-    upper = precision_bounds.share_upper(x, int(wrong.sum()), 0.9)
+    upper = bounds.share_upper(x, int(wrong.sum()), 0.9)
     assert got[1] == pytest.approx(1 - m * upper / ks.sum())
 
 

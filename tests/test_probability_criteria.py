@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from simulations import generate, select
 from simulations.cli import main
+from simulations.selection import rules
+from simulations.synthetic import generate
 from theory import noise
 
 cleanlab_filter = pytest.importorskip("cleanlab.filter")
@@ -44,7 +45,7 @@ def test_the_paper_rule_on_rows_where_it_differs_from_argmax():
         [0.30, 0.30, 0.40],  # label 2; no class but 2 clears its threshold: kept
     ], dtype=np.float32)  # fmt: skip
     labels = np.array([0, 1, 1, 2])
-    kept = select.select_confident(probs, labels, thresholds=t)
+    kept = rules.select_confident(probs, labels, thresholds=t)
     np.testing.assert_array_equal(kept, [False, True, False, True])
     argmax_rule = probs.argmax(axis=1) == labels
     # a naive argmax rule decides the first two rows the other way
@@ -55,10 +56,10 @@ def test_cleanlab_criterion_is_find_label_issues_with_its_defaults():
     rng = np.random.default_rng(3)
     probs = rng.dirichlet(np.full(4, 0.7), size=400)
     labels = np.where(rng.random(400) < 0.7, probs.argmax(axis=1), rng.integers(0, 4, 400))
-    kept = select.cleanlab_keep(probs, labels)
+    kept = rules.cleanlab_keep(probs, labels)
     np.testing.assert_array_equal(kept, ~cleanlab_filter.find_label_issues(labels, probs))
     # the two rules are two criteria: on these rows they decide differently somewhere
-    assert (kept != select.select_confident(probs, labels)).any()
+    assert (kept != rules.select_confident(probs, labels)).any()
 
 
 @given(st.integers(2, 4).flatmap(lambda c: arrays(
@@ -67,7 +68,7 @@ def test_the_paper_rule_matches_its_definition(raw):
     probs = (raw / raw.sum(axis=1, keepdims=True)).astype(np.float32)
     labels = np.arange(probs.shape[0]) % probs.shape[1]  # every class observed
     np.testing.assert_array_equal(
-        select.select_confident(probs, labels), confident_by_definition(probs, labels)
+        rules.select_confident(probs, labels), confident_by_definition(probs, labels)
     )
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from simulations.simulate import Setting, simulate
+from simulations.synthetic.simulate import Setting, simulate
 from theory import noise, precision, probability
 
 

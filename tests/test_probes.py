@@ -7,9 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simulations import generate, loop_criteria, pipeline, select
-from simulations.loop_criteria import Budgets
-from simulations.pipeline import expected_clean_budgets
+from simulations.selection import recorded, rules
+from simulations.selection.recorded import Budgets
+from simulations.synthetic import generate
+from simulations.training import pipeline
+from simulations.training.pipeline import expected_clean_budgets
 from theory import noise, precision
 
 
@@ -28,8 +30,8 @@ def synthetic_run(seed, n, m, T, prior):
 
 def probe_predictions(P, p_clean, p_noisy, val_laws, noisy, prior, T, b):
     """What the loop does with probes: their cell laws, then the loss criteria's predictions."""
-    single, mean, counts = loop_criteria.probe_laws(P, p_clean, p_noisy, val_laws, T)
-    return loop_criteria.law_predictions(single, mean, noisy, prior, T, b), counts
+    single, mean, counts = recorded.probe_laws(P, p_clean, p_noisy, val_laws, T)
+    return recorded.law_predictions(single, mean, noisy, prior, T, b), counts
 
 
 PAIRWISE, PRIOR = noise.pairwise(0.35, 4), np.array([0.4, 0.3, 0.2, 0.1])
@@ -50,10 +52,10 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
     empty = [[None] * 4 for _ in range(4)]
     pred, counts = probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
                                                    prior, T, b)  # fmt: skip
-    kept = select.select_per_class(L[:, -1], noisy, b.classwise)
+    kept = rules.select_per_class(L[:, -1], noisy, b.classwise)
     observed = float((clean[kept] == noisy[kept]).mean())
     assert pred["single"]["classwise"] == pytest.approx(observed, abs=0.01)
-    kept = select.select_per_class(loop_criteria.mean_loss(L), noisy, b.rsl)
+    kept = rules.select_per_class(recorded.mean_loss(L), noisy, b.rsl)
     assert pred["mean"]["rsl"] == pytest.approx(float((clean[kept] == noisy[kept]).mean()),
                                                 abs=0.01)  # fmt: skip
     # the counts are the probes' cells, zero where T cannot put a sample
@@ -66,11 +68,11 @@ def test_probe_counts_predict_the_training_sets_precision(seed):
     # the count of mislabelled probes below each class's threshold, with no law in between
     T, prior = PAIRWISE, PRIOR
     (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
-    got = loop_criteria.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
-    for key, scores in (("counts_single", L[:, -1]), ("counts_mean", loop_criteria.mean_loss(L))):
-        kept = {"global": select.select_global(scores, int(b.classwise.sum())),
-                "classwise": select.select_per_class(scores, noisy, b.classwise),
-                "rsl": select.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
+    got = recorded.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
+    for key, scores in (("counts_single", L[:, -1]), ("counts_mean", recorded.mean_loss(L))):
+        kept = {"global": rules.select_global(scores, int(b.classwise.sum())),
+                "classwise": rules.select_per_class(scores, noisy, b.classwise),
+                "rsl": rules.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
         for name, mask in kept.items():
             point, bound = got[key][name]
             assert bound is None
@@ -84,7 +86,7 @@ def test_an_empty_probe_cell_takes_the_validation_law():
     drop = (p_clean == 0) & (p_noisy == 1)
     P, p_clean, p_noisy = P[~drop], p_clean[~drop], p_noisy[~drop]
     b = Budgets(np.full(3, 500), np.full(3, 500), "x")
-    far = loop_criteria.losses.Empirical([50.0])  # a law no probe could give
+    far = recorded.losses.Empirical([50.0])  # a law no probe could give
     fill = [[far] * 3 for _ in range(3)]
     with_fill, counts = probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy,
                                                         prior, T, b)  # fmt: skip
@@ -151,9 +153,9 @@ def test_target_budgets_on_probe_laws_reach_the_target_on_the_training_set():
     prior = np.array([0.4, 0.3, 0.2, 0.1])
     L, clean, noisy, P, p_clean, p_noisy = synthetic_run(7, 40_000, 8_000, T, prior)
     empty = [[None] * 4 for _ in range(4)]
-    single, mean, _ = loop_criteria.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
-    chosen = loop_criteria.target_selections(L, single, mean, noisy, prior, T, 0.95)
-    out = loop_criteria.target_criteria(chosen, clean, noisy, 4)
+    single, mean, _ = recorded.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
+    chosen = recorded.target_selections(L, single, mean, noisy, prior, T, 0.95)
+    out = recorded.target_criteria(chosen, clean, noisy, 4)
     for name in ("global", "classwise", "rsl"):
         c = out[name]
         assert c["observed_precision"] == pytest.approx(c["predicted_precision"], abs=0.01), name

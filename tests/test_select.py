@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from simulations import select
+from simulations.selection import rules
 from theory import noise, rsl
 from theory.errors import InputError
 
@@ -30,7 +30,7 @@ def test_per_class_selection_equals_a_stable_sort(data, n, c):
     losses = data.draw(arrays(np.float32, n, elements=loss_values))
     labels = data.draw(arrays(np.int64, n, elements=st.integers(0, c - 1)))
     counts = data.draw(arrays(np.int64, c, elements=st.integers(0, n + 2)))
-    got = select.select_per_class(losses, labels, counts)
+    got = rules.select_per_class(losses, labels, counts)
     # -0.0 and 0.0 are one value: compare against a sort of the canonical values
     np.testing.assert_array_equal(got, brute_per_class(losses + np.float32(0), labels, counts))
 
@@ -42,11 +42,11 @@ def test_large_selection_equals_a_stable_sort():
     labels = rng.integers(0, c, n)
     counts = rng.integers(0, n // c, c)
     np.testing.assert_array_equal(
-        select.select_per_class(losses, labels, counts), brute_per_class(losses, labels, counts)
+        rules.select_per_class(losses, labels, counts), brute_per_class(losses, labels, counts)
     )
     total = int(counts.sum())
     np.testing.assert_array_equal(
-        select.select_global(losses, total), brute_per_class(losses, np.zeros(n, int), [total])
+        rules.select_global(losses, total), brute_per_class(losses, np.zeros(n, int), [total])
     )
 
 
@@ -66,13 +66,13 @@ def test_rsl_budgets_structured_cifar10_by_hand():
     # z = available / 0.1: min 23400, max 45000, so gamma = (1 + 45000/23400)/2 and
     # gamma * m * p = (23400 + 45000)/2 * 0.1 = 3420
     want = [3420, 3420, 2700, 2340, 2700, 2340, 3420, 3420, 3420, 2700]
-    np.testing.assert_array_equal(select.rsl_budgets(n_noisy, eta, np.full(10, 0.1)), want)
+    np.testing.assert_array_equal(rules.rsl_budgets(n_noisy, eta, np.full(10, 0.1)), want)
     # gamma = 1 keeps 2340 of every class that has that many; gamma = z keeps all available
     np.testing.assert_array_equal(
-        select.rsl_budgets(n_noisy, eta, np.full(10, 0.1), gamma="one"), [2340] * 10
+        rules.rsl_budgets(n_noisy, eta, np.full(10, 0.1), gamma="one"), [2340] * 10
     )
     np.testing.assert_array_equal(
-        select.rsl_budgets(n_noisy, eta, np.full(10, 0.1), gamma="z"),
+        rules.rsl_budgets(n_noisy, eta, np.full(10, 0.1), gamma="z"),
         [4140, 4140, 2700, 2340, 2700, 2340, 4500, 4140, 4500, 2700],
     )
 
@@ -80,7 +80,7 @@ def test_rsl_budgets_structured_cifar10_by_hand():
 def test_rsl_weights_by_hand():
     mean_loss = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
     labels = np.array([0, 0, 0, 1, 1])
-    w = select.rsl_weights(mean_loss, labels, np.array([True, True, True, True, False]))
+    w = rules.rsl_weights(mean_loss, labels, np.array([True, True, True, True, False]))
     np.testing.assert_allclose(w, [1.0, 0.7**0.5, 0.7, 1.0, 0.0])
 
 
@@ -88,17 +88,15 @@ def test_every_criterion_on_a_tiny_example():
     # observed class 0: clean losses 0.1, 0.2; noisy 0.9. class 1: clean 0.3; noisy 0.05 (low!)
     losses = np.array([0.1, 0.2, 0.9, 0.3, 0.05], dtype=np.float32)
     labels = np.array([0, 0, 0, 1, 1])
-    np.testing.assert_array_equal(select.select_per_class(losses, labels, [2, 1]), [1, 1, 0, 0, 1])
-    np.testing.assert_array_equal(select.select_global(losses, 3), [1, 1, 0, 0, 1])
-    np.testing.assert_array_equal(select.select_rsl(losses, labels, [1, 0]), [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(rules.select_per_class(losses, labels, [2, 1]), [1, 1, 0, 0, 1])
+    np.testing.assert_array_equal(rules.select_global(losses, 3), [1, 1, 0, 0, 1])
+    np.testing.assert_array_equal(rules.select_rsl(losses, labels, [1, 0]), [1, 0, 0, 0, 0])
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.3, 0.7], [0.7, 0.3]], dtype=np.float32)
     # thresholds: class 0 mean of (0.9, 0.8, 0.2) = 0.633; class 1 mean of (0.7, 0.3) = 0.5
-    np.testing.assert_allclose(
-        select.confident_thresholds(probs, labels), [1.9 / 3, 0.5], rtol=1e-6
-    )
-    np.testing.assert_array_equal(select.select_confident(probs, labels), [1, 1, 0, 1, 0])
+    np.testing.assert_allclose(rules.confident_thresholds(probs, labels), [1.9 / 3, 0.5], rtol=1e-6)
+    np.testing.assert_array_equal(rules.select_confident(probs, labels), [1, 1, 0, 1, 0])
     # no class above its threshold: off the confident joint, so kept
-    assert select.select_confident(np.array([[0.6, 0.4]]), np.array([1]), [0.7, 0.5])[0]
+    assert rules.select_confident(np.array([[0.6, 0.4]]), np.array([1]), [0.7, 0.5])[0]
 
 
 def test_gmm_separates_two_clear_clusters():
@@ -106,12 +104,12 @@ def test_gmm_separates_two_clear_clusters():
     losses = np.concatenate([rng.normal(0.2, 0.05, 800), rng.normal(3.0, 0.3, 200)]).astype(
         np.float32
     )
-    keep = select.select_gmm(np.abs(losses), seed=0)
+    keep = rules.select_gmm(np.abs(losses), seed=0)
     assert keep[:800].all() and not keep[800:].any()
 
 
 def test_metrics():
-    m = select.metrics(
+    m = rules.metrics(
         np.array([1, 1, 0, 1], bool), np.array([0, 1, 1, 0]), np.array([0, 0, 1, 0]), 2
     )
     assert m["selected"] == 3 and m["observed_precision"] == pytest.approx(2 / 3)
@@ -123,12 +121,12 @@ def test_metrics():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: select.select_per_class([np.nan, 1.0], [0, 0], [1]), "NaN"),
-        (lambda: select.select_per_class([1.0, 2.0], [0, 1, 1], [1, 1]), "expected 2"),
-        (lambda: select.select_per_class([1.0, 2.0], [0, 1], [1]), "one entry per class"),
-        (lambda: select.select_per_class([1.0, 2.0], [0, 1], [1, -1]), "non-negative"),
+        (lambda: rules.select_per_class([np.nan, 1.0], [0, 0], [1]), "NaN"),
+        (lambda: rules.select_per_class([1.0, 2.0], [0, 1, 1], [1, 1]), "expected 2"),
+        (lambda: rules.select_per_class([1.0, 2.0], [0, 1], [1]), "one entry per class"),
+        (lambda: rules.select_per_class([1.0, 2.0], [0, 1], [1, -1]), "non-negative"),
         (
-            lambda: select.rsl_budgets([10, 10], [0.1, 0.1], [0.5, 0.5], gamma="two"),
+            lambda: rules.rsl_budgets([10, 10], [0.1, 0.1], [0.5, 0.5], gamma="two"),
             "unknown gamma",
         ),
     ],

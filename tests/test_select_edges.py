@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from simulations import select
+from simulations.selection import rules
 from theory.errors import InputError
 
 # ten EM steps often stop short of convergence: that is DivideMix's recipe
@@ -36,7 +36,7 @@ def _dividemix_reference(losses, seed, iters=10, fit_on=None):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_gmm_is_dividemix_fit(seed):
     losses = _losses(seed=seed)
-    got = select.select_gmm(losses, seed=seed)
+    got = rules.select_gmm(losses, seed=seed)
     assert got.dtype == bool
     np.testing.assert_array_equal(got, _dividemix_reference(losses, seed))
 
@@ -54,14 +54,12 @@ def test_gmm_stops_after_ten_em_steps():
             rng.random(floor),
         ]
     ).astype(np.float32)
-    np.testing.assert_array_equal(
-        select.select_gmm(losses, seed=2), _dividemix_reference(losses, 2)
-    )
+    np.testing.assert_array_equal(rules.select_gmm(losses, seed=2), _dividemix_reference(losses, 2))
 
 
 def test_gmm_fits_a_seeded_subsample_without_replacement_above_fit_max():
     losses = _losses(n=3000, seed=9)
-    got = select.select_gmm(losses, seed=4, fit_max=1000)
+    got = rules.select_gmm(losses, seed=4, fit_max=1000)
     want = _dividemix_reference(
         losses, 4, fit_on=lambda x: np.random.default_rng(4).choice(x, 1000, replace=False)
     )
@@ -70,64 +68,64 @@ def test_gmm_fits_a_seeded_subsample_without_replacement_above_fit_max():
 
 def test_gmm_default_seed_is_zero():
     losses = _losses(seed=5)
-    np.testing.assert_array_equal(select.select_gmm(losses), _dividemix_reference(losses, 0))
+    np.testing.assert_array_equal(rules.select_gmm(losses), _dividemix_reference(losses, 0))
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_gmm_keeps_a_lower_set_that_holds_the_smallest_loss(seed):
     losses = _losses(seed=seed)
-    keep = select.select_gmm(losses, seed=seed)
+    keep = rules.select_gmm(losses, seed=seed)
     assert keep[np.argmin(losses)] and not keep[np.argmax(losses)]
     assert losses[keep].max() < losses[~keep].min()
 
 
 def test_gmm_ignores_the_scale_and_shift_of_the_losses():
     losses = _losses(seed=7)
-    base = select.select_gmm(losses)
-    np.testing.assert_array_equal(select.select_gmm(losses * 1000), base)
-    np.testing.assert_array_equal(select.select_gmm(losses + 5), base)
+    base = rules.select_gmm(losses)
+    np.testing.assert_array_equal(rules.select_gmm(losses * 1000), base)
+    np.testing.assert_array_equal(rules.select_gmm(losses + 5), base)
 
 
 def test_gmm_on_two_samples_keeps_the_smaller():
-    np.testing.assert_array_equal(select.select_gmm([0.1, 5.0]), [True, False])
-    np.testing.assert_array_equal(select.select_gmm([5.0, 0.1]), [False, True])
+    np.testing.assert_array_equal(rules.select_gmm([0.1, 5.0]), [True, False])
+    np.testing.assert_array_equal(rules.select_gmm([5.0, 0.1]), [False, True])
 
 
 def test_gmm_on_fewer_than_two_samples_keeps_them():
-    assert select.select_gmm([]).shape == (0,)
-    one = select.select_gmm([3.0])
+    assert rules.select_gmm([]).shape == (0,)
+    one = rules.select_gmm([3.0])
     assert one.dtype == bool and one.tolist() == [True]
 
 
 def test_gmm_on_constant_losses_decides_alike_for_all():
-    keep = select.select_gmm(np.full(50, 0.3))
+    keep = rules.select_gmm(np.full(50, 0.3))
     assert keep.dtype == bool and (keep.all() or not keep.any())
 
 
 def test_gmm_subsamples_only_above_fit_max():
     losses = _losses(n=3000, seed=8)
-    whole = select.select_gmm(losses, fit_max=losses.size + 1)
-    np.testing.assert_array_equal(select.select_gmm(losses, fit_max=losses.size), whole)
-    sub = select.select_gmm(losses, fit_max=1000)
+    whole = rules.select_gmm(losses, fit_max=losses.size + 1)
+    np.testing.assert_array_equal(rules.select_gmm(losses, fit_max=losses.size), whole)
+    sub = rules.select_gmm(losses, fit_max=1000)
     assert sub.dtype == bool and 0.4 < sub.mean() < 0.95
 
 
 def test_per_class_selection_of_nothing():
-    got = select.select_per_class(np.array([], np.float32), np.array([], int), [])
+    got = rules.select_per_class(np.array([], np.float32), np.array([], int), [])
     assert got.shape == (0,) and got.dtype == bool
-    assert select.select_global(np.array([], np.float32), 0).shape == (0,)
+    assert rules.select_global(np.array([], np.float32), 0).shape == (0,)
 
 
 def test_selections_return_booleans():
     losses = np.array([0.3, 0.1, 0.2], np.float32)
-    assert select.select_per_class(losses, [0, 1, 0], [1, 1]).dtype == bool
-    assert select.select_global(losses, 2).dtype == bool
+    assert rules.select_per_class(losses, [0, 1, 0], [1, 1]).dtype == bool
+    assert rules.select_global(losses, 2).dtype == bool
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    assert select.select_confident(probs, [0, 1, 1]).dtype == bool
+    assert rules.select_confident(probs, [0, 1, 1]).dtype == bool
 
 
 def test_confident_selection_of_nothing():
-    got = select.select_confident(np.empty((0, 3)), np.array([], int))
+    got = rules.select_confident(np.empty((0, 3)), np.array([], int))
     assert got.shape == (0,) and got.dtype == bool
 
 
@@ -137,20 +135,20 @@ def test_rsl_weights_normalise_within_each_class():
     kappa = 2.0
     t = np.array([0.0, 1.0, 0.5, 0.0, 1.0, 0.0, 1.0, 0.5])
     np.testing.assert_allclose(
-        select.rsl_weights(mean_loss, labels, np.ones(8, bool), kappa), np.exp(-kappa * t)
+        rules.rsl_weights(mean_loss, labels, np.ones(8, bool), kappa), np.exp(-kappa * t)
     )
 
 
 def test_rsl_weights_of_a_class_with_equal_losses_are_one():
-    w = select.rsl_weights(
+    w = rules.rsl_weights(
         [0.4, 0.4, 0.4, 1.0, 2.0], [0, 0, 0, 1, 1], [True, True, False, True, True]
     )
-    np.testing.assert_allclose(w, [1.0, 1.0, 0.0, 1.0, np.exp(-select.KAPPA)])
+    np.testing.assert_allclose(w, [1.0, 1.0, 0.0, 1.0, np.exp(-rules.KAPPA)])
 
 
 def test_confident_threshold_of_a_class_seen_once():
     probs = np.array([[0.7, 0.3, 0.0], [0.4, 0.6, 0.0], [0.1, 0.8, 0.1]])
-    t = select.confident_thresholds(probs, [0, 1, 1])
+    t = rules.confident_thresholds(probs, [0, 1, 1])
     np.testing.assert_allclose(t, [0.7, 0.7, np.inf])
 
 
@@ -160,18 +158,18 @@ def test_cleanlab_runs_with_two_observed_classes():
     labels = rng.integers(0, 2, 200)
     p1 = np.clip(labels * 0.8 + 0.1 + rng.normal(0, 0.05, 200), 0.01, 0.99)
     probs = np.column_stack([1 - p1, p1])
-    kept = select.cleanlab_keep(probs, labels)
+    kept = rules.cleanlab_keep(probs, labels)
     assert kept is not None and kept.shape == (200,) and kept.mean() > 0.9
-    assert select.cleanlab_keep(probs, np.zeros(200, int)) is None
+    assert rules.cleanlab_keep(probs, np.zeros(200, int)) is None
 
 
 def test_metrics_when_nothing_is_kept_or_nothing_is_clean():
     clean, noisy = np.array([0, 1, 1]), np.array([0, 1, 0])
-    m = select.metrics(np.zeros(3, bool), clean, noisy, 2)
+    m = rules.metrics(np.zeros(3, bool), clean, noisy, 2)
     assert m["selected"] == 0 and m["observed_precision"] is None
     assert m["class_distribution"] == [0.0, 0.0]
     assert m["per_class_precision"] == [None, None]
-    m = select.metrics(np.ones(3, bool), np.array([1, 0, 1]), noisy, 2)
+    m = rules.metrics(np.ones(3, bool), np.array([1, 0, 1]), noisy, 2)
     assert m["observed_recall"] is None and m["observed_precision"] == 0.0
     assert m["class_distribution"] == pytest.approx([2 / 3, 1 / 3])
 
@@ -179,16 +177,16 @@ def test_metrics_when_nothing_is_kept_or_nothing_is_clean():
 def test_bad_counts_and_lengths_are_refused():
     losses = np.array([0.3, 0.1, 0.2], np.float32)
     with pytest.raises(InputError, match="non-negative integers"):
-        select.select_per_class(losses, [0, 0, 1], [1.5, 1])
+        rules.select_per_class(losses, [0, 0, 1], [1.5, 1])
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    for call in (select.confident_thresholds, select.select_confident):
+    for call in (rules.confident_thresholds, rules.select_confident):
         with pytest.raises(InputError):
             call(probs, [0, 1])
     with pytest.raises(InputError):  # given thresholds skip confident_thresholds' own check
-        select.select_confident(probs, [0, 1], thresholds=[0.5, 0.5])
+        rules.select_confident(probs, [0, 1], thresholds=[0.5, 0.5])
 
 
 def test_confident_thresholds_for_classes_beyond_the_outputs():
     probs = np.array([[0.9, 0.1], [0.2, 0.8]])
-    t = select.confident_thresholds(probs, [0, 1], classes=4)
+    t = rules.confident_thresholds(probs, [0, 1], classes=4)
     np.testing.assert_allclose(t, [0.9, 0.8, np.inf, np.inf])

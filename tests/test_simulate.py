@@ -7,9 +7,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from simulations import generate, select
 from simulations.cli import main
-from simulations.simulate import Setting, budgets, simulate
+from simulations.selection import rules
+from simulations.synthetic import generate
+from simulations.synthetic.simulate import Setting, budgets, simulate
 from theory import conditions, noise
 
 SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
@@ -185,5 +186,5 @@ def test_select_per_class_public_api_keeps_the_smallest():
     losses = np.array([3.0, 1.0, 2.0, 0.5, 0.1], dtype=np.float32)
     labels = np.array([0, 0, 0, 1, 1])
     np.testing.assert_array_equal(
-        select.select_per_class(losses, labels, np.array([2, 1])), [False, True, True, False, True]
+        rules.select_per_class(losses, labels, np.array([2, 1])), [False, True, True, False, True]
     )

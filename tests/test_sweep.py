@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from simulations import sweep
 from simulations.cli import main
+from simulations.experiments import sweep
 
 CONFIG = """
 name = "tiny"

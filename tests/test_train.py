@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 from datafiles import write_cifar  # noqa: E402
 
 from simulations.cli import main  # noqa: E402
-from simulations.criteria import CRITERIA  # noqa: E402
-from simulations.pipeline import ARMS  # noqa: E402
+from simulations.selection.registry import CRITERIA  # noqa: E402
+from simulations.training.pipeline import ARMS  # noqa: E402
 
 # digits with 40% pairwise noise, the setting every test here trains on
 PAIRWISE = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10"]
@@ -114,9 +114,9 @@ def test_cnn_on_a_tiny_cifar_layout(capsys, tmp_path):
     [("mlp", (64,)), ("cnn", (3, 32, 32)), ("resnet", (3, 32, 32)), ("cnn", (1, 28, 28))],
 )
 def test_models_map_inputs_to_class_logits(kind, shape):
-    from simulations import train
+    from simulations.training.models import build_model
 
-    model = train.build_model(kind, shape, 10)
+    model = build_model(kind, shape, 10)
     assert model(torch.zeros((4, *shape))).shape == (4, 10)
 
 
@@ -217,23 +217,28 @@ def test_the_record_names_the_recipe_and_times_the_recording(capsys, tmp_path):
 
 
 def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
-    from simulations import train as tr
+    from simulations.training import loop
 
     rng = np.random.default_rng(3)
     X = torch.as_tensor(rng.normal(size=(300, 6)), dtype=torch.float32)
     y = torch.as_tensor(rng.integers(0, 3, 300))
-    still = tr.Recipe(epochs=2, batch=16, lr=0.0)
+    still = loop.Recipe(epochs=2, batch=16, lr=0.0)
     fits = {
-        mode: tr.fit(
-            tr.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, still, seed=0, record=mode
+        mode: loop.fit(
+            loop.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")),
+            X,
+            y,
+            still,
+            seed=0,
+            record=mode,
         )  # fmt: skip
         for mode in ("pass", "eval")
     }
     np.testing.assert_allclose(fits["pass"].losses, fits["eval"].losses, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fits["pass"].outputs, fits["eval"].outputs, rtol=1e-5, atol=1e-6)
     # once the weights move, the training pass sees each sample before its batch's step
-    moving = tr.Recipe(epochs=2, batch=16, lr=0.5)
-    a, b = (tr.fit(tr.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, moving, seed=0,
+    moving = loop.Recipe(epochs=2, batch=16, lr=0.5)
+    a, b = (loop.fit(loop.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, moving, seed=0,
                    record=mode) for mode in ("pass", "eval"))  # fmt: skip
     assert a.losses[:, -1].mean() > b.losses[:, -1].mean()
 
@@ -250,7 +255,7 @@ def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
     ],
 )
 def test_auto_recipe(model, batch, shape, n, device, expected):
-    from simulations.pipeline import LARGE_ON_CPU, resolve_recipe
+    from simulations.training.pipeline import LARGE_ON_CPU, resolve_recipe
 
     assert resolve_recipe(model, batch, shape, n, device) == expected
     assert resolve_recipe("auto", None, shape, LARGE_ON_CPU, "cpu")[1] == 32  # above, not at

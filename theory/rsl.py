@@ -1,6 +1,6 @@
 """RSL's class-balanced budgets (Gui, Wang & Tian 2021, as in the authors' code).
 
-One formula serves both the selection on data (``simulations.select.rsl_budgets``
+One formula serves both the selection on data (``simulations.selection.rules.rsl_budgets``
 floors it) and the predictions (``theory.precision.rsl_fractions`` divides it by the
 expected class sizes).
 """
@@ -27,7 +27,7 @@ def num(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.
     has no prior mass, or keeps nothing (``eta_i = 1``, so ``prop(i) = 0``) gets 0 and is left
     out of ``m``: otherwise one fully mislabelled class would set every budget to 0.
 
-    The budgets are not floored here; ``simulations.select.rsl_budgets`` floors them."""
+    The budgets are not floored here; ``simulations.selection.rules.rsl_budgets`` floors them."""
     if gamma not in GAMMAS:
         raise InputError(f"unknown gamma {gamma!r}; choose from {', '.join(GAMMAS)}")
     n = np.asarray(noisy_counts, dtype=np.float64)

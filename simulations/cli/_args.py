@@ -6,8 +6,8 @@ import argparse
 
 import numpy as np
 
-from simulations import instance
 from simulations.io import read_label_pair, read_matrix, read_prior
+from simulations.synthetic import instance_noise
 from theory import noise
 from theory.errors import InputError
 from theory.validation import check_prior, check_unit
@@ -52,7 +52,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def instance_from_args(args) -> str | None:
     """The instance-dependent recipe that ``--noise`` names (with its ``--rate``), or None."""
-    if getattr(args, "noise", None) not in instance.NOISES:
+    if getattr(args, "noise", None) not in instance_noise.NOISES:
         return None
     others = [s for s in ("matrix", "labels") if getattr(args, s, None)]
     if others:

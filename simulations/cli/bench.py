@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simulations.bench import run_bench
 from simulations.cli._args import add_common
+from simulations.experiments.bench import run_bench
 from theory.validation import check_int
 
 HELP = "kernels against their baselines, ratios from one run"

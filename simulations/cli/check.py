@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simulations import estimate
 from simulations.cli._args import add_common, add_source, matrix_from_args
+from simulations.estimation import transition
 from simulations.io import fmt, read_label_pair
 from theory.conditions import ConditionReport, report
 from theory.errors import InputError
@@ -41,9 +41,9 @@ def run(args) -> tuple[dict, str]:
     out["source"] = source
     text = render(rep, source)
     if pair is not None:
-        e = estimate.from_pairs(*pair, len(T))
-        Ts, priors, _ = estimate.draws(e, check_int(args.draws, "--draws", low=10), args.seed)
-        spread = estimate.summarise(e, Ts, priors, args.level)
+        e = transition.from_pairs(*pair, len(T))
+        Ts, priors, _ = transition.draws(e, check_int(args.draws, "--draws", low=10), args.seed)
+        spread = transition.summarise(e, Ts, priors, args.level)
         spread.pop("T_low"), spread.pop("T_high")
         out.update(spread)
         text += "\n\n" + render_ci(spread, args.level)

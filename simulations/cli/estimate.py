@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from simulations import estimate as est
 from simulations.cli._args import add_common
+from simulations.estimation import transition as est
 from simulations.io import atomic_path, fmt, provenance, read_label_arrays, read_npy
 from theory.conditions import report
 from theory.errors import InputError

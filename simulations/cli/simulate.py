@@ -6,7 +6,7 @@ import numpy as np
 
 from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
 from simulations.io import fmt, read_prior
-from simulations.simulate import Setting, simulate
+from simulations.synthetic.simulate import Setting, simulate
 from theory.errors import InputError
 from theory.validation import check_classes
 

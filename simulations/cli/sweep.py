@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulations.cli._args import add_common
-from simulations.criteria import LOSS_CRITERIA
+from simulations.experiments.sweep import load_config, run_sweep
 from simulations.io import fmt
-from simulations.sweep import load_config, run_sweep
+from simulations.selection.registry import LOSS_CRITERIA
 from theory.errors import InputError
 
 HELP = "a grid of settings x seeds, locally or on a Dask cluster"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
-from simulations.criteria import LOSS_CRITERIA
-from simulations.data import SCALING_RULE
 from simulations.io import fmt
-from simulations.pipeline import (
+from simulations.selection.registry import LOSS_CRITERIA
+from simulations.training.data import SCALING_RULE
+from simulations.training.pipeline import (
     LARGE_ON_CPU,
     RECORD_MODES,
     RSL_RULES,

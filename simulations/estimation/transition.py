@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
 
-from simulations import crowd
+from simulations.estimation import dawid_skene
 from theory.conditions import CONDITIONS, report
 from theory.errors import InputError
 from theory.noise import noise_rate
@@ -87,37 +87,37 @@ def from_annotators(
 ):
     """T of ``target`` (a derived label set) or of the first annotator, from (n, A) annotations.
 
-    ``model``: ``ds`` (Dawid-Skene) or ``ds-easy`` (``crowd.easy_items``: errors only on
+    ``model``: ``ds`` (Dawid-Skene) or ``ds-easy`` (``dawid_skene.easy_items``: errors only on
     hard items). ``independence``: also test the first against the second
     (``details["independence"]``). ``rule``: how ``target`` relates to the annotations
-    (``observed``, ``worst`` or ``auto`` to infer it, see ``crowd.infer_rule``).
+    (``observed``, ``worst`` or ``auto`` to infer it, see ``dawid_skene.infer_rule``).
     """
     annotations = np.asarray(annotations)
     if target is not None and rule == "auto":
-        rule = crowd.infer_rule(annotations, np.asarray(target))
-    tcol = np.full(len(annotations), crowd.MISSING) if target is None else np.asarray(target)
-    patterns, _, counts = crowd.label_patterns(np.column_stack([annotations, tcol]))
+        rule = dawid_skene.infer_rule(annotations, np.asarray(target))
+    tcol = np.full(len(annotations), dawid_skene.MISSING) if target is None else np.asarray(target)
+    patterns, _, counts = dawid_skene.label_patterns(np.column_stack([annotations, tcol]))
     data = _Crowd(patterns, counts, None if target is None else rule, list(keys))
     ann = patterns[:, :-1]
-    ds = crowd.dawid_skene(ann, counts, classes)
+    ds = dawid_skene.dawid_skene(ann, counts, classes)
     easy = (
-        crowd.easy_items(ann, counts, classes, start=ds)
+        dawid_skene.easy_items(ann, counts, classes, start=ds)
         if model == "ds-easy" or independence
         else None
     )
     e = _crowd_estimate(data, classes, counts, ds if model == "ds" else easy, model)
     if independence:
-        null = crowd.easy_items(ann, counts, classes, start=ds, independent=True)
-        e.details["independence"] = crowd.independence_test(null, easy)
+        null = dawid_skene.easy_items(ann, counts, classes, start=ds, independent=True)
+        e.details["independence"] = dawid_skene.independence_test(null, easy)
     return e
 
 
 def _refit(data: _Crowd, classes: int, counts, model: str, warm) -> Estimate:
     ann = data.patterns[:, :-1]
     if model == "ds":
-        fit = crowd.dawid_skene(ann, counts, classes, start=warm.posterior)
+        fit = dawid_skene.dawid_skene(ann, counts, classes, start=warm.posterior)
     else:
-        fit = crowd.easy_items(ann, counts, classes, params=warm.params, ftol=_REFIT_FTOL)
+        fit = dawid_skene.easy_items(ann, counts, classes, params=warm.params, ftol=_REFIT_FTOL)
     return _crowd_estimate(data, classes, counts, fit, model)
 
 
@@ -125,13 +125,13 @@ def _crowd_estimate(data: _Crowd, classes: int, counts, fit, model: str) -> Esti
     ann, tgt = data.patterns[:, :-1], data.patterns[:, -1]
     annotators = {}
     for a, key in enumerate(data.keys):
-        law = crowd.target_law(ann, ann[:, a], classes, "observed")
-        annotators[key] = crowd.transition_from_posterior(fit.posterior, counts, law)
+        law = dawid_skene.target_law(ann, ann[:, a], classes, "observed")
+        annotators[key] = dawid_skene.transition_from_posterior(fit.posterior, counts, law)
     if data.rule is None:
         T = annotators[data.keys[0]]
     else:
-        T = crowd.transition_from_posterior(
-            fit.posterior, counts, crowd.target_law(ann, tgt, classes, data.rule)
+        T = dawid_skene.transition_from_posterior(
+            fit.posterior, counts, dawid_skene.target_law(ann, tgt, classes, data.rule)
         )
     details = {"data": data, "fit": fit, "iterations": fit.iterations, "rule": data.rule}
     if model == "ds-easy":
@@ -221,7 +221,7 @@ def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1
         prior = mass / mass.sum()
         T = _rows(resp.T @ onehot + 1e-12)
         log_joint = np.log(prior)[None] + np.log(T[:, noisy]).T + _log_density(z, resp, mass)
-        resp, log_evidence = crowd.normalise_log(log_joint)
+        resp, log_evidence = dawid_skene.normalise_log(log_joint)
         ll = float(log_evidence.sum())
         if ll - previous <= tol * abs(ll):
             break
@@ -304,7 +304,7 @@ def check_annotations(arrays: dict) -> np.ndarray:
     for key, a in arrays.items():
         a = np.asarray(a)
         seen = check_labels(a[a >= 0] if a.dtype.kind in "iuf" else a, f"labels {key!r}")
-        col = np.full(len(a), crowd.MISSING, dtype=np.int64)
+        col = np.full(len(a), dawid_skene.MISSING, dtype=np.int64)
         col[a >= 0] = seen
         cols.append(col)
     return np.column_stack(cols)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import crowd, data, generate, instance, instance_sim, select
+from simulations.estimation import dawid_skene
 from simulations.io import versions
-from simulations.pipeline import TrainConfig, run_training
+from simulations.selection import rules
+from simulations.synthetic import generate, instance_draw, instance_noise
 from theory import noise
 from theory.losses import overlap_posterior
 
@@ -58,10 +59,11 @@ def numpy_per_class_select(losses, labels, counts):
 FIRST_CALL = """
 import time, numpy as np
 t = time.perf_counter()
-from simulations import generate, select
+from simulations.selection import rules
+from simulations.synthetic import generate
 y = generate.clean_labels(1000, np.full(10, 0.1), 0)
 z = generate.noisy_labels(y, np.full((10, 10), 0.1), 1)
-select.select_per_class(np.random.default_rng(0).random(1000), z, np.full(10, 50))
+rules.select_per_class(np.random.default_rng(0).random(1000), z, np.full(10, 50))
 print(time.perf_counter() - t)
 """
 
@@ -84,154 +86,6 @@ def first_call_seconds() -> dict:
     return {"compile_s": times[0], "cached_s": times[1]}
 
 
-class _ArrayDataset:
-    """The common map-style Dataset: one numpy row and label per index, collated by the loader."""
-
-    def __init__(self, X, y):
-        self.X, self.y = X, y
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, k):
-        return self.X[k], self.y[k]
-
-
-def fit_with_dataloader(
-    model, X, y, epochs: int, batch: int, seed: int, numpy_rows: bool = False
-) -> list[float]:
-    """The same loop as ``train.fit`` fed by a shuffling DataLoader: the baseline of the trainer.
-
-    ``numpy_rows``: the loader indexes numpy arrays sample by sample (the common pattern)
-    instead of a TensorDataset (its best case)."""
-    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.data import DataLoader, TensorDataset
-
-    dataset = _ArrayDataset(X.numpy(), y.numpy()) if numpy_rows else TensorDataset(X, y)
-    loader = DataLoader(
-        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
-    )
-    opt = torch.optim.SGD(
-        model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4
-    )
-    times = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        model.train()
-        for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def bench_trainer(seed: int = 0) -> dict:
-    """Digits on the CPU: epoch time against a DataLoader loop, loss recording against the epoch,
-    and the whole run (stage 1, selection, three stage-2 models)."""
-    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
-    import torch
-
-    from simulations import train as tr
-
-    ds = data.load_digits()
-    X, y = torch.as_tensor(ds.X), torch.as_tensor(ds.y)
-    recipe = tr.Recipe(epochs=8)
-    ours = tr.fit(
-        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
-        X,
-        y,
-        recipe,
-        seed=seed,
-        record="pass",
-    )
-    base = fit_with_dataloader(
-        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8, recipe.batch, seed
-    )
-    rows = fit_with_dataloader(
-        tr.fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
-        X,
-        y,
-        8,
-        recipe.batch,
-        seed,
-        numpy_rows=True,
-    )
-    epoch, record, loader = (
-        np.median(ours.epoch_s[1:]),
-        np.median(ours.record_s[1:]),
-        np.median(base[1:]),
-    )
-    loader_rows = np.median(rows[1:])
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        run_training(
-            TrainConfig(
-                T=noise.pairwise(0.4, 10),
-                epochs=30,
-                out=out,
-                seed=seed,
-                progress=False,
-                device="cpu",
-            )
-        )
-        whole = time.perf_counter() - t
-    return {
-        "epoch_s": float(epoch),
-        "dataloader_epoch_s": float(loader),
-        "epoch_ratio": float(loader / epoch),
-        "dataloader_numpy_epoch_s": float(loader_rows),
-        "epoch_ratio_numpy": float(loader_rows / epoch),
-        "record_s": float(record),
-        "record_share_of_epoch": float(record / epoch),
-        "digits_run_s": whole,
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
-def bench_large_images(n: int = 54_000, epochs: int = 3, seed: int = 0) -> dict:
-    """The default CPU model on Fashion-MNIST-shaped data (n noise images of 1 x 28 x 28, as
-    many as the full set's training split): epoch time, samples a second and the share of an
-    epoch that loss recording takes, in the training pass and, as the baseline, in an eval
-    pass after the epoch."""
-    # torch is the optional extra smallloss[train]: imported only when the trainer is timed
-    import torch
-
-    from simulations import train as tr
-    from simulations.pipeline import resolve_recipe
-
-    shape = (1, 28, 28)
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn((n, *shape), generator=gen)
-    y = torch.randint(0, 10, (n,), generator=gen)
-    model, batch = resolve_recipe("auto", None, shape, n, "cpu")
-    recipe = tr.Recipe(epochs=epochs, batch=batch)
-    fits = {
-        mode: tr.fit(
-            tr.fresh_model(model, shape, 10, seed, torch.device("cpu")),
-            X,
-            y,
-            recipe,
-            seed=seed,
-            record=mode,
-        )
-        for mode in ("pass", "eval")
-    }
-
-    def share(f):
-        return float(np.median(np.divide(f.record_s, f.epoch_s)))
-
-    epoch = float(np.median(fits["pass"].epoch_s))
-    return {
-        "model": model, "batch": batch, "n": n, "epoch_s": epoch,
-        "samples_per_s": n / epoch, "record_share_pass": share(fits["pass"]),
-        "record_share_eval": share(fits["eval"]), "torch_threads": torch.get_num_threads(),
-    }  # fmt: skip
-
-
 def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
     """Dawid-Skene on CIFAR-10N-sized data (n items, 3 annotators) against crowd-kit's."""
     try:
@@ -248,8 +102,8 @@ def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
     )
 
     def ours():
-        pat, _, cnt = crowd.label_patterns(labels)
-        crowd.dawid_skene(pat, cnt, c)
+        pat, _, cnt = dawid_skene.label_patterns(labels)
+        dawid_skene.dawid_skene(pat, cnt, c)
 
     base = best_of(lambda: DawidSkene(n_iter=100).fit(frame), max(1, repeat - 1))
     return "Dawid-Skene n=50000 A=3 c=10", best_of(ours, repeat), base, "crowd-kit DawidSkene", 2.0
@@ -258,7 +112,7 @@ def bench_dawid_skene(repeat: int, n: int = 50_000, c: int = 10, seed: int = 0):
 def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) -> list:
     """The instance-noise generators against the NumPy ports of their recipes that the tests
     keep (``tests/instance_reference.py``; skipped outside a source checkout)."""
-    tests = Path(__file__).resolve().parents[1] / "tests"
+    tests = Path(__file__).resolve().parents[2] / "tests"
     if not (tests / "instance_reference.py").exists():
         return []
     sys.path.insert(0, str(tests))
@@ -266,17 +120,17 @@ def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) 
 
     prior = np.full(c, 1.0 / c)
     clean = generate.clean_labels(n, prior, seed)
-    X = instance_sim.overlap_features(clean, c, 3.0, seed + 1)
+    X = instance_draw.overlap_features(clean, c, 3.0, seed + 1)
     q = overlap_posterior(X, 3.0, prior)
-    W = instance.part_dependent_weights(c, c, seed)
-    factor = instance.pmd(q, clean, 1, 0.3, seed).params["factor"]
+    W = instance_noise.part_dependent_weights(c, c, seed)
+    factor = instance_noise.pmd(q, clean, 1, 0.3, seed).params["factor"]
     rng = np.random.default_rng(seed)
     cases = [
-        ("part-dependent", lambda: instance.part_dependent(X, clean, 0.3, seed, c),
+        ("part-dependent", lambda: instance_noise.part_dependent(X, clean, 0.3, seed, c),
          lambda: ref.part_dependent(X, clean, 0.3, W, rng)),
-        ("pmd-1", lambda: instance.pmd(q, clean, 1, 0.3, seed),
+        ("pmd-1", lambda: instance_noise.pmd(q, clean, 1, 0.3, seed),
          lambda: ref.pmd(q, 1, factor, rng)),
-        ("margin", lambda: instance.margin(q, clean, 0.3), lambda: ref.margin(q, clean, 0.3)),
+        ("margin", lambda: instance_noise.margin(q, clean, 0.3), lambda: ref.margin(q, clean, 0.3)),
     ]  # fmt: skip
     return [
         (f"{name} noise n={n} c={c}", best_of(ours, repeat), best_of(port, max(1, repeat - 1)),
@@ -336,7 +190,7 @@ def run_bench(
 
     losses = rng.random(n, dtype=np.float32) * 5
     counts = (np.bincount(labels, minlength=c) * 0.6).astype(np.int64)
-    ours = best_of(lambda: select.select_per_class(losses, labels, counts), repeat)
+    ours = best_of(lambda: rules.select_per_class(losses, labels, counts), repeat)
     base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
     row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
 
@@ -357,8 +211,12 @@ def run_bench(
     }
     if trainer:
         try:
-            out["trainer"] = bench_trainer(seed)
-            out["trainer_large_images"] = bench_large_images(seed=seed)
+            # torch is the optional extra smallloss[train]: imported only when the trainer is
+            # timed
+            from simulations.training import bench_trainer
+
+            out["trainer"] = bench_trainer.bench_trainer(seed)
+            out["trainer_large_images"] = bench_trainer.bench_large_images(seed=seed)
         except ImportError:
             out["trainer"] = None  # torch not installed
     return out

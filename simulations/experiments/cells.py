@@ -6,10 +6,10 @@ import tempfile
 
 import numpy as np
 
-from simulations import instance
 from simulations.io import read_matrix
-from simulations.pipeline import TrainConfig, run_training
-from simulations.simulate import Setting, simulate
+from simulations.synthetic import instance_noise
+from simulations.synthetic.simulate import Setting, simulate
+from simulations.training.pipeline import TrainConfig, run_training
 from theory import noise
 from theory.errors import InputError
 
@@ -30,7 +30,7 @@ def imbalanced_prior(classes: int, ratio: float) -> np.ndarray:
 def instance_of(settings: dict) -> str | None:
     """The instance-dependent recipe a cell names (its T_bar is drawn, not given), or None."""
     name = settings.get("noise")
-    if name not in instance.NOISES:
+    if name not in instance_noise.NOISES:
         return None
     if "rate" not in settings:
         raise InputError(f"noise {name!r} needs a rate")

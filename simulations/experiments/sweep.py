@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from simulations import cells as cells_module
+from simulations.experiments import cells as cells_module
 from simulations.io import atomic_path, csv_cell, ensure_dir
 from theory.errors import InputError
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from simulations import generate, select, sweep
+from simulations.experiments import sweep
+from simulations.selection import rules
+from simulations.synthetic import generate
 
 # The digits figures record stage 1's losses with an eval pass after each epoch, as they did
 # before in-pass recording became the default; the record_modes sweep compares the two
@@ -33,8 +35,8 @@ def oracle_precision(T, n: int, seed, prior=None) -> tuple[float, float]:
         loss = (-np.log(T[clean, noisy])).astype(np.float32)
     k = np.bincount(noisy[clean == noisy], minlength=c)
     is_clean = clean == noisy
-    per = select.select_per_class(loss, noisy, k)
-    glob = select.select_global(loss, int(k.sum()))
+    per = rules.select_per_class(loss, noisy, k)
+    glob = rules.select_global(loss, int(k.sum()))
     return float(is_clean[per].mean()), float(is_clean[glob].mean())
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import estimate, generate
+from simulations.estimation import transition
 from simulations.figures._common import RECORD, figure
+from simulations.synthetic import generate
 from theory import noise
 from theory.conditions import CONDITIONS, report
 from theory.losses import cell_laws
@@ -34,7 +35,7 @@ SIZES = [30, 100, 300, 1000, 3000]
 
 
 def _pairs_T(clean, noisy, c):
-    return estimate.from_pairs(clean, noisy, c).T
+    return transition.from_pairs(clean, noisy, c).T
 
 
 def cifar10n_rows(draws: int, seed: int) -> list[dict]:
@@ -50,18 +51,18 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
         rules = ("auto", "observed") if name == "worse" else ("auto",)
         for rule in rules:
             boot = {}
-            for model in estimate.CROWD_METHODS:
-                e = estimate.from_annotators(ann, ANNOTATORS, 10, target, rule, model,
+            for model in transition.CROWD_METHODS:
+                e = transition.from_annotators(ann, ANNOTATORS, 10, target, rule, model,
                                              independence=model == "ds-easy")  # fmt: skip
-                Ts, priors, _ = estimate.draws(e, draws, seed)
-                boot[model] = np.array([estimate.t_error(T, truth) for T in Ts])
-                s = estimate.summarise(e, Ts, priors, 0.9)
+                Ts, priors, _ = transition.draws(e, draws, seed)
+                boot[model] = np.array([transition.t_error(T, truth) for T in Ts])
+                s = transition.summarise(e, Ts, priors, 0.9)
                 rep, ref = report(e.T, e.prior), report(truth, np.bincount(clean) / clean.size)
                 agree = sum(getattr(rep, k) == getattr(ref, k) for k in CONDITIONS)
                 row = {
                     "kind": "cifar10n", "name": name, "method": model,
                     "rule": e.details["rule"] or "annotator",
-                    "T_error": estimate.t_error(e.T, truth),
+                    "T_error": transition.t_error(e.T, truth),
                     "noise_rate": e.noise_rate, "noise_rate_low": s["noise_rate_low"],
                     "noise_rate_high": s["noise_rate_high"],
                     "true_noise_rate": float((z[name] != clean).mean()),
@@ -81,7 +82,7 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
 
 def digits_rows(quick: bool, seed: int) -> list[dict]:
     # torch is the optional extra smallloss[train]: only this panel trains
-    from simulations.pipeline import TrainConfig, run_training
+    from simulations.training.pipeline import TrainConfig, run_training
 
     seeds = 1 if quick else 3
     rows = []
@@ -97,10 +98,10 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
                 with np.load(f) as z:
                     noisy, probs, T = z["noisy"], z["oof_probs"].astype(np.float64), z["T"]
                 for method in METHODS:
-                    e = estimate.from_probs(noisy, probs, 10, method)
+                    e = transition.from_probs(noisy, probs, 10, method)
                     rows.append({"kind": "digits", "noise": family, "rate": rate,
                                  "seed": seed + k, "method": method,
-                                 "T_error": estimate.t_error(e.T, T)})  # fmt: skip
+                                 "T_error": transition.t_error(e.T, T)})  # fmt: skip
     return rows
 
 
@@ -129,9 +130,9 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
             a, b, e1, e2 = child.spawn(4)
             clean = generate.clean_labels(n * c, p, a)
             sources = {
-                "pairs": lambda clean=clean, b=b: estimate.from_pairs(
+                "pairs": lambda clean=clean, b=b: transition.from_pairs(
                     clean, generate.noisy_labels(clean, T, b), c),
-                "ds": lambda clean=clean, e1=e1: estimate.from_annotators(
+                "ds": lambda clean=clean, e1=e1: transition.from_annotators(
                     np.column_stack([generate.noisy_labels(clean, T, s) for s in e1.spawn(3)]),
                     list("abc"), c),
             }  # fmt: skip
@@ -142,7 +143,8 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
                 got = _loss_predictions(T, p, f)
                 for crit in ("classwise", "global"):
                     rows.append({"kind": "propagation", "source": source, "n_per_class": n,
-                                 "draw": d, "criterion": crit, "T_error": estimate.t_error(e.T, T),
+                                 "draw": d, "criterion": crit,
+                                 "T_error": transition.t_error(e.T, T),
                                  "predicted": said[crit].precision,
                                  "achieved": got[crit].precision})  # fmt: skip
     return rows
@@ -171,10 +173,10 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
             ann.append(np.where(is_hard, np.where(pick, z, truth), lab))
         ann = np.column_stack(ann)
         truth_T = _pairs_T(truth, ann[:, 0], c)
-        for model in estimate.CROWD_METHODS:
-            e = estimate.from_annotators(ann, list("abc"), c, model=model)
+        for model in transition.CROWD_METHODS:
+            e = transition.from_annotators(ann, list("abc"), c, model=model)
             rows.append({"kind": "correlated", "hard_share": hard, "method": model,
-                         "T_error": estimate.t_error(e.annotators["a"], truth_T),
+                         "T_error": transition.t_error(e.annotators["a"], truth_T),
                          "noise_rate": noise_rate(e.annotators["a"], e.prior),
                          "true_noise_rate": float((ann[:, 0] != truth).mean())})  # fmt: skip
     return rows
@@ -191,7 +193,7 @@ def coverage_rows(quick: bool, seed: int) -> list[dict]:
     settings, sims, boots = (COVERAGE[:1], 5, 20) if quick else (COVERAGE, 40, 100)
     for c, n in settings:
         rng = np.random.default_rng([seed, c, n])
-        hits = {m: [] for m in estimate.CROWD_METHODS}
+        hits = {m: [] for m in transition.CROWD_METHODS}
         for _ in range(sims):
             truth = rng.integers(0, c, n)
             confusions = [0.5 * np.eye(c) + 0.5 * rng.dirichlet(np.ones(c), c) for _ in range(3)]
@@ -202,9 +204,9 @@ def coverage_rows(quick: bool, seed: int) -> list[dict]:
             ])  # fmt: skip
             target = _pairs_T(truth, ann[:, 0], c)
             for model, h in hits.items():
-                e = estimate.from_annotators(ann, list("abc"), c, model=model)
-                _, _, per = estimate.draws(e, boots, int(rng.integers(1 << 31)))
-                low, high = estimate.interval(per["a"], 0.9)
+                e = transition.from_annotators(ann, list("abc"), c, model=model)
+                _, _, per = transition.draws(e, boots, int(rng.integers(1 << 31)))
+                low, high = transition.interval(per["a"], 0.9)
                 h.append(((low <= target) & (target <= high)).ravel())
         for model, h in hits.items():
             rows.append({"kind": "coverage", "classes": c, "n": n, "method": model,

@@ -7,7 +7,7 @@ import numpy as np
 
 from simulations import intervals
 from simulations.figures._common import committed_sweep, figure
-from simulations.pipeline import ARMS
+from simulations.training.pipeline import ARMS
 
 NAME = "fashion"
 CAPTION = (

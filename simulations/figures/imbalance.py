@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.criteria import COLORS, LABELS
 from simulations.figures._common import figure, sweep_rows
+from simulations.selection.registry import COLORS, LABELS
 
 NAME = "imbalance"
 CAPTION = (

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 
 from simulations import intervals
-from simulations.criteria import COLORS, LABELS
 from simulations.figures._common import RECORD, figure
-from simulations.pipeline import TrainConfig, run_training
-from simulations.simulate import Setting, simulate
+from simulations.selection.registry import COLORS, LABELS
+from simulations.synthetic.simulate import Setting, simulate
+from simulations.training.pipeline import TrainConfig, run_training
 
 NAME = "instance_noise"
 CAPTION = (

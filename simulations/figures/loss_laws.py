@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations import generate
 from simulations.figures._common import figure
+from simulations.synthetic import generate
 from theory import losses, noise
 from theory.noise import class_noise_rates
 

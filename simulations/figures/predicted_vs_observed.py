@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.criteria import COLORS, LABELS, LOSS_CRITERIA
 from simulations.figures._common import RECORD, figure, sweep_rows
+from simulations.selection.registry import COLORS, LABELS, LOSS_CRITERIA
 
 NAME = "predicted_vs_observed"
 CAPTION = (

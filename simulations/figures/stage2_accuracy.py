@@ -8,7 +8,7 @@ import numpy as np
 
 from simulations import intervals
 from simulations.figures._common import RECORD, figure, sweep_rows
-from simulations.pipeline import ARMS
+from simulations.training.pipeline import ARMS
 
 NAME = "stage2_accuracy"
 CAPTION = (

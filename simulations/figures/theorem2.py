@@ -9,8 +9,8 @@ import itertools
 import numpy as np
 from scipy.optimize import minimize
 
-from simulations import generate
 from simulations.figures._common import figure
+from simulations.synthetic import generate
 from theory import claims, conditions, noise, regions
 
 NAME = "theorem2"

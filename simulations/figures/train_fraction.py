@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.criteria import COLORS, LABELS
 from simulations.figures._common import RECORD, figure, sweep_rows
+from simulations.selection.registry import COLORS, LABELS
 
 NAME = "train_fraction"
 CAPTION = (

@@ -8,10 +8,10 @@ import tempfile
 import numpy as np
 
 from simulations import intervals
-from simulations.criteria import COLORS, LABELS, REGISTRY
-from simulations.criteria import CRITERIA as ALL_CRITERIA
 from simulations.figures._common import RECORD, figure
-from simulations.pipeline import TrainConfig, run_training
+from simulations.selection.registry import COLORS, LABELS, REGISTRY
+from simulations.selection.registry import CRITERIA as ALL_CRITERIA
+from simulations.training.pipeline import TrainConfig, run_training
 from theory import noise
 
 NAME = "trainer_epochs"

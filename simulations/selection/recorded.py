@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations import precision_bounds, select
-from simulations.criteria import CRITERIA
+from simulations.selection import bounds, rules
+from simulations.selection.registry import CRITERIA
 from theory import losses, precision
 from theory.budgets import target_budgets
 from theory.noise import noise_rate
@@ -47,19 +47,19 @@ def mean_loss(loss_matrix: np.ndarray) -> np.ndarray:
 def _threshold_selections(loss, noisy, b: Budgets, with_rsl: bool = True) -> dict:
     """The loss criteria that keep the smallest losses of each class at their budgets."""
     out = {
-        "global": select.select_global(loss, int(b.classwise.sum())),
-        "classwise": select.select_per_class(loss, noisy, b.classwise),
+        "global": rules.select_global(loss, int(b.classwise.sum())),
+        "classwise": rules.select_per_class(loss, noisy, b.classwise),
     }
     if with_rsl:
-        out["rsl"] = select.select_per_class(loss, noisy, b.rsl)
+        out["rsl"] = rules.select_per_class(loss, noisy, b.rsl)
     return out
 
 
 def _loss_selections(loss, noisy, b: Budgets, seed: int, with_rsl: bool = True) -> dict:
     out = _threshold_selections(loss, noisy, b, with_rsl=False)
-    out["gmm"] = select.select_gmm(loss, seed=seed)  # before RSL: the per-epoch rows' order
+    out["gmm"] = rules.select_gmm(loss, seed=seed)  # before RSL: the per-epoch rows' order
     if with_rsl:
-        out["rsl"] = select.select_per_class(loss, noisy, b.rsl)
+        out["rsl"] = rules.select_per_class(loss, noisy, b.rsl)
     return out
 
 
@@ -72,7 +72,7 @@ def per_epoch_criteria(loss_matrix, val_acc, test_acc, clean, noisy, classes, b:
         row = {"epoch": e, "test_accuracy": test_acc[e], "val_accuracy": val_acc[e]}
         for variant, loss in (("single", loss_matrix[:, e]), ("mean", mean_e)):
             for name, m in _loss_selections(loss, noisy, b, seed=e).items():
-                row[f"{name}_{variant}"] = select.metrics(m, clean, noisy, classes)[
+                row[f"{name}_{variant}"] = rules.metrics(m, clean, noisy, classes)[
                     "observed_precision"
                 ]
         rows.append(row)
@@ -82,12 +82,12 @@ def per_epoch_criteria(loss_matrix, val_acc, test_acc, clean, noisy, classes, b:
 def probability_criteria(probs, noisy) -> dict[str, tuple[np.ndarray | None, float | None]]:
     """``confident`` (the confident-learning paper's rule) and ``cleanlab`` (find_label_issues
     with its defaults), each with its agreement with cleanlab on the same probabilities."""
-    confident = select.select_confident(probs, noisy)
-    kept = select.cleanlab_keep(probs, noisy)
+    confident = rules.select_confident(probs, noisy)
+    kept = rules.cleanlab_keep(probs, noisy)
     out = {"confident": (confident, None), "cleanlab": (kept, None)}
     if kept is None:
         return out
-    by_rule, by_default = select.agreements_with_cleanlab(probs, noisy, confident, kept)
+    by_rule, by_default = rules.agreements_with_cleanlab(probs, noisy, confident, kept)
     return {"confident": (confident, by_rule), "cleanlab": (kept, by_default)}
 
 
@@ -155,11 +155,11 @@ def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
 
 
 def probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T,
-                 prior) -> tuple[precision_bounds.Bounds, precision_bounds.Bounds]:  # fmt: skip
-    """The probes' counts (``precision_bounds.Bounds``) on the last epoch's loss and on the
+                 prior) -> tuple[bounds.Bounds, bounds.Bounds]:  # fmt: skip
+    """The probes' counts (``bounds.Bounds``) on the last epoch's loss and on the
     epoch-mean loss."""
     return tuple(
-        precision_bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T, prior)
+        bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T, prior)
         for scores, probes in ((loss_matrix[:, -1], probe_losses[:, -1]),
                                (mean_loss(loss_matrix), mean_loss(probe_losses)))
     )  # fmt: skip
@@ -168,14 +168,14 @@ def probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T,
 def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, prior, T,
                       b: Budgets, level: float | None = None) -> dict[str, dict]:  # fmt: skip
     """The precision of each loss criterion's own selection, counted from the mislabelled
-    probes (``precision_bounds``): ``{"counts_single" | "counts_mean": {criterion: (point,
-    bound)}}``, on the last epoch's loss and on the epoch-mean loss; the bound is at ``level``
-    (None without one)."""
+    probes (``simulations.selection.bounds``): ``{"counts_single" | "counts_mean":
+    {criterion: (point, bound)}}``, on the last epoch's loss and on the epoch-mean loss; the
+    bound is at ``level`` (None without one)."""
     out = {}
     both = probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T, prior)
-    for key, bounds in zip(("counts_single", "counts_mean"), both):
-        masks = _threshold_selections(bounds.scores, noisy, b)
-        out[key] = {name: bounds.of_selection(mask, level) for name, mask in masks.items()}
+    for key, counted in zip(("counts_single", "counts_mean"), both):
+        masks = _threshold_selections(counted.scores, noisy, b)
+        out[key] = {name: counted.of_selection(mask, level) for name, mask in masks.items()}
     return out
 
 
@@ -211,11 +211,11 @@ def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: flo
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
     last = loss_matrix[:, -1]
     chosen = {
-        "global": (select.select_global(last, total), total,
+        "global": (rules.select_global(last, total), total,
                    precision.global_(laws, T, prior, tb.global_fraction)),
-        "classwise": (select.select_per_class(last, noisy, per_class), per_class.tolist(),
+        "classwise": (rules.select_per_class(last, noisy, per_class), per_class.tolist(),
                       precision.per_class(laws, T, prior, tb.classwise)),
-        "rsl": (select.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
+        "rsl": (rules.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
                 precision.per_class(mean_laws, T, prior, tb.rsl)),
         "coteaching_rule": coteaching_rule(last, laws, T, prior),
     }  # fmt: skip
@@ -228,7 +228,7 @@ def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
     has one) beside its observed precision and recall, what it kept and its budgets."""
     out = {}
     for name, row in selections.items():
-        m = select.metrics(row["mask"], clean, noisy, classes)
+        m = rules.metrics(row["mask"], clean, noisy, classes)
         out[name] = {"predicted_precision": row["predicted_precision"],
                      **({"precision_bound": row["precision_bound"]}
                         if "precision_bound" in row else {}),
@@ -242,7 +242,7 @@ def coteaching_selection(losses: np.ndarray, T, prior) -> tuple[np.ndarray, int]
     """(mask, kept) of Co-teaching's fixed forget rate: one global ranking that keeps the
     share ``1 - noise rate``, whatever precision that buys."""
     total = int(np.floor((1 - noise_rate(T, prior)) * losses.size + 1e-9))
-    return select.select_global(losses, total), total
+    return rules.select_global(losses, total), total
 
 
 def coteaching_rule(losses: np.ndarray, laws, T, prior):
@@ -258,13 +258,13 @@ def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_ep
     epochs = loss_matrix.shape[1]
     final = per_epoch[-1]
     masks = _loss_selections(loss_matrix[:, -1], noisy, b, seed=epochs - 1, with_rsl=False)
-    masks["rsl"] = select.select_per_class(mean_loss(loss_matrix), noisy, b.rsl)
+    masks["rsl"] = rules.select_per_class(mean_loss(loss_matrix), noisy, b.rsl)
     by_probs = probability_criteria(probs, noisy)
     criteria = {}
     for name in CRITERIA:
         if name in by_probs:
             mask, agreement = by_probs[name]
-            m = select.metrics(mask, clean, noisy, classes) if mask is not None else {}
+            m = rules.metrics(mask, clean, noisy, classes) if mask is not None else {}
             criteria[name] = {
                 "observed_precision": m.get("observed_precision"),
                 "observed_recall": m.get("observed_recall"),
@@ -280,7 +280,7 @@ def final_criteria(loss_matrix, probs, clean, noisy, classes, b: Budgets, per_ep
             if "probes_single" in predicted
             else (p_single, p_mean)
         )
-        m = select.metrics(masks[name], clean, noisy, classes)
+        m = rules.metrics(masks[name], clean, noisy, classes)
         criteria[name] = {
             "observed_precision": mean if name == "rsl" else single,
             "observed_precision_single_epoch": single,

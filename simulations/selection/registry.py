@@ -1,6 +1,6 @@
 """The selection criteria this project compares: one registry, read by every command and figure.
 
-To add a criterion: give it an entry here, a selection function in ``simulations.select``,
+To add a criterion: give it an entry here, a selection function in ``simulations.selection.rules``,
 and (where the theory can say something) a prediction in ``theory.precision``.
 """
 

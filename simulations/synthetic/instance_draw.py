@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations import generate, instance
+from simulations.synthetic import generate, instance_noise
 from theory import instance as theory_instance
 from theory import precision
 from theory.errors import InputError
@@ -19,7 +19,7 @@ class InstanceDraw:
     clean: np.ndarray
     noisy: np.ndarray
     probs: np.ndarray  # (n, c) float32: g(x), the noisy-label posterior
-    noise: instance.InstanceNoise
+    noise: instance_noise.InstanceNoise
     non_dominant_share: float  # realised: samples whose own row t(x, y) is not row dominant
 
 
@@ -48,16 +48,16 @@ def overlap_features(clean, classes: int, separation: float, seed) -> np.ndarray
 
 def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> InstanceDraw:
     """Clean labels, features, noisy labels by ``name``, and the outputs ``g(x)``."""
-    instance.check_noise(name)
+    instance_noise.check_noise(name)
     c = len(prior)
     ss_clean, ss_x, ss_noise = generate.seed_sequence(seed).spawn(3)
     clean = generate.clean_labels(n, prior, ss_clean)
     X = overlap_features(clean, c, separation, ss_x)
     q = overlap_posterior(X, separation, prior)
     if name == "part-dependent":
-        noise = instance.part_dependent(X, clean, rate, ss_noise, classes=c)
+        noise = instance_noise.part_dependent(X, clean, rate, ss_noise, classes=c)
     else:
-        noise = instance.generate(name, clean, rate, ss_noise, posterior=q)
+        noise = instance_noise.generate(name, clean, rate, ss_noise, posterior=q)
     g = np.zeros_like(q)
     own_rows_bad = np.zeros(n, dtype=bool)
     for k in range(c):

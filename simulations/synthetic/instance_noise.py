@@ -15,7 +15,8 @@
 
 Each returns the noisy labels, each sample's flip probability ``P(noisy != clean | x)``, the
 realised class-level matrix ``T_bar`` and the parameters the theory needs to follow it.
-Chunks and streams as in ``simulations.generate``: bit-identical whatever the thread count.
+Chunks and streams as in ``simulations.synthetic.generate``: bit-identical whatever the thread
+count.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from simulations.generate import CHUNK, chunk_rngs, run_chunks, seed_sequence
+from simulations.synthetic.generate import CHUNK, chunk_rngs, run_chunks, seed_sequence
 from theory.errors import InputError
 from theory.instance import KINDS, factor_from_means
 from theory.validation import check_labels, check_unit
@@ -79,7 +80,7 @@ def _finite(flags: np.ndarray, name: str) -> None:
 
 def _by_chunks(n: int, width: int, work, seed=None) -> np.ndarray:
     """``work(slice, out)`` (or ``work(slice, out, rng)`` with a seed, one stream per chunk as
-    in ``simulations.generate``) over the chunks, in threads; row k of the result is chunk
+    in ``simulations.synthetic.generate``) over the chunks, in threads; row k of the result is chunk
     k's ``out``, summed in chunk order afterwards so totals do not depend on the threads."""
     starts = list(range(0, n, CHUNK)) or [0]
     out = np.zeros((len(starts), width))

@@ -6,10 +6,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from simulations import generate, instance, instance_sim, select
-from simulations.criteria import CRITERIA
 from simulations.io import versions
-from simulations.loop_criteria import coteaching_rule
+from simulations.selection import rules
+from simulations.selection.recorded import coteaching_rule
+from simulations.selection.registry import CRITERIA
+from simulations.synthetic import generate, instance_draw, instance_noise
 from theory import precision
 from theory.budgets import target_budgets
 from theory.conditions import report
@@ -45,7 +46,8 @@ class Setting:
     cleanlab: bool = True
     seed: int = 0
     source: str = ""
-    noise: str = ""  # an instance-dependent recipe (simulations.instance.NOISES); "" is T's noise
+    # an instance-dependent recipe (simulations.synthetic.instance_noise.NOISES); "" is T's noise
+    noise: str = ""
     rate: float = 0.0  # its mean flip rate
     extra: dict = field(default_factory=dict)
 
@@ -59,7 +61,7 @@ class Setting:
         self.sigma = check_float(self.sigma, "sigma", 0.0)
         self.rho = check_unit(self.rho, "rho")
         if self.noise:
-            instance.check_noise(self.noise)
+            instance_noise.check_noise(self.noise)
             self.rate = check_unit(self.rate, "--rate")
             if self.model != "overlap" or self.separation <= 0:
                 raise InputError(
@@ -97,7 +99,7 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
     if keep == "oracle":
         return np.bincount(noisy[clean == noisy], minlength=c)
     if keep == "rsl":
-        return select.rsl_budgets(sizes, class_noise_rates(T, prior), prior)
+        return rules.rsl_budgets(sizes, class_noise_rates(T, prior), prior)
     return np.floor(keep * sizes + 1e-9).astype(np.int64)
 
 
@@ -129,16 +131,16 @@ def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> d
     t = np.where(n_j > 0, sums / np.maximum(n_j, 1), np.inf)
     confident = np.empty(clean.size, dtype=bool)
     for sl, probs in model.chunks(clean, seed):
-        confident[sl] = select.select_confident(probs, noisy[sl], t)
+        confident[sl] = rules.select_confident(probs, noisy[sl], t)
     out = {"confident": (confident, None), "cleanlab": (None, None)}
     if not with_cleanlab or clean.size > CLEANLAB_MAX_N:
         return out
     probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
-    kept = select.cleanlab_keep(probs, noisy)
+    kept = rules.cleanlab_keep(probs, noisy)
     if kept is None:
         return out
     again = np.concatenate([p for _, p in model.chunks(clean, seed)])
-    by_rule, by_default = select.agreements_with_cleanlab(again, noisy, confident, kept)
+    by_rule, by_default = rules.agreements_with_cleanlab(again, noisy, confident, kept)
     return {"confident": (confident, by_rule), "cleanlab": (kept, by_default)}
 
 
@@ -148,10 +150,10 @@ def simulate(s: Setting) -> dict:
     single_sd = s.sigma if s.sigma > 0 else 0.0
     mean_sd = epoch_sd(s.sigma, s.rho, s.epochs) if s.sigma > 0 else 0.0
     if s.noise:
-        d = instance_sim.draw(s.noise, s.n, s.rate, s.separation, s.prior, ss_noisy)
-        clean, noisy, model = d.clean, d.noisy, instance_sim.FixedOutputs(d.probs)
+        d = instance_draw.draw(s.noise, s.n, s.rate, s.separation, s.prior, ss_noisy)
+        clean, noisy, model = d.clean, d.noisy, instance_draw.FixedOutputs(d.probs)
         base = generate.cross_entropy(d.probs, noisy)
-        predicted, laws, mean_laws = instance_sim.predictions(
+        predicted, laws, mean_laws = instance_draw.predictions(
             s.noise, d.noise.params, classes=c, separation=s.separation, prior=s.prior,
             sd=single_sd, mean_sd=mean_sd, n=s.n,
             fractions_of=lambda T_bar: budget_fractions(s.keep, T_bar, s.prior),
@@ -216,10 +218,10 @@ def simulate(s: Setting) -> dict:
         k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
     by_probs = _probability_criteria(model, clean, noisy, ss_model, c, s.cleanlab)
     masks = {
-        "global": select.select_global(last, k_global),
-        "classwise": select.select_per_class(last, noisy, k),
-        "rsl": select.select_rsl(mean, noisy, k_rsl),
-        "gmm": select.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
+        "global": rules.select_global(last, k_global),
+        "classwise": rules.select_per_class(last, noisy, k),
+        "rsl": rules.select_rsl(mean, noisy, k_rsl),
+        "gmm": rules.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
         **{name: mask for name, (mask, _) in by_probs.items()},
     }
     criteria = {}
@@ -229,7 +231,7 @@ def simulate(s: Setting) -> dict:
                               "observed_recall": None, "selected": None, "difference": None,
                               "agreement_with_cleanlab": None}  # fmt: skip
             continue
-        m = select.metrics(masks[name], clean, noisy, c)
+        m = rules.metrics(masks[name], clean, noisy, c)
         pred = predicted.get(name)
         row = {
             "predicted_precision": pred.precision if pred else None,
@@ -252,7 +254,7 @@ def simulate(s: Setting) -> dict:
         for name in ("global", "classwise", "rsl"):
             obs = criteria[name]["observed_precision"]
             criteria[name]["coteaching_kept_at_equal_precision"] = (
-                None if obs is None else select.kept_at_precision(last, clean == noisy, obs)
+                None if obs is None else rules.kept_at_precision(last, clean == noisy, obs)
             )
         criteria["coteaching_rule"] = _beside_target(last, laws, T_laws, s.prior, clean, noisy)
     return {"setting": s.echo(), "criteria": criteria, "versions": versions()}
@@ -261,7 +263,7 @@ def simulate(s: Setting) -> dict:
 def _beside_target(last, laws, T, prior, clean, noisy) -> dict:
     """Co-teaching's forget rate on the same losses, the baseline a target's budgets face."""
     mask, total, pred = coteaching_rule(last, laws, T, prior)
-    m = select.metrics(mask, clean, noisy, len(T))
+    m = rules.metrics(mask, clean, noisy, len(T))
     diff = None if m["observed_precision"] is None else m["observed_precision"] - pred.precision
     return {"predicted_precision": pred.precision, "predicted_recall": pred.recall, **m,
             "budgets": total, "difference": diff}  # fmt: skip

@@ -1,15 +1,12 @@
-"""The torch trainer: the data set as tensors on the device, batches from shuffled indices,
-``reduction='none'`` losses, every training sample's loss recorded after every epoch.
-
-The training stages of ``simulations.pipeline`` live here, so that the pipeline's other
-stages (numpy only) import without torch.
+"""The torch training loop: the data set as tensors on the device, batches from shuffled
+indices, ``reduction='none'`` losses, every training sample's loss recorded after every epoch.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,12 +14,30 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from simulations.training.models import build_model
 from theory.errors import InputError
 
 RECORD_BATCH = 4096
 
 
 def resolve_device(name: str) -> torch.device:
+    """The device ``--device`` names.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (CUDA when it is available, else the CPU), ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    torch.device
+        The device to train on.
+
+    Raises
+    ------
+    InputError
+        For an unknown name, or ``"cuda"`` where CUDA is not available.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -30,89 +45,6 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise InputError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
-
-
-# --- models ----------------------------------------------------------------------------------
-
-
-def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
-    """Two hidden layers; images are flattened first."""
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(inputs, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, classes),
-    )
-
-
-def conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
-    )
-
-
-def small_cnn(channels: int, classes: int, width: int = 32) -> nn.Module:
-    return nn.Sequential(
-        conv_bn(channels, width),
-        nn.MaxPool2d(2),
-        conv_bn(width, 2 * width),
-        nn.MaxPool2d(2),
-        conv_bn(2 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(4 * width, classes),
-    )
-
-
-class _Block(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(cout),
-        )
-        self.skip = (
-            nn.Identity()
-            if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        )
-
-    def forward(self, x):
-        return F.relu(self.body(x) + self.skip(x))
-
-
-def resnet(channels: int, classes: int, width: int = 32) -> nn.Module:
-    """A ResNet-14-style network (three stages of two blocks) for CIFAR-10 on a GPU."""
-    w = [width, 2 * width, 4 * width]
-    layers = [conv_bn(channels, w[0])]
-    cin = w[0]
-    for k, cout in enumerate(w):
-        layers += [_Block(cin, cout, 1 if k == 0 else 2), _Block(cout, cout, 1)]
-        cin = cout
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
-
-
-def build_model(kind: str, shape: tuple, classes: int) -> nn.Module:
-    image = len(shape) == 3
-    if kind == "auto":
-        kind = "cnn" if image else "mlp"
-    if kind == "mlp":
-        return mlp(int(np.prod(shape)), classes)
-    if not image:
-        raise InputError(f"model {kind!r} needs image data; this data set has vectors")
-    if kind == "cnn":
-        return small_cnn(shape[0], classes)
-    if kind == "resnet":
-        return resnet(shape[0], classes)
-    raise InputError(f"unknown model {kind!r}; choose auto, mlp, cnn or resnet")
-
-
-# --- the loop --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -137,6 +69,20 @@ class Fit:
 
 
 def predict(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """The logits of ``model`` in eval mode, ``RECORD_BATCH`` samples at a time.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier.
+    X : torch.Tensor
+        ``(n, *shape)`` float32 inputs on the model's device.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, classes)`` float32 logits on the same device.
+    """
     model.eval()
     with torch.inference_mode():
         return torch.cat(
@@ -165,7 +111,40 @@ def fit(
     ``record="pass"`` keeps the loss the training pass computed for each sample's batch (the
     loss Co-teaching ranks: free, in train mode, from the weights of that moment of the epoch);
     ``"eval"`` predicts every sample again after the epoch in eval mode (an extra forward
-    pass over the training set, as RSL's authors record it)."""
+    pass over the training set, as RSL's authors record it).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, trained in place; its last layer's ``out_features`` is the class count c.
+    X : torch.Tensor
+        ``(n, *shape)`` float32 training inputs, on the device to train on.
+    y : torch.Tensor
+        ``(n,)`` int64 training labels, on the same device.
+    recipe : Recipe
+        Epochs, batch size and the optimiser's settings (SGD, cosine schedule).
+    seed : int
+        Seeds the batch order.
+    weights : array_like, optional
+        ``(n,)`` sample weights; each batch's loss is their weighted mean.
+    record : {None, "pass", "eval"}
+        Whether and how to record the training samples' losses.
+    val, test : tuple of torch.Tensor, optional
+        ``(inputs, int64 labels)`` to predict after every epoch.
+    keep_outputs : bool
+        With ``record``, also keep every training sample's logits.
+    progress : bool
+        Show a progress bar, labelled ``desc``.
+    desc : str
+        The progress bar's label.
+
+    Returns
+    -------
+    Fit
+        ``losses`` ``(n, epochs)`` float32 and ``outputs`` ``(n, epochs, c)`` float32 (when
+        recorded), ``val_outputs`` ``(n_val, epochs, c)`` float32 (with ``val``), the
+        per-epoch accuracies and timings.
+    """
     device = X.device
     n = X.shape[0]
     c = model[-1].out_features
@@ -238,181 +217,42 @@ def _sync(device: torch.device) -> None:
 def fresh_model(
     kind: str, shape: tuple, classes: int, seed: int, device: torch.device
 ) -> nn.Module:
+    """``build_model(kind, shape, classes)`` initialised from ``seed``, on ``device``.
+
+    Parameters
+    ----------
+    kind, shape, classes
+        As ``simulations.training.models.build_model`` takes them.
+    seed : int
+        Seeds torch's global generator before the weights are drawn.
+    device : torch.device
+        Where the network goes.
+
+    Returns
+    -------
+    torch.nn.Module
+        The initialised network on ``device``.
+    """
     torch.manual_seed(seed)
     return build_model(kind, shape, classes).to(device)
 
 
 def accuracy_summary(f: Fit) -> dict:
-    """Test accuracy at the epoch with the best clean-validation accuracy, and at the last epoch."""
+    """Test accuracy at the epoch with the best clean-validation accuracy, and at the last epoch.
+
+    Parameters
+    ----------
+    f : Fit
+        A fit with per-epoch ``test_acc`` (and ``val_acc``, where it had a validation split).
+
+    Returns
+    -------
+    dict
+        ``best_val`` (float), ``best_epoch`` (int, the last epoch without ``val_acc``) and
+        ``last`` (float).
+    """
     best = int(np.argmax(f.val_acc)) if f.val_acc else len(f.test_acc) - 1
     return {"best_val": f.test_acc[best], "best_epoch": best, "last": f.test_acc[-1]}
-
-
-# --- the training stages of the pipeline ---------------------------------------------------
-
-
-@dataclass
-class Tensors:
-    """The noisy training set, the clean validation split and the test split, on the device."""
-
-    X_train: torch.Tensor
-    y_train: torch.Tensor  # noisy labels
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
-    shape: tuple
-    classes: int
-
-    @classmethod
-    def of(cls, prep, device: torch.device) -> Tensors:
-        def floats(a):
-            return torch.as_tensor(a, dtype=torch.float32, device=device)
-
-        def longs(a):
-            return torch.as_tensor(a, dtype=torch.long, device=device)
-
-        return cls(
-            X_train=floats(prep.X[prep.train_idx]),
-            y_train=longs(prep.noisy),
-            val=(floats(prep.X[prep.val_idx]), longs(prep.val_clean)),
-            test=(floats(prep.X_test), longs(prep.y_test)),
-            shape=tuple(prep.X.shape[1:]),
-            classes=prep.classes,
-        )
-
-    def with_probes(self, X: np.ndarray, labels: np.ndarray) -> Tensors:
-        """The training set with ``X``, labelled ``labels``, appended (stage 1's probes)."""
-        if labels.size == 0:
-            return self
-        device = self.X_train.device
-        X = torch.as_tensor(X, dtype=torch.float32, device=device)
-        y = torch.as_tensor(labels, dtype=torch.long, device=device)
-        return replace(
-            self, X_train=torch.cat([self.X_train, X]), y_train=torch.cat([self.y_train, y])
-        )
-
-    def relabel(self, labels: np.ndarray) -> None:
-        """New training labels, the features left where they are."""
-        self.y_train = torch.as_tensor(labels, dtype=torch.long, device=self.X_train.device)
-
-
-def stage1(kind: str, t: Tensors, recipe: Recipe, record: str, seed: int, keep_outputs: bool,
-           progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip
-    """Cross-entropy on all noisy labels, every training sample's loss recorded each epoch."""
-    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    fit1 = fit(model, t.X_train, t.y_train, recipe, seed=seed, record=record, val=t.val,
-               test=t.test, keep_outputs=keep_outputs, progress=progress,
-               desc="stage 1")  # fmt: skip
-    return fit1, model
-
-
-def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, recipe: Recipe,
-                          record: str, seed: int,
-                          progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """A network trained on the clean labels: every training sample's softmax at the last
-    epoch, and averaged over the epochs (the instance-noise recipes' inputs)."""
-    y = torch.as_tensor(clean, dtype=torch.long, device=t.X_train.device)
-    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    f = fit(
-        model,
-        t.X_train,
-        y,
-        recipe,
-        seed=seed,
-        record=record,
-        keep_outputs=True,
-        progress=progress,
-        desc="clean model",
-    )
-    probs = torch.softmax(torch.as_tensor(f.outputs), dim=2).numpy().astype(np.float64)
-    return probs[:, -1], probs.mean(axis=1)
-
-
-def out_of_fold_probs(kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int,
-                      progress: bool) -> np.ndarray:  # fmt: skip
-    """Each training sample's predicted probabilities from the one of ``folds`` models (trained
-    as stage 1, on the other folds' noisy labels) that did not see it: cleanlab's input."""
-    # sklearn is imported where it is needed: its import costs about a second
-    from sklearn.model_selection import StratifiedKFold
-
-    y = t.y_train.cpu().numpy()
-    counts = np.bincount(y, minlength=t.classes)
-    smallest = int(counts[counts > 0].min())  # classes nobody is labelled as need no fold
-    if smallest < folds:
-        raise InputError(
-            f"--cv {folds} needs at least {folds} samples of each observed label; the rarest "
-            f"has {smallest}: use fewer folds"
-        )
-    probs = np.empty((y.size, t.classes), dtype=np.float32)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
-    for k, (train, held) in enumerate(splitter.split(np.zeros(y.size), y)):
-        model = fresh_model(kind, t.shape, t.classes, seed + k, t.X_train.device)
-        fit(model, t.X_train[train], t.y_train[train], recipe, seed=seed + k,
-            progress=progress, desc=f"fold {k + 1}/{folds}")  # fmt: skip
-        probs[held] = torch.softmax(predict(model, t.X_train[held]), dim=1).cpu().numpy()
-    return probs
-
-
-def _summary(f: Fit, prep, idx: np.ndarray, labels: np.ndarray | None = None) -> dict:
-    labels = prep.noisy if labels is None else labels
-    return {
-        **accuracy_summary(f),
-        "train_size": int(idx.size),
-        "train_precision": float((prep.clean[idx] == labels[idx]).mean()) if idx.size else 0.0,
-    }
-
-
-def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None,
-               recipe: Recipe, seed: int, prep, progress: bool, name: str,
-               labels: np.ndarray | None = None) -> dict:  # fmt: skip
-    """A fresh network trained on the samples of ``mask`` (optionally weighted) with their
-    noisy labels (or ``labels``); its test accuracy at the last and at the best
-    clean-validation epoch."""
-    idx = np.flatnonzero(mask)
-    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    w = None if weights is None else weights[idx]
-    y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
-    f = fit(model, t.X_train[idx], y[idx], recipe, seed=seed, weights=w, val=t.val, test=t.test,
-            progress=progress, desc=name)  # fmt: skip
-    return _summary(f, prep, idx, labels)
-
-
-def coteaching(kind: str, t: Tensors, recipe: Recipe, seed: int, forget_rate: float, ramp: int,
-               prep, progress: bool) -> dict:  # fmt: skip
-    """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
-    ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
-    0 to ``forget_rate`` over the first ``ramp`` epochs. Accuracies are the first network's."""
-    device = t.X_train.device
-    nets = [fresh_model(kind, t.shape, t.classes, seed + k, device) for k in range(2)]
-    epochs = recipe.epochs
-    n = t.X_train.shape[0]
-    steps = epochs * math.ceil(n / recipe.batch)
-    opts = [_optimizer(net, recipe) for net in nets]
-    scheds = [_cosine(opt, steps) for opt in opts]
-    rates = np.full(epochs, forget_rate)
-    rates[:ramp] = np.linspace(0.0, forget_rate, ramp)
-    gen = torch.Generator().manual_seed(seed)
-    out = Fit()
-    for epoch in tqdm(range(epochs), disable=not progress, desc="coteaching", leave=False):
-        kept = np.zeros(n, dtype=bool)  # what the first network stepped on this epoch
-        for net in nets:
-            net.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        for k in range(0, n, recipe.batch):
-            idx = order[k : k + recipe.batch]
-            x, y = t.X_train[idx], t.y_train[idx]
-            losses = [F.cross_entropy(net(x), y, reduction="none") for net in nets]
-            keep = max(1, int((1.0 - rates[epoch]) * idx.numel()))
-            small = [torch.argsort(loss.detach())[:keep] for loss in losses]
-            for me, peer in ((0, 1), (1, 0)):
-                step = losses[me][small[peer]].mean()  # my loss on my peer's small-loss share
-                opts[me].zero_grad(set_to_none=True)
-                step.backward()
-                opts[me].step()
-                scheds[me].step()
-            kept[idx[small[1]].cpu().numpy()] = True
-        out.val_acc.append(_accuracy(nets[0], t.val))
-        out.test_acc.append(_accuracy(nets[0], t.test))
-    return {**_summary(out, prep, np.flatnonzero(kept)), "forget_rate": float(forget_rate)}
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:

@@ -1,9 +1,11 @@
 """The real-data loop, in named stages: ``load`` (the data set, once for every seed),
 ``prepare`` (split, scaling, noisy labels),
 stage 1 (cross-entropy with every sample's loss recorded), out-of-fold probabilities,
-``budgets``, the criteria (``simulations.loop_criteria``), stage 2 (six arms), ``save``.
+``budgets``, the criteria (``simulations.selection.recorded``), stage 2 (six arms), ``save``.
 ``run_once`` runs them for one seed; ``run_training`` repeats it over ``seeds`` and reports
-means with 95% intervals.
+means with 95% intervals. The stages that train (``simulations.training.stages``) are
+imported inside the functions that run them: torch is the optional extra smallloss[train],
+and this module imports without it.
 
 Budgets and predictions use what a practitioner has: the transition matrix T (known, as in
 the paper) and the class prior estimated on the clean validation split; never the clean
@@ -20,18 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations import (
-    data,
-    estimate,
-    generate,
-    instance,
-    intervals,
-    loop_criteria,
-    precision_bounds,
-    select,
-)
+from simulations import intervals
+from simulations.estimation import transition
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
-from simulations.loop_criteria import Budgets
+from simulations.selection import bounds, recorded, rules
+from simulations.selection.recorded import Budgets
+from simulations.synthetic import generate, instance_noise
+from simulations.training import data
 from theory import precision, rsl
 from theory.conditions import report
 from theory.errors import InputError
@@ -92,7 +89,8 @@ class TrainConfig:
     rsl_budget: str = "auto"
     progress: bool = True
     stage2: bool = True
-    estimate: str | None = None  # a single-label method of simulations.estimate, or None
+    # a single-label method of simulations.estimation.transition, or None
+    estimate: str | None = None
     instance: str | None = None  # an instance-dependent recipe (T is then None: T_bar is drawn)
     rate: float = 0.0  # its mean flip rate
     probes: float = 0.0  # share of the clean validation split trained on with labels from T
@@ -101,7 +99,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.instance is not None:
-            instance.check_noise(self.instance)
+            instance_noise.check_noise(self.instance)
             self.rate = check_unit(self.rate, "--rate")
         else:
             self.T = check_transition(self.T)
@@ -251,16 +249,36 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
     )  # fmt: skip
 
 
-def instance_labels(cfg: TrainConfig, prep: Prepared, tr, tensors) -> None:
+def instance_labels(cfg: TrainConfig, prep: Prepared, tensors) -> None:
     """Noisy labels by ``cfg.instance``: part-dependent from the (scaled) training features,
     pmd-k and margin from a network trained on the clean labels (``CLEAN_MODEL_EPOCHS``, as in
     the PMD recipe): its last epoch's softmax is the posterior, its softmax averaged over
-    epochs is margin's score. ``prep.T`` becomes the realised ``T_bar``."""
+    epochs is margin's score. ``prep.T`` becomes the realised ``T_bar``.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings; ``cfg.instance`` names the recipe, ``cfg.rate`` its mean flip rate.
+    prep : Prepared
+        The prepared split, updated in place: ``noisy`` ``(n,)`` int64 labels, ``T`` the
+        realised ``(c, c)`` float64 ``T_bar``, ``flip`` ``(n,)`` float64 flip probabilities,
+        ``instance`` the recipe's record.
+    tensors : simulations.training.stages.Tensors
+        The training features on the device (for the clean-trained model).
+
+    Returns
+    -------
+    None
+    """
+    # torch is the optional extra smallloss[train]: imported only when a network is trained
+    from simulations.training.loop import Recipe
+    from simulations.training.stages import clean_trained_softmax
+
     X = prep.X[prep.train_idx].reshape(prep.train_idx.size, -1)
     posterior = scores = None
     if cfg.instance != "part-dependent":
-        recipe = tr.Recipe(epochs=CLEAN_MODEL_EPOCHS, batch=prep.recipe["batch"])
-        posterior, scores = tr.clean_trained_softmax(
+        recipe = Recipe(epochs=CLEAN_MODEL_EPOCHS, batch=prep.recipe["batch"])
+        posterior, scores = clean_trained_softmax(
             prep.recipe["model"],
             tensors,
             prep.clean,
@@ -269,7 +287,7 @@ def instance_labels(cfg: TrainConfig, prep: Prepared, tr, tensors) -> None:
             prep.seeds["noise"],
             cfg.progress,
         )
-    noise = instance.generate(cfg.instance, prep.clean, cfg.rate, prep.seeds["noise"],
+    noise = instance_noise.generate(cfg.instance, prep.clean, cfg.rate, prep.seeds["noise"],
                               features=X, posterior=posterior, scores=scores,
                               classes=prep.classes)  # fmt: skip
     prep.noisy = noise.noisy.astype(np.int64)
@@ -296,7 +314,7 @@ def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> B
         k_rsl = np.floor(rsl.proportions(eta) * noisy.size / c + 1e-9).astype(np.int64)
         k_rsl = np.minimum(k_rsl, n_j)
     else:
-        k_rsl = select.rsl_budgets(n_j, eta, prior)
+        k_rsl = rules.rsl_budgets(n_j, eta, prior)
     return Budgets(expected_clean_budgets(n_j, T, prior), k_rsl, rule)
 
 
@@ -319,14 +337,14 @@ def stage2_sets(loss_matrix, prep: Prepared, b: Budgets, target: dict | None = N
     at RSL's total, RSL's selection unweighted (as the authors train) and with its weights;
     with ``target`` (criterion -> mask of ``--keep target:P``), ``target_<criterion>`` too,
     unweighted, where it keeps something."""
-    mean = loop_criteria.mean_loss(loss_matrix)
-    rsl_mask = select.select_per_class(mean, prep.noisy, b.rsl)
-    global_mask = select.select_global(loss_matrix[:, -1], int(rsl_mask.sum()))
+    mean = recorded.mean_loss(loss_matrix)
+    rsl_mask = rules.select_per_class(mean, prep.noisy, b.rsl)
+    global_mask = rules.select_global(loss_matrix[:, -1], int(rsl_mask.sum()))
     sets = {
         "ce_all": (np.ones(prep.clean.size, bool), None),
         "global_selected": (global_mask, None),
         "rsl_selected": (rsl_mask, None),
-        "rsl_weighted": (rsl_mask, select.rsl_weights(mean, prep.noisy, rsl_mask)),
+        "rsl_weighted": (rsl_mask, rules.rsl_weights(mean, prep.noisy, rsl_mask)),
     }
     for name, mask in (target or {}).items():
         if mask.any():
@@ -335,44 +353,65 @@ def stage2_sets(loss_matrix, prep: Prepared, b: Budgets, target: dict | None = N
 
 
 def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> dict:
-    """Every stage for one seed; the record (also written to ``out_dir``) as a dict."""
+    """Every stage for one seed; the record (also written to ``out_dir``) as a dict.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings.
+    ds : simulations.training.data.Dataset
+        The data set, loaded once (``load``).
+    seed : int
+        The run's seed; each stage draws from its own child of it.
+    out_dir : pathlib.Path
+        Where the loss matrix (``losses.npz``) and the record (``record.json``) are written.
+
+    Returns
+    -------
+    dict
+        The record: settings echoed, every criterion's observed and predicted precision,
+        stage 2's test accuracies, per-epoch rows, cells, budgets and timings.
+    """
     # torch is the optional extra smallloss[train]: only the training stages need it
-    from simulations import train as tr
+    import torch
+
+    from simulations.training.loop import Recipe, predict, resolve_device
+    from simulations.training.stages import Tensors, out_of_fold_probs, stage1
 
     t_start = time.perf_counter()
     prep = prepare(cfg, ds, seed)
     c = prep.classes
-    device = tr.resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     model, batch = resolve_recipe(cfg.model, cfg.batch, prep.X.shape[1:], prep.clean.size,
                                   device.type)  # fmt: skip
     prep.recipe = {"model": model, "batch": batch, "epochs": cfg.epochs,
                    "stage2_epochs": cfg.stage2_epochs or cfg.epochs, "record": cfg.record,
-                   "threads": tr.torch.get_num_threads()}  # fmt: skip
-    recipe = tr.Recipe(epochs=cfg.epochs, batch=batch)
-    tensors = tr.Tensors.of(prep, device)
+                   "threads": torch.get_num_threads()}  # fmt: skip
+    recipe = Recipe(epochs=cfg.epochs, batch=batch)
+    tensors = Tensors.of(prep, device)
     if cfg.instance:
-        instance_labels(cfg, prep, tr, tensors)
+        instance_labels(cfg, prep, tensors)
         tensors.relabel(prep.noisy)
     n = prep.clean.size
     keep_outputs = (n + prep.probe_idx.size) * cfg.epochs * c <= MAX_SAVED_OUTPUTS
     stage1_set = tensors.with_probes(prep.X[prep.probe_idx], prep.probe_noisy)
-    fit1, net = tr.stage1(model, stage1_set, recipe, cfg.record, prep.seeds["model"],
-                          keep_outputs, cfg.progress)  # fmt: skip
+    fit1, net = stage1(model, stage1_set, recipe, cfg.record, prep.seeds["model"],
+                       keep_outputs, cfg.progress)  # fmt: skip
     probe_losses = fit1.losses[n:]  # stage 1 trained on the probes; nothing selects them
     fit1.losses = fit1.losses[:n]
     if fit1.outputs is not None:
         fit1.outputs = fit1.outputs[:n]
     warnings = learning_warnings(fit1.val_acc, prep)
     if cfg.cv >= 2:
-        probs = tr.out_of_fold_probs(model, tensors, cfg.cv, recipe, prep.seeds["folds"],
-                                     cfg.progress)  # fmt: skip
+        probs = out_of_fold_probs(model, tensors, cfg.cv, recipe, prep.seeds["folds"],
+                                  cfg.progress)  # fmt: skip
         probs_source = f"out of fold, {cfg.cv} folds"
     else:
         if fit1.outputs is not None:
             logits = fit1.outputs[:, -1]
         else:  # too many outputs were kept to store: predict the last epoch's again
-            logits = tr.predict(net, tensors.X_train).cpu().numpy()
-        probs = loop_criteria.softmax(logits)
+            logits = predict(net, tensors.X_train).cpu().numpy()
+        probs = recorded.softmax(logits)
         probs_source = "in sample (--cv 0)"
         warnings.append(
             "confident learning and cleanlab ranked in-sample probabilities (--cv 0): a network "
@@ -384,21 +423,21 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
 
     def criteria_from(T, prior):
         b = budgets(prep.noisy, prior, T, cfg.rsl_rule)
-        per_epoch = loop_criteria.per_epoch_criteria(
+        per_epoch = recorded.per_epoch_criteria(
             L, fit1.val_acc, fit1.test_acc, prep.clean, prep.noisy, c, b
         )
-        laws = loop_criteria.validation_laws(fit1.val_outputs, prep.val_clean, T)
-        predicted = loop_criteria.predictions(laws, prep.noisy, prior, T, b)
+        laws = recorded.validation_laws(fit1.val_outputs, prep.val_clean, T)
+        predicted = recorded.predictions(laws, prep.noisy, prior, T, b)
         if probe_losses.size:  # the in-sample laws replace the validation split's
-            *laws, probe_record["cell_counts"] = loop_criteria.probe_laws(
+            *laws, probe_record["cell_counts"] = recorded.probe_laws(
                 probe_losses, prep.probe_clean, prep.probe_noisy, laws, T
             )
-            by_probes = loop_criteria.law_predictions(*laws, prep.noisy, prior, T, b)
+            by_probes = recorded.law_predictions(*laws, prep.noisy, prior, T, b)
             predicted["probes_single"], predicted["probes_mean"] = by_probes.values()
-            predicted.update(loop_criteria.count_predictions(
+            predicted.update(recorded.count_predictions(
                 L, probe_losses, prep.probe_clean, prep.probe_noisy, prep.noisy, prior, T, b,
                 cfg.confidence))  # fmt: skip
-        final = loop_criteria.final_criteria(
+        final = recorded.final_criteria(
             L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
         )
         return b, per_epoch, final, laws
@@ -407,11 +446,11 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     T_used, prior_used = prep.T, prep.prior
     estimated = None
     if cfg.estimate:  # a practitioner's run: T and the prior from the noisy labels alone
-        est = estimate.from_probs(prep.noisy, probs, c, cfg.estimate)
+        est = transition.from_probs(prep.noisy, probs, c, cfg.estimate)
         estimated = estimate_record(est, prep.T, prep.prior, b, criteria)
         b, per_epoch, criteria, laws = criteria_from(est.T, est.prior)
         T_used, prior_used = est.T, est.prior
-    cells = loop_criteria.cell_summaries(L, prep.clean, prep.noisy, prep.T)
+    cells = recorded.cell_summaries(L, prep.clean, prep.noisy, prep.T)
     target = target_masks = None
     if cfg.keep is not None:
         target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used,
@@ -423,7 +462,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
 
     test_accuracy = {}
     if cfg.stage2:
-        test_accuracy = stage2(cfg, tr, tensors, prep, L, b, target_masks)
+        test_accuracy = stage2(cfg, tensors, prep, L, b, target_masks)
 
     record = {
         "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs, "seed": seed,
@@ -469,42 +508,69 @@ def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
     """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
     in-sample laws, or the validation split's when there are no probes; with
     ``--confidence L``, from the probes' counts of mislabelled losses, bounded at level L
-    (``precision_bounds``). What they keep, and the masks of the three loss criteria for
+    (``simulations.selection.bounds``). What they keep, and the masks of the three loss criteria for
     stage 2."""
     P = float(cfg.keep.removeprefix("target:"))
     if cfg.confidence is None:
         source = "probes" if prep.probe_idx.size else "validation"
-        chosen = loop_criteria.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
+        chosen = recorded.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
         record = {"precision": P, "laws": source}
     else:
-        last, mean = loop_criteria.probe_bounds(fit1.losses, probe_losses, prep.probe_clean,
+        last, mean = recorded.probe_bounds(fit1.losses, probe_losses, prep.probe_clean,
                                                 prep.probe_noisy, prep.noisy, T, prior)  # fmt: skip
-        chosen = precision_bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
-        mask, kept = loop_criteria.coteaching_selection(fit1.losses[:, -1], T, prior)
+        chosen = bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
+        mask, kept = recorded.coteaching_selection(fit1.losses[:, -1], T, prior)
         chosen["coteaching_rule"] = {
             "mask": mask, "budgets": kept,
-            **precision_bounds.global_bound(last, kept, cfg.confidence),
+            **bounds.global_bound(last, kept, cfg.confidence),
         }  # fmt: skip
         record = {"precision": P, "laws": "probe counts", "confidence": cfg.confidence}
-    record["criteria"] = loop_criteria.target_criteria(chosen, prep.clean, prep.noisy,
+    record["criteria"] = recorded.target_criteria(chosen, prep.clean, prep.noisy,
                                                        prep.classes)  # fmt: skip
     return record, {name: chosen[name]["mask"] for name in TARGET_ARMS}
 
 
-def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budgets,
+def stage2(cfg: TrainConfig, tensors, prep: Prepared, loss_matrix, b: Budgets,
            target: dict | None = None) -> dict:  # fmt: skip
     """Fresh networks on each arm's training set (``stage2_sets``), and Co-teaching; each
-    arm's test accuracy at its last epoch and at its best clean-validation epoch."""
+    arm's test accuracy at its last epoch and at its best clean-validation epoch.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings.
+    tensors : simulations.training.stages.Tensors
+        The noisy training set and the evaluation splits, on the device.
+    prep : Prepared
+        The prepared split, with its resolved ``recipe`` and its ``seeds``.
+    loss_matrix : numpy.ndarray
+        ``(n, epochs)`` float32 stage-1 losses, which the selections rank.
+    b : Budgets
+        The per-class and RSL budgets.
+    target : dict, optional
+        Criterion name -> ``(n,)`` bool mask of its ``--keep target:P`` selection.
+
+    Returns
+    -------
+    dict
+        Arm name -> ``best_val``, ``best_epoch``, ``last``, ``train_size`` and
+        ``train_precision`` (``stages.stage2_arm``); ``coteaching`` also has ``forget_rate``.
+        The arms of ``ARMS`` first, then the target arms.
+    """
+    # torch is the optional extra smallloss[train]: imported only when a network is trained
+    from simulations.training.loop import Recipe
+    from simulations.training.stages import coteaching, stage2_arm
+
     model = prep.recipe["model"]
-    recipe = tr.Recipe(epochs=prep.recipe["stage2_epochs"], batch=prep.recipe["batch"])
+    recipe = Recipe(epochs=prep.recipe["stage2_epochs"], batch=prep.recipe["batch"])
     seed = prep.seeds["stage2"]
     out = {}
     for name, (mask, w) in stage2_sets(loss_matrix, prep, b, target).items():
-        out[name] = tr.stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress,
-                                  name)  # fmt: skip
+        out[name] = stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress,
+                               name)  # fmt: skip
     out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
     # the ceiling, for reference only: the same recipe on the clean training labels
-    out["ce_clean"] = tr.stage2_arm(
+    out["ce_clean"] = stage2_arm(
         model,
         tensors,
         np.ones(prep.clean.size, bool),
@@ -517,9 +583,9 @@ def stage2(cfg: TrainConfig, tr, tensors, prep: Prepared, loss_matrix, b: Budget
         labels=prep.clean,
     )
     forget = noise_rate(prep.T, prep.prior)
-    out["coteaching"] = tr.coteaching(model, tensors, recipe, prep.seeds["coteaching"],
-                                      forget, min(COTEACHING_RAMP, recipe.epochs), prep,
-                                      cfg.progress)  # fmt: skip
+    out["coteaching"] = coteaching(model, tensors, recipe, prep.seeds["coteaching"],
+                                   forget, min(COTEACHING_RAMP, recipe.epochs), prep,
+                                   cfg.progress)  # fmt: skip
     return {name: out[name] for name in (*ARMS, *(a for a in out if a not in ARMS))}
 
 
@@ -548,7 +614,7 @@ def estimate_record(est, T, prior, b_true: Budgets, criteria_true: dict) -> dict
     return {
         "method": est.method, "T": est.T.tolist(), "prior": est.prior.tolist(),
         "noise_rate": est.noise_rate, "true_noise_rate": noise_rate(T, prior),
-        "T_error": estimate.t_error(est.T, T),
+        "T_error": transition.t_error(est.T, T),
         "with_true_T": {
             "budgets": {"classwise": b_true.classwise.tolist(), "rsl": b_true.rsl.tolist()},
             "criteria": {k: {f: v.get(f) for f in keep} for k, v in criteria_true.items()},

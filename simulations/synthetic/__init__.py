@@ -1,0 +1,17 @@
+"""Synthetic settings: labels, outputs and losses drawn from a known model, and one setting
+simulated beside what the theory predicts for it.
+
+- ``generate``: Numba kernels: clean and noisy labels from any T, model outputs, per-sample
+  losses, epoch fluctuations;
+- ``instance_noise``: instance-dependent label noise, the three published recipes, as seeded
+  Numba generators;
+- ``instance_draw``: the overlap model under instance-dependent noise: features, noisy labels,
+  the outputs they imply and the theory's predictions for them;
+- ``simulate``: one synthetic setting (``Setting``), every criterion, predicted beside observed.
+"""
+
+from simulations import lazy_modules
+
+__all__ = ["generate", "instance_noise", "instance_draw", "simulate"]
+
+__getattr__ = lazy_modules(__name__, __all__)

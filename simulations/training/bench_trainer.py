@@ -1,0 +1,198 @@
+"""The trainer's timings for `smallloss bench`: the epoch against a DataLoader loop, the cost
+of loss recording, and a whole digits run (``simulations.experiments.bench`` reports them)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from simulations.training import data
+from simulations.training.loop import Recipe, fit, fresh_model
+from simulations.training.pipeline import TrainConfig, resolve_recipe, run_training
+from theory import noise
+
+
+class _ArrayDataset:
+    """The common map-style Dataset: one numpy row and label per index, collated by the loader."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, k):
+        return self.X[k], self.y[k]
+
+
+def fit_with_dataloader(
+    model, X, y, epochs: int, batch: int, seed: int, numpy_rows: bool = False
+) -> list[float]:
+    """The same loop as ``simulations.training.loop.fit`` fed by a shuffling DataLoader: the
+    baseline of the trainer.
+
+    ``numpy_rows``: the loader indexes numpy arrays sample by sample (the common pattern)
+    instead of a TensorDataset (its best case).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, trained in place.
+    X : torch.Tensor
+        ``(n, *shape)`` float32 inputs on the CPU.
+    y : torch.Tensor
+        ``(n,)`` int64 labels on the CPU.
+    epochs, batch, seed : int
+        Epochs, batch size, and the seed of the loader's shuffling.
+    numpy_rows : bool
+        Index numpy arrays row by row instead of a TensorDataset.
+
+    Returns
+    -------
+    list of float
+        Each epoch's seconds.
+    """
+    dataset = _ArrayDataset(X.numpy(), y.numpy()) if numpy_rows else TensorDataset(X, y)
+    loader = DataLoader(
+        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+    opt = torch.optim.SGD(
+        model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        model.train()
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def bench_trainer(seed: int = 0) -> dict:
+    """Digits on the CPU: epoch time against a DataLoader loop, loss recording against the epoch,
+    and the whole run (stage 1, selection, three stage-2 models).
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the networks, the batch order and the whole run.
+
+    Returns
+    -------
+    dict
+        Median seconds of an epoch (ours, the DataLoader's over a TensorDataset and over numpy
+        rows), their ratios, the recording's seconds and share of an epoch, the whole digits
+        run's seconds and torch's thread count.
+    """
+    ds = data.load_digits()
+    X, y = torch.as_tensor(ds.X), torch.as_tensor(ds.y)
+    recipe = Recipe(epochs=8)
+    ours = fit(
+        fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
+        X,
+        y,
+        recipe,
+        seed=seed,
+        record="pass",
+    )
+    base = fit_with_dataloader(
+        fresh_model("mlp", (64,), 10, seed, torch.device("cpu")), X, y, 8, recipe.batch, seed
+    )
+    rows = fit_with_dataloader(
+        fresh_model("mlp", (64,), 10, seed, torch.device("cpu")),
+        X,
+        y,
+        8,
+        recipe.batch,
+        seed,
+        numpy_rows=True,
+    )
+    epoch, record, loader = (
+        np.median(ours.epoch_s[1:]),
+        np.median(ours.record_s[1:]),
+        np.median(base[1:]),
+    )
+    loader_rows = np.median(rows[1:])
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        run_training(
+            TrainConfig(
+                T=noise.pairwise(0.4, 10),
+                epochs=30,
+                out=out,
+                seed=seed,
+                progress=False,
+                device="cpu",
+            )
+        )
+        whole = time.perf_counter() - t
+    return {
+        "epoch_s": float(epoch),
+        "dataloader_epoch_s": float(loader),
+        "epoch_ratio": float(loader / epoch),
+        "dataloader_numpy_epoch_s": float(loader_rows),
+        "epoch_ratio_numpy": float(loader_rows / epoch),
+        "record_s": float(record),
+        "record_share_of_epoch": float(record / epoch),
+        "digits_run_s": whole,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def bench_large_images(n: int = 54_000, epochs: int = 3, seed: int = 0) -> dict:
+    """The default CPU model on Fashion-MNIST-shaped data (n noise images of 1 x 28 x 28, as
+    many as the full set's training split): epoch time, samples a second and the share of an
+    epoch that loss recording takes, in the training pass and, as the baseline, in an eval
+    pass after the epoch.
+
+    Parameters
+    ----------
+    n : int
+        Images of random noise, 1 x 28 x 28 float32, with random labels of 10 classes.
+    epochs : int
+        Epochs of each of the two fits (in-pass and eval-pass recording).
+    seed : int
+        Seeds the images, the labels, the network and the batch order.
+
+    Returns
+    -------
+    dict
+        The model and batch ``resolve_recipe`` chose, ``n``, the median epoch's seconds,
+        samples a second, the recording's share of an epoch in either mode, torch's threads.
+    """
+    shape = (1, 28, 28)
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn((n, *shape), generator=gen)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    model, batch = resolve_recipe("auto", None, shape, n, "cpu")
+    recipe = Recipe(epochs=epochs, batch=batch)
+    fits = {
+        mode: fit(
+            fresh_model(model, shape, 10, seed, torch.device("cpu")),
+            X,
+            y,
+            recipe,
+            seed=seed,
+            record=mode,
+        )
+        for mode in ("pass", "eval")
+    }
+
+    def share(f):
+        return float(np.median(np.divide(f.record_s, f.epoch_s)))
+
+    epoch = float(np.median(fits["pass"].epoch_s))
+    return {
+        "model": model, "batch": batch, "n": n, "epoch_s": epoch,
+        "samples_per_s": n / epoch, "record_share_pass": share(fits["pass"]),
+        "record_share_eval": share(fits["eval"]), "torch_threads": torch.get_num_threads(),
+    }  # fmt: skip

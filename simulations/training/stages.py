@@ -1,0 +1,323 @@
+"""The training stages of ``simulations.training.pipeline``: stage 1, the clean-trained model
+of the instance-noise recipes, the out-of-fold probabilities, each stage-2 arm and
+Co-teaching. They live apart from the pipeline so that its other stages (numpy only) import
+without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from simulations.training.loop import (
+    Fit,
+    Recipe,
+    _accuracy,
+    _cosine,
+    _optimizer,
+    accuracy_summary,
+    fit,
+    fresh_model,
+    predict,
+)
+from theory.errors import InputError
+
+
+@dataclass
+class Tensors:
+    """The noisy training set, the clean validation split and the test split, on the device."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor  # noisy labels
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    shape: tuple
+    classes: int
+
+    @classmethod
+    def of(cls, prep, device: torch.device) -> Tensors:
+        def floats(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        def longs(a):
+            return torch.as_tensor(a, dtype=torch.long, device=device)
+
+        return cls(
+            X_train=floats(prep.X[prep.train_idx]),
+            y_train=longs(prep.noisy),
+            val=(floats(prep.X[prep.val_idx]), longs(prep.val_clean)),
+            test=(floats(prep.X_test), longs(prep.y_test)),
+            shape=tuple(prep.X.shape[1:]),
+            classes=prep.classes,
+        )
+
+    def with_probes(self, X: np.ndarray, labels: np.ndarray) -> Tensors:
+        """The training set with ``X``, labelled ``labels``, appended (stage 1's probes)."""
+        if labels.size == 0:
+            return self
+        device = self.X_train.device
+        X = torch.as_tensor(X, dtype=torch.float32, device=device)
+        y = torch.as_tensor(labels, dtype=torch.long, device=device)
+        return replace(
+            self, X_train=torch.cat([self.X_train, X]), y_train=torch.cat([self.y_train, y])
+        )
+
+    def relabel(self, labels: np.ndarray) -> None:
+        """New training labels, the features left where they are."""
+        self.y_train = torch.as_tensor(labels, dtype=torch.long, device=self.X_train.device)
+
+
+def stage1(kind: str, t: Tensors, recipe: Recipe, record: str, seed: int, keep_outputs: bool,
+           progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip
+    """Cross-entropy on all noisy labels, every training sample's loss recorded each epoch.
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    t : Tensors
+        The training set (probes appended, where there are any) and the evaluation splits.
+    recipe : Recipe
+        Epochs, batch and optimiser.
+    record : {"pass", "eval"}
+        How the losses are recorded (``simulations.training.loop.fit``).
+    seed : int
+        Seeds the weights and the batch order.
+    keep_outputs : bool
+        Also keep every training sample's logits each epoch.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    tuple of (Fit, torch.nn.Module)
+        The fit (``losses`` ``(n, epochs)`` float32, ``outputs`` ``(n, epochs, c)`` float32
+        or None, ``val_outputs`` ``(n_val, epochs, c)`` float32) and the trained network.
+    """
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    fit1 = fit(model, t.X_train, t.y_train, recipe, seed=seed, record=record, val=t.val,
+               test=t.test, keep_outputs=keep_outputs, progress=progress,
+               desc="stage 1")  # fmt: skip
+    return fit1, model
+
+
+def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, recipe: Recipe,
+                          record: str, seed: int,
+                          progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A network trained on the clean labels: every training sample's softmax at the last
+    epoch, and averaged over the epochs (the instance-noise recipes' inputs).
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    t : Tensors
+        The training features (its labels are not used).
+    clean : numpy.ndarray
+        ``(n,)`` int64 clean training labels.
+    recipe : Recipe
+        Epochs, batch and optimiser.
+    record : {"pass", "eval"}
+        How the outputs are recorded.
+    seed : int
+        Seeds the weights and the batch order.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(n, c)`` float64 softmax at the last epoch, and ``(n, c)`` float64 softmax averaged
+        over the epochs.
+    """
+    y = torch.as_tensor(clean, dtype=torch.long, device=t.X_train.device)
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    f = fit(
+        model,
+        t.X_train,
+        y,
+        recipe,
+        seed=seed,
+        record=record,
+        keep_outputs=True,
+        progress=progress,
+        desc="clean model",
+    )
+    probs = torch.softmax(torch.as_tensor(f.outputs), dim=2).numpy().astype(np.float64)
+    return probs[:, -1], probs.mean(axis=1)
+
+
+def out_of_fold_probs(kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int,
+                      progress: bool) -> np.ndarray:  # fmt: skip
+    """Each training sample's predicted probabilities from the one of ``folds`` models (trained
+    as stage 1, on the other folds' noisy labels) that did not see it: cleanlab's input.
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    t : Tensors
+        The noisy training set.
+    folds : int
+        Stratified folds (at least 2, and at most the rarest observed label's count).
+    recipe : Recipe
+        Epochs, batch and optimiser of each fold's model.
+    seed : int
+        Seeds the folds; fold k's model is seeded ``seed + k``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, c)`` float32 out-of-fold softmax probabilities.
+
+    Raises
+    ------
+    InputError
+        When an observed label has fewer samples than ``folds``.
+    """
+    # sklearn is imported where it is needed: its import costs about a second
+    from sklearn.model_selection import StratifiedKFold
+
+    y = t.y_train.cpu().numpy()
+    counts = np.bincount(y, minlength=t.classes)
+    smallest = int(counts[counts > 0].min())  # classes nobody is labelled as need no fold
+    if smallest < folds:
+        raise InputError(
+            f"--cv {folds} needs at least {folds} samples of each observed label; the rarest "
+            f"has {smallest}: use fewer folds"
+        )
+    probs = np.empty((y.size, t.classes), dtype=np.float32)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
+    for k, (train, held) in enumerate(splitter.split(np.zeros(y.size), y)):
+        model = fresh_model(kind, t.shape, t.classes, seed + k, t.X_train.device)
+        fit(model, t.X_train[train], t.y_train[train], recipe, seed=seed + k,
+            progress=progress, desc=f"fold {k + 1}/{folds}")  # fmt: skip
+        probs[held] = torch.softmax(predict(model, t.X_train[held]), dim=1).cpu().numpy()
+    return probs
+
+
+def _summary(f: Fit, prep, idx: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    labels = prep.noisy if labels is None else labels
+    return {
+        **accuracy_summary(f),
+        "train_size": int(idx.size),
+        "train_precision": float((prep.clean[idx] == labels[idx]).mean()) if idx.size else 0.0,
+    }
+
+
+def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None,
+               recipe: Recipe, seed: int, prep, progress: bool, name: str,
+               labels: np.ndarray | None = None) -> dict:  # fmt: skip
+    """A fresh network trained on the samples of ``mask`` (optionally weighted) with their
+    noisy labels (or ``labels``); its test accuracy at the last and at the best
+    clean-validation epoch.
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    t : Tensors
+        The noisy training set and the evaluation splits.
+    mask : numpy.ndarray
+        ``(n,)`` bool: the training samples the arm trains on.
+    weights : numpy.ndarray or None
+        ``(n,)`` float sample weights (only those of ``mask`` are used), or None.
+    recipe : Recipe
+        Epochs, batch and optimiser.
+    seed : int
+        Seeds the weights and the batch order.
+    prep : simulations.training.pipeline.Prepared
+        The prepared split: its clean labels score the training set's precision.
+    progress : bool
+        Show a progress bar, labelled ``name``.
+    name : str
+        The arm's name.
+    labels : numpy.ndarray, optional
+        ``(n,)`` int64 labels to train on instead of the noisy ones.
+
+    Returns
+    -------
+    dict
+        ``best_val``, ``best_epoch``, ``last`` (``accuracy_summary``), ``train_size`` (int)
+        and ``train_precision`` (float).
+    """
+    idx = np.flatnonzero(mask)
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    w = None if weights is None else weights[idx]
+    y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
+    f = fit(model, t.X_train[idx], y[idx], recipe, seed=seed, weights=w, val=t.val, test=t.test,
+            progress=progress, desc=name)  # fmt: skip
+    return _summary(f, prep, idx, labels)
+
+
+def coteaching(kind: str, t: Tensors, recipe: Recipe, seed: int, forget_rate: float, ramp: int,
+               prep, progress: bool) -> dict:  # fmt: skip
+    """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
+    ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
+    0 to ``forget_rate`` over the first ``ramp`` epochs. Accuracies are the first network's.
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    t : Tensors
+        The noisy training set and the evaluation splits.
+    recipe : Recipe
+        Epochs, batch and optimiser of both networks.
+    seed : int
+        Seeds the batch order; network k's weights are seeded ``seed + k``.
+    forget_rate : float
+        The share of each batch dropped once the ramp is over, in [0, 1].
+    ramp : int
+        Epochs over which the forget rate rises from 0.
+    prep : simulations.training.pipeline.Prepared
+        The prepared split: its clean labels score what the first network stepped on.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        As ``stage2_arm`` (the training set is what the first network stepped on in the last
+        epoch), and ``forget_rate`` (float).
+    """
+    device = t.X_train.device
+    nets = [fresh_model(kind, t.shape, t.classes, seed + k, device) for k in range(2)]
+    epochs = recipe.epochs
+    n = t.X_train.shape[0]
+    steps = epochs * math.ceil(n / recipe.batch)
+    opts = [_optimizer(net, recipe) for net in nets]
+    scheds = [_cosine(opt, steps) for opt in opts]
+    rates = np.full(epochs, forget_rate)
+    rates[:ramp] = np.linspace(0.0, forget_rate, ramp)
+    gen = torch.Generator().manual_seed(seed)
+    out = Fit()
+    for epoch in tqdm(range(epochs), disable=not progress, desc="coteaching", leave=False):
+        kept = np.zeros(n, dtype=bool)  # what the first network stepped on this epoch
+        for net in nets:
+            net.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        for k in range(0, n, recipe.batch):
+            idx = order[k : k + recipe.batch]
+            x, y = t.X_train[idx], t.y_train[idx]
+            losses = [F.cross_entropy(net(x), y, reduction="none") for net in nets]
+            keep = max(1, int((1.0 - rates[epoch]) * idx.numel()))
+            small = [torch.argsort(loss.detach())[:keep] for loss in losses]
+            for me, peer in ((0, 1), (1, 0)):
+                step = losses[me][small[peer]].mean()  # my loss on my peer's small-loss share
+                opts[me].zero_grad(set_to_none=True)
+                step.backward()
+                opts[me].step()
+                scheds[me].step()
+            kept[idx[small[1]].cpu().numpy()] = True
+        out.val_acc.append(_accuracy(nets[0], t.val))
+        out.test_acc.append(_accuracy(nets[0], t.test))
+    return {**_summary(out, prep, np.flatnonzero(kept)), "forget_rate": float(forget_rate)}
