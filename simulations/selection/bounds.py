@@ -29,9 +29,9 @@ Clopper-Pearson bounds it above at level L, so that
   in each class, n_j pi_j; RSL, its num(i).
 
 The searches scan budgets and keep the largest whose bound reaches P, so the level is nominal:
-how often the precision reaches P is measured, not assumed (README; tests/
-test_precision_bounds.py under the sampling model). m_j is an expectation, and the realised
-count varies around it, which the bound leaves out.
+how often the precision reaches P is measured, not assumed (README;
+tests/selection/test_precision_bounds.py under the sampling model). m_j is an expectation, and
+the realised count varies around it, which the bound leaves out.
 """
 
 from __future__ import annotations

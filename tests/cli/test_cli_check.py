@@ -12,7 +12,7 @@ from reference import assert_same, brute_report
 from simulations.cli import main
 from theory import noise
 
-LABELS = Path(__file__).resolve().parents[1] / "theory" / "data" / "cifar10n" / "labels.npz"
+LABELS = Path(__file__).resolve().parents[2] / "theory" / "data" / "cifar10n" / "labels.npz"
 KEYS = [
     "classes",
     "noise_rate",

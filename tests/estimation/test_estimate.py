@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from annotators import annotate, pairs_T, random_T, write_npz
 
 from simulations.cli import main
 from simulations.estimation import dawid_skene
@@ -12,26 +13,7 @@ from simulations.estimation import transition as est
 from theory.conditions import row_dominant
 
 rng0 = np.random.default_rng
-CIFAR10N_LABELS = Path(__file__).resolve().parents[1] / "theory/data/cifar10n/labels.npz"
-
-
-def _random_T(rng, c, diag=0.7):
-    T = rng.dirichlet(np.ones(c), size=c) * (1 - diag)
-    return T + np.eye(c) * diag
-
-
-def _annotate(rng, truth, Ts):
-    cum = [np.cumsum(T, 1) for T in Ts]
-    u = rng.random((len(truth), len(Ts)))
-    return np.column_stack(
-        [np.minimum((u[:, a, None] > cum[a][truth]).sum(1), len(T) - 1) for a, T in enumerate(Ts)]
-    )
-
-
-def _pairs_T(clean, noisy, c):
-    M = np.zeros((c, c))
-    np.add.at(M, (clean, noisy), 1)
-    return M / M.sum(1, keepdims=True)
+CIFAR10N_LABELS = Path(__file__).resolve().parents[2] / "theory/data/cifar10n/labels.npz"
 
 
 def _itemwise_ds(labels, c, iters):
@@ -58,7 +40,7 @@ def _itemwise_ds(labels, c, iters):
 def test_patterns_give_the_itemwise_fixed_point():
     rng = rng0(1)
     truth = rng.integers(0, 3, 300)
-    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, 3) for _ in range(3)])
     pat, inv, cnt = dawid_skene.label_patterns(labels)
     assert len(pat) < len(labels)
     fit = dawid_skene.dawid_skene(pat, cnt, 3, max_iter=25, tol=0.0)
@@ -72,11 +54,11 @@ def test_patterns_give_the_itemwise_fixed_point():
 def test_ds_recovers_independent_annotators(c):
     rng = rng0(c)
     truth = rng.integers(0, c, 30_000)
-    Ts = [_random_T(rng, c, 0.6) for _ in range(3)]
-    labels = _annotate(rng, truth, Ts)
+    Ts = [random_T(rng, c, 0.6) for _ in range(3)]
+    labels = annotate(rng, truth, Ts)
     e = est.from_annotators(labels, ["a", "b", "c"], c)
     for key, T in zip("abc", Ts, strict=True):
-        truth_T = _pairs_T(truth, labels[:, "abc".index(key)], c)
+        truth_T = pairs_T(truth, labels[:, "abc".index(key)], c)
         assert np.abs(e.annotators[key] - truth_T).max() < 0.02
         assert np.abs(truth_T - T).max() < 0.03  # the simulation is what it says
     assert abs(e.noise_rate - np.mean(labels[:, 0] != truth)) < 0.01
@@ -95,9 +77,9 @@ def test_worst_rule_recovers_the_worst_label_set_and_observed_does_not():
     rng = rng0(7)
     c = 4
     truth = rng.integers(0, c, 20_000)
-    labels = _annotate(rng, truth, [_random_T(rng, c, 0.75) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, c, 0.75) for _ in range(3)])
     worst = _worst(labels, truth, rng)
-    true_T = _pairs_T(truth, worst, c)
+    true_T = pairs_T(truth, worst, c)
     assert dawid_skene.infer_rule(labels, worst) == "worst"
     good = est.from_annotators(labels, list("abc"), c, worst, "worst")
     naive = est.from_annotators(labels, list("abc"), c, worst, "observed")
@@ -110,7 +92,7 @@ def test_worst_rule_recovers_the_worst_label_set_and_observed_does_not():
 def test_infer_rule_tells_votes_from_worst_labels():
     rng = rng0(3)
     truth = rng.integers(0, 3, 3000)
-    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, 3) for _ in range(3)])
     votes = np.stack([(labels == k).sum(1) for k in range(3)], 1)
     majority = votes.argmax(1)
     assert dawid_skene.infer_rule(labels, majority) == "observed"
@@ -122,8 +104,8 @@ def test_infer_rule_tells_votes_from_worst_labels():
 def test_missing_annotations_are_skipped_not_counted():
     rng = rng0(5)
     truth = rng.integers(0, 3, 20_000)
-    Ts = [_random_T(rng, 3, 0.7) for _ in range(3)]
-    labels = _annotate(rng, truth, Ts)
+    Ts = [random_T(rng, 3, 0.7) for _ in range(3)]
+    labels = annotate(rng, truth, Ts)
     gappy = labels.copy()
     gappy[rng.random(gappy.shape) < 0.3] = dawid_skene.MISSING
     gappy[(gappy == dawid_skene.MISSING).all(1), 0] = labels[
@@ -131,7 +113,7 @@ def test_missing_annotations_are_skipped_not_counted():
     ]
     e = est.from_annotators(gappy, list("abc"), 3)
     seen = gappy[:, 1] >= 0
-    truth_T = _pairs_T(truth[seen], gappy[seen, 1], 3)
+    truth_T = pairs_T(truth[seen], gappy[seen, 1], 3)
     assert np.abs(e.annotators["b"] - truth_T).max() < 0.03
 
 
@@ -146,7 +128,7 @@ def test_cifar10n_no_worse_than_crowdkit(key):
     keys = ["random1", "random2", "random3"]
     labels = np.column_stack([z[k].astype(int) for k in keys])
     clean, noisy = z["clean"].astype(int), z[key].astype(int)
-    truth_T = _pairs_T(clean, noisy, 10)
+    truth_T = pairs_T(clean, noisy, 10)
     target = None if key == "random1" else noisy
     ours = est.from_annotators(labels, keys, 10, target)
     easy = est.from_annotators(labels, keys, 10, target, model="ds-easy")
@@ -169,9 +151,9 @@ def test_cifar10n_no_worse_than_crowdkit(key):
 
 
 def _coverage(c, n, rng, level=0.9):
-    T = _random_T(rng, c, rng.uniform(0.4, 0.8))
+    T = random_T(rng, c, rng.uniform(0.4, 0.8))
     clean = rng.integers(0, c, n)
-    noisy = _annotate(rng, clean, [T])[:, 0]
+    noisy = annotate(rng, clean, [T])[:, 0]
     e = est.from_pairs(clean, noisy, c)
     Ts, priors, _ = est.draws(e, 400, int(rng.integers(1 << 30)))
     s = est.summarise(e, Ts, priors, level)
@@ -197,7 +179,7 @@ def test_row_dominance_probability_is_calibrated():
         c = int(rng.choice([2, 3, 4]))
         T = rng.dirichlet(np.ones(c) * 2, size=c)  # near the boundary often
         clean = rng.integers(0, c, int(rng.choice([60, 200])))
-        noisy = _annotate(rng, clean, [T])[:, 0]
+        noisy = annotate(rng, clean, [T])[:, 0]
         e = est.from_pairs(clean, noisy, c)
         Ts, priors, _ = est.draws(e, 200, int(rng.integers(1 << 30)))
         said.append(est.summarise(e, Ts, priors, 0.9)["probabilities"]["row_dominant"])
@@ -216,8 +198,8 @@ def test_ds_bootstrap_intervals_cover():
     for _ in range(40):
         c = 3
         truth = rng.integers(0, c, 1500)
-        Ts = [_random_T(rng, c, 0.65) for _ in range(3)]
-        labels = _annotate(rng, truth, Ts)
+        Ts = [random_T(rng, c, 0.65) for _ in range(3)]
+        labels = annotate(rng, truth, Ts)
         e = est.from_annotators(labels, list("abc"), c)
         draws, priors, ann = est.draws(e, 200, int(rng.integers(1 << 30)))
         lo, hi = np.quantile(ann["a"], [0.05, 0.95], axis=0)
@@ -229,9 +211,9 @@ def test_ds_bootstrap_intervals_cover():
 def test_anchor_points_recover_T_from_exact_noisy_posteriors():
     rng = rng0(17)
     c = 4
-    T = _random_T(rng, c, 0.7)
+    T = random_T(rng, c, 0.7)
     clean = rng.integers(0, c, 4000)
-    noisy = _annotate(rng, clean, [T])[:, 0]
+    noisy = annotate(rng, clean, [T])[:, 0]
     e = est.from_probs(noisy, T[clean], c, "anchor")
     np.testing.assert_allclose(e.T, T, atol=1e-12)
     assert np.abs(e.prior - np.bincount(clean) / len(clean)).max() < 0.03
@@ -243,23 +225,17 @@ def test_confident_joint_reads_rows_as_true_class():
     c = 3
     T = np.array([[0.8, 0.2, 0.0], [0.0, 0.9, 0.1], [0.0, 0.0, 1.0]])
     clean = rng.integers(0, c, 6000)
-    noisy = _annotate(rng, clean, [T])[:, 0]
+    noisy = annotate(rng, clean, [T])[:, 0]
     probs = np.eye(c)[clean] * 0.9 + 0.1 / c  # confident and right about the truth
     e = est.from_probs(noisy, probs, c, "confident")
-    assert np.abs(e.T - _pairs_T(clean, noisy, c)).max() < 0.02
-
-
-def _npz(tmp_path, **arrays):
-    p = tmp_path / "labels.npz"
-    np.savez(p, **arrays)
-    return str(p)
+    assert np.abs(e.T - pairs_T(clean, noisy, c)).max() < 0.02
 
 
 def test_cli_contract_and_out_file(tmp_path, capsys):
     rng = rng0(23)
     truth = rng.integers(0, 3, 3000)
-    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
-    f = _npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2], clean=truth)
+    labels = annotate(rng, truth, [random_T(rng, 3) for _ in range(3)])
+    f = write_npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2], clean=truth)
     out = tmp_path / "T.csv"
     argv = ["estimate", "--labels", f, "--noisy", "a", "b", "c", "--bootstrap", "20",
             "--out", str(out), "--json"]  # fmt: skip
@@ -293,7 +269,7 @@ def test_cli_contract_and_out_file(tmp_path, capsys):
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, needle):
-    f = _npz(tmp_path, a=np.array([0, 1, 2, 1]), b=np.array([0, 1, 1, 1]))
+    f = write_npz(tmp_path, a=np.array([0, 1, 2, 1]), b=np.array([0, 1, 1, 1]))
     np.save(tmp_path / "P.npy", np.full((3, 3), 1 / 3))
     extra = [str(tmp_path / "P.npy") if x == "P" else x for x in extra]
     assert main(["estimate", "--labels", f, *extra]) == 2
@@ -304,15 +280,15 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, needle):
 def test_loss_mixture_recovers_T_when_classes_separate_in_logit_space():
     rng = rng0(29)
     c, n = 5, 6000
-    T = _random_T(rng, c, 0.6)
+    T = random_T(rng, c, 0.6)
     clean = rng.integers(0, c, n)
-    noisy = _annotate(rng, clean, [T])[:, 0]
+    noisy = annotate(rng, clean, [T])[:, 0]
     centres = 3.0 * np.eye(c) + rng.normal(0, 0.5, (c, c))  # class i scores highest on i
     logits = centres[clean] + rng.normal(0, 1.0, (n, c))
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     e = est.from_probs(noisy, probs, c, "mixture")
-    truth = _pairs_T(clean, noisy, c)
+    truth = pairs_T(clean, noisy, c)
     err = np.abs(e.T - truth).sum() / c * 100
     assert err < 3.0, err
     # the probabilities here know the clean class, not the noisy one: anchors read T off the
@@ -325,7 +301,7 @@ def test_a_class_no_one_labels_gets_uniform_rows_not_nan():
     have no mass, and fall back to uniform instead of dividing by zero."""
     rng = rng0(31)
     truth = rng.integers(0, 2, 2000)
-    labels = _annotate(rng, truth, [_random_T(rng, 2, 0.8) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, 2, 0.8) for _ in range(3)])
     pat, _, cnt = dawid_skene.label_patterns(labels)
     fit = dawid_skene.dawid_skene(pat, cnt, 3)
     assert fit.prior[2] < 1e-9
@@ -341,7 +317,7 @@ def test_a_label_outside_the_annotations_on_one_item_is_observed():
     CIFAR-N's 'worse' (always one of the annotations), however 'worst' the rest looks."""
     rng = rng0(37)
     truth = rng.integers(0, 3, 3000)
-    labels = _annotate(rng, truth, [_random_T(rng, 3) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, 3) for _ in range(3)])
     worst = _worst(labels, truth, rng)
     assert dawid_skene.infer_rule(labels, worst) == "worst"
     k = int(np.flatnonzero((labels == labels[:, :1]).all(1))[0])  # a unanimous item

@@ -4,19 +4,19 @@ import json
 
 import numpy as np
 import pytest
+from annotators import annotate, pairs_T, random_T, write_npz
 from scipy.optimize import approx_fprime
 
 from simulations.cli import main
 from simulations.estimation import dawid_skene
 from simulations.estimation import transition as est
-from tests.test_estimate import _annotate, _npz, _pairs_T, _random_T
 
 rng0 = np.random.default_rng
 
 
 def _model(rng, c, A, easy):
     prior = rng.dirichlet(np.full(c, 5.0))
-    conf = np.stack([_random_T(rng, c, 0.5) for _ in range(A)])
+    conf = np.stack([random_T(rng, c, 0.5) for _ in range(A)])
     return prior, 1.0 - np.asarray(easy, float), conf
 
 
@@ -119,7 +119,7 @@ def test_independence_test_is_conservative_under_the_null_and_rejects_shared_err
     null, shared = [], []
     for _ in range(runs):
         truth = rng.integers(0, c, n)
-        labels = _annotate(rng, truth, [_random_T(rng, c, 0.6) for _ in range(3)])
+        labels = annotate(rng, truth, [random_T(rng, c, 0.6) for _ in range(3)])
         null.append(
             est.from_annotators(labels, list("abc"), c, independence=True).details["independence"]
         )
@@ -144,9 +144,9 @@ def test_bootstrap_intervals_cover_when_errors_are_shared():
     for _ in range(8):
         c, n = 4, 3000
         truth = rng.integers(0, c, n)
-        labels = _annotate(rng, truth, [_random_T(rng, c, 0.5) for _ in range(3)])
+        labels = annotate(rng, truth, [random_T(rng, c, 0.5) for _ in range(3)])
         labels = np.where((rng.random(n) < 0.4)[:, None], truth[:, None], labels)
-        T = _pairs_T(truth, labels[:, 0], c)
+        T = pairs_T(truth, labels[:, 0], c)
         for model, h in hits.items():
             e = est.from_annotators(labels, list("abc"), c, model=model)
             _, _, ann = est.draws(e, 50, int(rng.integers(1 << 30)))
@@ -160,9 +160,9 @@ def test_bootstrap_intervals_cover_when_errors_are_shared():
 def test_cli_reports_the_model_and_the_test(tmp_path, capsys):
     rng = rng0(19)
     truth = rng.integers(0, 3, 3000)
-    labels = _annotate(rng, truth, [_random_T(rng, 3, 0.5) for _ in range(3)])
+    labels = annotate(rng, truth, [random_T(rng, 3, 0.5) for _ in range(3)])
     labels = np.where((rng.random(3000) < 0.4)[:, None], truth[:, None], labels)
-    f = _npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2])
+    f = write_npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2])
     base = ["estimate", "--labels", f, "--noisy", "a", "b", "c", "--bootstrap", "10"]
     assert main([*base, "--method", "ds-easy", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)

@@ -10,7 +10,7 @@ import pytest
 from simulations import figures
 from theory import conditions, regions
 
-COMMITTED = Path(__file__).resolve().parents[1] / "figures"
+COMMITTED = Path(__file__).resolve().parents[2] / "figures"
 CHEAP = (
     "conditions",
     "loss_laws",
