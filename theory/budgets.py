@@ -21,6 +21,28 @@ from theory import precision
 from theory.validation import check_prior, check_transition, check_unit
 
 GRID = 64  # budgets scanned before the bisection
+SHARE_SLACK = 1e-9  # a share times a size that rounding leaves just below a whole count
+
+
+def share_count(share, size=1) -> np.ndarray:
+    """How many of ``size`` samples a ``share`` keeps: ``floor(share * size)``, with a slack of
+    ``SHARE_SLACK`` so that a product which rounding leaves just below a whole number (0.7 *
+    10 = 6.999...) keeps that number. Every budget in the project is rounded here.
+
+    Parameters
+    ----------
+    share : float or array_like of float
+        The share kept (of each class, for arrays), or a count already computed (then
+        ``size`` is 1).
+    size : int or array_like of int
+        The number of samples the share is of, broadcast against ``share``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 counts, of the broadcast shape of ``share`` and ``size`` (0-d for scalars).
+    """
+    return np.floor(share * size + SHARE_SLACK).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -34,14 +56,10 @@ class TargetBudgets:
     def counts(self, sizes) -> tuple[np.ndarray, int, np.ndarray]:
         """(per-class, global, RSL) sample budgets for observed classes of ``sizes`` samples."""
         sizes = np.asarray(sizes)
-
-        def floor(x):
-            return np.floor(x + 1e-9).astype(np.int64)
-
         return (
-            floor(self.classwise * sizes),
-            int(floor(self.global_fraction * sizes.sum())),
-            floor(self.rsl * sizes),
+            share_count(self.classwise, sizes),
+            int(share_count(self.global_fraction, sizes.sum())),
+            share_count(self.rsl, sizes),
         )
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import beta
 
 from theory import precision
-from theory.budgets import largest_share
+from theory.budgets import largest_share, share_count
 from theory.validation import check_prior, check_transition, check_unit
 
 
@@ -130,7 +130,7 @@ class Bounds:
         sizes = np.array([idx.size for idx in self.sorted])
 
         def counts(scale):
-            return np.floor(scale * shares * sizes + 1e-9).astype(np.int64)
+            return share_count(scale * shares, sizes)
 
         def bound(scale):
             return self.union(counts(scale), level)[1]

@@ -15,7 +15,7 @@ import numpy as np
 from simulations.selection import bounds, rules
 from simulations.selection.registry import CRITERIA
 from theory import losses, precision
-from theory.budgets import target_budgets
+from theory.budgets import share_count, target_budgets
 from theory.noise import noise_rate
 
 
@@ -241,7 +241,7 @@ def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
 def coteaching_selection(losses: np.ndarray, T, prior) -> tuple[np.ndarray, int]:
     """(mask, kept) of Co-teaching's fixed forget rate: one global ranking that keeps the
     share ``1 - noise rate``, whatever precision that buys."""
-    total = int(np.floor((1 - noise_rate(T, prior)) * losses.size + 1e-9))
+    total = int(share_count(1 - noise_rate(T, prior), losses.size))
     return rules.select_global(losses, total), total
 
 

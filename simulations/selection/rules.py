@@ -13,6 +13,7 @@ import numba as nb
 import numpy as np
 
 from theory import rsl
+from theory.budgets import share_count
 from theory.errors import InputError
 from theory.validation import check_labels, check_scores
 
@@ -139,7 +140,7 @@ def select_global(losses, total: int) -> np.ndarray:
 
 def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
     """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do."""
-    return np.floor(rsl.num(noisy_counts, eta, prior, beta, gamma) + 1e-9).astype(np.int64)
+    return share_count(rsl.num(noisy_counts, eta, prior, beta, gamma))
 
 
 def rsl_weights(mean_loss, labels, selected, kappa: float = KAPPA) -> np.ndarray:

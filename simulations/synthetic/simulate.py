@@ -12,7 +12,7 @@ from simulations.selection.recorded import coteaching_rule
 from simulations.selection.registry import CRITERIA
 from simulations.synthetic import generate, instance_draw, instance_noise
 from theory import precision
-from theory.budgets import target_budgets
+from theory.budgets import share_count, target_budgets
 from theory.conditions import report
 from theory.errors import InputError
 from theory.losses import cell_laws, epoch_sd
@@ -100,7 +100,7 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
         return np.bincount(noisy[clean == noisy], minlength=c)
     if keep == "rsl":
         return rules.rsl_budgets(sizes, class_noise_rates(T, prior), prior)
-    return np.floor(keep * sizes + 1e-9).astype(np.int64)
+    return share_count(keep, sizes)
 
 
 def target_of(keep) -> float | None:

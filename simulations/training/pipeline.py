@@ -30,6 +30,7 @@ from simulations.selection.recorded import Budgets
 from simulations.synthetic import generate, instance_noise
 from simulations.training import data
 from theory import precision, rsl
+from theory.budgets import share_count
 from theory.conditions import report
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
@@ -300,7 +301,7 @@ def instance_labels(cfg: TrainConfig, prep: Prepared, tensors) -> None:
 def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray):
     """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean."""
     fractions = precision.oracle_fractions(T, prior)
-    return np.floor(fractions * noisy_counts + 1e-9).astype(np.int64)
+    return share_count(fractions, noisy_counts)
 
 
 def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> Budgets:
@@ -311,7 +312,7 @@ def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> B
     n_j = np.bincount(noisy, minlength=c)
     eta = class_noise_rates(T, prior)
     if rule == "authors":
-        k_rsl = np.floor(rsl.proportions(eta) * noisy.size / c + 1e-9).astype(np.int64)
+        k_rsl = share_count(rsl.proportions(eta) * noisy.size / c)
         k_rsl = np.minimum(k_rsl, n_j)
     else:
         k_rsl = rules.rsl_budgets(n_j, eta, prior)
