@@ -57,15 +57,6 @@ def check_unit(x, name: str = "rate") -> float:
     return check_float(x, name, 0.0, 1.0)
 
 
-def check_target(keep: str) -> str:
-    """``--keep target:P``, normalised, with P a precision in [0, 1]."""
-    try:
-        value = float(str(keep).removeprefix("target:"))
-    except ValueError:
-        raise InputError(f"--keep target:P needs a precision P in [0, 1], got {keep!r}") from None
-    return f"target:{check_unit(value, '--keep target precision'):g}"
-
-
 def check_int(x, name: str, low: int | None = None, high: int | None = None) -> int:
     """A whole number (``3`` or ``3.0``, never ``True``) within ``[low, high]``."""
     if isinstance(x, (bool, np.bool_)):

@@ -8,6 +8,7 @@ import numpy as np
 
 from simulations import intervals
 from simulations.figures._common import committed_sweep, figure
+from simulations.selection.keep import parse_keep
 
 NAME = "target_bound"
 CAPTION = (
@@ -43,7 +44,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
     for dataset, sweeps in SWEEPS.items():
         for method, name in zip(("bound", "laws"), sweeps):
             for (noise, rate, keep), cell in _cells(committed_sweep(name)):
-                P = float(keep.removeprefix("target:"))
+                P = parse_keep(keep).precision
                 for c in CRITERIA:
                     kept = [r for r in cell if r[f"target_{c}_selected"]]
                     observed = [r[f"target_{c}_observed_precision"] for r in kept]

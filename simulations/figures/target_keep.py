@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 
 from simulations.figures._common import committed_sweep, figure
+from simulations.selection.keep import parse_keep
 
 NAME = "target_keep"
 CAPTION = (
@@ -30,7 +31,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
     """Reads the committed sweep (``quick`` and ``seed`` do not apply: the runs are done)."""
     rows = []
     for r in committed_sweep(SWEEP):
-        target = float(r["setting_keep"].removeprefix("target:"))
+        target = parse_keep(r["setting_keep"]).precision
         base = {k: r.get(f"setting_{k}") for k in SETTING} | {"target": target}
         base["classes"] = base["classes"] or 10  # structured and CIFAR-10N noise: 10 classes
         rule = {"coteaching_observed": r["coteaching_rule_observed_precision"],

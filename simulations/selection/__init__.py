@@ -6,11 +6,12 @@
 - ``recorded``: every criterion on a trained network's recorded losses and probabilities, and
   the predictions for them (numpy only);
 - ``bounds``: selection precision counted from probes, with a lower bound at a stated
-  confidence, and the budgets whose bound reaches a target.
+  confidence, and the budgets whose bound reaches a target;
+- ``keep``: ``--keep`` parsed once: ``oracle``, ``rsl``, a share, or ``target:P``.
 """
 
 from simulations import lazy_modules
 
-__all__ = ["registry", "rules", "recorded", "bounds"]
+__all__ = ["registry", "rules", "recorded", "bounds", "keep"]
 
 __getattr__ = lazy_modules(__name__, __all__)

@@ -8,6 +8,7 @@ import numpy as np
 
 from simulations.io import versions
 from simulations.selection import rules
+from simulations.selection.keep import Target, parse_keep
 from simulations.selection.recorded import coteaching_rule
 from simulations.selection.registry import CRITERIA
 from simulations.synthetic import generate, instance_draw, instance_noise
@@ -21,7 +22,6 @@ from theory.validation import (
     check_float,
     check_int,
     check_prior,
-    check_target,
     check_transition,
     check_unit,
 )
@@ -79,20 +79,6 @@ class Setting:
         return d
 
 
-def parse_keep(keep) -> str | float:
-    if keep in ("oracle", "rsl"):
-        return keep
-    if isinstance(keep, str) and keep.startswith("target:"):
-        return check_target(keep)
-    try:
-        float(keep)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"--keep must be oracle, rsl, target:P or a fraction in [0, 1], got {keep!r}"
-        ) from None
-    return check_unit(keep, "--keep fraction")
-
-
 def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
     c = len(T)
     sizes = np.bincount(noisy, minlength=c)
@@ -104,8 +90,8 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
 
 
 def target_of(keep) -> float | None:
-    """P of ``--keep target:P``, or None."""
-    return float(keep.removeprefix("target:")) if str(keep).startswith("target:") else None
+    """P of a parsed ``--keep target:P``, or None."""
+    return keep.precision if isinstance(keep, Target) else None
 
 
 def budget_fractions(keep, T, prior) -> np.ndarray:

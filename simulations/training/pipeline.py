@@ -26,6 +26,7 @@ from simulations import intervals
 from simulations.estimation import transition
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.selection import bounds, recorded, rules
+from simulations.selection.keep import parse_target
 from simulations.selection.recorded import Budgets
 from simulations.synthetic import generate, instance_noise
 from simulations.training import data
@@ -34,7 +35,7 @@ from theory.budgets import share_count
 from theory.conditions import report
 from theory.errors import InputError
 from theory.noise import class_noise_rates, noise_rate
-from theory.validation import check_float, check_int, check_target, check_transition, check_unit
+from theory.validation import check_float, check_int, check_transition, check_unit
 
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
 RSL_RULES = ("auto", "authors", "balanced")
@@ -95,7 +96,9 @@ class TrainConfig:
     instance: str | None = None  # an instance-dependent recipe (T is then None: T_bar is drawn)
     rate: float = 0.0  # its mean flip rate
     probes: float = 0.0  # share of the clean validation split trained on with labels from T
-    keep: str | None = None  # "target:P": budgets for predicted precision P, reported apart
+    # "target:P" (a selection.keep.Target once parsed): budgets for predicted precision P,
+    # reported apart
+    keep: str | None = None
     confidence: float | None = None  # with probes: lower bounds on precision at this level
 
     def __post_init__(self):
@@ -120,9 +123,7 @@ class TrainConfig:
         self.cv = check_int(self.cv, "--cv", low=0)
         self.probes = check_float(self.probes, "--probes", 0.0, 1.0, high_open=True)
         if self.keep is not None:
-            if not str(self.keep).startswith("target:"):
-                raise InputError(f"train --keep takes target:P only, got {self.keep!r}")
-            self.keep = check_target(self.keep)
+            self.keep = parse_target(self.keep, "train")
         if self.confidence is not None:
             self.confidence = check_float(self.confidence, "--confidence", 0.0, 1.0,
                                           low_open=True, high_open=True)  # fmt: skip
@@ -511,7 +512,7 @@ def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
     ``--confidence L``, from the probes' counts of mislabelled losses, bounded at level L
     (``simulations.selection.bounds``). What they keep, and the masks of the three loss criteria for
     stage 2."""
-    P = float(cfg.keep.removeprefix("target:"))
+    P = cfg.keep.precision
     if cfg.confidence is None:
         source = "probes" if prep.probe_idx.size else "validation"
         chosen = recorded.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulations.selection import rules
-from simulations.synthetic.simulate import Setting, parse_keep, simulate
+from simulations.selection.keep import parse_keep
+from simulations.synthetic.simulate import Setting, simulate
 from theory import noise, precision
 from theory.budgets import TargetBudgets, largest_share, target_budgets
 from theory.errors import InputError
