@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import platform
@@ -92,6 +94,33 @@ def read_label_arrays(path, keys) -> dict[str, np.ndarray]:
             return {k: z[k] for k in keys}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"cannot read labels from {p}: {exc}") from None
+
+
+def read_commented_csv(path, *, complete_rows: bool = False) -> tuple[list[dict], list[str]]:
+    """The rows and the header of a CSV whose lines that start with ``#`` are comments (the
+    provenance line of the figure and sweep CSVs).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file.
+    complete_rows : bool
+        Drop a last line that has no newline: a row cut short when the writer was killed
+        (a resumed sweep redoes it).
+
+    Returns
+    -------
+    tuple of (list of dict, list of str)
+        Each row as a dict of column name -> cell text, in file order, and the column names.
+    """
+    with open(path, newline="") as f:
+        text = f.read()
+    if complete_rows and text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    lines = [line for line in io.StringIO(text, newline="") if not line.startswith("#")]
+    reader = csv.DictReader(lines)
+    rows = list(reader)
+    return rows, list(reader.fieldnames or [])
 
 
 def read_npy(path) -> np.ndarray:

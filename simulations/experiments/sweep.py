@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from simulations.experiments import cells as cells_module
-from simulations.io import atomic_path, csv_cell, ensure_dir
+from simulations.io import atomic_path, csv_cell, ensure_dir, read_commented_csv
 from theory.errors import InputError
 
 CELL_KINDS = ("simulate", "train")
@@ -95,12 +95,7 @@ def _read_done(path: Path) -> tuple[list[dict], list[str]]:
     """Finished rows and the header; a row cut short by a kill is dropped (and redone)."""
     if not path.exists():
         return [], []
-    text = path.read_text()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = list(csv.DictReader(text.splitlines()))
-    header = text.splitlines()[0].split(",") if text else []
-    return rows, header
+    return read_commented_csv(path, complete_rows=True)
 
 
 class _Table:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path, csv_cell, provenance
+from simulations.io import atomic_path, csv_cell, provenance, read_commented_csv
 from theory.errors import InputError
 
 ORDER = (
@@ -58,9 +58,7 @@ def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
     """Columns of a figure CSV; numeric columns as float arrays (empty cells as NaN)."""
-    with open(path, newline="") as f:
-        lines = [line for line in f if not line.startswith("#")]
-    rows = list(csv.DictReader(lines))
+    rows, _ = read_commented_csv(path)
     table = {}
     for key in rows[0] if rows else []:
         values = [r[key] for r in rows]

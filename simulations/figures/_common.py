@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from simulations.experiments import sweep
+from simulations.io import read_commented_csv
 from simulations.selection import rules
 from simulations.synthetic import generate
 
@@ -63,9 +63,7 @@ SWEEP_RESULTS = Path(__file__).resolve().parents[2] / "figures" / "sweeps"
 def committed_sweep(name: str) -> list[dict]:
     """The rows of a sweep too long for ``smallloss figures`` (hours on 2 cores, or data that
     is not in CI), run once and committed as ``figures/sweeps/<name>.csv``."""
-    path = SWEEP_RESULTS / f"{name}.csv"
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    rows, _ = read_commented_csv(SWEEP_RESULTS / f"{name}.csv")
     return [{k: _number(v) for k, v in r.items()} for r in rows]
 
 

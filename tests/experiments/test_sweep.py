@@ -1,12 +1,12 @@
 """Sweeps: cells from a config, resuming after a kill, and the same table from a Dask cluster."""
 
-import csv
 import json
 
 import pytest
 
 from simulations.cli import main
 from simulations.experiments import sweep
+from simulations.io import read_commented_csv
 
 CONFIG = """
 name = "tiny"
@@ -40,8 +40,7 @@ def config(tmp_path):
 
 
 def rows_of(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return read_commented_csv(path)[0]
 
 
 def test_cells_are_the_union_of_grid_products(config):
