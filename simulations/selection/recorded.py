@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_softmax
 
 from simulations.selection import bounds, rules
 from simulations.selection.registry import CRITERIA
@@ -24,17 +25,6 @@ class Budgets:
     classwise: np.ndarray  # per observed class: how many a known T says are clean
     rsl: np.ndarray  # RSL's num(i), balanced or the authors' prop * n / c
     rsl_rule: str  # which of the two
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def mean_loss(loss_matrix: np.ndarray) -> np.ndarray:
@@ -97,7 +87,8 @@ def probability_criteria(probs, noisy) -> dict[str, tuple[np.ndarray | None, flo
 def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
     """Empirical cell laws ``laws[i][j]``: the loss of label j on clean validation samples of
     class i."""
-    logp = -_log_softmax(val_logits)
+    # in float64 from the float32 logits, as the laws have always been computed
+    logp = -log_softmax(val_logits.astype(np.float64), axis=-1)
     c = len(T)
     laws = [[None] * c for _ in range(c)]
     for i in range(c):
@@ -113,7 +104,7 @@ def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarra
 def validation_laws(val_outputs, val_clean, T) -> tuple[list, list]:
     """The validation split's cell laws at the last epoch and of the epoch-mean loss."""
     last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
-    mean_val_logp = -_log_softmax(val_outputs).mean(axis=1)
+    mean_val_logp = -log_softmax(val_outputs.astype(np.float64), axis=-1).mean(axis=1)
     mean_laws = [
         [
             None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])

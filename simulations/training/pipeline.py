@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from simulations import intervals
 from simulations.estimation import transition
@@ -413,7 +414,7 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
             logits = fit1.outputs[:, -1]
         else:  # too many outputs were kept to store: predict the last epoch's again
             logits = predict(net, tensors.X_train).cpu().numpy()
-        probs = recorded.softmax(logits)
+        probs = softmax(logits, axis=-1)
         probs_source = "in sample (--cv 0)"
         warnings.append(
             "confident learning and cleanlab ranked in-sample probabilities (--cv 0): a network "
