@@ -14,8 +14,12 @@ def summary(values) -> dict:
     One value has no interval (``ci_low = ci_high = None``); Nones are left out.
     """
     v = np.array([x for x in values if x is not None], dtype=np.float64)
-    out = {"mean": float(v.mean()) if v.size else None, "ci_low": None, "ci_high": None,
-           "seeds": [float(x) for x in v]}  # fmt: skip
+    out = {
+        "mean": float(v.mean()) if v.size else None,
+        "ci_low": None,
+        "ci_high": None,
+        "seeds": [float(x) for x in v],
+    }
     if v.size >= 2:
         sd = v.std(ddof=1)
         if sd == 0:
@@ -32,8 +36,9 @@ def band(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stats = [summary(g) for g in groups]
     mean = np.array([s["mean"] for s in stats], dtype=float)
     low = np.array([s["mean"] if s["ci_low"] is None else s["ci_low"] for s in stats], dtype=float)
-    high = np.array([s["mean"] if s["ci_high"] is None else s["ci_high"] for s in stats],
-                    dtype=float)  # fmt: skip
+    high = np.array(
+        [s["mean"] if s["ci_high"] is None else s["ci_high"] for s in stats], dtype=float
+    )
     return mean, low, high
 
 

@@ -9,8 +9,9 @@ from scipy import stats
 
 def part_dependent(X, y, rate, W, rng, sd=0.1):
     n, c = len(y), W.shape[2]
-    q = stats.truncnorm.rvs((0 - rate) / sd, (1 - rate) / sd, loc=rate, scale=sd, size=n,
-                            random_state=rng)  # fmt: skip
+    q = stats.truncnorm.rvs(
+        (0 - rate) / sd, (1 - rate) / sd, loc=rate, scale=sd, size=n, random_state=rng
+    )
     a = np.empty((n, c))
     for k in range(c):
         mine = y == k

@@ -364,10 +364,14 @@ LATER: dict[str, str] = {}  # survivor -> the test, written after the run, that 
 
 def results(where: str = ".") -> list[tuple[str, str, str]]:
     """(mutant, status, the checkout it was run in)."""
-    out = subprocess.run(["mutmut", "results", "--all", "true"], capture_output=True,
-                         text=True, cwd=where).stdout  # fmt: skip
-    return [(*(s.strip() for s in line.split(":")[:2]), where) for line in out.splitlines()
-            if ":" in line]  # fmt: skip
+    out = subprocess.run(
+        ["mutmut", "results", "--all", "true"], capture_output=True, text=True, cwd=where
+    ).stdout
+    return [
+        (*(s.strip() for s in line.split(":")[:2]), where)
+        for line in out.splitlines()
+        if ":" in line
+    ]
 
 
 def function_of(name: str) -> str:
@@ -384,11 +388,14 @@ def merged(newer: str | None) -> list[tuple[str, str, str]]:
 
 
 def diff(name: str, where: str = ".") -> str:
-    out = subprocess.run(["mutmut", "show", name], capture_output=True, text=True,
-                         cwd=where).stdout  # fmt: skip
-    return "\n".join(line for line in out.splitlines()
-                     if line.startswith("+ ") or line.startswith("+\t") or
-                     (line.startswith("+") and not line.startswith("+++")))  # fmt: skip
+    out = subprocess.run(["mutmut", "show", name], capture_output=True, text=True, cwd=where).stdout
+    return "\n".join(
+        line
+        for line in out.splitlines()
+        if line.startswith("+ ")
+        or line.startswith("+\t")
+        or (line.startswith("+") and not line.startswith("+++"))
+    )
 
 
 def classify(name: str, changed: str) -> str:
@@ -413,17 +420,30 @@ def main(out: str = "tests/MUTATION.md", scope: str = "theory/", newer: str | No
     total -= status["not checked"]
     by_module = Counter(n.split(".x")[0] for n, s, _ in rows if s == "survived")
     modules = ", ".join(f"`{m}` {k}" for m, k in by_module.most_common())
-    lines = ["# Mutation testing", "",
-             f"`mutmut run` on `{scope}`: {total} mutants checked"
-             f" ({status['not checked']} not checked), {status['killed']} killed, "
-             f"{status['timeout']} timed out, {status['segfault']} ended by a signal (not counted "
-             f"as killed), {status['survived']} survived: a score of {100 * killed / total:.1f}% "
-             "(killed and timed out over all checked).", "",
-             *([f"The verdicts of {len({function_of(n) for n, _, w in rows if w == newer})} "
+    lines = [
+        "# Mutation testing",
+        "",
+        f"`mutmut run` on `{scope}`: {total} mutants checked"
+        f" ({status['not checked']} not checked), {status['killed']} killed, "
+        f"{status['timeout']} timed out, {status['segfault']} ended by a signal (not counted "
+        f"as killed), {status['survived']} survived: a score of {100 * killed / total:.1f}% "
+        "(killed and timed out over all checked).",
+        "",
+        *(
+            [
+                f"The verdicts of {len({function_of(n) for n, _, w in rows if w == newer})} "
                 "functions (changed since, or given new tests) come from a later re-run of "
-                "those functions alone.", ""] if newer else []),
-             f"Survivors by module: {modules}.", "",
-             "Every survivor, with why it survives:", ""]  # fmt: skip
+                "those functions alone.",
+                "",
+            ]
+            if newer
+            else []
+        ),
+        f"Survivors by module: {modules}.",
+        "",
+        "Every survivor, with why it survives:",
+        "",
+    ]
     unexplained = 0
     for name, s, where in rows:
         if s != "survived":

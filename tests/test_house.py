@@ -37,8 +37,9 @@ def test_report_validates_T_once(monkeypatch):
 def test_predict_all_validates_T_once(monkeypatch):
     T = noise.pairwise(0.3, 4)
     calls = count_transition_checks(monkeypatch)
-    precision.predict_all(T, model="perturbed", epsilon=0.2, n=1000,
-                          fractions=precision.oracle_fractions(T, None))  # fmt: skip
+    precision.predict_all(
+        T, model="perturbed", epsilon=0.2, n=1000, fractions=precision.oracle_fractions(T, None)
+    )
     # oracle_fractions is its own public call; predict_all itself checks once
     assert len(calls) == 2
 
@@ -84,8 +85,7 @@ def every_law():
 
 @pytest.mark.parametrize("law", list(every_law()), ids=lambda law: type(law).__name__)
 def test_loss_laws_answer_scalars_with_floats_and_arrays_with_arrays(law):
-    for method, x in (("cdf", 0.6), ("cdf_left", 0.6), ("sf", 0.6), ("pdf", 0.6),
-                      ("ppf", 0.3)):  # fmt: skip
+    for method, x in (("cdf", 0.6), ("cdf_left", 0.6), ("sf", 0.6), ("pdf", 0.6), ("ppf", 0.3)):
         scalar = getattr(law, method)(x)
         assert type(scalar) is float, method
         grid = getattr(law, method)(np.full((2, 3), x))

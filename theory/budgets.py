@@ -109,9 +109,9 @@ def target_budgets(laws, mean_laws, T, prior, target: float) -> TargetBudgets:
 
         return prec
 
-    classwise = np.array([
-        largest_share(column(j), target) if observed[j] > 0 else 0.0 for j in range(len(T))
-    ])  # fmt: skip
+    classwise = np.array(
+        [largest_share(column(j), target) if observed[j] > 0 else 0.0 for j in range(len(T))]
+    )
     base = precision._rsl_fractions(T, p)
 
     def rsl(scale):

@@ -15,8 +15,13 @@ from theory.ties import exceeds
 from theory.validation import check_prior, check_transition
 
 # the boolean conditions of a report, in the order every table lists them
-CONDITIONS = ("row_dominant", "column_dominant", "diagonally_dominant", "globally_separable",
-              "cleanlab_valid")  # fmt: skip
+CONDITIONS = (
+    "row_dominant",
+    "column_dominant",
+    "diagonally_dominant",
+    "globally_separable",
+    "cleanlab_valid",
+)
 
 
 def _off_diagonal_max(T: np.ndarray, axis: int | None) -> np.ndarray:

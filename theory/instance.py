@@ -117,9 +117,15 @@ class InstanceLaws:
 
 
 def overlap_laws(
-    classes, noise: str, params: dict, *, separation: float, prior=None, sd: float = 0.0,
+    classes,
+    noise: str,
+    params: dict,
+    *,
+    separation: float,
+    prior=None,
+    sd: float = 0.0,
     points: int | None = None,
-) -> InstanceLaws:  # fmt: skip
+) -> InstanceLaws:
     """Cell laws of the overlap model under one instance-dependent noise (see the module)."""
     c = check_classes(classes)
     p = check_prior(prior, c)

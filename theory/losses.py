@@ -213,8 +213,10 @@ class Components:
                 points.append(k)
             else:
                 self.others.append(k)
-        self.perturbed = [(ks, self.laws[ks[0]], np.array([self.laws[k].base for k in ks]))
-                          for ks in groups.values()]  # fmt: skip
+        self.perturbed = [
+            (ks, self.laws[ks[0]], np.array([self.laws[k].base for k in ks]))
+            for ks in groups.values()
+        ]
         self.points = points
         if points:
             sizes = np.array([self.laws[k].values.size for k in points])

@@ -16,8 +16,15 @@ from theory.errors import InputError
 
 EXIT_BAD_INPUT = 2
 # none of them imports torch at import time: the trainer is loaded when `train` runs
-COMMANDS = {"check": check, "estimate": estimate, "simulate": simulate, "train": train,
-            "figures": figures, "sweep": sweep, "bench": bench}  # fmt: skip
+COMMANDS = {
+    "check": check,
+    "estimate": estimate,
+    "simulate": simulate,
+    "train": train,
+    "figures": figures,
+    "sweep": sweep,
+    "bench": bench,
+}
 
 
 class _Parser(argparse.ArgumentParser):

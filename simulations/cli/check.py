@@ -20,10 +20,11 @@ def configure(p) -> None:
         "(default: uniform, or the clean frequencies with --labels)",
     )
     p.add_argument(
-        "--ci", action="store_true",
+        "--ci",
+        action="store_true",
         help="with --labels: intervals for the margins and epsilon*, and each condition's "
         "probability, from the Jeffreys-Dirichlet posterior of T",
-    )  # fmt: skip
+    )
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws for --ci")
     add_common(p)

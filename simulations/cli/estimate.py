@@ -21,27 +21,35 @@ HELP = "estimate the transition matrix from noisy labels (annotators, probabilit
 def configure(p) -> None:
     p.add_argument("--labels", required=True, metavar="FILE.npz", help="an .npz of label arrays")
     p.add_argument(
-        "--noisy", nargs="+", required=True, metavar="KEY",
+        "--noisy",
+        nargs="+",
+        required=True,
+        metavar="KEY",
         help="noisy label arrays; several = annotators (negative = not labelled)",
-    )  # fmt: skip
+    )
     p.add_argument("--target", metavar="KEY", help="a label set derived from the annotators")
     p.add_argument(
-        "--target-rule", default="auto", choices=("auto", "observed", "worst"),
+        "--target-rule",
+        default="auto",
+        choices=("auto", "observed", "worst"),
         help="how --target depends on the truth: observed (a vote), worst (a wrong "
         "annotation whenever one exists, as CIFAR-N's 'worse'); auto infers it",
-    )  # fmt: skip
+    )
     p.add_argument("--clean", metavar="KEY", help="clean labels: method 'pairs'")
     p.add_argument(
-        "--probs", metavar="FILE.npy|KEY",
+        "--probs",
+        metavar="FILE.npy|KEY",
         help="out-of-sample predicted probabilities: a .npy file, or a key of --labels "
         "(train writes 'oof_probs' into its losses.npz)",
-    )  # fmt: skip
+    )
     p.add_argument("--method", choices=est.METHODS, help="default: from what is given")
     p.add_argument(
-        "--independence", action=argparse.BooleanOptionalAction, default=True,
+        "--independence",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="with several annotators, test independent errors against ds-easy (default on; "
         "about 0.2 s at 10 classes, 3 s at 20, 2 min at 100)",
-    )  # fmt: skip
+    )
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--bootstrap", type=int, default=200, help="draws for the intervals")
     p.add_argument("--out", metavar="T.csv", help="write T (and T.prior.csv) for --matrix/--prior")
@@ -107,15 +115,26 @@ def run(args) -> tuple[dict, str]:
     conditions["probabilities"] = spread.pop("probabilities")
     for k in [k for k in spread if not k.startswith(("T_", "noise_rate"))]:
         conditions[k] = spread.pop(k)
-    out = {"method": e.method, "classes": c, "T": e.T.tolist(), **_pick(spread, "T_"),
-           "prior": e.prior.tolist(), "noise_rate": e.noise_rate,
-           **_pick(spread, "noise_rate"), "conditions": conditions}  # fmt: skip
+    out = {
+        "method": e.method,
+        "classes": c,
+        "T": e.T.tolist(),
+        **_pick(spread, "T_"),
+        "prior": e.prior.tolist(),
+        "noise_rate": e.noise_rate,
+        **_pick(spread, "noise_rate"),
+        "conditions": conditions,
+    }
     if e.annotators:
         out["annotators"] = {}
         for k, T in e.annotators.items():
             lo, hi = est.interval(ann_draws[k], level)
-            out["annotators"][k] = {"T": T.tolist(), "T_low": lo.tolist(), "T_high": hi.tolist(),
-                                    "noise_rate": noise_rate(T, e.prior)}  # fmt: skip
+            out["annotators"][k] = {
+                "T": T.tolist(),
+                "T_low": lo.tolist(),
+                "T_high": hi.tolist(),
+                "noise_rate": noise_rate(T, e.prior),
+            }
     if "independence" in e.details:
         out["independence"] = e.details["independence"]
     if "easy_share" in e.details:

@@ -44,8 +44,9 @@ def comparison_table(rows: list[dict]) -> list[str]:
     varying = [k for k in settings if len({r.get(k, "") for r in rows}) > 1]
     # each settings column as wide as its longest value: cut short, cifar10n-random1 and
     # cifar10n-worse (or target:0.9 and target:0.95) would read alike
-    width = {k: max(len(k) - len("setting_"), *(len(str(r.get(k, ""))) for r in rows))
-             for k in varying}  # fmt: skip
+    width = {
+        k: max(len(k) - len("setting_"), *(len(str(r.get(k, ""))) for r in rows)) for k in varying
+    }
     head = " ".join(f"{k[len('setting_') :]:>{width[k]}}" for k in varying)
     crit = LOSS_CRITERIA
     lines = [

@@ -44,64 +44,82 @@ def configure(p) -> None:
         help="share of the training split to use, in (0, 1]",
     )
     p.add_argument(
-        "--model", default="auto",
+        "--model",
+        default="auto",
         help="auto, mlp, cnn or resnet (auto: a CNN on images, an MLP on vectors, and the MLP "
         f"on a CPU above {LARGE_ON_CPU:,} training images)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--batch", type=int, default=None,
+        "--batch",
+        type=int,
+        default=None,
         help=f"batch size (default 32; 128 on a CPU above {LARGE_ON_CPU:,} training samples)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--record", default="pass", choices=RECORD_MODES,
+        "--record",
+        default="pass",
+        choices=RECORD_MODES,
         help="stage 1's per-sample losses: from the training pass itself (pass: free, the losses "
         "Co-teaching ranks) or from a prediction pass after each epoch in eval mode (eval, as "
         "RSL's authors record them)",
-    )  # fmt: skip
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument(
-        "--seeds", type=int, default=1,
+        "--seeds",
+        type=int,
+        default=1,
         help="repeat the whole run for seeds --seed, --seed + 1, ...; report means with 95%% "
         "intervals",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--cv", type=int, default=5,
+        "--cv",
+        type=int,
+        default=5,
         help="folds of the out-of-fold probabilities that confident learning and cleanlab rank "
         "(0: in-sample probabilities, not advised)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--probes", type=float, default=0.0,
+        "--probes",
+        type=float,
+        default=0.0,
         help="share of the clean validation split to train on with labels drawn from T "
         "(probes, never selected): their in-sample losses give the cell laws of the "
         "in-sample prediction (predicted_precision_probes)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--keep", metavar="target:P",
+        "--keep",
+        metavar="target:P",
         help="also choose the budgets whose predicted precision is P (from the probes' laws "
         "with --probes, else the validation split's) and report what they keep (JSON: target)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--confidence", type=float, metavar="L",
+        "--confidence",
+        type=float,
+        metavar="L",
         help="with --probes: bound each loss criterion's precision from below at confidence L "
         "(e.g. 0.9), counted from the mislabelled probes' losses with a Clopper-Pearson bound "
         "(JSON: precision_bound); with --keep target:P, keep the largest budgets whose bound "
         "reaches P instead of those the laws predict at P",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--no-scale", action="store_true",
+        "--no-scale",
+        action="store_true",
         help="keep the raw feature values. Default: " + SCALING_RULE,
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--rsl-budget", default="auto", choices=RSL_RULES,
+        "--rsl-budget",
+        default="auto",
+        choices=RSL_RULES,
         help="RSL's per-class budget: balanced num(i), or the authors' prop * n / c "
         "(auto: the authors' for uniform and pairwise noise, as in their code)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--estimate", choices=SINGLE_LABEL_METHODS,
+        "--estimate",
+        choices=SINGLE_LABEL_METHODS,
         help="take T and the prior from the noisy labels and the out-of-fold probabilities "
         "(as a user without T would) for budgets, predictions and stage 2; the record keeps "
         "what the true T gives under 'estimate'",
-    )  # fmt: skip
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
 
@@ -188,9 +206,12 @@ def render(r: dict, source: str) -> str:
     if "target" in r:
         t = r["target"]
         bounded = "confidence" in t
-        source = (f"whose precision is >= {t['precision']:g} with confidence "
-                  f"{t['confidence']:g}, from the probes' counts" if bounded else
-                  f"from the {t['laws']} laws")  # fmt: skip
+        source = (
+            f"whose precision is >= {t['precision']:g} with confidence "
+            f"{t['confidence']:g}, from the probes' counts"
+            if bounded
+            else f"from the {t['laws']} laws"
+        )
         lines.append(
             f"--keep target:{t['precision']:g} (budgets {source}): predicted"
             + (", bound" if bounded else "")

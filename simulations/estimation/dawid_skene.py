@@ -215,11 +215,13 @@ def _easy_objective(x, weights, patterns, indicators, unanimous):
     n_class = n_hard + n_easy
     counts = np.stack([(ind.T @ mass_hard).T for ind in indicators])
     grad_hard = n_hard / hard - np.divide(n_easy, 1 - hard, out=np.zeros(c), where=hard < 1)
-    grad = np.concatenate([
-        n_class - weights.sum() * np.exp(log_prior),
-        grad_hard,
-        (counts - counts.sum(2, keepdims=True) * np.exp(log_conf)).ravel(),
-    ])  # fmt: skip
+    grad = np.concatenate(
+        [
+            n_class - weights.sum() * np.exp(log_prior),
+            grad_hard,
+            (counts - counts.sum(2, keepdims=True) * np.exp(log_conf)).ravel(),
+        ]
+    )
     return -float(weights @ log_evidence), -grad, post[:, :c] + post[:, c:]
 
 
@@ -243,31 +245,46 @@ def easy_items(
     whose spread is sampling's, may stop sooner). ``independent`` holds every share at 1:
     Dawid-Skene, by the same optimiser and tolerance, the null of ``independence_test``."""
     args = (
-        np.asarray(counts, dtype=float), patterns, _indicators(patterns, classes),
+        np.asarray(counts, dtype=float),
+        patterns,
+        _indicators(patterns, classes),
         _unanimous(patterns, classes),
-    )  # fmt: skip
+    )
     if params is None:
         start = dawid_skene(patterns, counts, classes) if start is None else start
-        params = np.concatenate([
-            np.log(np.maximum(start.prior, _FLOOR)),
-            np.full(classes, 1.0 if independent else 0.9),  # at 1 the easy share's gradient is 0
-            np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
-        ])  # fmt: skip
+        params = np.concatenate(
+            [
+                np.log(np.maximum(start.prior, _FLOOR)),
+                np.full(
+                    classes, 1.0 if independent else 0.9
+                ),  # at 1 the easy share's gradient is 0
+                np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
+            ]
+        )
     A = patterns.shape[1]
     bounds = [(None, None)] * classes + [(1.0 if independent else _HARD_FLOOR, 1.0)] * classes
     bounds += [(None, None)] * (A * classes * classes)
     with threadpool_limits(limits=1, user_api="blas"):  # threads only add overhead at this size
         res = minimize(
-            _easy_objective, params, args=args, jac=True,
-            method="L-BFGS-B", bounds=bounds, options={"maxiter": 5000, "ftol": ftol, "gtol": 1e-8},
-        )  # fmt: skip
+            _easy_objective,
+            params,
+            args=args,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 5000, "ftol": ftol, "gtol": 1e-8},
+        )
     nll, _, posterior = _easy_objective(res.x, *args)
     x = res.x
     return EasyItems(
-        softmax(x[:classes]), x[classes : 2 * classes].copy(),
-        softmax(x[2 * classes :].reshape(A, classes, classes), axis=2), posterior, -nll,
-        int(res.nit), x,
-    )  # fmt: skip
+        softmax(x[:classes]),
+        x[classes : 2 * classes].copy(),
+        softmax(x[2 * classes :].reshape(A, classes, classes), axis=2),
+        posterior,
+        -nll,
+        int(res.nit),
+        x,
+    )
 
 
 def independence_test(null: EasyItems, easy: EasyItems) -> dict:

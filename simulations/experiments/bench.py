@@ -126,17 +126,28 @@ def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) 
     factor = instance_noise.pmd(q, clean, 1, 0.3, seed).params["factor"]
     rng = np.random.default_rng(seed)
     cases = [
-        ("part-dependent", lambda: instance_noise.part_dependent(X, clean, 0.3, seed, c),
-         lambda: ref.part_dependent(X, clean, 0.3, W, rng)),
-        ("pmd-1", lambda: instance_noise.pmd(q, clean, 1, 0.3, seed),
-         lambda: ref.pmd(q, 1, factor, rng)),
+        (
+            "part-dependent",
+            lambda: instance_noise.part_dependent(X, clean, 0.3, seed, c),
+            lambda: ref.part_dependent(X, clean, 0.3, W, rng),
+        ),
+        (
+            "pmd-1",
+            lambda: instance_noise.pmd(q, clean, 1, 0.3, seed),
+            lambda: ref.pmd(q, 1, factor, rng),
+        ),
         ("margin", lambda: instance_noise.margin(q, clean, 0.3), lambda: ref.margin(q, clean, 0.3)),
-    ]  # fmt: skip
+    ]
     return [
-        (f"{name} noise n={n} c={c}", best_of(ours, repeat), best_of(port, max(1, repeat - 1)),
-         "NumPy port of the recipe", 10.0)
+        (
+            f"{name} noise n={n} c={c}",
+            best_of(ours, repeat),
+            best_of(port, max(1, repeat - 1)),
+            "NumPy port of the recipe",
+            10.0,
+        )
         for name, ours, port in cases
-    ]  # fmt: skip
+    ]
 
 
 def run_bench(

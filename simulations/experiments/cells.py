@@ -14,8 +14,18 @@ from theory import noise
 from theory.errors import InputError
 
 # settings passed to simulate's Setting as they are; the others pick T, the prior, cleanlab
-SETTING_KEYS = ("n", "model", "epsilon", "separation", "alpha", "keep", "epochs", "sigma", "rho",
-                "exact")  # fmt: skip
+SETTING_KEYS = (
+    "n",
+    "model",
+    "epsilon",
+    "separation",
+    "alpha",
+    "keep",
+    "epochs",
+    "sigma",
+    "rho",
+    "exact",
+)
 SIMULATE_KEYS = {"noise", "rate", "classes", "matrix", "imbalance", "cleanlab", *SETTING_KEYS}
 
 
@@ -83,9 +93,29 @@ def flatten(criteria: dict, metrics: tuple[str, ...], prefix: str = "") -> dict:
     return {f"{prefix}{name}_{m}": v[m] for name, v in criteria.items() for m in metrics if m in v}
 
 
-TRAIN_KEYS = {"dataset", "noise", "rate", "classes", "matrix", "epochs", "stage2_epochs", "device",
-              "out", "train_fraction", "stage2", "cv", "rsl_budget", "scale", "model", "batch",
-              "record", "threads", "probes", "keep", "confidence"}  # fmt: skip
+TRAIN_KEYS = {
+    "dataset",
+    "noise",
+    "rate",
+    "classes",
+    "matrix",
+    "epochs",
+    "stage2_epochs",
+    "device",
+    "out",
+    "train_fraction",
+    "stage2",
+    "cv",
+    "rsl_budget",
+    "scale",
+    "model",
+    "batch",
+    "record",
+    "threads",
+    "probes",
+    "keep",
+    "confidence",
+}
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
@@ -106,8 +136,13 @@ TRAIN_METRICS = (
 )
 
 
-TARGET_METRICS = ("predicted_precision", "precision_bound", "observed_precision",
-                  "observed_recall", "selected")  # fmt: skip
+TARGET_METRICS = (
+    "predicted_precision",
+    "precision_bound",
+    "observed_precision",
+    "observed_recall",
+    "selected",
+)
 
 
 def train_cell(settings: dict, seed: int) -> dict:

@@ -52,22 +52,27 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
         for rule in rules:
             boot = {}
             for model in transition.CROWD_METHODS:
-                e = transition.from_annotators(ann, ANNOTATORS, 10, target, rule, model,
-                                             independence=model == "ds-easy")  # fmt: skip
+                e = transition.from_annotators(
+                    ann, ANNOTATORS, 10, target, rule, model, independence=model == "ds-easy"
+                )
                 Ts, priors, _ = transition.draws(e, draws, seed)
                 boot[model] = np.array([transition.t_error(T, truth) for T in Ts])
                 s = transition.summarise(e, Ts, priors, 0.9)
                 rep, ref = report(e.T, e.prior), report(truth, np.bincount(clean) / clean.size)
                 agree = sum(getattr(rep, k) == getattr(ref, k) for k in CONDITIONS)
                 row = {
-                    "kind": "cifar10n", "name": name, "method": model,
+                    "kind": "cifar10n",
+                    "name": name,
+                    "method": model,
                     "rule": e.details["rule"] or "annotator",
                     "T_error": transition.t_error(e.T, truth),
-                    "noise_rate": e.noise_rate, "noise_rate_low": s["noise_rate_low"],
+                    "noise_rate": e.noise_rate,
+                    "noise_rate_low": s["noise_rate_low"],
                     "noise_rate_high": s["noise_rate_high"],
                     "true_noise_rate": float((z[name] != clean).mean()),
-                    "verdicts_agree": agree, "verdicts": len(CONDITIONS),
-                }  # fmt: skip
+                    "verdicts_agree": agree,
+                    "verdicts": len(CONDITIONS),
+                }
                 if model == "ds-easy":
                     diff = boot["ds-easy"] - boot["ds"]
                     row["independence_statistic"] = e.details["independence"]["statistic"]
@@ -89,9 +94,18 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
     for family, rate in SETTINGS[::2] if quick else SETTINGS:
         T = noise.named(family, rate, 10)
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = TrainConfig(T=T, noise=family, out=tmp, seed=seed, seeds=seeds, cv=5,
-                              epochs=10 if quick else 30, stage2=False, progress=False,
-                              record=RECORD)  # fmt: skip
+            cfg = TrainConfig(
+                T=T,
+                noise=family,
+                out=tmp,
+                seed=seed,
+                seeds=seeds,
+                cv=5,
+                epochs=10 if quick else 30,
+                stage2=False,
+                progress=False,
+                record=RECORD,
+            )
             run_training(cfg)
             files = [Path(tmp) / "losses.npz"] if seeds == 1 else sorted(Path(tmp).glob("*/*.npz"))
             for k, f in enumerate(files):
@@ -99,9 +113,16 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
                     noisy, probs, T = z["noisy"], z["oof_probs"].astype(np.float64), z["T"]
                 for method in METHODS:
                     e = transition.from_probs(noisy, probs, 10, method)
-                    rows.append({"kind": "digits", "noise": family, "rate": rate,
-                                 "seed": seed + k, "method": method,
-                                 "T_error": transition.t_error(e.T, T)})  # fmt: skip
+                    rows.append(
+                        {
+                            "kind": "digits",
+                            "noise": family,
+                            "rate": rate,
+                            "seed": seed + k,
+                            "method": method,
+                            "T_error": transition.t_error(e.T, T),
+                        }
+                    )
     return rows
 
 
@@ -131,22 +152,32 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
             clean = generate.clean_labels(n * c, p, a)
             sources = {
                 "pairs": lambda clean=clean, b=b: transition.from_pairs(
-                    clean, generate.noisy_labels(clean, T, b), c),
+                    clean, generate.noisy_labels(clean, T, b), c
+                ),
                 "ds": lambda clean=clean, e1=e1: transition.from_annotators(
                     np.column_stack([generate.noisy_labels(clean, T, s) for s in e1.spawn(3)]),
-                    list("abc"), c),
-            }  # fmt: skip
+                    list("abc"),
+                    c,
+                ),
+            }
             for source, make in sources.items():
                 e = make()
                 f = oracle_fractions(e.T, e.prior)
                 said = _loss_predictions(e.T, e.prior, f)
                 got = _loss_predictions(T, p, f)
                 for crit in ("classwise", "global"):
-                    rows.append({"kind": "propagation", "source": source, "n_per_class": n,
-                                 "draw": d, "criterion": crit,
-                                 "T_error": transition.t_error(e.T, T),
-                                 "predicted": said[crit].precision,
-                                 "achieved": got[crit].precision})  # fmt: skip
+                    rows.append(
+                        {
+                            "kind": "propagation",
+                            "source": source,
+                            "n_per_class": n,
+                            "draw": d,
+                            "criterion": crit,
+                            "T_error": transition.t_error(e.T, T),
+                            "predicted": said[crit].precision,
+                            "achieved": got[crit].precision,
+                        }
+                    )
     return rows
 
 
@@ -175,10 +206,16 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
         truth_T = _pairs_T(truth, ann[:, 0], c)
         for model in transition.CROWD_METHODS:
             e = transition.from_annotators(ann, list("abc"), c, model=model)
-            rows.append({"kind": "correlated", "hard_share": hard, "method": model,
-                         "T_error": transition.t_error(e.annotators["a"], truth_T),
-                         "noise_rate": noise_rate(e.annotators["a"], e.prior),
-                         "true_noise_rate": float((ann[:, 0] != truth).mean())})  # fmt: skip
+            rows.append(
+                {
+                    "kind": "correlated",
+                    "hard_share": hard,
+                    "method": model,
+                    "T_error": transition.t_error(e.annotators["a"], truth_T),
+                    "noise_rate": noise_rate(e.annotators["a"], e.prior),
+                    "true_noise_rate": float((ann[:, 0] != truth).mean()),
+                }
+            )
     return rows
 
 
@@ -198,10 +235,14 @@ def coverage_rows(quick: bool, seed: int) -> list[dict]:
             truth = rng.integers(0, c, n)
             confusions = [0.5 * np.eye(c) + 0.5 * rng.dirichlet(np.ones(c), c) for _ in range(3)]
             easy = rng.random(n) < rng.uniform(0.2, 0.5)
-            ann = np.column_stack([
-                np.where(easy, truth, generate.noisy_labels(truth, T, int(rng.integers(1 << 31))))
-                for T in confusions
-            ])  # fmt: skip
+            ann = np.column_stack(
+                [
+                    np.where(
+                        easy, truth, generate.noisy_labels(truth, T, int(rng.integers(1 << 31)))
+                    )
+                    for T in confusions
+                ]
+            )
             target = _pairs_T(truth, ann[:, 0], c)
             for model, h in hits.items():
                 e = transition.from_annotators(ann, list("abc"), c, model=model)
@@ -209,9 +250,17 @@ def coverage_rows(quick: bool, seed: int) -> list[dict]:
                 low, high = transition.interval(per["a"], 0.9)
                 h.append(((low <= target) & (target <= high)).ravel())
         for model, h in hits.items():
-            rows.append({"kind": "coverage", "classes": c, "n": n, "method": model,
-                         "draws": sims, "bootstrap": boots,
-                         "coverage": float(np.concatenate(h).mean())})  # fmt: skip
+            rows.append(
+                {
+                    "kind": "coverage",
+                    "classes": c,
+                    "n": n,
+                    "method": model,
+                    "draws": sims,
+                    "bootstrap": boots,
+                    "coverage": float(np.concatenate(h).mean()),
+                }
+            )
     return rows
 
 
@@ -233,13 +282,16 @@ def draw(t):
         x = np.arange(m.sum()) + (k - 0.5) * 0.4
         ax.bar(x, t["T_error"][m], 0.4, color=color, label=model)
         for j, (said, true) in enumerate(zip(t["noise_rate"][m], t["true_noise_rate"][m])):
-            ax.text(x[j], t["T_error"][m][j] + 0.3, f"{said:.3f}\n{true:.3f}", ha="center",
-                    fontsize=4.5)  # fmt: skip
+            ax.text(
+                x[j], t["T_error"][m][j] + 0.3, f"{said:.3f}\n{true:.3f}", ha="center", fontsize=4.5
+            )
     labels = [f"{n}\n({r})" if n == "worse" else n for n, r in zip(t["name"][m], t["rule"][m])]
     ax.set_xticks(np.arange(m.sum()), labels, fontsize=6)
-    ax.set(ylabel="T error  sum|T_hat - T| / c x 100",
-           title="CIFAR-10N, three annotators (noise rate: estimated / true)",
-           ylim=(0, 1.45 * t["T_error"][t["kind"] == "cifar10n"].max()))  # fmt: skip
+    ax.set(
+        ylabel="T error  sum|T_hat - T| / c x 100",
+        title="CIFAR-10N, three annotators (noise rate: estimated / true)",
+        ylim=(0, 1.45 * t["T_error"][t["kind"] == "cifar10n"].max()),
+    )
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     ax = axes[0][1]
     m = t["kind"] == "digits"
@@ -261,21 +313,36 @@ def draw(t):
             s = m & (t["source"] == source) & (t["criterion"] == crit)
             gap = np.abs(t["predicted"][s] - t["achieved"][s])
             ns = np.unique(t["n_per_class"][s])
-            ax.plot(ns, [gap[t["n_per_class"][s] == n].mean() for n in ns], style, color=color,
-                    marker="o", label=f"{crit}, {source}")  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="items per class", title="T-hat -> precision",
-           ylabel="|predicted - achieved| precision (mean)")  # fmt: skip
+            ax.plot(
+                ns,
+                [gap[t["n_per_class"][s] == n].mean() for n in ns],
+                style,
+                color=color,
+                marker="o",
+                label=f"{crit}, {source}",
+            )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="items per class",
+        title="T-hat -> precision",
+        ylabel="|predicted - achieved| precision (mean)",
+    )
     ax.legend(fontsize=7, frameon=False)
     ax = axes[0][3]
     twin = ax.twinx()
     for model, style in (("ds", "-"), ("ds-easy", ":")):
         m = (t["kind"] == "correlated") & (t["method"] == model)
-        ax.plot(t["hard_share"][m], t["T_error"][m], "o" + style, color="C0",
-                label=f"T error, {model} (left)")  # fmt: skip
-        twin.plot(t["hard_share"][m], t["noise_rate"][m], "s" + style, color="C3",
-                  label=f"estimated, {model}")  # fmt: skip
-    ax.set(xlabel="share of items on which annotators err together", ylabel="T error",
-           title="correlated errors")  # fmt: skip
+        for axis, column, marker, color, label in (
+            (ax, "T_error", "o", "C0", f"T error, {model} (left)"),
+            (twin, "noise_rate", "s", "C3", f"estimated, {model}"),
+        ):
+            axis.plot(t["hard_share"][m], t[column][m], marker + style, color=color, label=label)
+    ax.set(
+        xlabel="share of items on which annotators err together",
+        ylabel="T error",
+        title="correlated errors",
+    )
     twin.plot(t["hard_share"][m], t["true_noise_rate"][m], "k--", label="true noise rate")
     twin.set_ylabel("noise rate of annotator a")
     twin.legend(fontsize=6, frameon=False, loc="lower right")

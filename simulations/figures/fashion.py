@@ -15,8 +15,9 @@ CAPTION = (
     "per criterion and loss (C6, C7), clean test accuracy per stage-2 arm (C10), and precision "
     "against the share of training data (C8, pairwise 40%); mean and 95% interval over 3 seeds."
 )
-SELECTIONS = tuple((c, v) for c in ("global", "classwise", "rsl")
-                   for v in ("single_epoch", "mean_loss"))  # fmt: skip
+SELECTIONS = tuple(
+    (c, v) for c in ("global", "classwise", "rsl") for v in ("single_epoch", "mean_loss")
+)
 PROBABILITY = ("confident", "cleanlab")
 
 
@@ -26,8 +27,16 @@ def _setting(r) -> str:
 
 def _row(claim, setting, name, values, **extra) -> dict:
     s = intervals.summary(values)
-    return {"claim": claim, "setting": setting, "name": name, "seeds": len(s["seeds"]),
-            "mean": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], **extra}  # fmt: skip
+    return {
+        "claim": claim,
+        "setting": setting,
+        "name": name,
+        "seeds": len(s["seeds"]),
+        "mean": s["mean"],
+        "ci_low": s["ci_low"],
+        "ci_high": s["ci_high"],
+        **extra,
+    }
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
@@ -37,24 +46,46 @@ def compute(quick: bool, seed: int) -> list[dict]:
     for setting in sorted({_setting(r) for r in runs}):
         cell = [r for r in runs if _setting(r) == setting]
         for c, v in SELECTIONS:
-            rows.append(_row("precision", setting, f"{c}_{v}",
-                             [r[f"{c}_observed_precision_{v}"] for r in cell]))  # fmt: skip
+            rows.append(
+                _row(
+                    "precision",
+                    setting,
+                    f"{c}_{v}",
+                    [r[f"{c}_observed_precision_{v}"] for r in cell],
+                )
+            )
         for c in PROBABILITY:
             rows.append(_row("precision", setting, c, [r[f"{c}_observed_precision"] for r in cell]))
         for arm in ARMS:
             for when in ("last", "best_val"):
-                rows.append(_row("test_accuracy", setting, f"{arm}_{when}",
-                                 [r[f"test_{arm}_{when}"] for r in cell]))  # fmt: skip
+                rows.append(
+                    _row(
+                        "test_accuracy",
+                        setting,
+                        f"{arm}_{when}",
+                        [r[f"test_{arm}_{when}"] for r in cell],
+                    )
+                )
         rows.append(_row("seconds", setting, "run", [r["seconds"] for r in cell]))
     full = [r for r in runs if _setting(r) == "pairwise 0.4"]
     by_fraction = committed_sweep("train_fashion_fraction")
     for fraction in sorted({r["setting_train_fraction"] for r in by_fraction}) + [1.0]:
-        cell = full if fraction == 1.0 else [
-            r for r in by_fraction if r["setting_train_fraction"] == fraction]  # fmt: skip
+        cell = (
+            full
+            if fraction == 1.0
+            else [r for r in by_fraction if r["setting_train_fraction"] == fraction]
+        )
         for c, v in (("classwise", "single_epoch"), ("rsl", "mean_loss")):
-            rows.append(_row("fraction", "pairwise 0.4", f"{c}_{v}",
-                             [r[f"{c}_observed_precision_{v}"] for r in cell],
-                             fraction=fraction, n_train=cell[0]["n_train"]))  # fmt: skip
+            rows.append(
+                _row(
+                    "fraction",
+                    "pairwise 0.4",
+                    f"{c}_{v}",
+                    [r[f"{c}_observed_precision_{v}"] for r in cell],
+                    fraction=fraction,
+                    n_train=cell[0]["n_train"],
+                )
+            )
     return rows
 
 
@@ -67,8 +98,14 @@ def _bars(ax, t, claim, names, labels):
         sel = m & (t["name"] == name)
         order = [np.flatnonzero(sel & (t["setting"] == s))[0] for s in settings]
         mean, lo, hi = t["mean"][order], t["ci_low"][order], t["ci_high"][order]
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, mean, width, label=label,
-               yerr=[mean - lo, hi - mean], error_kw={"lw": 0.6})  # fmt: skip
+        ax.bar(
+            x + (k - (len(names) - 1) / 2) * width,
+            mean,
+            width,
+            label=label,
+            yerr=[mean - lo, hi - mean],
+            error_kw={"lw": 0.6},
+        )
     ax.set_xticks(x, settings, rotation=30, ha="right", fontsize=7)
 
 
@@ -77,21 +114,38 @@ def draw(t):
     names = [f"{c}_{v}" for c, v in SELECTIONS]
     _bars(axes[0][0], t, "precision", names, [n.replace("_", " ") for n in names])
     axes[0][0].set(ylabel="precision of the kept set", ylim=(0.6, 1.0), title="C6, C7")
-    arms = ("ce_all_best_val", "global_selected_last", "rsl_selected_last", "coteaching_last",
-            "ce_clean_last")  # fmt: skip
-    _bars(axes[0][1], t, "test_accuracy", arms, ["CE early-stopped", "global selection", "RSL",
-                                                  "Co-teaching", "CE clean (ceiling)"])  # fmt: skip
+    arms = (
+        "ce_all_best_val",
+        "global_selected_last",
+        "rsl_selected_last",
+        "coteaching_last",
+        "ce_clean_last",
+    )
+    _bars(
+        axes[0][1],
+        t,
+        "test_accuracy",
+        arms,
+        ["CE early-stopped", "global selection", "RSL", "Co-teaching", "CE clean (ceiling)"],
+    )
     axes[0][1].set(ylabel="clean test accuracy", ylim=(0.6, 0.92), title="C10")
     ax = axes[0][2]
     for name in ("classwise_single_epoch", "rsl_mean_loss"):
         m = (t["claim"] == "fraction") & (t["name"] == name)
-        ax.errorbar(t["fraction"][m], t["mean"][m],
-                    yerr=[t["mean"][m] - t["ci_low"][m], t["ci_high"][m] - t["mean"][m]],
-                    marker="o", ms=4, label=name.replace("_", " "))  # fmt: skip
-    ax.set(xlabel="share of the training split", ylabel="precision of the kept set",
-           title="C8 (pairwise 40%)")  # fmt: skip
+        ax.errorbar(
+            t["fraction"][m],
+            t["mean"][m],
+            yerr=[t["mean"][m] - t["ci_low"][m], t["ci_high"][m] - t["mean"][m]],
+            marker="o",
+            ms=4,
+            label=name.replace("_", " "),
+        )
+    ax.set(
+        xlabel="share of the training split",
+        ylabel="precision of the kept set",
+        title="C8 (pairwise 40%)",
+    )
     for a in axes[0][:2]:  # below the bars, which fill the panels
-        a.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28),
-                 ncol=2)  # fmt: skip
+        a.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     ax.legend(fontsize=7, frameon=False)
     return fig

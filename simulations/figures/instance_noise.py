@@ -37,12 +37,19 @@ def _synthetic(name, rate, seed, n) -> list[dict]:
     inst = simulate(Setting(T=np.eye(3), noise=name, rate=rate, **common))
     twin = simulate(Setting(T=np.array(inst["setting"]["T_bar"]), **common))
     return [
-        {"panel": "overlap", "noise": name, "rate": rate, "seed": seed, "criterion": c,
-         "variant": "single", "instance": inst["criteria"][c]["observed_precision"],
-         "twin": twin["criteria"][c]["observed_precision"],
-         "realised_noise_rate": inst["setting"]["realised_noise_rate"]}
+        {
+            "panel": "overlap",
+            "noise": name,
+            "rate": rate,
+            "seed": seed,
+            "criterion": c,
+            "variant": "single",
+            "instance": inst["criteria"][c]["observed_precision"],
+            "twin": twin["criteria"][c]["observed_precision"],
+            "realised_noise_rate": inst["setting"]["realised_noise_rate"],
+        }
         for c in CRITERIA
-    ]  # fmt: skip
+    ]
 
 
 def _precisions(r: dict) -> dict:
@@ -60,18 +67,34 @@ def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
     runs = {}
     with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cleanlab warns about small classes of tiny folds
-        common = {"cv": folds, "epochs": epochs, "out": out, "seed": seed, "progress": False,
-                  "stage2": False, "device": "cpu", "record": RECORD}  # fmt: skip
+        common = {
+            "cv": folds,
+            "epochs": epochs,
+            "out": out,
+            "seed": seed,
+            "progress": False,
+            "stage2": False,
+            "device": "cpu",
+            "record": RECORD,
+        }
         runs["instance"] = run_training(TrainConfig(T=None, instance=name, rate=rate, **common))
         T_bar = np.array(runs["instance"]["T_bar"])
         runs["twin"] = run_training(TrainConfig(T=T_bar, **common))
     a, b = _precisions(runs["instance"]), _precisions(runs["twin"])
     return [
-        {"panel": "digits", "noise": name, "rate": rate, "seed": seed, "criterion": c,
-         "variant": v, "instance": a[(c, v)], "twin": b.get((c, v)),
-         "realised_noise_rate": runs["instance"]["realised_noise_rate"]}
+        {
+            "panel": "digits",
+            "noise": name,
+            "rate": rate,
+            "seed": seed,
+            "criterion": c,
+            "variant": v,
+            "instance": a[(c, v)],
+            "twin": b.get((c, v)),
+            "realised_noise_rate": runs["instance"]["realised_noise_rate"],
+        }
         for c, v in a
-    ]  # fmt: skip
+    ]
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
@@ -115,8 +138,10 @@ def draw(t):
         hi = max(float(np.nanmax(t["instance"][m] - t["twin"][m])), 0.05)
         ax.set_ylim(lo - 0.03, hi + 0.03)
         seeds = len(np.unique(t["seed"][m]))
-        ax.set(ylabel="precision: instance noise - twin",
-               title=f"{panel}, {seeds} seeds (95% intervals)")  # fmt: skip
+        ax.set(
+            ylabel="precision: instance noise - twin",
+            title=f"{panel}, {seeds} seeds (95% intervals)",
+        )
     axes[0][0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig

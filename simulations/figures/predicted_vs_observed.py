@@ -20,8 +20,12 @@ CAPTION = (
 )
 CRITERIA = ("global", "classwise", "rsl", "gmm")
 MARKERS = {"bayes": "s", "perturbed": "o", "overlap": "^"}
-REAL_SETTINGS = [("symmetric", 0.4), ("pairwise", 0.4), ("structured", 0.4),
-                 ("cifar10n-worse", None)]  # fmt: skip
+REAL_SETTINGS = [
+    ("symmetric", 0.4),
+    ("pairwise", 0.4),
+    ("structured", 0.4),
+    ("cifar10n-worse", None),
+]
 
 
 def _synthetic(quick: bool) -> list[dict]:
@@ -29,20 +33,29 @@ def _synthetic(quick: bool) -> list[dict]:
     for r in sweep_rows("compare_quick" if quick else "compare"):
         for c in CRITERIA:
             pred, obs = r.get(f"{c}_predicted_precision"), r.get(f"{c}_observed_precision")
-            out.append({
-                "panel": "synthetic", "noise": r.get("setting_noise"),
-                "rate": r.get("setting_rate"), "classes": r.get("setting_classes"),
-                "model": r.get("setting_model"), "imbalance": r.get("setting_imbalance"),
-                "criterion": c, "predicted": pred, "observed": obs,
-                "selected": r.get(f"{c}_selected"),
-                "trivial": int(pred == 1.0 and obs == 1.0),
-            })  # fmt: skip
+            out.append(
+                {
+                    "panel": "synthetic",
+                    "noise": r.get("setting_noise"),
+                    "rate": r.get("setting_rate"),
+                    "classes": r.get("setting_classes"),
+                    "model": r.get("setting_model"),
+                    "imbalance": r.get("setting_imbalance"),
+                    "criterion": c,
+                    "predicted": pred,
+                    "observed": obs,
+                    "selected": r.get(f"{c}_selected"),
+                    "trivial": int(pred == 1.0 and obs == 1.0),
+                }
+            )
     return out
 
 
 def _real(quick: bool, seed: int) -> list[dict]:
-    grid = [{"noise": [n], **({"rate": [r], "classes": [10]} if r is not None else {})}
-            for n, r in REAL_SETTINGS]  # fmt: skip
+    grid = [
+        {"noise": [n], **({"rate": [r], "classes": [10]} if r is not None else {})}
+        for n, r in REAL_SETTINGS
+    ]
     cfg = {
         "name": "real_predictions",
         "kind": "train",
@@ -54,12 +67,18 @@ def _real(quick: bool, seed: int) -> list[dict]:
     for r in sweep_rows(cfg):
         for c in LOSS_CRITERIA:
             variant = "mean_loss" if c == "rsl" else "single_epoch"
-            out.append({
-                "panel": "digits", "noise": r["setting_noise"], "rate": r.get("setting_rate"),
-                "seed": r["seed"], "criterion": c,
-                "predicted": r[f"{c}_predicted_precision"],
-                "observed": r[f"{c}_observed_precision_{variant}"], "trivial": 0,
-            })  # fmt: skip
+            out.append(
+                {
+                    "panel": "digits",
+                    "noise": r["setting_noise"],
+                    "rate": r.get("setting_rate"),
+                    "seed": r["seed"],
+                    "criterion": c,
+                    "predicted": r[f"{c}_predicted_precision"],
+                    "observed": r[f"{c}_observed_precision_{variant}"],
+                    "trivial": 0,
+                }
+            )
     return out
 
 
@@ -76,14 +95,24 @@ def draw(t):
     for c in CRITERIA:
         for model, marker in MARKERS.items():
             m = informative & (t["criterion"] == c) & (t["model"] == model)
-            ax.scatter(t["predicted"][m], t["observed"][m], s=14, marker=marker,
-                       facecolors="none", edgecolors=COLORS[c], linewidths=0.8,
-                       alpha=0.9 if c != "gmm" else 0.5)  # fmt: skip
+            ax.scatter(
+                t["predicted"][m],
+                t["observed"][m],
+                s=14,
+                marker=marker,
+                facecolors="none",
+                edgecolors=COLORS[c],
+                linewidths=0.8,
+                alpha=0.9 if c != "gmm" else 0.5,
+            )
     lo = np.nanmin([t["predicted"][synth], t["observed"][synth]])
     ax.plot([lo, 1], [lo, 1], "k-", lw=0.8)
-    ax.set(xlabel="predicted precision", ylabel="observed precision",
-           title=f"synthetic: {informative.sum()} informative cells\n"
-                 f"({trivial.sum()} more with both sides exactly 1, not drawn)")  # fmt: skip
+    ax.set(
+        xlabel="predicted precision",
+        ylabel="observed precision",
+        title=f"synthetic: {informative.sum()} informative cells\n"
+        f"({trivial.sum()} more with both sides exactly 1, not drawn)",
+    )
     for c in CRITERIA:
         ax.scatter([], [], color=COLORS[c], s=14, label=LABELS[c])
     for model, marker in MARKERS.items():
@@ -99,20 +128,31 @@ def draw(t):
         real.plot([lo, 1], [lo, 1], "k-", lw=0.8)
     seeds = len(np.unique(t["seed"][on_digits])) if "seed" in t else 0
     title = f"digits, MLP: {on_digits.sum()} cells\n(4 noise settings x {seeds} seeds)"
-    real.set(xlabel="predicted from the clean validation split", ylabel="observed on training",
-             title=title)  # fmt: skip
+    real.set(
+        xlabel="predicted from the clean validation split",
+        ylabel="observed on training",
+        title=title,
+    )
     real.legend(fontsize=7, frameon=False, loc="upper left")
 
     bins = np.linspace(-0.1, 0.1, 41)
-    for label, m, style in (("synthetic, informative", informative, "-"),
-                            ("digits", on_digits, "--")):  # fmt: skip
+    for label, m, style in (
+        ("synthetic, informative", informative, "-"),
+        ("digits", on_digits, "--"),
+    ):
         for c in LOSS_CRITERIA:
             d = (t["observed"] - t["predicted"])[m & (t["criterion"] == c)]
             d = d[np.isfinite(d)]
             if d.size:
-                hist.hist(np.clip(d, bins[0], bins[-1]), bins=bins, histtype="step", ls=style,
-                          color=COLORS[c], lw=1.3,
-                          label=f"{label}, {LABELS[c]}: max |d| {np.abs(d).max():.3f}")  # fmt: skip
+                hist.hist(
+                    np.clip(d, bins[0], bins[-1]),
+                    bins=bins,
+                    histtype="step",
+                    ls=style,
+                    color=COLORS[c],
+                    lw=1.3,
+                    label=f"{label}, {LABELS[c]}: max |d| {np.abs(d).max():.3f}",
+                )
     hist.axvspan(-0.02, 0.02, color="0.9", zorder=-1)
     hist.set(xlabel="observed - predicted (clipped to +-0.1; grey: +-0.02)", ylabel="cells")
     hist.legend(fontsize=6, frameon=False)

@@ -20,8 +20,11 @@ CAPTION = (
 SWEEPS = {"digits": "gap_digits", "fashion-mnist": "gap_fashion"}
 CRITERIA = ("global", "classwise", "rsl")
 VARIANTS = ("single_epoch", "mean_loss")
-SOURCES = {"validation": "predicted_precision_validation", "probes": "predicted_precision_probes",
-           "counts": "predicted_precision_counts"}  # fmt: skip
+SOURCES = {
+    "validation": "predicted_precision_validation",
+    "probes": "predicted_precision_probes",
+    "counts": "predicted_precision_counts",
+}
 STYLES = {"validation": ("o", "#7f7f7f"), "probes": ("s", "#d62728"), "counts": ("^", "#1f77b4")}
 
 
@@ -39,13 +42,22 @@ def compute(quick: bool, seed: int) -> list[dict]:
                     for source, column in SOURCES.items():
                         predicted = [r[f"{c}_{column}_{v}"] for r in cell]
                         gap = intervals.summary(np.subtract(predicted, observed))
-                        rows.append({
-                            "dataset": dataset, "noise": noise, "rate": rate, "criterion": c,
-                            "loss": v, "source": source, "seeds": len(cell),
-                            "observed": float(np.mean(observed)),
-                            "predicted": float(np.mean(predicted)), "gap": gap["mean"],
-                            "gap_ci_low": gap["ci_low"], "gap_ci_high": gap["ci_high"],
-                        })  # fmt: skip
+                        rows.append(
+                            {
+                                "dataset": dataset,
+                                "noise": noise,
+                                "rate": rate,
+                                "criterion": c,
+                                "loss": v,
+                                "source": source,
+                                "seeds": len(cell),
+                                "observed": float(np.mean(observed)),
+                                "predicted": float(np.mean(predicted)),
+                                "gap": gap["mean"],
+                                "gap_ci_low": gap["ci_low"],
+                                "gap_ci_high": gap["ci_high"],
+                            }
+                        )
     return rows
 
 
@@ -57,12 +69,17 @@ def draw(t):
             m = d & (t["source"] == source)
             worst = np.max(np.abs(t["gap"][m])) if m.any() else np.nan
             ax.errorbar(
-                t["observed"][m], t["gap"][m],
+                t["observed"][m],
+                t["gap"][m],
                 yerr=[t["gap"][m] - t["gap_ci_low"][m], t["gap_ci_high"][m] - t["gap"][m]],
-                fmt=marker, mfc="none", color=color, ms=4, lw=0.6,
+                fmt=marker,
+                mfc="none",
+                color=color,
+                ms=4,
+                lw=0.6,
                 label=f"{source if source == 'counts' else source + ' laws'} "
                 f"(worst |gap| {worst:.3f})",
-            )  # fmt: skip
+            )
         ax.axhspan(-0.02, 0.02, color="#2ca02c", alpha=0.12, lw=0, label="within 0.02")
         ax.axhline(0, color="k", lw=0.5)
         ax.set(xlabel="observed precision (mean over seeds)", title=dataset)

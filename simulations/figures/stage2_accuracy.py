@@ -76,11 +76,15 @@ def draw(t):
         )
         pos = x + (k - (len(arms) - 1) / 2) * width
         ax.bar(pos, mean, width, color=color, label=label, alpha=0.9)
-        ax.errorbar(pos, mean, yerr=[mean - low, high - mean], fmt="none", ecolor="k", lw=0.8,
-                    capsize=1.5)  # fmt: skip
+        ax.errorbar(
+            pos, mean, yerr=[mean - low, high - mean], fmt="none", ecolor="k", lw=0.8, capsize=1.5
+        )
     seeds = len(np.unique(t["seed"]))
     ax.set_xticks(x, [f"{n} {r:g}" for n, r in SETTINGS])
-    ax.set(ylabel="clean test accuracy", ylim=(0.3, 1.0),
-           title=f"stage 2 on digits: mean and 95% interval over {seeds} seeds")  # fmt: skip
+    ax.set(
+        ylabel="clean test accuracy",
+        ylim=(0.3, 1.0),
+        title=f"stage 2 on digits: mean and 95% interval over {seeds} seeds",
+    )
     ax.legend(fontsize=7.5, frameon=False, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     return fig

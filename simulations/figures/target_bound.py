@@ -49,19 +49,28 @@ def compute(quick: bool, seed: int) -> list[dict]:
                     kept = [r for r in cell if r[f"target_{c}_selected"]]
                     observed = [r[f"target_{c}_observed_precision"] for r in kept]
                     spread = intervals.summary(observed)
-                    rows.append({
-                        "dataset": dataset, "noise": noise, "rate": rate, "target": P,
-                        "method": method, "criterion": c, "seeds": len(cell),
-                        "kept_something": len(kept),
-                        "reached": sum(o >= P for o in observed),
-                        "observed": spread["mean"], "observed_ci_low": spread["ci_low"],
-                        "observed_ci_high": spread["ci_high"],
-                        "observed_min": min(observed) if observed else None,
-                        "kept_share": float(np.mean([r[f"target_{c}_selected"] / r["n_train"]
-                                                     for r in cell])),
-                        "bound": _mean(kept, f"target_{c}_precision_bound"),
-                        "predicted": _mean(kept, f"target_{c}_predicted_precision"),
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "noise": noise,
+                            "rate": rate,
+                            "target": P,
+                            "method": method,
+                            "criterion": c,
+                            "seeds": len(cell),
+                            "kept_something": len(kept),
+                            "reached": sum(o >= P for o in observed),
+                            "observed": spread["mean"],
+                            "observed_ci_low": spread["ci_low"],
+                            "observed_ci_high": spread["ci_high"],
+                            "observed_min": min(observed) if observed else None,
+                            "kept_share": float(
+                                np.mean([r[f"target_{c}_selected"] / r["n_train"] for r in cell])
+                            ),
+                            "bound": _mean(kept, f"target_{c}_precision_bound"),
+                            "predicted": _mean(kept, f"target_{c}_predicted_precision"),
+                        }
+                    )
     return rows
 
 
@@ -81,15 +90,20 @@ def summary(t) -> list[dict]:
                 if not m.any():
                     continue
                 some = m & (t["kept_something"] > 0)
-                out.append({
-                    "dataset": dataset, "method": method, "target": P, "cells": int(m.sum()),
-                    "cells_keeping": int(some.sum()),
-                    "cells_within": int((t["observed"][some] >= P - WITHIN - 1e-12).sum()),
-                    "worst": float(np.min(t["observed"][some] - P)) if some.any() else None,
-                    "runs": int(t["seeds"][m].sum()),
-                    "runs_keeping": int(t["kept_something"][m].sum()),
-                    "runs_reaching": int(t["reached"][m].sum()),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "target": P,
+                        "cells": int(m.sum()),
+                        "cells_keeping": int(some.sum()),
+                        "cells_within": int((t["observed"][some] >= P - WITHIN - 1e-12).sum()),
+                        "worst": float(np.min(t["observed"][some] - P)) if some.any() else None,
+                        "runs": int(t["seeds"][m].sum()),
+                        "runs_keeping": int(t["kept_something"][m].sum()),
+                        "runs_reaching": int(t["reached"][m].sum()),
+                    }
+                )
     return out
 
 
@@ -103,8 +117,16 @@ def draw(t):
                 if not k.any():
                     continue
                 what = "confidence 0.9" if method == "bound" else "laws"
-                ax.plot(t["kept_share"][k], t["observed"][k] - P, marker, mfc="none",
-                        color=color, ms=size, lw=0, label=f"{what}, P = {P:g}")  # fmt: skip
+                ax.plot(
+                    t["kept_share"][k],
+                    t["observed"][k] - P,
+                    marker,
+                    mfc="none",
+                    color=color,
+                    ms=size,
+                    lw=0,
+                    label=f"{what}, P = {P:g}",
+                )
         ax.axhspan(-WITHIN, 0, color="#ff7f0e", alpha=0.12, lw=0, label=f"within {WITHIN} below P")
         ax.axhline(0, color="k", lw=0.5)
         ax.set(xlabel="share of the training set kept", title=dataset)

@@ -34,18 +34,28 @@ def compute(quick: bool, seed: int) -> list[dict]:
         target = parse_keep(r["setting_keep"]).precision
         base = {k: r.get(f"setting_{k}") for k in SETTING} | {"target": target}
         base["classes"] = base["classes"] or 10  # structured and CIFAR-10N noise: 10 classes
-        rule = {"coteaching_observed": r["coteaching_rule_observed_precision"],
-                "coteaching_selected": r["coteaching_rule_selected"]}  # fmt: skip
+        rule = {
+            "coteaching_observed": r["coteaching_rule_observed_precision"],
+            "coteaching_selected": r["coteaching_rule_selected"],
+        }
         for c in CRITERIA:
             observed, kept = r[f"{c}_observed_precision"], r[f"{c}_selected"]
             at_equal = r[f"{c}_coteaching_kept_at_equal_precision"]
-            rows.append({
-                **base, "criterion": c, "predicted": r[f"{c}_predicted_precision"],
-                "observed": observed, "selected": kept, "recall": r[f"{c}_observed_recall"],
-                "coteaching_kept_at_equal_precision": at_equal, **rule,
-                "outcome": outcome(observed, kept, rule["coteaching_observed"],
-                                   rule["coteaching_selected"]),
-            })  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "criterion": c,
+                    "predicted": r[f"{c}_predicted_precision"],
+                    "observed": observed,
+                    "selected": kept,
+                    "recall": r[f"{c}_observed_recall"],
+                    "coteaching_kept_at_equal_precision": at_equal,
+                    **rule,
+                    "outcome": outcome(
+                        observed, kept, rule["coteaching_observed"], rule["coteaching_selected"]
+                    ),
+                }
+            )
     return rows
 
 
@@ -67,26 +77,33 @@ def summary(t) -> list[dict]:
     0.01 of P, the lowest observed precision minus P, and how the kept set compares with
     Co-teaching's."""
     out = []
-    for classes, target, c in itertools.product(np.unique(t["classes"]), np.unique(t["target"]),
-                                                CRITERIA):  # fmt: skip
+    for classes, target, c in itertools.product(
+        np.unique(t["classes"]), np.unique(t["target"]), CRITERIA
+    ):
         m = (t["classes"] == classes) & (t["target"] == target) & (t["criterion"] == c)
         if not m.any():
             continue
         kept = m & (t["selected"] > 0)
         miss = t["observed"][kept] - target
         ratio = t["selected"][kept] / t["coteaching_kept_at_equal_precision"][kept]
-        out.append({
-            "classes": int(classes), "target": float(target), "criterion": c,
-            "cells": int(m.sum()),
-            "kept_something": int(kept.sum()),
-            "within_0.01": int(np.sum(miss >= -0.01)),
-            "lowest": float(miss.min()) if miss.size else None,
-            # kept over what one global ranking keeps at the same precision, beyond rounding
-            "more_than_ranking": int(np.sum(ratio > 1 + SAME)),
-            "fewer_than_ranking": int(np.sum(ratio < 1 - SAME)),
-            **{o: int(np.sum(m & (t["outcome"] == o)))
-               for o in ("more", "fewer", "cleaner", "larger", "nothing")},
-        })  # fmt: skip
+        out.append(
+            {
+                "classes": int(classes),
+                "target": float(target),
+                "criterion": c,
+                "cells": int(m.sum()),
+                "kept_something": int(kept.sum()),
+                "within_0.01": int(np.sum(miss >= -0.01)),
+                "lowest": float(miss.min()) if miss.size else None,
+                # kept over what one global ranking keeps at the same precision, beyond rounding
+                "more_than_ranking": int(np.sum(ratio > 1 + SAME)),
+                "fewer_than_ranking": int(np.sum(ratio < 1 - SAME)),
+                **{
+                    o: int(np.sum(m & (t["outcome"] == o)))
+                    for o in ("more", "fewer", "cleaner", "larger", "nothing")
+                },
+            }
+        )
     return out
 
 
@@ -100,8 +117,14 @@ def draw(t):
         m = kept & (t["criterion"] == c) & (t["classes"] == classes)
         label = f"{c}, {classes} classes"
         jitter = (k - 1) * 0.012 + np.linspace(-0.004, 0.004, int(m.sum()))
-        left.plot(t["target"][m] + jitter, t["observed"][m] - t["target"][m], marker, ms=3,
-                  color=colors[c], label=label)  # fmt: skip
+        left.plot(
+            t["target"][m] + jitter,
+            t["observed"][m] - t["target"][m],
+            marker,
+            ms=3,
+            color=colors[c],
+            label=label,
+        )
         if c != "global":
             ratio = t["selected"][m] / t["coteaching_kept_at_equal_precision"][m]
             right.plot(t["observed"][m], ratio, marker, ms=3, color=colors[c], label=label)
@@ -109,8 +132,11 @@ def draw(t):
     left.axhline(0, color="k", lw=0.4)
     left.set(xlabel="target P", ylabel="observed - P", xticks=[0.9, 0.95, 0.99])
     right.axhline(1, color="k", lw=0.6)
-    right.set(xlabel="observed precision", yscale="log",
-              ylabel="kept / global ranking's kept at equal precision")  # fmt: skip
+    right.set(
+        xlabel="observed precision",
+        yscale="log",
+        ylabel="kept / global ranking's kept at equal precision",
+    )
     for ax in (left, right):
         ax.legend(fontsize=7, frameon=False)
     return fig

@@ -57,13 +57,21 @@ def searched_min_gap(T: np.ndarray, i: int, j: int, eps: float, rng) -> float:
     def gap(v):
         return np.log(v[j]) - np.log(v[c + j])
 
-    sums = [{"type": "eq", "fun": lambda v: v[:c].sum() - 1.0},
-            {"type": "eq", "fun": lambda v: v[c:].sum() - 1.0}]  # fmt: skip
+    sums = [
+        {"type": "eq", "fun": lambda v: v[:c].sum() - 1.0},
+        {"type": "eq", "fun": lambda v: v[c:].sum() - 1.0},
+    ]
     best = np.inf
     for _ in range(SEARCH_STARTS):
         start = rng.uniform(lo, hi)
-        res = minimize(gap, start, method="SLSQP", bounds=list(zip(lo, hi)), constraints=sums,
-                       options={"maxiter": 200, "ftol": 1e-12})  # fmt: skip
+        res = minimize(
+            gap,
+            start,
+            method="SLSQP",
+            bounds=list(zip(lo, hi)),
+            constraints=sums,
+            options={"maxiter": 200, "ftol": 1e-12},
+        )
         feasible = np.all(res.x >= lo - 1e-9) and np.all(res.x <= hi + 1e-9)
         feasible &= abs(res.x[:c].sum() - 1) < 1e-7 and abs(res.x[c:].sum() - 1) < 1e-7
         if feasible:

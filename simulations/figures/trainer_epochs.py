@@ -29,20 +29,33 @@ def compute(quick: bool, seed: int) -> list[dict]:
     runs = []
     for s in range(seed, seed + (2 if quick else SEEDS)):
         with tempfile.TemporaryDirectory() as out:
-            cfg = TrainConfig(T=noise.pairwise(0.4, 10), cv=0,  # the loss criteria only
-                              epochs=12 if quick else 40, out=out, seed=s, progress=False,
-                              stage2=False, device="cpu", record=RECORD)  # fmt: skip
+            cfg = TrainConfig(
+                T=noise.pairwise(0.4, 10),
+                cv=0,  # the loss criteria only
+                epochs=12 if quick else 40,
+                out=out,
+                seed=s,
+                progress=False,
+                stage2=False,
+                device="cpu",
+                record=RECORD,
+            )
             runs.append((s, run_training(cfg)))
     rows = []
     for s, r in runs:
         for e in r["per_epoch"]:
             for c in CRITERIA:
                 for variant in ("single", "mean"):
-                    rows.append({
-                        "panel": "precision", "seed": s, "epoch": e["epoch"] + 1,
-                        "criterion": c, "variant": variant,
-                        "precision": e.get(f"{c}_{variant}"),
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "panel": "precision",
+                            "seed": s,
+                            "epoch": e["epoch"] + 1,
+                            "criterion": c,
+                            "variant": variant,
+                            "precision": e.get(f"{c}_{variant}"),
+                        }
+                    )
     r = runs[0][1]
     for cell in r["cells"]:
         for k, loss in enumerate(cell["mean_loss_by_epoch"]):
@@ -73,11 +86,18 @@ def draw(t):
             high = np.array(
                 [s["ci_high"] if s["ci_high"] is not None else s["mean"] for s in stats]
             )
-            ax.plot(epochs, mean, style, color=COLORS[c], lw=1.3,
-                    label=LABELS[c] if variant == "single" else None)  # fmt: skip
+            ax.plot(
+                epochs,
+                mean,
+                style,
+                color=COLORS[c],
+                lw=1.3,
+                label=LABELS[c] if variant == "single" else None,
+            )
             # a precision lives in [0, 1]: the interval is cut there
-            ax.fill_between(epochs, np.clip(low, 0, 1), np.clip(high, 0, 1), color=COLORS[c],
-                            alpha=0.12, lw=0)  # fmt: skip
+            ax.fill_between(
+                epochs, np.clip(low, 0, 1), np.clip(high, 0, 1), color=COLORS[c], alpha=0.12, lw=0
+            )
     ax.plot([], [], "k-", label="single-epoch loss")
     ax.plot([], [], "k--", label="mean loss so far")
     ax.set(xlabel="epoch", ylabel="precision of the kept set", ylim=(0.4, 1.0))

@@ -86,8 +86,10 @@ class Bounds:
         self.sorted = [idx[np.argsort(self.scores[idx], kind="stable")] for idx in columns]
         self.order = np.argsort(self.scores, kind="stable")
         # x_j at each budget k = 1..n_j: mislabelled probes at or below the k-th smallest loss
-        self.below = [np.searchsorted(self.probes[j], self.scores[idx], side="right")
-                      for j, idx in enumerate(self.sorted)]  # fmt: skip
+        self.below = [
+            np.searchsorted(self.probes[j], self.scores[idx], side="right")
+            for j, idx in enumerate(self.sorted)
+        ]
 
     def global_curves(self, level: float) -> tuple[np.ndarray, np.ndarray]:
         """(point, bound) of the precision of the k smallest of all, k = 1..n."""
@@ -120,9 +122,12 @@ class Bounds:
         k = _largest(bound, target)
         mask = np.zeros(self.scores.size, bool)
         mask[self.order[:k]] = True
-        return {"mask": mask, "budgets": k,
-                "predicted_precision": float(point[k - 1]) if k else None,
-                "precision_bound": float(bound[k - 1]) if k else None}  # fmt: skip
+        return {
+            "mask": mask,
+            "budgets": k,
+            "predicted_precision": float(point[k - 1]) if k else None,
+            "precision_bound": float(bound[k - 1]) if k else None,
+        }
 
     def scaled(self, shares: np.ndarray, target: float, level: float) -> dict:
         """``shares`` of each class scaled by the largest factor in (0, 1] whose union bound
@@ -142,8 +147,12 @@ class Bounds:
         for j, k in enumerate(ks):
             mask[self.sorted[j][:k]] = True
         point, bound = self.union(ks, level)
-        return {"mask": mask, "budgets": [int(k) for k in ks], "predicted_precision": point,
-                "precision_bound": bound}  # fmt: skip
+        return {
+            "mask": mask,
+            "budgets": [int(k) for k in ks],
+            "predicted_precision": point,
+            "precision_bound": bound,
+        }
 
 
 def target_selections(last: Bounds, mean: Bounds, T, prior, target: float, level: float) -> dict:
@@ -153,9 +162,11 @@ def target_selections(last: Bounds, mean: Bounds, T, prior, target: float, level
     target = check_unit(target, "target precision")
     level = check_unit(level, "--confidence")
     T, p = check_transition(T), check_prior(prior, len(T))
-    return {"global": last.global_(target, level),
-            "classwise": last.scaled(precision._oracle_fractions(T, p), target, level),
-            "rsl": mean.scaled(precision._rsl_fractions(T, p), target, level)}  # fmt: skip
+    return {
+        "global": last.global_(target, level),
+        "classwise": last.scaled(precision._oracle_fractions(T, p), target, level),
+        "rsl": mean.scaled(precision._rsl_fractions(T, p), target, level),
+    }
 
 
 def global_bound(last: Bounds, kept: int, level: float) -> dict:
@@ -164,5 +175,7 @@ def global_bound(last: Bounds, kept: int, level: float) -> dict:
     if kept == 0:
         return {"predicted_precision": None, "precision_bound": None}
     point, bound = last.global_curves(level)
-    return {"predicted_precision": float(point[kept - 1]),
-            "precision_bound": float(bound[kept - 1])}  # fmt: skip
+    return {
+        "predicted_precision": float(point[kept - 1]),
+        "precision_bound": float(bound[kept - 1]),
+    }

@@ -141,23 +141,37 @@ def predictions(val_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
     final epoch and epoch mean) and from the paper's atoms ``-log T_ij``."""
     atoms = losses.cell_laws(T, "bayes", prior=prior)
     n_j = np.bincount(noisy, minlength=len(T))
-    return {**law_predictions(*val_laws, noisy, prior, T, b),
-            "bayes": _predict(atoms, T, prior, b, n_j)}  # fmt: skip
+    return {
+        **law_predictions(*val_laws, noisy, prior, T, b),
+        "bayes": _predict(atoms, T, prior, b, n_j),
+    }
 
 
-def probe_bounds(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T,
-                 prior) -> tuple[bounds.Bounds, bounds.Bounds]:  # fmt: skip
+def probe_bounds(
+    loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, T, prior
+) -> tuple[bounds.Bounds, bounds.Bounds]:
     """The probes' counts (``bounds.Bounds``) on the last epoch's loss and on the
     epoch-mean loss."""
     return tuple(
         bounds.Bounds(scores, noisy, probes, probe_clean, probe_noisy, T, prior)
-        for scores, probes in ((loss_matrix[:, -1], probe_losses[:, -1]),
-                               (mean_loss(loss_matrix), mean_loss(probe_losses)))
-    )  # fmt: skip
+        for scores, probes in (
+            (loss_matrix[:, -1], probe_losses[:, -1]),
+            (mean_loss(loss_matrix), mean_loss(probe_losses)),
+        )
+    )
 
 
-def count_predictions(loss_matrix, probe_losses, probe_clean, probe_noisy, noisy, prior, T,
-                      b: Budgets, level: float | None = None) -> dict[str, dict]:  # fmt: skip
+def count_predictions(
+    loss_matrix,
+    probe_losses,
+    probe_clean,
+    probe_noisy,
+    noisy,
+    prior,
+    T,
+    b: Budgets,
+    level: float | None = None,
+) -> dict[str, dict]:
     """The precision of each loss criterion's own selection, counted from the mislabelled
     probes (``simulations.selection.bounds``): ``{"counts_single" | "counts_mean":
     {criterion: (point, bound)}}``, on the last epoch's loss and on the epoch-mean loss; the
@@ -185,8 +199,10 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
                 continue
             rows = (probe_clean == i) & (probe_noisy == j)
             counts[i][j] = int(rows.sum())
-            for key, values, fill in (("single", probe_losses[:, -1], val_laws[0]),
-                                      ("mean", means, val_laws[1])):  # fmt: skip
+            for key, values, fill in (
+                ("single", probe_losses[:, -1], val_laws[0]),
+                ("mean", means, val_laws[1]),
+            ):
                 laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
     return laws["single"], laws["mean"], counts
 
@@ -202,16 +218,27 @@ def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: flo
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
     last = loss_matrix[:, -1]
     chosen = {
-        "global": (rules.select_global(last, total), total,
-                   precision.global_(laws, T, prior, tb.global_fraction)),
-        "classwise": (rules.select_per_class(last, noisy, per_class), per_class.tolist(),
-                      precision.per_class(laws, T, prior, tb.classwise)),
-        "rsl": (rules.select_per_class(mean_loss(loss_matrix), noisy, rsl_k), rsl_k.tolist(),
-                precision.per_class(mean_laws, T, prior, tb.rsl)),
+        "global": (
+            rules.select_global(last, total),
+            total,
+            precision.global_(laws, T, prior, tb.global_fraction),
+        ),
+        "classwise": (
+            rules.select_per_class(last, noisy, per_class),
+            per_class.tolist(),
+            precision.per_class(laws, T, prior, tb.classwise),
+        ),
+        "rsl": (
+            rules.select_per_class(mean_loss(loss_matrix), noisy, rsl_k),
+            rsl_k.tolist(),
+            precision.per_class(mean_laws, T, prior, tb.rsl),
+        ),
         "coteaching_rule": coteaching_rule(last, laws, T, prior),
-    }  # fmt: skip
-    return {name: {"mask": mask, "budgets": budgets, "predicted_precision": pred.precision}
-            for name, (mask, budgets, pred) in chosen.items()}  # fmt: skip
+    }
+    return {
+        name: {"mask": mask, "budgets": budgets, "predicted_precision": pred.precision}
+        for name, (mask, budgets, pred) in chosen.items()
+    }
 
 
 def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
@@ -220,12 +247,14 @@ def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
     out = {}
     for name, row in selections.items():
         m = rules.metrics(row["mask"], clean, noisy, classes)
-        out[name] = {"predicted_precision": row["predicted_precision"],
-                     **({"precision_bound": row["precision_bound"]}
-                        if "precision_bound" in row else {}),
-                     "observed_precision": m["observed_precision"],
-                     "observed_recall": m["observed_recall"], "selected": m["selected"],
-                     "budgets": row["budgets"]}  # fmt: skip
+        out[name] = {
+            "predicted_precision": row["predicted_precision"],
+            **({"precision_bound": row["precision_bound"]} if "precision_bound" in row else {}),
+            "observed_precision": m["observed_precision"],
+            "observed_recall": m["observed_recall"],
+            "selected": m["selected"],
+            "budgets": row["budgets"],
+        }
     return out
 
 
@@ -300,19 +329,25 @@ def _probe_columns(predicted: dict, name: str) -> dict:
         "predicted_precision_probes_mean_loss": mean,
     }
     if name in predicted.get("counts_single", {}):
-        (single, single_bound), (mean, mean_bound) = (predicted["counts_single"][name],
-                                                      predicted["counts_mean"][name])  # fmt: skip
-        out.update({
-            "predicted_precision_counts": mean if name == "rsl" else single,
-            "predicted_precision_counts_single_epoch": single,
-            "predicted_precision_counts_mean_loss": mean,
-        })  # fmt: skip
+        (single, single_bound), (mean, mean_bound) = (
+            predicted["counts_single"][name],
+            predicted["counts_mean"][name],
+        )
+        out.update(
+            {
+                "predicted_precision_counts": mean if name == "rsl" else single,
+                "predicted_precision_counts_single_epoch": single,
+                "predicted_precision_counts_mean_loss": mean,
+            }
+        )
         if single_bound is not None:
-            out.update({
-                "precision_bound": mean_bound if name == "rsl" else single_bound,
-                "precision_bound_single_epoch": single_bound,
-                "precision_bound_mean_loss": mean_bound,
-            })  # fmt: skip
+            out.update(
+                {
+                    "precision_bound": mean_bound if name == "rsl" else single_bound,
+                    "precision_bound_single_epoch": single_bound,
+                    "precision_bound_mean_loss": mean_bound,
+                }
+            )
     return out
 
 
@@ -323,9 +358,13 @@ def cell_summaries(loss_matrix, clean, noisy, T: np.ndarray) -> list[dict]:
         for j in range(len(T)):
             m = (clean == i) & (noisy == j)
             if m.any():
-                cells.append({
-                    "clean": i, "noisy": j, "count": int(m.sum()),
-                    "atom": float(-np.log(T[i, j])),
-                    "mean_loss_by_epoch": loss_matrix[m].mean(axis=0).tolist(),
-                })  # fmt: skip
+                cells.append(
+                    {
+                        "clean": i,
+                        "noisy": j,
+                        "count": int(m.sum()),
+                        "atom": float(-np.log(T[i, j])),
+                        "mean_loss_by_epoch": loss_matrix[m].mean(axis=0).tolist(),
+                    }
+                )
     return cells

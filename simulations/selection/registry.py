@@ -19,21 +19,51 @@ class Criterion:
 
 
 _ALL = (
-    Criterion("global", "global (Co-teaching)", "#d62728", "loss",
-              "the smallest losses of the whole set, one ranking"),
-    Criterion("classwise", "per-class", "#1f77b4", "loss",
-              "the smallest losses of each observed class, at a per-class budget"),
-    Criterion("rsl", "RSL", "#2ca02c", "loss",
-              "per class, the smallest mean losses over epochs, at RSL's class-balanced budget"),
-    Criterion("gmm", "GMM (DivideMix)", "#9467bd", "loss",
-              "a 2-component Gaussian mixture on min-max normalised losses, keep the low one"),
-    Criterion("confident", "confident learning", "#8c564b", "probabilities",
-              "drop a sample whose most likely above-threshold class is not its label "
-              "(the confident-learning paper's rule)"),
-    Criterion("cleanlab", "cleanlab", "#e377c2", "probabilities",
-              "the complement of cleanlab.filter.find_label_issues with its defaults "
-              "(prune by noise rate)"),
-)  # fmt: skip
+    Criterion(
+        "global",
+        "global (Co-teaching)",
+        "#d62728",
+        "loss",
+        "the smallest losses of the whole set, one ranking",
+    ),
+    Criterion(
+        "classwise",
+        "per-class",
+        "#1f77b4",
+        "loss",
+        "the smallest losses of each observed class, at a per-class budget",
+    ),
+    Criterion(
+        "rsl",
+        "RSL",
+        "#2ca02c",
+        "loss",
+        "per class, the smallest mean losses over epochs, at RSL's class-balanced budget",
+    ),
+    Criterion(
+        "gmm",
+        "GMM (DivideMix)",
+        "#9467bd",
+        "loss",
+        "a 2-component Gaussian mixture on min-max normalised losses, keep the low one",
+    ),
+    Criterion(
+        "confident",
+        "confident learning",
+        "#8c564b",
+        "probabilities",
+        "drop a sample whose most likely above-threshold class is not its label "
+        "(the confident-learning paper's rule)",
+    ),
+    Criterion(
+        "cleanlab",
+        "cleanlab",
+        "#e377c2",
+        "probabilities",
+        "the complement of cleanlab.filter.find_label_issues with its defaults "
+        "(prune by noise rate)",
+    ),
+)
 
 REGISTRY: dict[str, Criterion] = {c.name: c for c in _ALL}
 CRITERIA: tuple[str, ...] = tuple(REGISTRY)

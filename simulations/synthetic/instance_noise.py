@@ -162,9 +162,14 @@ def part_dependent(features, clean, rate, seed, classes: int | None = None) -> I
     W = part_dependent_weights(c, X.shape[1], seed)
     noisy = np.empty(clean.size, dtype=np.int32)
     flip = np.empty(clean.size)
-    counts = _by_chunks(clean.size, c * c + 1, lambda sl, out, rng: _part_dependent(
-        X[sl], clean[sl], W, rate, FLIP_SD, rng, noisy[sl], flip[sl], out),
-        seed=seed_sequence(seed).spawn(2)[0])  # fmt: skip
+    counts = _by_chunks(
+        clean.size,
+        c * c + 1,
+        lambda sl, out, rng: _part_dependent(
+            X[sl], clean[sl], W, rate, FLIP_SD, rng, noisy[sl], flip[sl], out
+        ),
+        seed=seed_sequence(seed).spawn(2)[0],
+    )
     _finite(counts[:, -1], "features")
     return _finish(noisy, flip, counts, c, {"W": W, "rate": rate, "sd": FLIP_SD})
 
@@ -269,8 +274,9 @@ def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
     clean = check_labels(clean, "clean labels", n=len(eta), classes=c, dtype=np.int32)
     u, s = np.empty(clean.size, dtype=np.int32), np.empty(clean.size, dtype=np.int32)
     h = np.empty(clean.size)
-    sums = _by_chunks(clean.size, 4, lambda sl, out: _pmd_pass(
-        eta[sl], clean[sl], kind, u[sl], s[sl], h[sl], out))  # fmt: skip
+    sums = _by_chunks(
+        clean.size, 4, lambda sl, out: _pmd_pass(eta[sl], clean[sl], kind, u[sl], s[sl], h[sl], out)
+    )
     _finite(sums[:, 3], "posterior")
     n = max(clean.size, 1)
     second, lift = sums[:, 0].sum() / n, sums[:, 1].sum() / n
@@ -278,9 +284,14 @@ def pmd(posterior, clean, kind: int, rate, seed) -> InstanceNoise:
     noisy = np.empty(clean.size, dtype=np.int32)
     flip = np.empty(clean.size)
     inverse = 1.0 / factor
-    counts = _by_chunks(clean.size, c * c, lambda sl, out, rng: _pmd_draw(
-        u[sl], s[sl], h[sl], inverse, clean[sl], c, rng, noisy[sl], flip[sl], out),
-        seed=seed)  # fmt: skip
+    counts = _by_chunks(
+        clean.size,
+        c * c,
+        lambda sl, out, rng: _pmd_draw(
+            u[sl], s[sl], h[sl], inverse, clean[sl], c, rng, noisy[sl], flip[sl], out
+        ),
+        seed=seed,
+    )
     return _finish(noisy, flip, counts, c, {"kind": kind, "factor": factor})
 
 
@@ -326,8 +337,9 @@ def margin(scores, clean, rate) -> InstanceNoise:
     clean = check_labels(clean, "clean labels", n=len(S), classes=c, dtype=np.int32)
     score = np.empty(clean.size)
     target = np.empty(clean.size, dtype=np.int32)
-    flags = _by_chunks(clean.size, 1, lambda sl, out: _other_best(
-        S[sl], clean[sl], score[sl], target[sl], out))  # fmt: skip
+    flags = _by_chunks(
+        clean.size, 1, lambda sl, out: _other_best(S[sl], clean[sl], score[sl], target[sl], out)
+    )
     _finite(flags[:, 0], "scores")
     k = int(round(rate * clean.size))
     kth, ties = _kth_largest(score, k) if k else (np.inf, 0)
@@ -338,8 +350,17 @@ def margin(scores, clean, rate) -> InstanceNoise:
     return _finish(noisy, flip, counts[None], c, {"threshold": threshold})
 
 
-def generate(name: str, clean, rate, seed, *, features=None, posterior=None, scores=None,
-             classes: int | None = None) -> InstanceNoise:  # fmt: skip
+def generate(
+    name: str,
+    clean,
+    rate,
+    seed,
+    *,
+    features=None,
+    posterior=None,
+    scores=None,
+    classes: int | None = None,
+) -> InstanceNoise:
     """One of ``NOISES`` from what it needs: features (part-dependent), a posterior (pmd-k)
     or a clean-trained model's scores (margin; the posterior when none are given)."""
     check_noise(name)

@@ -140,11 +140,17 @@ def simulate(s: Setting) -> dict:
         clean, noisy, model = d.clean, d.noisy, instance_draw.FixedOutputs(d.probs)
         base = generate.cross_entropy(d.probs, noisy)
         predicted, laws, mean_laws = instance_draw.predictions(
-            s.noise, d.noise.params, classes=c, separation=s.separation, prior=s.prior,
-            sd=single_sd, mean_sd=mean_sd, n=s.n,
+            s.noise,
+            d.noise.params,
+            classes=c,
+            separation=s.separation,
+            prior=s.prior,
+            sd=single_sd,
+            mean_sd=mean_sd,
+            n=s.n,
             fractions_of=lambda T_bar: budget_fractions(s.keep, T_bar, s.prior),
             cleanlab=s.cleanlab and s.n <= CLEANLAB_MAX_N,
-        )  # fmt: skip
+        )
         law_set = (laws.laws, mean_laws.laws, laws.T_bar)
         s.T = d.noise.T_bar  # budgets and the echo use the realised class-level matrix
         s.extra |= {
@@ -165,8 +171,12 @@ def simulate(s: Setting) -> dict:
         base = generate.observed_losses(model, clean, noisy, ss_model)
         law_set = None
         if target_of(s.keep) is not None:
-            kw = {"epsilon": s.epsilon, "separation": s.separation, "alpha": s.alpha,
-                  "prior": s.prior}  # fmt: skip
+            kw = {
+                "epsilon": s.epsilon,
+                "separation": s.separation,
+                "alpha": s.alpha,
+                "prior": s.prior,
+            }
             laws = cell_laws(s.T, s.model, sd=single_sd, **kw)
             mean_laws = laws if mean_sd == single_sd else cell_laws(s.T, s.model, sd=mean_sd, **kw)
             law_set = (laws, mean_laws, s.T)
@@ -195,9 +205,15 @@ def simulate(s: Setting) -> dict:
         tb = target_budgets(laws, mean_laws, T_laws, s.prior, target_of(s.keep))
         k, k_global, k_rsl = tb.counts(np.bincount(noisy, minlength=c))
         predicted |= precision.predict_from_laws(
-            laws, mean_laws, T_laws, s.prior, fractions=tb.classwise, n=s.n,
-            global_total=tb.global_fraction, rsl_fractions=tb.rsl,
-        )  # fmt: skip
+            laws,
+            mean_laws,
+            T_laws,
+            s.prior,
+            fractions=tb.classwise,
+            n=s.n,
+            global_total=tb.global_fraction,
+            rsl_fractions=tb.rsl,
+        )
     else:
         k = budgets(s.keep, clean, noisy, s.T, s.prior)
         k_global = int(k.sum())
@@ -213,9 +229,14 @@ def simulate(s: Setting) -> dict:
     criteria = {}
     for name in CRITERIA:
         if masks[name] is None:  # cleanlab: not installed, switched off, or n too large
-            criteria[name] = {"predicted_precision": None, "observed_precision": None,
-                              "observed_recall": None, "selected": None, "difference": None,
-                              "agreement_with_cleanlab": None}  # fmt: skip
+            criteria[name] = {
+                "predicted_precision": None,
+                "observed_precision": None,
+                "observed_recall": None,
+                "selected": None,
+                "difference": None,
+                "agreement_with_cleanlab": None,
+            }
             continue
         m = rules.metrics(masks[name], clean, noisy, c)
         pred = predicted.get(name)
@@ -251,5 +272,10 @@ def _beside_target(last, laws, T, prior, clean, noisy) -> dict:
     mask, total, pred = coteaching_rule(last, laws, T, prior)
     m = rules.metrics(mask, clean, noisy, len(T))
     diff = None if m["observed_precision"] is None else m["observed_precision"] - pred.precision
-    return {"predicted_precision": pred.precision, "predicted_recall": pred.recall, **m,
-            "budgets": total, "difference": diff}  # fmt: skip
+    return {
+        "predicted_precision": pred.precision,
+        "predicted_recall": pred.recall,
+        **m,
+        "budgets": total,
+        "difference": diff,
+    }

@@ -192,7 +192,12 @@ def bench_large_images(n: int = 54_000, epochs: int = 3, seed: int = 0) -> dict:
 
     epoch = float(np.median(fits["pass"].epoch_s))
     return {
-        "model": model, "batch": batch, "n": n, "epoch_s": epoch,
-        "samples_per_s": n / epoch, "record_share_pass": share(fits["pass"]),
-        "record_share_eval": share(fits["eval"]), "torch_threads": torch.get_num_threads(),
-    }  # fmt: skip
+        "model": model,
+        "batch": batch,
+        "n": n,
+        "epoch_s": epoch,
+        "samples_per_s": n / epoch,
+        "record_share_pass": share(fits["pass"]),
+        "record_share_eval": share(fits["eval"]),
+        "torch_threads": torch.get_num_threads(),
+    }

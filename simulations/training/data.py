@@ -238,8 +238,9 @@ MNIST_STATS = (0.1307, 0.3081)  # pixel mean and sd of the training images, afte
 FASHION_MNIST_STATS = (0.2860, 0.3530)
 
 
-def load_mnist(folder: Path, scale: bool = True, name: str = "mnist",
-               stats: tuple[float, float] = MNIST_STATS) -> Dataset:  # fmt: skip
+def load_mnist(
+    folder: Path, scale: bool = True, name: str = "mnist", stats: tuple[float, float] = MNIST_STATS
+) -> Dataset:
     """The idx files (``train-images-idx3-ubyte`` ..., plain or .gz), as 1x28x28 images."""
     if not folder.is_dir():
         raise InputError(f"MNIST folder not found: {folder}")

@@ -257,9 +257,14 @@ def accuracy_summary(f: Fit) -> dict:
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     # foreach: one fused update for all parameters (the default on CUDA); same values on CPU
-    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                           nesterov=True, weight_decay=recipe.weight_decay,
-                           foreach=True)  # fmt: skip
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=True,
+        weight_decay=recipe.weight_decay,
+        foreach=True,
+    )
 
 
 def _cosine(opt: torch.optim.Optimizer, steps: int):

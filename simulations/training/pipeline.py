@@ -43,8 +43,15 @@ RSL_RULES = ("auto", "authors", "balanced")
 SINGLE_LABEL_METHODS = ("confident", "anchor", "mixture")
 AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps prop * n / c
 LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
-ARMS = ("ce_all", "ce_early_stopped", "global_selected", "rsl_selected", "rsl_weighted",
-        "coteaching", "ce_clean")  # fmt: skip
+ARMS = (
+    "ce_all",
+    "ce_early_stopped",
+    "global_selected",
+    "rsl_selected",
+    "rsl_weighted",
+    "coteaching",
+    "ce_clean",
+)
 # with --keep target:P, stage 2 also trains on each loss criterion's target selection
 TARGET_ARMS = ("global", "classwise", "rsl")
 CLEAN_MODEL_EPOCHS = 25  # the PMD recipe's clean-trained model
@@ -58,8 +65,9 @@ COTEACHING_RAMP = 10  # epochs over which Co-teaching's forget rate rises to its
 LARGE_ON_CPU = 20_000
 
 
-def resolve_recipe(model: str, batch: int | None, shape: tuple, n_train: int,
-                   device: str) -> tuple[str, int]:  # fmt: skip
+def resolve_recipe(
+    model: str, batch: int | None, shape: tuple, n_train: int, device: str
+) -> tuple[str, int]:
     """What ``--model auto`` and an unset ``--batch`` mean: a CNN on images, an MLP on vectors,
     a batch of 32 (every digits result), unless the data set is large and the device a CPU."""
     large_cpu = device == "cpu" and n_train > LARGE_ON_CPU
@@ -126,8 +134,9 @@ class TrainConfig:
         if self.keep is not None:
             self.keep = parse_target(self.keep, "train")
         if self.confidence is not None:
-            self.confidence = check_float(self.confidence, "--confidence", 0.0, 1.0,
-                                          low_open=True, high_open=True)  # fmt: skip
+            self.confidence = check_float(
+                self.confidence, "--confidence", 0.0, 1.0, low_open=True, high_open=True
+            )
             if self.probes <= 0:
                 raise InputError(
                     "--confidence bounds the precision of what is kept by the probes' counts: "
@@ -245,11 +254,23 @@ def prepare(cfg: TrainConfig, ds: data.Dataset, seed: int) -> Prepared:
         else probe_clean
     )
     return Prepared(
-        X=X, classes=c, train_idx=train_idx, val_idx=val_idx, clean=clean, noisy=noisy,
-        val_clean=val_clean, prior=prior, X_test=X_test, y_test=y_test, scaling=scaling,
+        X=X,
+        classes=c,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        clean=clean,
+        noisy=noisy,
+        val_clean=val_clean,
+        prior=prior,
+        X_test=X_test,
+        y_test=y_test,
+        scaling=scaling,
         seeds={k: int(s.generate_state(1)[0]) for k, s in zip(names, [*later, s_noise])},
-        T=cfg.T, probe_idx=probe_idx, probe_clean=probe_clean, probe_noisy=probe_noisy,
-    )  # fmt: skip
+        T=cfg.T,
+        probe_idx=probe_idx,
+        probe_clean=probe_clean,
+        probe_noisy=probe_noisy,
+    )
 
 
 def instance_labels(cfg: TrainConfig, prep: Prepared, tensors) -> None:
@@ -290,14 +311,25 @@ def instance_labels(cfg: TrainConfig, prep: Prepared, tensors) -> None:
             prep.seeds["noise"],
             cfg.progress,
         )
-    noise = instance_noise.generate(cfg.instance, prep.clean, cfg.rate, prep.seeds["noise"],
-                              features=X, posterior=posterior, scores=scores,
-                              classes=prep.classes)  # fmt: skip
+    noise = instance_noise.generate(
+        cfg.instance,
+        prep.clean,
+        cfg.rate,
+        prep.seeds["noise"],
+        features=X,
+        posterior=posterior,
+        scores=scores,
+        classes=prep.classes,
+    )
     prep.noisy = noise.noisy.astype(np.int64)
     prep.T, prep.flip = noise.T_bar, noise.flip
     params = {k: v for k, v in noise.params.items() if k != "W"}
-    prep.instance = {"name": cfg.instance, "rate": cfg.rate, "params": params,
-                     "flip_probability_mean": float(noise.flip.mean())}  # fmt: skip
+    prep.instance = {
+        "name": cfg.instance,
+        "rate": cfg.rate,
+        "params": params,
+        "flip_probability_mean": float(noise.flip.mean()),
+    }
 
 
 def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray):
@@ -385,11 +417,17 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     prep = prepare(cfg, ds, seed)
     c = prep.classes
     device = resolve_device(cfg.device)
-    model, batch = resolve_recipe(cfg.model, cfg.batch, prep.X.shape[1:], prep.clean.size,
-                                  device.type)  # fmt: skip
-    prep.recipe = {"model": model, "batch": batch, "epochs": cfg.epochs,
-                   "stage2_epochs": cfg.stage2_epochs or cfg.epochs, "record": cfg.record,
-                   "threads": torch.get_num_threads()}  # fmt: skip
+    model, batch = resolve_recipe(
+        cfg.model, cfg.batch, prep.X.shape[1:], prep.clean.size, device.type
+    )
+    prep.recipe = {
+        "model": model,
+        "batch": batch,
+        "epochs": cfg.epochs,
+        "stage2_epochs": cfg.stage2_epochs or cfg.epochs,
+        "record": cfg.record,
+        "threads": torch.get_num_threads(),
+    }
     recipe = Recipe(epochs=cfg.epochs, batch=batch)
     tensors = Tensors.of(prep, device)
     if cfg.instance:
@@ -398,16 +436,16 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     n = prep.clean.size
     keep_outputs = (n + prep.probe_idx.size) * cfg.epochs * c <= MAX_SAVED_OUTPUTS
     stage1_set = tensors.with_probes(prep.X[prep.probe_idx], prep.probe_noisy)
-    fit1, net = stage1(model, stage1_set, recipe, cfg.record, prep.seeds["model"],
-                       keep_outputs, cfg.progress)  # fmt: skip
+    fit1, net = stage1(
+        model, stage1_set, recipe, cfg.record, prep.seeds["model"], keep_outputs, cfg.progress
+    )
     probe_losses = fit1.losses[n:]  # stage 1 trained on the probes; nothing selects them
     fit1.losses = fit1.losses[:n]
     if fit1.outputs is not None:
         fit1.outputs = fit1.outputs[:n]
     warnings = learning_warnings(fit1.val_acc, prep)
     if cfg.cv >= 2:
-        probs = out_of_fold_probs(model, tensors, cfg.cv, recipe, prep.seeds["folds"],
-                                  cfg.progress)  # fmt: skip
+        probs = out_of_fold_probs(model, tensors, cfg.cv, recipe, prep.seeds["folds"], cfg.progress)
         probs_source = f"out of fold, {cfg.cv} folds"
     else:
         if fit1.outputs is not None:
@@ -437,9 +475,19 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
             )
             by_probes = recorded.law_predictions(*laws, prep.noisy, prior, T, b)
             predicted["probes_single"], predicted["probes_mean"] = by_probes.values()
-            predicted.update(recorded.count_predictions(
-                L, probe_losses, prep.probe_clean, prep.probe_noisy, prep.noisy, prior, T, b,
-                cfg.confidence))  # fmt: skip
+            predicted.update(
+                recorded.count_predictions(
+                    L,
+                    probe_losses,
+                    prep.probe_clean,
+                    prep.probe_noisy,
+                    prep.noisy,
+                    prior,
+                    T,
+                    b,
+                    cfg.confidence,
+                )
+            )
         final = recorded.final_criteria(
             L, probs, prep.clean, prep.noisy, c, b, per_epoch, predicted
         )
@@ -456,36 +504,50 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
     cells = recorded.cell_summaries(L, prep.clean, prep.noisy, prep.T)
     target = target_masks = None
     if cfg.keep is not None:
-        target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used,
-                                           probe_losses)  # fmt: skip
+        target, target_masks = keep_target(cfg, fit1, prep, laws, T_used, prior_used, probe_losses)
         warnings += [
             f"--keep {cfg.keep}: {name} keeps nothing, so stage 2 has no target_{name} arm"
-            for name, mask in target_masks.items() if cfg.stage2 and not mask.any()
-        ]  # fmt: skip
+            for name, mask in target_masks.items()
+            if cfg.stage2 and not mask.any()
+        ]
 
     test_accuracy = {}
     if cfg.stage2:
         test_accuracy = stage2(cfg, tensors, prep, L, b, target_masks)
 
     record = {
-        "dataset": cfg.dataset, "device": str(device), "epochs": cfg.epochs, "seed": seed,
-        "scaling": prep.scaling, "warnings": warnings,
+        "dataset": cfg.dataset,
+        "device": str(device),
+        "epochs": cfg.epochs,
+        "seed": seed,
+        "scaling": prep.scaling,
+        "warnings": warnings,
         "noise_rate": noise_rate(prep.T, prep.prior),
         "realised_noise_rate": float((prep.clean != prep.noisy).mean()),
-        "n_train": int(prep.clean.size), "n_val": int(prep.val_clean.size),
-        "n_test": int(prep.y_test.size), "probabilities": probs_source,
+        "n_train": int(prep.clean.size),
+        "n_val": int(prep.val_clean.size),
+        "n_test": int(prep.y_test.size),
+        "probabilities": probs_source,
         "predicted_from": "probes" if probe_losses.size else "validation",
-        "criteria": criteria, "test_accuracy": test_accuracy, "per_epoch": per_epoch,
+        "criteria": criteria,
+        "test_accuracy": test_accuracy,
+        "per_epoch": per_epoch,
         "cells": cells,
-        "budgets": {"classwise": b.classwise.tolist(), "rsl": b.rsl.tolist(),
-                    "rsl_rule": b.rsl_rule},
+        "budgets": {
+            "classwise": b.classwise.tolist(),
+            "rsl": b.rsl.tolist(),
+            "rsl_rule": b.rsl_rule,
+        },
         "recipe": prep.recipe,
-        "timing": {"epoch_s": float(np.median(fit1.epoch_s)),
-                   "record_s": float(np.median(fit1.record_s)),
-                   "record_share": float(np.median(np.divide(fit1.record_s, fit1.epoch_s))),
-                   "eval_s": float(np.median(fit1.eval_s)), "total_s": None},
+        "timing": {
+            "epoch_s": float(np.median(fit1.epoch_s)),
+            "record_s": float(np.median(fit1.record_s)),
+            "record_share": float(np.median(np.divide(fit1.record_s, fit1.epoch_s))),
+            "eval_s": float(np.median(fit1.eval_s)),
+            "total_s": None,
+        },
         "loss_matrix": str(out_dir / "losses.npz"),
-    }  # fmt: skip
+    }
     if estimated is not None:
         record["estimate"] = estimated
     if probe_losses.size:
@@ -498,16 +560,18 @@ def run_once(cfg: TrainConfig, ds: data.Dataset, seed: int, out_dir: Path) -> di
         record["instance_noise"] = prep.instance
     arrays = {"oof_probs" if cfg.cv >= 2 else "insample_probs": probs.astype(np.float32)}
     if probe_losses.size:
-        arrays.update(probe_losses=probe_losses, probe_clean=prep.probe_clean,
-                      probe_noisy=prep.probe_noisy)  # fmt: skip
+        arrays.update(
+            probe_losses=probe_losses, probe_clean=prep.probe_clean, probe_noisy=prep.probe_noisy
+        )
     if prep.flip is not None:
         arrays["flip_probability"] = prep.flip
     save(out_dir, cfg, prep, fit1, arrays, record, t_start)
     return record
 
 
-def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
-                probe_losses) -> tuple[dict, dict]:  # fmt: skip
+def keep_target(
+    cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior, probe_losses
+) -> tuple[dict, dict]:
     """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
     in-sample laws, or the validation split's when there are no probes; with
     ``--confidence L``, from the probes' counts of mislabelled losses, bounded at level L
@@ -519,22 +583,24 @@ def keep_target(cfg: TrainConfig, fit1, prep: Prepared, laws, T, prior,
         chosen = recorded.target_selections(fit1.losses, *laws, prep.noisy, prior, T, P)
         record = {"precision": P, "laws": source}
     else:
-        last, mean = recorded.probe_bounds(fit1.losses, probe_losses, prep.probe_clean,
-                                                prep.probe_noisy, prep.noisy, T, prior)  # fmt: skip
+        last, mean = recorded.probe_bounds(
+            fit1.losses, probe_losses, prep.probe_clean, prep.probe_noisy, prep.noisy, T, prior
+        )
         chosen = bounds.target_selections(last, mean, T, prior, P, cfg.confidence)
         mask, kept = recorded.coteaching_selection(fit1.losses[:, -1], T, prior)
         chosen["coteaching_rule"] = {
-            "mask": mask, "budgets": kept,
+            "mask": mask,
+            "budgets": kept,
             **bounds.global_bound(last, kept, cfg.confidence),
-        }  # fmt: skip
+        }
         record = {"precision": P, "laws": "probe counts", "confidence": cfg.confidence}
-    record["criteria"] = recorded.target_criteria(chosen, prep.clean, prep.noisy,
-                                                       prep.classes)  # fmt: skip
+    record["criteria"] = recorded.target_criteria(chosen, prep.clean, prep.noisy, prep.classes)
     return record, {name: chosen[name]["mask"] for name in TARGET_ARMS}
 
 
-def stage2(cfg: TrainConfig, tensors, prep: Prepared, loss_matrix, b: Budgets,
-           target: dict | None = None) -> dict:  # fmt: skip
+def stage2(
+    cfg: TrainConfig, tensors, prep: Prepared, loss_matrix, b: Budgets, target: dict | None = None
+) -> dict:
     """Fresh networks on each arm's training set (``stage2_sets``), and Co-teaching; each
     arm's test accuracy at its last epoch and at its best clean-validation epoch.
 
@@ -569,8 +635,7 @@ def stage2(cfg: TrainConfig, tensors, prep: Prepared, loss_matrix, b: Budgets,
     seed = prep.seeds["stage2"]
     out = {}
     for name, (mask, w) in stage2_sets(loss_matrix, prep, b, target).items():
-        out[name] = stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress,
-                               name)  # fmt: skip
+        out[name] = stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress, name)
     out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
     # the ceiling, for reference only: the same recipe on the clean training labels
     out["ce_clean"] = stage2_arm(
@@ -586,23 +651,37 @@ def stage2(cfg: TrainConfig, tensors, prep: Prepared, loss_matrix, b: Budgets,
         labels=prep.clean,
     )
     forget = noise_rate(prep.T, prep.prior)
-    out["coteaching"] = coteaching(model, tensors, recipe, prep.seeds["coteaching"],
-                                   forget, min(COTEACHING_RAMP, recipe.epochs), prep,
-                                   cfg.progress)  # fmt: skip
+    out["coteaching"] = coteaching(
+        model,
+        tensors,
+        recipe,
+        prep.seeds["coteaching"],
+        forget,
+        min(COTEACHING_RAMP, recipe.epochs),
+        prep,
+        cfg.progress,
+    )
     return {name: out[name] for name in (*ARMS, *(a for a in out if a not in ARMS))}
 
 
-def save(out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, record: dict,
-         t_start: float) -> None:  # fmt: skip
+def save(
+    out_dir: Path, cfg: TrainConfig, prep: Prepared, fit, arrays: dict, record: dict, t_start: float
+) -> None:
     """The loss matrix (and outputs, probabilities) as one npz and the record as JSON, each
     written atomically."""
     ensure_dir(out_dir)
     settings = {**cfg.echo(), "seed": record["seed"]}
     arrays = {
-        "losses": fit.losses, "clean": prep.clean, "noisy": prep.noisy,
-        "train_index": prep.train_idx, "val_outputs": fit.val_outputs,
-        "val_clean": prep.val_clean, "T": prep.T, "prior": prep.prior, **arrays,
-    }  # fmt: skip
+        "losses": fit.losses,
+        "clean": prep.clean,
+        "noisy": prep.noisy,
+        "train_index": prep.train_idx,
+        "val_outputs": fit.val_outputs,
+        "val_clean": prep.val_clean,
+        "T": prep.T,
+        "prior": prep.prior,
+        **arrays,
+    }
     if fit.outputs is not None:
         arrays["outputs"] = fit.outputs
     with atomic_path(out_dir / "losses.npz") as tmp, open(tmp, "wb") as f:
@@ -615,14 +694,17 @@ def estimate_record(est, T, prior, b_true: Budgets, criteria_true: dict) -> dict
     """T-hat beside the truth, and what the true T would have given (budgets, criteria)."""
     keep = ("observed_precision", "predicted_precision", "selected")
     return {
-        "method": est.method, "T": est.T.tolist(), "prior": est.prior.tolist(),
-        "noise_rate": est.noise_rate, "true_noise_rate": noise_rate(T, prior),
+        "method": est.method,
+        "T": est.T.tolist(),
+        "prior": est.prior.tolist(),
+        "noise_rate": est.noise_rate,
+        "true_noise_rate": noise_rate(T, prior),
         "T_error": transition.t_error(est.T, T),
         "with_true_T": {
             "budgets": {"classwise": b_true.classwise.tolist(), "rsl": b_true.rsl.tolist()},
             "criteria": {k: {f: v.get(f) for f in keep} for k, v in criteria_true.items()},
         },
-    }  # fmt: skip
+    }
 
 
 # --- several seeds -------------------------------------------------------------------------
@@ -636,8 +718,7 @@ def run_training(cfg: TrainConfig) -> dict:
     seeds = [cfg.seed + k for k in range(cfg.seeds)]
     ds = load(cfg)
     with torch_threads(cfg.threads):
-        runs = [run_once(cfg, ds, s, out if len(seeds) == 1 else out / f"seed-{s}")
-                for s in seeds]  # fmt: skip
+        runs = [run_once(cfg, ds, s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
     record = combine(runs)
     record["timing"]["total_s"] = time.perf_counter() - t_start
     if len(seeds) > 1:
@@ -668,8 +749,9 @@ def combine(runs: list[dict]) -> dict:
     first = runs[0]
     record = {k: v for k, v in first.items() if k not in ("seed", "runs")}
     record["seeds"] = [r["seed"] for r in runs]
-    record["warnings"] = [f"seed {r['seed']}: {w}" if len(runs) > 1 else w
-                          for r in runs for w in r["warnings"]]  # fmt: skip
+    record["warnings"] = [
+        f"seed {r['seed']}: {w}" if len(runs) > 1 else w for r in runs for w in r["warnings"]
+    ]
     for key in ("noise_rate", "realised_noise_rate"):
         record[key] = float(np.mean([r[key] for r in runs]))
     if "T_bar" in first:  # instance noise: each seed drew its own
@@ -691,16 +773,21 @@ def combine(runs: list[dict]) -> dict:
             "early_stopped": early,
             **intervals.mean_of(
                 [{k: row[k] for k in ("train_size", "train_precision")} for row in rows]
-            ),  # fmt: skip
+            ),
         }
     if "estimate" in first:
-        record["estimate"] = {**first["estimate"], "T_error_seeds": intervals.summary(
-            [r["estimate"]["T_error"] for r in runs])}  # fmt: skip
+        record["estimate"] = {
+            **first["estimate"],
+            "T_error_seeds": intervals.summary([r["estimate"]["T_error"] for r in runs]),
+        }
     if len(runs) > 1:
         record["runs"] = [
-            {"seed": r["seed"], "loss_matrix": r["loss_matrix"],
-             "criteria": {k: v.get("observed_precision") for k, v in r["criteria"].items()},
-             "test_accuracy": {k: v["last"] for k, v in r["test_accuracy"].items()}}
+            {
+                "seed": r["seed"],
+                "loss_matrix": r["loss_matrix"],
+                "criteria": {k: v.get("observed_precision") for k, v in r["criteria"].items()},
+                "test_accuracy": {k: v["last"] for k, v in r["test_accuracy"].items()},
+            }
             for r in runs
-        ]  # fmt: skip
+        ]
     return record

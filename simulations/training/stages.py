@@ -73,8 +73,15 @@ class Tensors:
         self.y_train = torch.as_tensor(labels, dtype=torch.long, device=self.X_train.device)
 
 
-def stage1(kind: str, t: Tensors, recipe: Recipe, record: str, seed: int, keep_outputs: bool,
-           progress: bool) -> tuple[Fit, nn.Module]:  # fmt: skip
+def stage1(
+    kind: str,
+    t: Tensors,
+    recipe: Recipe,
+    record: str,
+    seed: int,
+    keep_outputs: bool,
+    progress: bool,
+) -> tuple[Fit, nn.Module]:
     """Cross-entropy on all noisy labels, every training sample's loss recorded each epoch.
 
     Parameters
@@ -101,15 +108,25 @@ def stage1(kind: str, t: Tensors, recipe: Recipe, record: str, seed: int, keep_o
         or None, ``val_outputs`` ``(n_val, epochs, c)`` float32) and the trained network.
     """
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    fit1 = fit(model, t.X_train, t.y_train, recipe, seed=seed, record=record, val=t.val,
-               test=t.test, keep_outputs=keep_outputs, progress=progress,
-               desc="stage 1")  # fmt: skip
+    fit1 = fit(
+        model,
+        t.X_train,
+        t.y_train,
+        recipe,
+        seed=seed,
+        record=record,
+        val=t.val,
+        test=t.test,
+        keep_outputs=keep_outputs,
+        progress=progress,
+        desc="stage 1",
+    )
     return fit1, model
 
 
-def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, recipe: Recipe,
-                          record: str, seed: int,
-                          progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def clean_trained_softmax(
+    kind: str, t: Tensors, clean: np.ndarray, recipe: Recipe, record: str, seed: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """A network trained on the clean labels: every training sample's softmax at the last
     epoch, and averaged over the epochs (the instance-noise recipes' inputs).
 
@@ -153,8 +170,9 @@ def clean_trained_softmax(kind: str, t: Tensors, clean: np.ndarray, recipe: Reci
     return probs[:, -1], probs.mean(axis=1)
 
 
-def out_of_fold_probs(kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int,
-                      progress: bool) -> np.ndarray:  # fmt: skip
+def out_of_fold_probs(
+    kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int, progress: bool
+) -> np.ndarray:
     """Each training sample's predicted probabilities from the one of ``folds`` models (trained
     as stage 1, on the other folds' noisy labels) that did not see it: cleanlab's input.
 
@@ -198,8 +216,15 @@ def out_of_fold_probs(kind: str, t: Tensors, folds: int, recipe: Recipe, seed: i
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
     for k, (train, held) in enumerate(splitter.split(np.zeros(y.size), y)):
         model = fresh_model(kind, t.shape, t.classes, seed + k, t.X_train.device)
-        fit(model, t.X_train[train], t.y_train[train], recipe, seed=seed + k,
-            progress=progress, desc=f"fold {k + 1}/{folds}")  # fmt: skip
+        fit(
+            model,
+            t.X_train[train],
+            t.y_train[train],
+            recipe,
+            seed=seed + k,
+            progress=progress,
+            desc=f"fold {k + 1}/{folds}",
+        )
         probs[held] = torch.softmax(predict(model, t.X_train[held]), dim=1).cpu().numpy()
     return probs
 
@@ -213,9 +238,18 @@ def _summary(f: Fit, prep, idx: np.ndarray, labels: np.ndarray | None = None) ->
     }
 
 
-def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | None,
-               recipe: Recipe, seed: int, prep, progress: bool, name: str,
-               labels: np.ndarray | None = None) -> dict:  # fmt: skip
+def stage2_arm(
+    kind: str,
+    t: Tensors,
+    mask: np.ndarray,
+    weights: np.ndarray | None,
+    recipe: Recipe,
+    seed: int,
+    prep,
+    progress: bool,
+    name: str,
+    labels: np.ndarray | None = None,
+) -> dict:
     """A fresh network trained on the samples of ``mask`` (optionally weighted) with their
     noisy labels (or ``labels``); its test accuracy at the last and at the best
     clean-validation epoch.
@@ -253,13 +287,31 @@ def stage2_arm(kind: str, t: Tensors, mask: np.ndarray, weights: np.ndarray | No
     model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
     w = None if weights is None else weights[idx]
     y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
-    f = fit(model, t.X_train[idx], y[idx], recipe, seed=seed, weights=w, val=t.val, test=t.test,
-            progress=progress, desc=name)  # fmt: skip
+    f = fit(
+        model,
+        t.X_train[idx],
+        y[idx],
+        recipe,
+        seed=seed,
+        weights=w,
+        val=t.val,
+        test=t.test,
+        progress=progress,
+        desc=name,
+    )
     return _summary(f, prep, idx, labels)
 
 
-def coteaching(kind: str, t: Tensors, recipe: Recipe, seed: int, forget_rate: float, ramp: int,
-               prep, progress: bool) -> dict:  # fmt: skip
+def coteaching(
+    kind: str,
+    t: Tensors,
+    recipe: Recipe,
+    seed: int,
+    forget_rate: float,
+    ramp: int,
+    prep,
+    progress: bool,
+) -> dict:
     """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
     ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
     0 to ``forget_rate`` over the first ``ramp`` epochs. Accuracies are the first network's.

@@ -136,7 +136,7 @@ def test_cifar10n_no_worse_than_crowdkit(key):
         [
             pd.DataFrame({"task": np.arange(len(clean)), "worker": k, "label": z[k].astype(int)})
             for k in keys
-        ]  # fmt: skip
+        ]
     )
     post = aggregation.DawidSkene(n_iter=100).fit(frame).probas_.sort_index()[list(range(10))]
     theirs = post.to_numpy().T @ np.eye(10)[noisy]
@@ -237,12 +237,26 @@ def test_cli_contract_and_out_file(tmp_path, capsys):
     labels = annotate(rng, truth, [random_T(rng, 3) for _ in range(3)])
     f = write_npz(tmp_path, a=labels[:, 0], b=labels[:, 1], c=labels[:, 2], clean=truth)
     out = tmp_path / "T.csv"
-    argv = ["estimate", "--labels", f, "--noisy", "a", "b", "c", "--bootstrap", "20",
-            "--out", str(out), "--json"]  # fmt: skip
+    argv = [
+        "estimate",
+        "--labels",
+        f,
+        "--noisy",
+        "a",
+        "b",
+        "c",
+        "--bootstrap",
+        "20",
+        "--out",
+        str(out),
+        "--json",
+    ]
     assert main(argv) == 0
     d = json.loads(capsys.readouterr().out)
-    contract = ("method classes T T_low T_high prior noise_rate noise_rate_low noise_rate_high "
-                "conditions seconds annotators")  # fmt: skip
+    contract = (
+        "method classes T T_low T_high prior noise_rate noise_rate_low noise_rate_high "
+        "conditions seconds annotators"
+    )
     assert set(contract.split()) <= set(d)
     assert d["method"] == "ds" and d["classes"] == 3
     assert set(d["conditions"]["probabilities"]) == set(est.CONDITIONS)

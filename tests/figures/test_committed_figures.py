@@ -37,8 +37,9 @@ def test_committed_csv_is_what_the_code_computes(name, tmp_path):
         if want.dtype == object:
             np.testing.assert_array_equal(got, want, err_msg=key)
         else:
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True,
-                                       err_msg=key)  # fmt: skip
+            np.testing.assert_allclose(
+                got, want, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=key
+            )
 
 
 def test_committed_figure1_agrees_with_the_conditions_at_every_simulated_point():

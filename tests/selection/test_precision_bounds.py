@@ -18,8 +18,24 @@ from simulations.synthetic import generate
 from theory import noise, precision
 from theory.errors import InputError
 
-ARGV = ["train", "--dataset", "digits", "--noise", "pairwise", "--rate", "0.2", "--classes",
-        "10", "--epochs", "3", "--stage2-epochs", "1", "--cv", "0", "--json"]  # fmt: skip
+ARGV = [
+    "train",
+    "--dataset",
+    "digits",
+    "--noise",
+    "pairwise",
+    "--rate",
+    "0.2",
+    "--classes",
+    "10",
+    "--epochs",
+    "3",
+    "--stage2-epochs",
+    "1",
+    "--cv",
+    "0",
+    "--json",
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -61,8 +77,15 @@ def test_the_count_at_a_threshold_includes_the_probes_at_or_below_it():
     # training losses 1, 2, 3, 4 (class 0), one mislabelled probe at 2.5 and one at 4
     T, prior = noise.symmetric(0.5, 2), np.array([0.5, 0.5])
     noisy = np.zeros(4, np.int64)
-    b = bounds.Bounds(np.array([1.0, 2.0, 3.0, 4.0]), noisy, np.array([2.5, 4.0]),
-                                np.array([1, 1]), np.array([0, 0]), T, prior)  # fmt: skip
+    b = bounds.Bounds(
+        np.array([1.0, 2.0, 3.0, 4.0]),
+        noisy,
+        np.array([2.5, 4.0]),
+        np.array([1, 1]),
+        np.array([0, 0]),
+        T,
+        prior,
+    )
     m = bounds.mislabelled_counts(noisy, T, prior).sum()  # 2 of the 4
     for k, x in ((1, 0), (2, 0), (3, 1), (4, 2)):
         point, bound = b.union([k, 0], 0.9)
@@ -82,12 +105,20 @@ def test_a_target_no_budget_reaches_keeps_nothing_and_says_so():
     assert out["global"]["budgets"] == 0 and out["classwise"]["budgets"] == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize(("target", "level", "needle"),
-                         [(1.5, 0.9, "target precision"), (0.9, 1.5, "--confidence")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("target", "level", "needle"), [(1.5, 0.9, "target precision"), (0.9, 1.5, "--confidence")]
+)
 def test_bad_target_or_level_is_named(target, level, needle):
     T, prior = noise.symmetric(0.2, 2), np.full(2, 0.5)
-    b = bounds.Bounds(np.arange(4.0), np.array([0, 1, 0, 1]), np.array([1.0]),
-                                np.array([0]), np.array([1]), T, prior)  # fmt: skip
+    b = bounds.Bounds(
+        np.arange(4.0),
+        np.array([0, 1, 0, 1]),
+        np.array([1.0]),
+        np.array([0]),
+        np.array([1]),
+        T,
+        prior,
+    )
     with pytest.raises(InputError, match=needle):
         bounds.target_selections(b, b, T, prior, target, level)
 
@@ -110,8 +141,7 @@ def test_no_noise_means_nothing_mislabelled_and_everything_kept():
     noisy = rng.integers(0, 3, 200)
     T, prior = np.eye(3), np.full(3, 1 / 3)
     assert np.all(bounds.mislabelled_counts(noisy, T, prior) == 0)
-    b = bounds.Bounds(rng.random(200), noisy, rng.random(20), noisy[:20], noisy[:20],
-                                T, prior)  # fmt: skip
+    b = bounds.Bounds(rng.random(200), noisy, rng.random(20), noisy[:20], noisy[:20], T, prior)
     out = bounds.target_selections(b, b, T, prior, 0.99, 0.9)
     for name in ("global", "classwise", "rsl"):
         assert out[name]["precision_bound"] == 1.0, name
@@ -133,8 +163,7 @@ def draw(seed, n, probes, T, prior):
 def selections(seed, n, probes, T, prior, target, level):
     L, clean, noisy, PL, p_clean, p_noisy = draw(seed, n, probes, T, prior)
     last = bounds.Bounds(L[:, -1], noisy, PL[:, -1], p_clean, p_noisy, T, prior)
-    mean = bounds.Bounds(mean_loss(L), noisy, mean_loss(PL), p_clean, p_noisy, T,
-                                   prior)  # fmt: skip
+    mean = bounds.Bounds(mean_loss(L), noisy, mean_loss(PL), p_clean, p_noisy, T, prior)
     out = bounds.target_selections(last, mean, T, prior, target, level)
     for row in out.values():
         m = row["mask"]
@@ -155,8 +184,7 @@ def test_the_target_is_reached_as_often_as_the_level_says(level, name, target, p
     # P allows
     T, prior = noise.pairwise(0.3, 4), np.array([0.4, 0.3, 0.2, 0.1])
     draws = 150
-    runs = [selections(s, 3_000, probes, T, prior, target, level)[0][name]
-            for s in range(draws)]  # fmt: skip
+    runs = [selections(s, 3_000, probes, T, prior, target, level)[0][name] for s in range(draws)]
     kept = [r for r in runs if r["observed"] is not None]
     assert len(kept) >= 0.95 * draws
     reached = np.mean([r["observed"] >= target for r in kept])
@@ -178,8 +206,10 @@ def test_per_class_and_rsl_scale_their_own_budgets():
     T, prior = noise.pairwise(0.3, 4), np.array([0.4, 0.3, 0.2, 0.1])
     out, noisy = selections(1, 4_000, 400, T, prior, 0.9, 0.9)
     sizes = np.bincount(noisy, minlength=4)
-    for name, shares in (("classwise", precision.oracle_fractions(T, prior)),
-                         ("rsl", precision.rsl_fractions(T, prior))):  # fmt: skip
+    for name, shares in (
+        ("classwise", precision.oracle_fractions(T, prior)),
+        ("rsl", precision.rsl_fractions(T, prior)),
+    ):
         ks = np.array(out[name]["budgets"])
         assert out[name]["mask"].sum() == ks.sum() and np.all(ks <= sizes)
         # one factor for every class: the kept shares are proportional to the criterion's own
@@ -195,8 +225,7 @@ def test_global_bound_of_a_fixed_budget_is_the_curve_at_that_budget():
     point, bound = b.global_curves(0.9)
     got = bounds.global_bound(b, 1_400, 0.9)
     assert got == {"predicted_precision": point[1_399], "precision_bound": bound[1_399]}
-    assert bounds.global_bound(b, 0, 0.9) == {"predicted_precision": None,
-                                                        "precision_bound": None}  # fmt: skip
+    assert bounds.global_bound(b, 0, 0.9) == {"predicted_precision": None, "precision_bound": None}
     # the point estimate counts the mislabelled probes below the 1,400th loss
     wrong = PL[p_clean != p_noisy, -1]
     t = np.sort(L[:, -1])[1_399]
@@ -233,16 +262,31 @@ def test_a_selection_is_counted_as_its_budgets_are():
 
 
 def test_train_confidence(capsys, tmp_path):
-    argv = [*ARGV, "--out", str(tmp_path), "--probes", "0.5", "--keep", "target:0.8",
-            "--confidence", "0.7"]  # fmt: skip
+    argv = [
+        *ARGV,
+        "--out",
+        str(tmp_path),
+        "--probes",
+        "0.5",
+        "--keep",
+        "target:0.8",
+        "--confidence",
+        "0.7",
+    ]
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
     t = r["target"]
     assert t["confidence"] == 0.7 and t["laws"] == "probe counts"
     for name in ("global", "classwise", "rsl", "coteaching_rule"):
         c = t["criteria"][name]
-        assert {"predicted_precision", "precision_bound", "observed_precision",
-                "observed_recall", "selected", "budgets"} <= set(c), name  # fmt: skip
+        assert {
+            "predicted_precision",
+            "precision_bound",
+            "observed_precision",
+            "observed_recall",
+            "selected",
+            "budgets",
+        } <= set(c), name
         if c["selected"] and name != "coteaching_rule":
             assert c["precision_bound"] >= 0.8 - 1e-12
             assert c["predicted_precision"] >= c["precision_bound"]
@@ -251,8 +295,10 @@ def test_train_confidence(capsys, tmp_path):
         c = r["criteria"][name]
         for v in ("single_epoch", "mean_loss"):
             assert c[f"predicted_precision_counts_{v}"] >= c[f"precision_bound_{v}"], name
-        assert c["precision_bound"] == c["precision_bound_mean_loss" if name == "rsl"
-                                         else "precision_bound_single_epoch"]  # fmt: skip
+        assert (
+            c["precision_bound"]
+            == c["precision_bound_mean_loss" if name == "rsl" else "precision_bound_single_epoch"]
+        )
     assert "predicted_precision_counts" not in r["criteria"]["gmm"]
     text = [a for a in argv if a != "--json"] + ["--no-progress"]
     assert main(text) == 0

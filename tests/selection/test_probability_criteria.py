@@ -23,8 +23,10 @@ def confident_by_definition(probs, labels):
     not its label; a sample with no such class stays."""
     n, c = probs.shape
     # thresholds as float32, the resolution of the probabilities they are compared with
-    t = [np.float32(np.mean([float(probs[i, j]) for i in range(n) if labels[i] == j]))
-         for j in range(c)]  # fmt: skip
+    t = [
+        np.float32(np.mean([float(probs[i, j]) for i in range(n) if labels[i] == j]))
+        for j in range(c)
+    ]
     keep = []
     for i in range(n):
         confident = [k for k in range(c) if probs[i, k] >= t[k]]
@@ -38,12 +40,15 @@ def confident_by_definition(probs, labels):
 
 def test_the_paper_rule_on_rows_where_it_differs_from_argmax():
     t = np.array([0.7, 0.4, 0.1], dtype=np.float32)
-    probs = np.array([
-        [0.50, 0.45, 0.05],  # label 0 = argmax, below t_0; class 1 clears t_1: dropped
-        [0.45, 0.41, 0.14],  # label 1; argmax 0 is not confident, 1 and 2 are: 1 wins, kept
-        [0.80, 0.15, 0.05],  # label 1; class 0 is confident and most probable: dropped
-        [0.30, 0.30, 0.40],  # label 2; no class but 2 clears its threshold: kept
-    ], dtype=np.float32)  # fmt: skip
+    probs = np.array(
+        [
+            [0.50, 0.45, 0.05],  # label 0 = argmax, below t_0; class 1 clears t_1: dropped
+            [0.45, 0.41, 0.14],  # label 1; argmax 0 is not confident, 1 and 2 are: 1 wins, kept
+            [0.80, 0.15, 0.05],  # label 1; class 0 is confident and most probable: dropped
+            [0.30, 0.30, 0.40],  # label 2; no class but 2 clears its threshold: kept
+        ],
+        dtype=np.float32,
+    )
     labels = np.array([0, 1, 1, 2])
     kept = rules.select_confident(probs, labels, thresholds=t)
     np.testing.assert_array_equal(kept, [False, True, False, True])
@@ -62,8 +67,11 @@ def test_cleanlab_criterion_is_find_label_issues_with_its_defaults():
     assert (kept != rules.select_confident(probs, labels)).any()
 
 
-@given(st.integers(2, 4).flatmap(lambda c: arrays(
-    np.float64, (24, c), elements=st.floats(0.015625, 1.0, width=32))))  # fmt: skip
+@given(
+    st.integers(2, 4).flatmap(
+        lambda c: arrays(np.float64, (24, c), elements=st.floats(0.015625, 1.0, width=32))
+    )
+)
 def test_the_paper_rule_matches_its_definition(raw):
     probs = (raw / raw.sum(axis=1, keepdims=True)).astype(np.float32)
     labels = np.arange(probs.shape[0]) % probs.shape[1]  # every class observed
@@ -87,8 +95,24 @@ def test_model_outputs_are_one_draw_for_a_seed_sequence():
 
 @pytest.mark.parametrize("model", ["bayes", "perturbed", "overlap"])
 def test_simulate_cleanlab_agrees_with_find_label_issues(capsys, model):
-    argv = ["simulate", "--noise", "pairwise", "--rate", "0.4", "--classes", "4", "--n", "6000",
-            "--model", model, "--epsilon", "0.3", "--separation", "1.5", "--json"]  # fmt: skip
+    argv = [
+        "simulate",
+        "--noise",
+        "pairwise",
+        "--rate",
+        "0.4",
+        "--classes",
+        "4",
+        "--n",
+        "6000",
+        "--model",
+        model,
+        "--epsilon",
+        "0.3",
+        "--separation",
+        "1.5",
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)["criteria"]
     assert out["cleanlab"]["agreement_with_cleanlab"] == 1.0

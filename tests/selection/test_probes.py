@@ -50,14 +50,14 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
     T, prior = PAIRWISE, PRIOR
     (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
     empty = [[None] * 4 for _ in range(4)]
-    pred, counts = probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy,
-                                                   prior, T, b)  # fmt: skip
+    pred, counts = probe_predictions(P, p_clean, p_noisy, (empty, empty), noisy, prior, T, b)
     kept = rules.select_per_class(L[:, -1], noisy, b.classwise)
     observed = float((clean[kept] == noisy[kept]).mean())
     assert pred["single"]["classwise"] == pytest.approx(observed, abs=0.01)
     kept = rules.select_per_class(recorded.mean_loss(L), noisy, b.rsl)
-    assert pred["mean"]["rsl"] == pytest.approx(float((clean[kept] == noisy[kept]).mean()),
-                                                abs=0.01)  # fmt: skip
+    assert pred["mean"]["rsl"] == pytest.approx(
+        float((clean[kept] == noisy[kept]).mean()), abs=0.01
+    )
     # the counts are the probes' cells, zero where T cannot put a sample
     want = [[int(((p_clean == i) & (p_noisy == j)).sum()) for j in range(4)] for i in range(4)]
     assert counts == want and counts[0][2] == 0
@@ -70,9 +70,11 @@ def test_probe_counts_predict_the_training_sets_precision(seed):
     (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
     got = recorded.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
     for key, scores in (("counts_single", L[:, -1]), ("counts_mean", recorded.mean_loss(L))):
-        kept = {"global": rules.select_global(scores, int(b.classwise.sum())),
-                "classwise": rules.select_per_class(scores, noisy, b.classwise),
-                "rsl": rules.select_per_class(scores, noisy, b.rsl)}  # fmt: skip
+        kept = {
+            "global": rules.select_global(scores, int(b.classwise.sum())),
+            "classwise": rules.select_per_class(scores, noisy, b.classwise),
+            "rsl": rules.select_per_class(scores, noisy, b.rsl),
+        }
         for name, mask in kept.items():
             point, bound = got[key][name]
             assert bound is None
@@ -88,11 +90,9 @@ def test_an_empty_probe_cell_takes_the_validation_law():
     b = Budgets(np.full(3, 500), np.full(3, 500), "x")
     far = recorded.losses.Empirical([50.0])  # a law no probe could give
     fill = [[far] * 3 for _ in range(3)]
-    with_fill, counts = probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy,
-                                                        prior, T, b)  # fmt: skip
+    with_fill, counts = probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy, prior, T, b)
     none = [[None] * 3 for _ in range(3)]
-    without, _ = probe_predictions(P, p_clean, p_noisy, (none, none), noisy, prior,
-                                                 T, b)  # fmt: skip
+    without, _ = probe_predictions(P, p_clean, p_noisy, (none, none), noisy, prior, T, b)
     assert counts[0][1] == 0
     # a noisy cell pushed far out is never selected: observed class 1 looks cleaner with it
     assert with_fill["single"]["classwise"] > without["single"]["classwise"]
@@ -185,8 +185,13 @@ def test_train_keep_target(capsys, tmp_path):
     is_clean = z["clean"] == z["noisy"]
     for name in ("global", "classwise", "rsl"):
         c = t["criteria"][name]
-        assert {"predicted_precision", "observed_precision", "observed_recall", "selected",
-                "budgets"} <= set(c)  # fmt: skip
+        assert {
+            "predicted_precision",
+            "observed_precision",
+            "observed_recall",
+            "selected",
+            "budgets",
+        } <= set(c)
         kept_clean = c["observed_precision"] * c["selected"]
         assert c["observed_recall"] == pytest.approx(kept_clean / is_clean.sum())
         # stage 2 trains a fresh network on exactly this selection
@@ -221,11 +226,24 @@ def test_stage2_trains_on_each_target_selection_that_keeps_something():
 
 def test_seeds_combine_only_the_arms_every_seed_trained():
     def run(seed, arms):
-        acc = {a: {"last": 0.8 + seed / 100, "best_val": 0.8, "train_size": 10.0,
-                   "train_precision": 0.9} for a in arms}  # fmt: skip
-        return {"seed": seed, "warnings": [], "noise_rate": 0.2, "realised_noise_rate": 0.2,
-                "criteria": {"global": {"observed_precision": 0.9}}, "test_accuracy": acc,
-                "loss_matrix": f"seed-{seed}"}  # fmt: skip
+        acc = {
+            a: {
+                "last": 0.8 + seed / 100,
+                "best_val": 0.8,
+                "train_size": 10.0,
+                "train_precision": 0.9,
+            }
+            for a in arms
+        }
+        return {
+            "seed": seed,
+            "warnings": [],
+            "noise_rate": 0.2,
+            "realised_noise_rate": 0.2,
+            "criteria": {"global": {"observed_precision": 0.9}},
+            "test_accuracy": acc,
+            "loss_matrix": f"seed-{seed}",
+        }
 
     # seed 1's target selection for RSL kept nothing, so it has no target_rsl arm
     record = pipeline.combine([run(0, ["ce_all", "target_rsl"]), run(1, ["ce_all"])])
@@ -237,12 +255,22 @@ def test_seeds_combine_only_the_arms_every_seed_trained():
 def test_an_empty_target_selection_is_named_only_where_stage_2_runs(stage2, tmp_path):
     # at 0.9999 after 3 epochs some criterion keeps nothing; without stage 2 there is no arm
     # to leave out, so no warning
-    cfg = pipeline.TrainConfig(T=noise.pairwise(0.4, 10), epochs=3, stage2_epochs=1, cv=0,
-                               keep="target:0.9999", stage2=stage2, progress=False,
-                               out=str(tmp_path))  # fmt: skip
+    cfg = pipeline.TrainConfig(
+        T=noise.pairwise(0.4, 10),
+        epochs=3,
+        stage2_epochs=1,
+        cv=0,
+        keep="target:0.9999",
+        stage2=stage2,
+        progress=False,
+        out=str(tmp_path),
+    )
     r = pipeline.run_training(cfg)
-    empty = [n for n, c in r["target"]["criteria"].items()
-             if n != "coteaching_rule" and not c["selected"]]  # fmt: skip
+    empty = [
+        n
+        for n, c in r["target"]["criteria"].items()
+        if n != "coteaching_rule" and not c["selected"]
+    ]
     assert empty
     named = [w for w in r["warnings"] if "so stage 2 has no target_" in w]
     assert len(named) == (len(empty) if stage2 else 0)

@@ -143,8 +143,9 @@ def test_truncated_mean_is_the_integral():
 
 
 def test_no_noise_limits_give_the_identity():
-    laws = theory_instance.overlap_laws(3, "margin", {"threshold": np.inf}, separation=2.0,
-                                        points=1024)  # fmt: skip
+    laws = theory_instance.overlap_laws(
+        3, "margin", {"threshold": np.inf}, separation=2.0, points=1024
+    )
     np.testing.assert_array_equal(laws.T_bar, np.eye(3))
     assert laws.non_dominant_share == 0.0
     assert all(laws.laws[i][j] is None for i in range(3) for j in range(3) if i != j)
@@ -167,8 +168,18 @@ GRID = [
 
 @pytest.mark.parametrize(("name", "rate", "sep", "c"), GRID)
 def test_predictions_follow_simulation_under_instance_noise(name, rate, sep, c):
-    out = simulate(Setting(T=np.eye(c), model="overlap", separation=sep, noise=name, rate=rate,
-                           n=N, seed=2, cleanlab=False))  # fmt: skip
+    out = simulate(
+        Setting(
+            T=np.eye(c),
+            model="overlap",
+            separation=sep,
+            noise=name,
+            rate=rate,
+            n=N,
+            seed=2,
+            cleanlab=False,
+        )
+    )
     s = out["setting"]
     assert abs(s["realised_noise_rate"] - rate) <= (0.005 if name != "part-dependent" else 0.02)
     # each realised row is a multinomial share of about N / c samples: 4.5 standard errors
@@ -182,8 +193,20 @@ def test_predictions_follow_simulation_under_instance_noise(name, rate, sep, c):
 
 
 def test_cli_contract_and_bad_input(capsys):
-    argv = ["simulate", "--noise", "margin", "--rate", "0.3", "--classes", "3", "--model",
-            "overlap", "--n", "5000", "--json"]  # fmt: skip
+    argv = [
+        "simulate",
+        "--noise",
+        "margin",
+        "--rate",
+        "0.3",
+        "--classes",
+        "3",
+        "--model",
+        "overlap",
+        "--n",
+        "5000",
+        "--json",
+    ]
     assert main(argv) == 0
     s = json.loads(capsys.readouterr().out)["setting"]
     assert np.shape(s["T_bar"]) == (3, 3) and s["realised_noise_rate"] == pytest.approx(0.3)
@@ -211,8 +234,21 @@ def test_sweep_cells_take_instance_noise():
 
 
 def test_train_records_t_bar_and_flip_probabilities(tmp_path, capsys):
-    argv = ["train", "--noise", "part-dependent", "--rate", "0.3", "--epochs", "2", "--cv", "2",
-            "--no-progress", "--out", str(tmp_path), "--json"]  # fmt: skip
+    argv = [
+        "train",
+        "--noise",
+        "part-dependent",
+        "--rate",
+        "0.3",
+        "--epochs",
+        "2",
+        "--cv",
+        "2",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+        "--json",
+    ]
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
     T_bar = np.array(r["T_bar"])

@@ -35,15 +35,21 @@ def test_keep_target_parses_and_refuses_bad_precisions():
 
 @pytest.mark.parametrize(
     ("family", "model", "extra"),
-    [("symmetric", "perturbed", {"epsilon": 0.3}), ("pairwise", "overlap", {"separation": 2.0}),
-     ("pairwise", "bayes", {})],
-)  # fmt: skip
+    [
+        ("symmetric", "perturbed", {"epsilon": 0.3}),
+        ("pairwise", "overlap", {"separation": 2.0}),
+        ("pairwise", "bayes", {}),
+    ],
+)
 def test_target_budgets_keep_their_promise(family, model, extra):
     T = noise.named(family, 0.45, 10)
     kept = {}
     for target in (0.9, 0.95):
-        out = simulate(Setting(T=T, model=model, n=30_000, keep=f"target:{target}", seed=3,
-                               cleanlab=False, **extra))  # fmt: skip
+        out = simulate(
+            Setting(
+                T=T, model=model, n=30_000, keep=f"target:{target}", seed=3, cleanlab=False, **extra
+            )
+        )
         for name in ("global", "classwise", "rsl"):
             row = out["criteria"][name]
             if row["selected"]:
@@ -112,8 +118,9 @@ def test_a_class_nobody_is_labelled_keeps_nothing():
     precision_=st.floats(0.0, 1.0),
 )
 def test_kept_at_precision_is_the_longest_prefix_that_clean(losses, data, precision_):
-    is_clean = np.array(data.draw(st.lists(st.booleans(), min_size=len(losses),
-                                           max_size=len(losses))))  # fmt: skip
+    is_clean = np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(losses), max_size=len(losses)))
+    )
     order = np.argsort(np.asarray(losses, dtype=float), kind="stable")
     best = 0
     for k in range(1, len(losses) + 1):  # the naive loop: every prefix of the ranking
@@ -124,8 +131,9 @@ def test_kept_at_precision_is_the_longest_prefix_that_clean(losses, data, precis
 
 def test_a_target_sits_beside_coteaching_on_the_same_losses():
     T = noise.named("pairwise", 0.4, 10)
-    s = Setting(T=T, model="overlap", separation=2.0, n=20_000, keep="target:0.95", seed=5,
-                cleanlab=False)  # fmt: skip
+    s = Setting(
+        T=T, model="overlap", separation=2.0, n=20_000, keep="target:0.95", seed=5, cleanlab=False
+    )
     out = simulate(s)["criteria"]
     rule = out["coteaching_rule"]
     assert rule["budgets"] == rule["selected"] == 12_000  # keeps 1 - 0.4 of 20,000

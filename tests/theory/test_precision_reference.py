@@ -74,8 +74,12 @@ def reference_em(x, w, iters=10, tol=1e-2, reg=5e-4):
         if step == iters:
             break
         dens = np.stack(
-            [pi[k] * np.exp(-0.5 * (x - mu[k]) ** 2 / var[k]) / np.sqrt(2 * np.pi * var[k])
-             for k in range(2)], 1)  # fmt: skip
+            [
+                pi[k] * np.exp(-0.5 * (x - mu[k]) ** 2 / var[k]) / np.sqrt(2 * np.pi * var[k])
+                for k in range(2)
+            ],
+            1,
+        )
         ll = float(w @ np.log(dens.sum(1)))
         resp = dens / dens.sum(1, keepdims=True)
         if abs(ll - prev) < tol:
@@ -282,8 +286,14 @@ def test_predict_all_defaults_and_the_epoch_mean():
     p = np.array([0.5, 0.3, 0.2])
     f = precision.oracle_fractions(T, p)
     plain = precision.predict_all(T, p, fractions=f, n=1000)
-    defaults = {"epsilon": 0.0, "separation": 1.0, "alpha": 1.0, "sigma": 0.0, "rho": 0.0,
-                "epochs": 1}  # fmt: skip
+    defaults = {
+        "epsilon": 0.0,
+        "separation": 1.0,
+        "alpha": 1.0,
+        "sigma": 0.0,
+        "rho": 0.0,
+        "epochs": 1,
+    }
     explicit = precision.predict_all(T, p, "bayes", fractions=f, n=1000, **defaults)
     assert set(plain) == {"global", "classwise", "rsl", "gmm", "confident", "cleanlab"}
     for k in plain:

@@ -15,10 +15,14 @@ from theory import noise, precision, probability
 
 @pytest.mark.parametrize(
     ("family", "model", "extra"),
-    [("symmetric", "perturbed", {"epsilon": 0.3}), ("pairwise", "perturbed", {"epsilon": 0.1}),
-     ("symmetric", "overlap", {"separation": 1.5}), ("pairwise", "overlap", {"separation": 3.0}),
-     ("pairwise", "overlap", {"separation": 2.0, "prior": [0.4, 0.3, 0.1, 0.1, 0.1]})],
-)  # fmt: skip
+    [
+        ("symmetric", "perturbed", {"epsilon": 0.3}),
+        ("pairwise", "perturbed", {"epsilon": 0.1}),
+        ("symmetric", "overlap", {"separation": 1.5}),
+        ("pairwise", "overlap", {"separation": 3.0}),
+        ("pairwise", "overlap", {"separation": 2.0, "prior": [0.4, 0.3, 0.1, 0.1, 0.1]}),
+    ],
+)
 def test_confident_prediction_follows_its_rule_on_samples(family, model, extra):
     extra = dict(extra)
     c = len(extra.get("prior", [0] * 10))
@@ -32,12 +36,14 @@ def test_confident_prediction_follows_its_rule_on_samples(family, model, extra):
 
 @pytest.mark.parametrize(
     ("T", "p"),
-    [(noise.named("pairwise", 0.3, 4), [0.4, 0.3, 0.2, 0.1]),
-     # row 2 reaches none of the thresholds: it keeps every cell
-     ([[0.7, 0.0, 0.3], [0.0, 0.7, 0.3], [0.45, 0.45, 0.1]], [1 / 3] * 3),
-     # nothing is labelled 1: its threshold is infinite
-     ([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]], [0.5, 0.2, 0.3])],
-)  # fmt: skip
+    [
+        (noise.named("pairwise", 0.3, 4), [0.4, 0.3, 0.2, 0.1]),
+        # row 2 reaches none of the thresholds: it keeps every cell
+        ([[0.7, 0.0, 0.3], [0.0, 0.7, 0.3], [0.45, 0.45, 0.1]], [1 / 3] * 3),
+        # nothing is labelled 1: its threshold is infinite
+        ([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]], [0.5, 0.2, 0.3]),
+    ],
+)
 def test_points_rule_reduces_to_the_bayes_rule(T, p):
     # one point per class at g = T[i] is g*: the general rule must give the g* prediction
     T, p = np.asarray(T, dtype=float), np.asarray(p)
@@ -79,10 +85,15 @@ def _samples_as_points(probs, clean, noisy, c):
     return pts, p
 
 
-@pytest.mark.parametrize(("family", "prior", "concentration", "seed"),
-                         [("pairwise", [0.25] * 4, 1.0, 0), ("symmetric", [0.2] * 5, 1.0, 1),
-                          ("structured", [0.1] * 10, 1.0, 2),
-                          ("pairwise", [0.7, 0.2, 0.1], 0.3, 3)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("family", "prior", "concentration", "seed"),
+    [
+        ("pairwise", [0.25] * 4, 1.0, 0),
+        ("symmetric", [0.2] * 5, 1.0, 1),
+        ("structured", [0.1] * 10, 1.0, 2),
+        ("pairwise", [0.7, 0.2, 0.1], 0.3, 3),
+    ],
+)
 def test_cleanlab_rule_on_points_is_cleanlab_on_the_same_samples(
     family, prior, concentration, seed
 ):
@@ -110,10 +121,14 @@ def test_cleanlab_rule_on_points_is_cleanlab_on_the_same_samples(
 
 @pytest.mark.parametrize(
     ("family", "model", "extra"),
-    [("pairwise", "bayes", {}), ("symmetric", "perturbed", {"epsilon": 0.3}),
-     ("pairwise", "perturbed", {"epsilon": 0.1}), ("pairwise", "overlap", {"separation": 2.0}),
-     ("symmetric", "overlap", {"separation": 1.5, "prior": [0.4, 0.3, 0.1, 0.1, 0.1]})],
-)  # fmt: skip
+    [
+        ("pairwise", "bayes", {}),
+        ("symmetric", "perturbed", {"epsilon": 0.3}),
+        ("pairwise", "perturbed", {"epsilon": 0.1}),
+        ("pairwise", "overlap", {"separation": 2.0}),
+        ("symmetric", "overlap", {"separation": 1.5, "prior": [0.4, 0.3, 0.1, 0.1, 0.1]}),
+    ],
+)
 def test_cleanlab_prediction_follows_cleanlab_on_samples(family, model, extra):
     pytest.importorskip("cleanlab")
     extra = dict(extra)
@@ -160,8 +175,18 @@ def test_top_mass_with_ties_is_the_full_stable_sort(seed, values, need):
 @pytest.mark.parametrize("recipe", ["part-dependent", "pmd-1", "margin"])
 def test_cleanlab_prediction_follows_cleanlab_under_instance_noise(recipe):
     pytest.importorskip("cleanlab")
-    out = simulate(Setting(T=np.eye(5), model="overlap", separation=3.0, noise=recipe, rate=0.3,
-                           n=50_000, seed=2, cleanlab=True))  # fmt: skip
+    out = simulate(
+        Setting(
+            T=np.eye(5),
+            model="overlap",
+            separation=3.0,
+            noise=recipe,
+            rate=0.3,
+            n=50_000,
+            seed=2,
+            cleanlab=True,
+        )
+    )
     for name in ("confident", "cleanlab"):
         row = out["criteria"][name]
         assert row["predicted_precision"] is not None

@@ -260,16 +260,18 @@ def test_instance_laws_follow_the_prior_and_their_rule_size():
     W = np.random.default_rng(0).standard_normal((3, 3, 3))
     params = {"W": W, "rate": 0.3, "sd": 0.1}
     flat = instance.overlap_laws(3, "margin", {"threshold": 0.2}, separation=2.0, points=512)
-    tilted = instance.overlap_laws(3, "margin", {"threshold": 0.2}, separation=2.0,
-                                   prior=[0.6, 0.3, 0.1], points=512)  # fmt: skip
+    tilted = instance.overlap_laws(
+        3, "margin", {"threshold": 0.2}, separation=2.0, prior=[0.6, 0.3, 0.1], points=512
+    )
     assert np.abs(flat.T_bar - tilted.T_bar).max() > 0.01
     assert len(flat.points[0][0]) == 512
     laws = instance.overlap_laws(3, "part-dependent", params, separation=2.0, points=256)
     assert not any(isinstance(law, Smoothed) for row in laws.laws for law in row)
     # every cell that receives mass has a law, however little: at a flip rate of 1e-3 a
     # cell's flip probabilities sum to well under 1 over the 256 points
-    rare = instance.overlap_laws(3, "part-dependent", params | {"rate": 1e-3, "sd": 1e-4},
-                                 separation=2.0, points=256)  # fmt: skip
+    rare = instance.overlap_laws(
+        3, "part-dependent", params | {"rate": 1e-3, "sd": 1e-4}, separation=2.0, points=256
+    )
     for one in (laws, rare):
         for i in range(3):
             for j in range(3):

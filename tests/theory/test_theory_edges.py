@@ -96,8 +96,9 @@ def test_break_epsilon_is_zero_at_a_tied_column():
 
 
 def _prec(T, p, eps, alpha, criterion):
-    laws = losses.cell_laws(T, "perturbed" if eps > 0 else "bayes", epsilon=eps, alpha=alpha,
-                            prior=p)  # fmt: skip
+    laws = losses.cell_laws(
+        T, "perturbed" if eps > 0 else "bayes", epsilon=eps, alpha=alpha, prior=p
+    )
     f = precision.oracle_fractions(T, p)
     if criterion == "classwise":
         return precision.per_class(laws, T, p, f).precision
@@ -132,13 +133,15 @@ def test_precision_vs_separation_is_predict_all_on_the_overlap_model():
     p = np.array([0.5, 0.3, 0.2])
     got = regions.precision_vs_separation(T, [1.0, 2.0], p, keep=0.6)
     for k, s in enumerate([1.0, 2.0]):
-        want = precision.predict_all(T, p, "overlap", fractions=np.full(3, 0.6), n=100_000,
-                                     separation=s)  # fmt: skip
+        want = precision.predict_all(
+            T, p, "overlap", fractions=np.full(3, 0.6), n=100_000, separation=s
+        )
         for name in ("global", "classwise", "rsl"):
             assert got[name][k] == pytest.approx(want[name].precision, abs=1e-12)
     oracle = regions.precision_vs_separation(T, [2.0], p)
-    want = precision.predict_all(T, p, "overlap", fractions=precision.oracle_fractions(T, p),
-                                 n=100_000, separation=2.0)  # fmt: skip
+    want = precision.predict_all(
+        T, p, "overlap", fractions=precision.oracle_fractions(T, p), n=100_000, separation=2.0
+    )
     assert oracle["classwise"][0] == pytest.approx(want["classwise"].precision, abs=1e-12)
 
 

@@ -17,10 +17,23 @@ def test_a_float_tie_is_a_tie():
     float_tie = regions.two_class(0.9249999999999999, 0.075)  # identical rows, up to a bit
     exact_tie = regions.two_class(0.925, 0.075)
     assert 0 < float_tie[1, 1] - float_tie[0, 1] < TIE
-    for check in (conditions.column_dominant, conditions.row_dominant,
-                  conditions.globally_separable, claims.lemma2_holds):  # fmt: skip
+    for check in (
+        conditions.column_dominant,
+        conditions.row_dominant,
+        conditions.globally_separable,
+        claims.lemma2_holds,
+    ):
         assert check(float_tie) == check(exact_tie) is False, check.__name__
     assert not claims.theorem1_ordering(float_tie, 1)
+
+
+VERDICTS = (
+    "row_dominant",
+    "column_dominant",
+    "diagonally_dominant",
+    "globally_separable",
+    "cleanlab_valid",
+)
 
 
 @given(st.floats(0.05, 0.95), st.integers(0, 4))
@@ -32,21 +45,21 @@ def test_verdicts_do_not_depend_on_the_last_bits(a, bits):
     nudged[1, 0] = 1.0 - nudged[1, 1]
     want = conditions.report(T).to_dict()
     got = conditions.report(nudged).to_dict()
-    for key in ("row_dominant", "column_dominant", "diagonally_dominant", "globally_separable",
-                "cleanlab_valid"):  # fmt: skip
+    for key in VERDICTS:
         assert got[key] == want[key] is False, key
 
 
 def test_check_json_is_the_same_for_a_float_tie_and_an_exact_tie(capsys, tmp_path):
     out = {}
-    for name, T in (("float", regions.two_class(0.9249999999999999, 0.075)),
-                    ("exact", regions.two_class(0.925, 0.075))):  # fmt: skip
+    for name, T in (
+        ("float", regions.two_class(0.9249999999999999, 0.075)),
+        ("exact", regions.two_class(0.925, 0.075)),
+    ):
         path = tmp_path / f"{name}.npy"
         np.save(path, T)
         assert main(["check", "--matrix", str(path), "--json"]) == 0
         out[name] = json.loads(capsys.readouterr().out)
-    for key in ("row_dominant", "column_dominant", "diagonally_dominant", "globally_separable",
-                "cleanlab_valid", "classes_failing_row", "classes_failing_column"):  # fmt: skip
+    for key in (*VERDICTS, "classes_failing_row", "classes_failing_column"):
         assert out["float"][key] == out["exact"][key], key
     assert "epsilon_star_flipping" in out["exact"]
 

@@ -17,9 +17,27 @@ from theory.errors import InputError  # noqa: E402
 
 
 def run(capsys, tmp_path, *extra, dataset="digits", epochs="3", stage2="2"):
-    argv = ["train", "--dataset", dataset, "--noise", "pairwise", "--rate", "0.3",
-            "--classes", "10", "--epochs", epochs, "--stage2-epochs", stage2, "--cv", "2",
-            "--out", str(tmp_path), "--json", *extra]  # fmt: skip
+    argv = [
+        "train",
+        "--dataset",
+        dataset,
+        "--noise",
+        "pairwise",
+        "--rate",
+        "0.3",
+        "--classes",
+        "10",
+        "--epochs",
+        epochs,
+        "--stage2-epochs",
+        stage2,
+        "--cv",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--json",
+        *extra,
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     return json.loads(captured.out), captured.err
@@ -118,10 +136,12 @@ def test_coteaching_keeps_the_forget_rate_it_was_given():
     class Prep:
         clean, noisy = labels, labels
 
-    none = coteaching("mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.0, ramp=2,
-                         prep=Prep, progress=False)  # fmt: skip
-    half = coteaching("mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.5, ramp=2,
-                         prep=Prep, progress=False)  # fmt: skip
+    none = coteaching(
+        "mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.0, ramp=2, prep=Prep, progress=False
+    )
+    half = coteaching(
+        "mlp", t, Recipe(epochs=3), seed=0, forget_rate=0.5, ramp=2, prep=Prep, progress=False
+    )
     assert none["train_size"] == n
     # after the ramp each batch of 32 keeps int(0.5 * 32) = 16
     assert half["train_size"] == n // 2 and half["forget_rate"] == 0.5
@@ -137,10 +157,16 @@ def test_rsl_budget_rules():
     np.testing.assert_array_equal(authors.rsl, want)
     balanced = pipeline.budgets(noisy, prior, T, "balanced")
     assert balanced.rsl_rule == "balanced" and not np.array_equal(balanced.rsl, authors.rsl)
-    pick = {name: pipeline.TrainConfig(T=T, noise=name).rsl_rule for name in
-            ("uniform", "pairwise", "symmetric", None)}  # fmt: skip
-    assert pick == {"uniform": "authors", "pairwise": "authors", "symmetric": "balanced",
-                    None: "balanced"}  # fmt: skip
+    pick = {
+        name: pipeline.TrainConfig(T=T, noise=name).rsl_rule
+        for name in ("uniform", "pairwise", "symmetric", None)
+    }
+    assert pick == {
+        "uniform": "authors",
+        "pairwise": "authors",
+        "symmetric": "balanced",
+        None: "balanced",
+    }
 
 
 @pytest.mark.slow

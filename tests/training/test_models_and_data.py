@@ -34,9 +34,28 @@ def datasets(tmp_path):
 @pytest.mark.parametrize("model", ["auto", "mlp", "cnn", "resnet"])
 def test_every_model_on_every_data_shape(model, tmp_path, capsys):
     for name, (spec, is_image) in datasets(tmp_path).items():
-        argv = ["train", "--dataset", spec, "--noise", "symmetric", "--rate", "0.2",
-                "--classes", "10", "--epochs", "1", "--stage2-epochs", "1", "--cv", "0",
-                "--model", model, "--out", str(tmp_path / name / model), "--json"]  # fmt: skip
+        argv = [
+            "train",
+            "--dataset",
+            spec,
+            "--noise",
+            "symmetric",
+            "--rate",
+            "0.2",
+            "--classes",
+            "10",
+            "--epochs",
+            "1",
+            "--stage2-epochs",
+            "1",
+            "--cv",
+            "0",
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / name / model),
+            "--json",
+        ]
         if name == "digits":
             argv += ["--train-fraction", "0.1"]
         code = main(argv)

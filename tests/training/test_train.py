@@ -206,8 +206,14 @@ def test_cuda_request_without_cuda(capsys, tmp_path):
 def test_the_record_names_the_recipe_and_times_the_recording(capsys, tmp_path):
     threads = torch.get_num_threads()
     r = train_json(capsys, tmp_path, "--batch", "64", "--threads", "1")
-    assert r["recipe"] == {"model": "mlp", "batch": 64, "epochs": 3, "stage2_epochs": 2,
-                           "record": "pass", "threads": 1}  # fmt: skip
+    assert r["recipe"] == {
+        "model": "mlp",
+        "batch": 64,
+        "epochs": 3,
+        "stage2_epochs": 2,
+        "record": "pass",
+        "threads": 1,
+    }
     assert torch.get_num_threads() == threads  # the run gave the thread count back
     t = r["timing"]
     assert 0 < t["record_s"] < t["epoch_s"] and t["eval_s"] > 0
@@ -231,15 +237,24 @@ def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
             still,
             seed=0,
             record=mode,
-        )  # fmt: skip
+        )
         for mode in ("pass", "eval")
     }
     np.testing.assert_allclose(fits["pass"].losses, fits["eval"].losses, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fits["pass"].outputs, fits["eval"].outputs, rtol=1e-5, atol=1e-6)
     # once the weights move, the training pass sees each sample before its batch's step
     moving = loop.Recipe(epochs=2, batch=16, lr=0.5)
-    a, b = (loop.fit(loop.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")), X, y, moving, seed=0,
-                   record=mode) for mode in ("pass", "eval"))  # fmt: skip
+    a, b = (
+        loop.fit(
+            loop.fresh_model("mlp", (6,), 3, 0, torch.device("cpu")),
+            X,
+            y,
+            moving,
+            seed=0,
+            record=mode,
+        )
+        for mode in ("pass", "eval")
+    )
     assert a.losses[:, -1].mean() > b.losses[:, -1].mean()
 
 
