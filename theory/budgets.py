@@ -54,7 +54,19 @@ class TargetBudgets:
     rsl: np.ndarray  # share of each observed class
 
     def counts(self, sizes) -> tuple[np.ndarray, int, np.ndarray]:
-        """(per-class, global, RSL) sample budgets for observed classes of ``sizes`` samples."""
+        """(per-class, global, RSL) sample budgets for observed classes of ``sizes`` samples.
+
+        Parameters
+        ----------
+        sizes : array_like
+            ``(c,)`` int: how many samples carry each observed label.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, int, numpy.ndarray)
+            ``(c,)`` int64 per-class budgets, the global budget, ``(c,)`` int64 RSL budgets,
+            each rounded by ``share_count``.
+        """
         sizes = np.asarray(sizes)
         return (
             share_count(self.classwise, sizes),

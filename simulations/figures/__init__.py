@@ -57,7 +57,19 @@ def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a figure CSV; numeric columns as float arrays (empty cells as NaN)."""
+    """Columns of a figure CSV; numeric columns as float arrays (empty cells as NaN).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A figure's CSV (its ``#`` provenance line is skipped).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Column name -> ``(rows,)`` float64 array, or an object array of the cells' text where
+        a column is not numeric.
+    """
     rows, _ = read_commented_csv(path)
     table = {}
     for key in rows[0] if rows else []:

@@ -62,7 +62,18 @@ SWEEP_RESULTS = Path(__file__).resolve().parents[2] / "figures" / "sweeps"
 
 def committed_sweep(name: str) -> list[dict]:
     """The rows of a sweep too long for ``smallloss figures`` (hours on 2 cores, or data that
-    is not in CI), run once and committed as ``figures/sweeps/<name>.csv``."""
+    is not in CI), run once and committed as ``figures/sweeps/<name>.csv``.
+
+    Parameters
+    ----------
+    name : str
+        The sweep's name.
+
+    Returns
+    -------
+    list of dict
+        One dict a row: column name -> float, text, or None for an empty cell.
+    """
     rows, _ = read_commented_csv(SWEEP_RESULTS / f"{name}.csv")
     return [{k: _number(v) for k, v in r.items()} for r in rows]
 

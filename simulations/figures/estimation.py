@@ -275,6 +275,18 @@ def compute(quick: bool, seed: int) -> list[dict]:
 
 
 def draw(t):
+    """Figure 10's four panels from its CSV alone.
+
+    Parameters
+    ----------
+    t : dict of str to numpy.ndarray
+        The CSV's columns (``simulations.figures.read_csv``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row of four panels.
+    """
     fig, axes = figure(1, 4, size=(5.0, 4.2))
     ax = axes[0][0]
     for k, (model, color) in enumerate((("ds", "C0"), ("ds-easy", "C2"))):

@@ -39,7 +39,20 @@ def _cells(runs):
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
-    """Reads the committed sweeps (``quick`` and ``seed`` do not apply: the runs are done)."""
+    """Reads the committed sweeps (``quick`` and ``seed`` do not apply: the runs are done).
+
+    Parameters
+    ----------
+    quick, seed
+        Not used.
+
+    Returns
+    -------
+    list of dict
+        One row per data set, method (bound or laws), cell and loss criterion: the target P
+        (a float, from the cell's ``target:P``), the seeds that kept something and reached P,
+        the observed precision with its interval, the share kept, bound and prediction.
+    """
     rows = []
     for dataset, sweeps in SWEEPS.items():
         for method, name in zip(("bound", "laws"), sweeps):

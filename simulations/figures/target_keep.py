@@ -28,7 +28,20 @@ SAME = 1e-3  # kept counts within 0.1% of each other count as the same
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
-    """Reads the committed sweep (``quick`` and ``seed`` do not apply: the runs are done)."""
+    """Reads the committed sweep (``quick`` and ``seed`` do not apply: the runs are done).
+
+    Parameters
+    ----------
+    quick, seed
+        Not used.
+
+    Returns
+    -------
+    list of dict
+        One row per sweep cell and loss criterion: the cell's setting, the target P (a float,
+        from the cell's ``target:P``), predicted and observed precision, what was kept, and
+        how that compares with Co-teaching's fixed rate.
+    """
     rows = []
     for r in committed_sweep(SWEEP):
         target = parse_keep(r["setting_keep"]).precision

@@ -102,7 +102,23 @@ def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarra
 
 
 def validation_laws(val_outputs, val_clean, T) -> tuple[list, list]:
-    """The validation split's cell laws at the last epoch and of the epoch-mean loss."""
+    """The validation split's cell laws at the last epoch and of the epoch-mean loss.
+
+    Parameters
+    ----------
+    val_outputs : numpy.ndarray
+        ``(n_val, epochs, c)`` float32 logits of the clean validation samples.
+    val_clean : numpy.ndarray
+        ``(n_val,)`` int64 clean validation labels.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix: a cell with ``T[i, j] = 0`` gets no law.
+
+    Returns
+    -------
+    tuple of (list, list)
+        ``laws[i][j]`` (``theory.losses.Empirical`` or None) of label j's loss on validation
+        samples of class i: at the last epoch, and averaged over the epochs.
+    """
     last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
     mean_val_logp = -log_softmax(val_outputs.astype(np.float64), axis=-1).mean(axis=1)
     mean_laws = [
@@ -260,7 +276,22 @@ def target_criteria(selections: dict, clean, noisy, classes: int) -> dict:
 
 def coteaching_selection(losses: np.ndarray, T, prior) -> tuple[np.ndarray, int]:
     """(mask, kept) of Co-teaching's fixed forget rate: one global ranking that keeps the
-    share ``1 - noise rate``, whatever precision that buys."""
+    share ``1 - noise rate``, whatever precision that buys.
+
+    Parameters
+    ----------
+    losses : numpy.ndarray
+        ``(n,)`` float32 per-sample losses.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix.
+    prior : numpy.ndarray
+        ``(c,)`` float64 clean class prior.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, int)
+        ``(n,)`` bool mask of the kept samples, and how many it keeps.
+    """
     total = int(share_count(1 - noise_rate(T, prior), losses.size))
     return rules.select_global(losses, total), total
 

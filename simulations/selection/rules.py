@@ -139,7 +139,26 @@ def select_global(losses, total: int) -> np.ndarray:
 
 
 def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
-    """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do."""
+    """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do.
+
+    Parameters
+    ----------
+    noisy_counts : array_like
+        ``(c,)`` int: how many samples carry each observed label.
+    eta : array_like
+        ``(c,)`` float: each observed class's noise rate.
+    prior : array_like
+        ``(c,)`` float: the clean class prior.
+    beta : float
+        RSL's share of the balanced budget.
+    gamma : str
+        Which of RSL's budget rules (``theory.rsl.num``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(c,)`` int64 budgets (``theory.budgets.share_count``).
+    """
     return share_count(rsl.num(noisy_counts, eta, prior, beta, gamma))
 
 

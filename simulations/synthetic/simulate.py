@@ -80,6 +80,25 @@ class Setting:
 
 
 def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
+    """Per observed class, how many the loss criteria keep at ``keep``.
+
+    Parameters
+    ----------
+    keep : {"oracle", "rsl"} or float
+        A parsed ``--keep`` other than a target: the clean count of each class, RSL's
+        budgets, or a share of each class.
+    clean, noisy : numpy.ndarray
+        ``(n,)`` int64 clean and noisy labels.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix.
+    prior : numpy.ndarray
+        ``(c,)`` float64 clean class prior.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(c,)`` int64 budgets.
+    """
     c = len(T)
     sizes = np.bincount(noisy, minlength=c)
     if keep == "oracle":
@@ -90,7 +109,18 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
 
 
 def target_of(keep) -> float | None:
-    """P of a parsed ``--keep target:P``, or None."""
+    """P of a parsed ``--keep target:P``, or None.
+
+    Parameters
+    ----------
+    keep : str, float or simulations.selection.keep.Target
+        A value ``parse_keep`` returned.
+
+    Returns
+    -------
+    float or None
+        The target precision, or None when ``keep`` is no target.
+    """
     return keep.precision if isinstance(keep, Target) else None
 
 

@@ -10,7 +10,22 @@ from theory.errors import InputError
 
 
 def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
-    """Two hidden layers; images are flattened first."""
+    """Two hidden layers; images are flattened first.
+
+    Parameters
+    ----------
+    inputs : int
+        Features of one flattened sample.
+    classes : int
+        Logits out.
+    hidden : int
+        Width of each hidden layer.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``(batch, *shape)`` float32 in, ``(batch, classes)`` float32 logits out.
+    """
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(inputs, hidden),
@@ -22,12 +37,41 @@ def mlp(inputs: int, classes: int, hidden: int = 256) -> nn.Module:
 
 
 def conv_bn(cin: int, cout: int) -> nn.Sequential:
+    """A 3 x 3 convolution (padding 1, no bias), batch norm and ReLU.
+
+    Parameters
+    ----------
+    cin, cout : int
+        Channels in and out.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``(batch, cin, h, w)`` in, ``(batch, cout, h, w)`` out.
+    """
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
     )
 
 
 def small_cnn(channels: int, classes: int, width: int = 32) -> nn.Module:
+    """Three ``conv_bn`` stages (``width``, 2 and 4 times it), max-pooled between, then global
+    average pooling and a linear layer.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels.
+    classes : int
+        Logits out.
+    width : int
+        Channels of the first stage.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``(batch, channels, h, w)`` float32 in, ``(batch, classes)`` float32 logits out.
+    """
     return nn.Sequential(
         conv_bn(channels, width),
         nn.MaxPool2d(2),
@@ -61,7 +105,22 @@ class _Block(nn.Module):
 
 
 def resnet(channels: int, classes: int, width: int = 32) -> nn.Module:
-    """A ResNet-14-style network (three stages of two blocks) for CIFAR-10 on a GPU."""
+    """A ResNet-14-style network (three stages of two blocks) for CIFAR-10 on a GPU.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels.
+    classes : int
+        Logits out.
+    width : int
+        Channels of the first stage (doubled at each of the two later ones).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``(batch, channels, h, w)`` float32 in, ``(batch, classes)`` float32 logits out.
+    """
     w = [width, 2 * width, 4 * width]
     layers = [conv_bn(channels, w[0])]
     cin = w[0]

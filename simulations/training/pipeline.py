@@ -333,7 +333,22 @@ def instance_labels(cfg: TrainConfig, prep: Prepared, tensors) -> None:
 
 
 def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.ndarray):
-    """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean."""
+    """``(1 - eta_j) n_j``: how many of observed class j a known T says are clean.
+
+    Parameters
+    ----------
+    noisy_counts : numpy.ndarray
+        ``(c,)`` int64: how many training samples carry each observed label.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix, ``T[clean, noisy]``.
+    prior : numpy.ndarray
+        ``(c,)`` float64 clean class prior.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(c,)`` int64 budgets (``theory.budgets.share_count``).
+    """
     fractions = precision.oracle_fractions(T, prior)
     return share_count(fractions, noisy_counts)
 
@@ -341,7 +356,25 @@ def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.nd
 def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> Budgets:
     """Per observed class: the expected clean count, and RSL's budget by ``rule``:
     ``balanced`` = num(i) (SCIENCE.md §5), ``authors`` = prop(i) n / c, as the authors' code
-    keeps for uniform and pairwise noise."""
+    keeps for uniform and pairwise noise.
+
+    Parameters
+    ----------
+    noisy : numpy.ndarray
+        ``(n,)`` int64 noisy training labels.
+    prior : numpy.ndarray
+        ``(c,)`` float64 clean class prior.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix.
+    rule : {"balanced", "authors"}
+        RSL's budget rule.
+
+    Returns
+    -------
+    Budgets
+        ``classwise`` and ``rsl``, each ``(c,)`` int64 (RSL's at most each class's count under
+        ``authors``), and the rule.
+    """
     c = len(T)
     n_j = np.bincount(noisy, minlength=c)
     eta = class_noise_rates(T, prior)
@@ -575,8 +608,34 @@ def keep_target(
     """``--keep target:P``: budgets from ``laws`` (last epoch, epoch mean): the probes'
     in-sample laws, or the validation split's when there are no probes; with
     ``--confidence L``, from the probes' counts of mislabelled losses, bounded at level L
-    (``simulations.selection.bounds``). What they keep, and the masks of the three loss criteria for
-    stage 2."""
+    (``simulations.selection.bounds``). What they keep, and the masks of the three loss
+    criteria for stage 2.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings: ``keep`` (a ``simulations.selection.keep.Target``) and
+        ``confidence``.
+    fit1 : simulations.training.loop.Fit
+        Stage 1: ``losses`` ``(n, epochs)`` float32.
+    prep : Prepared
+        The prepared split (noisy labels, probes).
+    laws : tuple of (list, list)
+        Cell laws of the last epoch's loss and of the epoch-mean loss.
+    T : numpy.ndarray
+        ``(c, c)`` float64 transition matrix the budgets use.
+    prior : numpy.ndarray
+        ``(c,)`` float64 class prior the budgets use.
+    probe_losses : numpy.ndarray
+        ``(probes, epochs)`` float32 losses of the probes (empty without probes).
+
+    Returns
+    -------
+    tuple of (dict, dict)
+        The record's ``target`` (precision, where the budgets came from, each criterion's
+        predicted and observed precision), and criterion name -> ``(n,)`` bool mask for the
+        arms of ``TARGET_ARMS``.
+    """
     P = cfg.keep.precision
     if cfg.confidence is None:
         source = "probes" if prep.probe_idx.size else "validation"
