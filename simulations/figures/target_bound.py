@@ -43,8 +43,10 @@ def compute(quick: bool, seed: int) -> list[dict]:
 
     Parameters
     ----------
-    quick, seed
-        Not used.
+    quick : bool
+        Not used: the sweeps ran once and are committed.
+    seed : int
+        Not used: each sweep cell has its own seed.
 
     Returns
     -------

@@ -282,10 +282,9 @@ def coteaching_selection(losses: np.ndarray, T, prior) -> tuple[np.ndarray, int]
     ----------
     losses : numpy.ndarray
         ``(n,)`` float32 per-sample losses.
-    T : numpy.ndarray
-        ``(c, c)`` float64 transition matrix.
-    prior : numpy.ndarray
-        ``(c,)`` float64 clean class prior.
+    T, prior : numpy.ndarray
+        The ``(c, c)`` float64 transition matrix and ``(c,)`` float64 clean class prior, whose
+        noise rate sets the share dropped.
 
     Returns
     -------

@@ -109,10 +109,8 @@ def resnet(channels: int, classes: int, width: int = 32) -> nn.Module:
 
     Parameters
     ----------
-    channels : int
-        Image channels.
-    classes : int
-        Logits out.
+    channels, classes : int
+        Channels of the images in, logits out.
     width : int
         Channels of the first stage (doubled at each of the two later ones).
 

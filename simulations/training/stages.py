@@ -107,21 +107,38 @@ def stage1(
         The fit (``losses`` ``(n, epochs)`` float32, ``outputs`` ``(n, epochs, c)`` float32
         or None, ``val_outputs`` ``(n_val, epochs, c)`` float32) and the trained network.
     """
-    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
-    fit1 = fit(
-        model,
+    return _fit_fresh(
+        kind,
+        t,
         t.X_train,
         t.y_train,
         recipe,
-        seed=seed,
+        seed,
+        progress,
+        "stage 1",
         record=record,
-        val=t.val,
-        test=t.test,
         keep_outputs=keep_outputs,
-        progress=progress,
-        desc="stage 1",
     )
-    return fit1, model
+
+
+def _fit_fresh(
+    kind: str,
+    t: Tensors,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    recipe: Recipe,
+    seed: int,
+    progress: bool,
+    desc: str,
+    **kw,
+) -> tuple[Fit, nn.Module]:
+    """A fresh network of ``kind`` (weights seeded by ``seed``) fitted to (X, y), with ``t``'s
+    validation and test splits scored after every epoch; ``kw`` goes to ``fit``."""
+    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
+    f = fit(
+        model, X, y, recipe, seed=seed, val=t.val, test=t.test, progress=progress, desc=desc, **kw
+    )
+    return f, model
 
 
 def clean_trained_softmax(
@@ -284,21 +301,9 @@ def stage2_arm(
         and ``train_precision`` (float).
     """
     idx = np.flatnonzero(mask)
-    model = fresh_model(kind, t.shape, t.classes, seed, t.X_train.device)
     w = None if weights is None else weights[idx]
     y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
-    f = fit(
-        model,
-        t.X_train[idx],
-        y[idx],
-        recipe,
-        seed=seed,
-        weights=w,
-        val=t.val,
-        test=t.test,
-        progress=progress,
-        desc=name,
-    )
+    f, _ = _fit_fresh(kind, t, t.X_train[idx], y[idx], recipe, seed, progress, name, weights=w)
     return _summary(f, prep, idx, labels)
 
 
@@ -321,7 +326,8 @@ def coteaching(
     kind : str
         The model, as ``simulations.training.models.build_model`` takes it.
     t : Tensors
-        The noisy training set and the evaluation splits.
+        The noisy training set both networks see, batch by batch, and the evaluation splits
+        the first one is scored on.
     recipe : Recipe
         Epochs, batch and optimiser of both networks.
     seed : int
