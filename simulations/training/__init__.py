@@ -6,12 +6,13 @@
   recipe;
 - ``stages``: the training stages of the pipeline: stage 1, the clean-trained model,
   out-of-fold probabilities, the stage-2 arms, Co-teaching;
+- ``two_networks``: two networks trained together on each batch's small-loss share (Co-teaching);
 - ``pipeline``: the real-data loop in stages (numpy only at import), several seeds;
 - ``bench_trainer``: the trainer's timings for ``smallloss bench``.
 """
 
 from simulations import lazy_modules
 
-__all__ = ["data", "models", "loop", "stages", "pipeline", "bench_trainer"]
+__all__ = ["data", "models", "loop", "two_networks", "stages", "pipeline", "bench_trainer"]
 
 __getattr__ = lazy_modules(__name__, __all__)
