@@ -46,6 +46,8 @@ def run(args) -> tuple[dict, str]:
         Ts, priors, _ = transition.draws(e, check_int(args.draws, "--draws", low=10), args.seed)
         spread = transition.summarise(e, Ts, priors, args.level)
         spread.pop("T_low"), spread.pop("T_high")
+        # pairs' draws are the Jeffreys posterior's: the share is a calibrated probability
+        spread["probabilities"] = spread.pop("bootstrap_share")
         out.update(spread)
         text += "\n\n" + render_ci(spread, args.level)
     return out, text

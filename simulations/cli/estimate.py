@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -51,8 +52,17 @@ def configure(p) -> None:
         "about 0.2 s at 10 classes, 3 s at 20, 2 min at 100)",
     )
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--bootstrap", type=int, default=200, help="draws for the intervals")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        help="draws for the intervals (default 200; at least 10, or 0 for a point estimate "
+        "without intervals)",
+    )
     p.add_argument("--out", metavar="T.csv", help="write T (and T.prior.csv) for --matrix/--prior")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr (--json implies it)"
+    )
     add_common(p)
 
 
@@ -68,12 +78,23 @@ def _method(args) -> str:
     raise InputError("one --noisy key needs --probs FILE.npy or --clean KEY (or give several)")
 
 
+def _existing_file(path, flag: str) -> Path:
+    """``path`` as given to ``flag``, or the one-line error that names the flag."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{flag} file not found: {p}")
+    if not p.is_file():
+        raise InputError(f"{flag} {p} is not a file")
+    return p
+
+
 def fit(args) -> tuple[est.Estimate, int]:
     method = _method(args)
     probs_key = args.probs if args.probs and not args.probs.endswith(".npy") else None
-    named = [k for k in (args.target, args.clean, probs_key) if k]
+    named = [k for k in (args.target, args.clean) if k]
     keys = list(dict.fromkeys(args.noisy + named))
-    arrays = read_label_arrays(args.labels, keys)
+    labels_file = _existing_file(args.labels, "--labels")
+    arrays = read_label_arrays(labels_file, keys)
     annotations = est.check_annotations({k: arrays[k] for k in args.noisy})
     target = None
     if args.target:
@@ -99,20 +120,68 @@ def fit(args) -> tuple[est.Estimate, int]:
         return est.from_pairs(clean, noisy, c), c
     if not args.probs:
         raise InputError(f"method {method!r} needs --probs FILE.npy (out-of-sample)")
-    probs = arrays[probs_key] if probs_key else read_npy(args.probs)
-    c = probs.shape[1] if probs.ndim == 2 else c
-    return est.from_probs(noisy, est.check_probs(probs, len(noisy), c), c, method), c
+    if probs_key:  # a key of the --labels archive, or nothing there
+        try:
+            probs = read_label_arrays(labels_file, [probs_key])[probs_key]
+        except InputError as exc:
+            raise InputError(f"--probs {probs_key!r} is not a .npy file, and {exc}") from None
+    else:
+        probs_file = _existing_file(args.probs, "--probs")
+        try:
+            probs = read_npy(probs_file)
+        except InputError as exc:
+            raise InputError(f"--probs: {exc}") from None
+    probs = est.check_probs(probs, len(noisy), c)  # at least the classes the labels reach
+    c = probs.shape[1]
+    return est.from_probs(noisy, probs, c, method), c
+
+
+def _draw_count(value) -> int:
+    boots = check_int(value, "--bootstrap")
+    if boots != 0 and boots < est.MIN_DRAWS:
+        raise InputError(
+            f"--bootstrap {boots}: intervals need at least {est.MIN_DRAWS} draws "
+            "(0 gives the point estimate without intervals)"
+        )
+    return boots
+
+
+# the bar appears once the refits have run this long: short runs stay silent
+PROGRESS_AFTER_S = 3.0
+
+
+def _draws(e: est.Estimate, boots: int, seed: int, show: bool):
+    if not show:
+        return est.draws(e, boots, seed)
+    from tqdm.auto import tqdm  # only the command line draws a bar
+
+    with tqdm(
+        total=boots,
+        desc=f"{e.method} bootstrap",
+        unit="refit",
+        delay=PROGRESS_AFTER_S,
+        leave=False,
+        file=sys.stderr,
+    ) as bar:
+        return est.draws(e, boots, seed, progress=bar.update)
 
 
 def run(args) -> tuple[dict, str]:
     level = check_unit(args.level, "--level")
-    boots = check_int(args.bootstrap, "--bootstrap", low=10)
+    boots = _draw_count(args.bootstrap)
     start = time.perf_counter()
     e, c = fit(args)
-    Ts, priors, ann_draws = est.draws(e, boots, args.seed)
-    spread = est.summarise(e, Ts, priors, level)
     conditions = report(e.T, e.prior).to_dict()
-    conditions["probabilities"] = spread.pop("probabilities")
+    if boots:
+        Ts, priors, ann_draws = _draws(e, boots, args.seed, not (args.json or args.quiet))
+        spread = est.summarise(e, Ts, priors, level)
+    else:  # a point estimate: every interval and share is null
+        ann_draws = {}
+        spread = dict.fromkeys(("T_low", "T_high", "noise_rate_low", "noise_rate_high"))
+        for name in ("row_margin", "column_margin", "epsilon_star"):
+            spread[f"{name}_low"] = spread[f"{name}_high"] = None
+        spread["bootstrap_share"] = None
+    conditions["bootstrap_share"] = spread.pop("bootstrap_share")
     for k in [k for k in spread if not k.startswith(("T_", "noise_rate"))]:
         conditions[k] = spread.pop(k)
     out = {
@@ -128,11 +197,11 @@ def run(args) -> tuple[dict, str]:
     if e.annotators:
         out["annotators"] = {}
         for k, T in e.annotators.items():
-            lo, hi = est.interval(ann_draws[k], level)
+            lo, hi = est.interval(ann_draws[k], level) if boots else (None, None)
             out["annotators"][k] = {
                 "T": T.tolist(),
-                "T_low": lo.tolist(),
-                "T_high": hi.tolist(),
+                "T_low": None if lo is None else lo.tolist(),
+                "T_high": None if hi is None else hi.tolist(),
                 "noise_rate": noise_rate(T, e.prior),
             }
     if "independence" in e.details:
@@ -165,14 +234,18 @@ def write(path, e: est.Estimate, out: dict) -> None:
 
 
 def render(out: dict) -> str:
-    p = out["conditions"]["probabilities"]
-    lines = [
-        f"method {out['method']}: {out['classes']} classes, noise rate "
-        f"{out['noise_rate']:.4f} [{out['noise_rate_low']:.4f}, {out['noise_rate_high']:.4f}] "
-        f"({out['level']:g} interval, {out['bootstrap']} draws)",
-        "  P(condition holds): " + ", ".join(f"{k} {v:.2f}" for k, v in p.items()),
-        "  T (rows = clean class):",
-    ]
+    head = f"method {out['method']}: {out['classes']} classes, noise rate {out['noise_rate']:.4f}"
+    share = out["conditions"]["bootstrap_share"]
+    if share is None:
+        lines = [f"{head}, no intervals (--bootstrap 0)"]
+    else:
+        lines = [
+            f"{head} [{out['noise_rate_low']:.4f}, {out['noise_rate_high']:.4f}] "
+            f"({out['level']:g} interval, {out['bootstrap']} draws)",
+            "  share of draws in which it holds: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in share.items()),
+        ]
+    lines.append("  T (rows = clean class):")
     lines += ["   " + " ".join(fmt(v) for v in row) for row in out["T"]]
     for k, a in out.get("annotators", {}).items():
         lines.append(f"  annotator {k}: noise rate {a['noise_rate']:.4f}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
@@ -52,11 +53,14 @@ def _m_step(weights, posterior, onehot):
 
 
 def normalise_log(log_joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of log joint probabilities -> (posterior rows, log evidence per row), stably."""
-    top = log_joint.max(1, keepdims=True)
+    """Rows of log joint probabilities -> (posterior rows, log evidence per row), stably.
+
+    The rows are along the last axis: (m, c) gives (m, c) and (m,); a stack (B, m, c) of B
+    fits gives (B, m, c) and (B, m)."""
+    top = log_joint.max(-1, keepdims=True)
     joint = np.exp(log_joint - top)
-    total = joint.sum(1, keepdims=True)
-    return joint / total, (np.log(total) + top)[:, 0]
+    total = joint.sum(-1, keepdims=True)
+    return joint / total, (np.log(total) + top)[..., 0]
 
 
 def _e_step(prior, confusions, onehot):
@@ -101,6 +105,96 @@ def dawid_skene(
     return DawidSkene(prior, confusions, posterior, iterations, ll)
 
 
+# A stack of fits holds at most this many (fit, pattern, class) entries at once: B fits at
+# CIFAR-10N's size (903 patterns, 10 classes) run 400 at a time, in a few tens of MB
+_BATCH_ENTRIES = 1 << 22
+
+
+def batch_slices(fits: int, per_fit: int):
+    """Slices of ``range(fits)`` whose stacks of ``per_fit`` entries each fit ``_BATCH_ENTRIES``."""
+    step = max(1, _BATCH_ENTRIES // max(1, per_fit))
+    return [slice(k, min(k + step, fits)) for k in range(0, fits, step)]
+
+
+def _flat_one_hot(patterns: np.ndarray, classes: int) -> np.ndarray:
+    """(m, A c): annotator a's label j of pattern p in column a c + j; missing: zeros."""
+    return _one_hot(patterns, classes).reshape(len(patterns), -1)
+
+
+def _read_labels(flat_onehot: np.ndarray, log_conf: np.ndarray) -> np.ndarray:
+    """(B, m, c): sum over annotators of log_conf[b, a, i, label of p by a], for B fits.
+
+    ``log_conf`` (B, A, c, c) is laid out (B, A c, c) with the label first, so one matrix
+    product reads every pattern's labels for every fit."""
+    B, A, c, _ = log_conf.shape
+    return flat_onehot @ log_conf.transpose(0, 1, 3, 2).reshape(B, A * c, c)
+
+
+def _label_counts(mass: np.ndarray, flat_onehot: np.ndarray, A: int) -> np.ndarray:
+    """(B, A, c, c): the mass (B, m, c) of each true class on each annotator's labels."""
+    B, _, c = mass.shape
+    counts = mass.transpose(0, 2, 1) @ flat_onehot  # (B, c, A c)
+    return counts.reshape(B, c, A, c).transpose(0, 2, 1, 3)
+
+
+def dawid_skene_batch(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    classes: int,
+    *,
+    start: np.ndarray,
+    max_iter: int = 500,
+    tol: float = 1e-9,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``dawid_skene`` for B count vectors at once (a bootstrap's resamples), as arrays.
+
+    ``counts`` (B, m); ``start`` (m, c), the posterior every fit begins from. Each fit runs
+    EM's steps as one stack and stops by ``dawid_skene``'s own rule, at its own iteration,
+    so each gives what ``dawid_skene(patterns, counts[b], classes, start=start)`` gives, to
+    rounding. ``progress`` is called with the number of fits that just stopped. Returns
+    (prior (B, c), confusions (B, A, c, c), posterior (B, m, c), iterations (B,))."""
+    W = np.atleast_2d(np.asarray(counts, dtype=float))
+    B, m = W.shape
+    A = patterns.shape[1]
+    onehot = _flat_one_hot(patterns, classes)
+    out_prior = np.empty((B, classes))
+    out_conf = np.empty((B, A, classes, classes))
+    out_post = np.empty((B, m, classes))
+    out_iter = np.zeros(B, dtype=np.int64)
+    for part in batch_slices(B, m * classes):
+        live = np.arange(part.start, part.stop)
+        post = np.broadcast_to(start, (len(live), m, classes)).copy()
+        previous = np.full(len(live), -np.inf)
+        for iteration in range(1, max_iter + 1):
+            w = W[live]
+            mass = w[:, :, None] * post
+            prior = mass.sum(1) / w.sum(1, keepdims=True)
+            conf = _label_counts(mass, onehot, A)
+            rows = conf.sum(3, keepdims=True)
+            conf = np.divide(conf, rows, out=np.full_like(conf, 1.0 / classes), where=rows > 0)
+            with np.errstate(divide="ignore"):
+                log_joint = np.log(prior)[:, None, :] + _read_labels(
+                    onehot, np.log(np.maximum(conf, _FLOOR))
+                )
+            post, log_evidence = normalise_log(log_joint)
+            ll = (w * log_evidence).sum(1)
+            done = (ll - previous <= tol * np.abs(ll)) | (iteration == max_iter)
+            k = live[done]
+            out_prior[k], out_conf[k], out_post[k], out_iter[k] = (
+                prior[done],
+                conf[done],
+                post[done],
+                iteration,
+            )
+            if progress is not None and len(k):
+                progress(len(k))
+            live, post, previous = live[~done], post[~done], ll[~done]
+            if not len(live):
+                break
+    return out_prior, out_conf, out_post, out_iter
+
+
 def target_law(patterns: np.ndarray, target: np.ndarray, classes: int, rule: str) -> np.ndarray:
     """(m, c, c): the law of a derived label given each true class, per pattern.
 
@@ -124,10 +218,13 @@ def target_law(patterns: np.ndarray, target: np.ndarray, classes: int, rule: str
 
 
 def transition_from_posterior(posterior, counts, law) -> np.ndarray:
-    """T[i, j] = P(label j | true i), from pattern posteriors and the label's law per pattern."""
-    mass = np.einsum("m,mi,mij->ij", np.asarray(counts, float), posterior, law)
-    rows = mass.sum(1, keepdims=True)
-    c = mass.shape[1]
+    """T[i, j] = P(label j | true i), from pattern posteriors and the label's law per pattern.
+
+    ``posterior`` (m, c) and ``counts`` (m,) give one T; a stack (B, m, c) and (B, m) (a
+    bootstrap's refits) gives (B, c, c)."""
+    mass = np.einsum("...m,...mi,mij->...ij", np.asarray(counts, float), posterior, law)
+    rows = mass.sum(-1, keepdims=True)
+    c = mass.shape[-1]
     return np.divide(mass, rows, out=np.full_like(mass, 1.0 / c), where=rows > 0)
 
 
@@ -261,12 +358,17 @@ def easy_items(
                 np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
             ]
         )
-    A = patterns.shape[1]
+    res, posterior, nll = _lbfgsb(_easy_objective, args, params, classes, independent, ftol)
+    return _easy_result(res, posterior, nll, classes)
+
+
+def _lbfgsb(objective, args, params, classes: int, independent: bool, ftol: float):
+    A = (len(params) - 2 * classes) // classes**2
     bounds = [(None, None)] * classes + [(1.0 if independent else _HARD_FLOOR, 1.0)] * classes
     bounds += [(None, None)] * (A * classes * classes)
     with threadpool_limits(limits=1, user_api="blas"):  # threads only add overhead at this size
         res = minimize(
-            _easy_objective,
+            objective,
             params,
             args=args,
             jac=True,
@@ -274,8 +376,13 @@ def easy_items(
             bounds=bounds,
             options={"maxiter": 5000, "ftol": ftol, "gtol": 1e-8},
         )
-    nll, _, posterior = _easy_objective(res.x, *args)
+    nll, _, posterior = objective(res.x, *args)
+    return res, posterior, nll
+
+
+def _easy_result(res, posterior, nll, classes: int) -> EasyItems:
     x = res.x
+    A = (len(x) - 2 * classes) // classes**2
     return EasyItems(
         softmax(x[:classes]),
         x[classes : 2 * classes].copy(),
@@ -285,6 +392,92 @@ def easy_items(
         int(res.nit),
         x,
     )
+
+
+@nb.njit(cache=True)
+def _easy_kernel(x, weights, labels, unanimous):  # pragma: no cover - compiled
+    """``_easy_objective`` in one pass over the patterns: (minus the log likelihood, its
+    gradient, the (m, c) posterior). ``labels`` (m, A) int64 with -1 for missing,
+    ``unanimous`` (m, c) as in ``_unanimous``."""
+    m, A = labels.shape
+    c = unanimous.shape[1]
+    log_prior = x[:c] - x[:c].max()
+    log_prior = log_prior - np.log(np.exp(log_prior).sum())
+    hard = x[c : 2 * c]
+    log_conf = np.empty((A, c, c))
+    for a in range(A):
+        for i in range(c):
+            row = x[2 * c + (a * c + i) * c : 2 * c + (a * c + i + 1) * c]
+            top = row.max()
+            log_conf[a, i] = row - top - np.log(np.exp(row - top).sum())
+    base_hard = log_prior + np.log(hard)
+    base_easy = np.empty(c)
+    for i in range(c):
+        base_easy[i] = log_prior[i] + np.log1p(-hard[i]) if hard[i] < 1.0 else -np.inf
+    posterior = np.empty((m, c))
+    counts = np.zeros((A, c, c))
+    n_hard, n_easy = np.zeros(c), np.zeros(c)
+    v, u = np.empty(c), np.empty(c)
+    nll = 0.0
+    for p in range(m):
+        top = -np.inf
+        for i in range(c):
+            s = base_hard[i]
+            for a in range(A):
+                if labels[p, a] >= 0:
+                    s += log_conf[a, i, labels[p, a]]
+            v[i] = s
+            u[i] = base_easy[i] if unanimous[p, i] > 0 else -np.inf
+            top = max(top, s, u[i])
+        total = 0.0
+        for i in range(c):
+            v[i] = np.exp(v[i] - top)
+            u[i] = np.exp(u[i] - top) if u[i] > -np.inf else 0.0
+            total += v[i] + u[i]
+        w = weights[p]
+        nll -= w * (np.log(total) + top)
+        for i in range(c):
+            ph, pe = v[i] / total, u[i] / total
+            posterior[p, i] = ph + pe
+            n_hard[i] += w * ph
+            n_easy[i] += w * pe
+            for a in range(A):
+                if labels[p, a] >= 0:
+                    counts[a, i, labels[p, a]] += w * ph
+    grad = np.empty_like(x)
+    total_weight = weights.sum()
+    for i in range(c):
+        grad[i] = -(n_hard[i] + n_easy[i] - total_weight * np.exp(log_prior[i]))
+        easy_term = n_easy[i] / (1.0 - hard[i]) if hard[i] < 1.0 else 0.0
+        grad[c + i] = -(n_hard[i] / hard[i] - easy_term)
+    for a in range(A):
+        for i in range(c):
+            row_total = counts[a, i].sum()
+            for j in range(c):
+                k = 2 * c + (a * c + i) * c + j
+                grad[k] = -(counts[a, i, j] - row_total * np.exp(log_conf[a, i, j]))
+    return nll, grad, posterior
+
+
+def _compiled_objective(x, weights, labels, unanimous):
+    nll, grad, posterior = _easy_kernel(x, weights, labels, unanimous)
+    return float(nll), grad, posterior
+
+
+def refit_easy_items(
+    patterns: np.ndarray, counts: np.ndarray, classes: int, params: np.ndarray, ftol: float
+) -> EasyItems:
+    """``easy_items(patterns, counts, classes, params=params, ftol=ftol)`` with the objective
+    compiled: the same L-BFGS-B from the same start, each evaluation in one pass over the
+    patterns (0.05 ms at CIFAR-10N's 903 patterns instead of 0.4-0.7 ms), for a bootstrap's
+    refits."""
+    args = (
+        np.asarray(counts, dtype=float),
+        np.ascontiguousarray(patterns, dtype=np.int64),
+        _unanimous(patterns, classes),
+    )
+    res, posterior, nll = _lbfgsb(_compiled_objective, args, params, classes, False, ftol)
+    return _easy_result(res, posterior, nll, classes)
 
 
 def independence_test(null: EasyItems, easy: EasyItems) -> dict:

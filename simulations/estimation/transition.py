@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
+from threadpoolctl import threadpool_limits
 
 from simulations.estimation import dawid_skene
 from theory.conditions import CONDITIONS, report
@@ -112,45 +112,49 @@ def from_annotators(
     return e
 
 
-def _refit(data: _Crowd, classes: int, counts, model: str, warm) -> Estimate:
-    ann = data.patterns[:, :-1]
-    if model == "ds":
-        fit = dawid_skene.dawid_skene(ann, counts, classes, start=warm.posterior)
-    else:
-        fit = dawid_skene.easy_items(ann, counts, classes, params=warm.params, ftol=_REFIT_FTOL)
-    return _crowd_estimate(data, classes, counts, fit, model)
-
-
 def _crowd_estimate(data: _Crowd, classes: int, counts, fit, model: str) -> Estimate:
-    ann, tgt = data.patterns[:, :-1], data.patterns[:, -1]
-    annotators = {}
-    for a, key in enumerate(data.keys):
-        law = dawid_skene.target_law(ann, ann[:, a], classes, "observed")
-        annotators[key] = dawid_skene.transition_from_posterior(fit.posterior, counts, law)
-    if data.rule is None:
-        T = annotators[data.keys[0]]
-    else:
-        T = dawid_skene.transition_from_posterior(
-            fit.posterior, counts, dawid_skene.target_law(ann, tgt, classes, data.rule)
-        )
+    T, annotators = _crowd_transitions(data, classes, counts, fit.posterior)
     details = {"data": data, "fit": fit, "iterations": fit.iterations, "rule": data.rule}
     if model == "ds-easy":
         details["easy_share"] = 1.0 - fit.hard
     return Estimate(model, T, fit.prior, annotators, details)
 
 
-def _crowd_draws(est: Estimate, draws: int, rng, classes: int):
-    data = est.details["data"]
+def _crowd_draws(est: Estimate, draws: int, rng, classes: int, tick):
+    """Refits of the crowd model on multinomial redraws of the pattern counts, as one stack:
+    ``ds`` by ``dawid_skene_batch`` (each refit what ``dawid_skene`` gives it), ``ds-easy`` one
+    L-BFGS-B refit at a time from the full-data fit, with the compiled objective."""
+    data, fit = est.details["data"], est.details["fit"]
     n = int(data.counts.sum())
-    Ts, priors, ann = [], [], {k: [] for k in data.keys}
-    for _ in range(draws):
-        counts = rng.multinomial(n, data.counts / n).astype(float)
-        e = _refit(data, classes, counts, est.method, est.details["fit"])
-        Ts.append(e.T)
-        priors.append(e.prior)
-        for k in data.keys:
-            ann[k].append(e.annotators[k])
-    return np.array(Ts), np.array(priors), {k: np.array(v) for k, v in ann.items()}
+    counts = np.array([rng.multinomial(n, data.counts / n) for _ in range(draws)], dtype=float)
+    ann = data.patterns[:, :-1]
+    if est.method == "ds":
+        priors, _, posts, _ = dawid_skene.dawid_skene_batch(
+            ann, counts, classes, start=fit.posterior, progress=tick
+        )
+    else:
+        refits = []
+        for w in counts:
+            refits.append(dawid_skene.refit_easy_items(ann, w, classes, fit.params, _REFIT_FTOL))
+            tick(1)
+        priors = np.array([r.prior for r in refits])
+        posts = np.array([r.posterior for r in refits])
+    Ts, annotators = _crowd_transitions(data, classes, counts, posts)
+    return Ts, priors, annotators
+
+
+def _crowd_transitions(data: _Crowd, classes: int, counts, posterior):
+    """T of the target (or first annotator) and of every annotator, from pattern posteriors:
+    one fit's (m, c) or a stack's (B, m, c)."""
+    ann, tgt = data.patterns[:, :-1], data.patterns[:, -1]
+    annotators = {}
+    for a, key in enumerate(data.keys):
+        law = dawid_skene.target_law(ann, ann[:, a], classes, "observed")
+        annotators[key] = dawid_skene.transition_from_posterior(posterior, counts, law)
+    if data.rule is None:
+        return annotators[data.keys[0]], annotators
+    law = dawid_skene.target_law(ann, tgt, classes, data.rule)
+    return dawid_skene.transition_from_posterior(posterior, counts, law), annotators
 
 
 def confident_joint(noisy, probs, classes: int) -> Estimate:
@@ -187,18 +191,122 @@ def _prior_from_noisy(T, noisy_prior):
 RIDGE = 1e-3  # added to each covariance: centred log-probabilities span c - 1 dimensions
 
 
-def _log_density(z, resp, mass):
-    """(n, c): log of each class's Gaussian (weighted mean and full covariance) at each row."""
-    n, d = z.shape
-    out = np.empty((n, resp.shape[1]))
-    for i in range(resp.shape[1]):
-        mean = resp[:, i] @ z / mass[i]
-        dev = z - mean
-        cov = (resp[:, i, None] * dev).T @ dev / mass[i] + RIDGE * np.eye(d)
-        chol = np.linalg.cholesky(cov)
-        w = solve_triangular(chol, dev.T, lower=True)
-        out[:, i] = -0.5 * (w * w).sum(0) - np.log(np.diag(chol)).sum()
-    return out - 0.5 * d * np.log(2 * np.pi)
+class _MixtureData:
+    """What every EM step of ``loss_mixture`` reads, laid out once: per item its centred
+    log-probabilities z (d of them), their products z_k z_l (k <= l), the one-hot noisy label
+    and a 1, as the rows of ``F`` (features, n). A weighted M-step is then one product
+    (weights x responsibilities) @ F.T, and an E-step's log joint one product coef @ F, the
+    quadratic form of each class's Gaussian expanded over the products."""
+
+    def __init__(self, noisy, probs, classes: int):
+        z = np.log(np.clip(probs, 1e-6, 1.0))
+        z -= z.mean(1, keepdims=True)
+        self.n, self.d = z.shape
+        self.classes = classes
+        self.upper = np.triu_indices(self.d)
+        self.k = len(self.upper[0])
+        products = z[:, self.upper[0]] * z[:, self.upper[1]]
+        onehot = np.eye(classes)[noisy]
+        self.F = np.ascontiguousarray(
+            np.concatenate([products, z, onehot, np.ones((self.n, 1))], 1).T
+        )
+        self.FT = np.ascontiguousarray(self.F.T)
+        self.twice = np.where(self.upper[0] == self.upper[1], 1.0, 2.0)  # off-diagonal pairs
+        self.start = (0.9 * np.eye(classes)[probs.argmax(1)] + 0.1 / classes).T.copy()
+
+
+def _mixture_m_step(data: _MixtureData, resp, weights):
+    """(prior, T, mean, cov) of B weighted fits from their responsibilities (B, c, n)."""
+    B, c, n = resp.shape
+    d, k = data.d, data.k
+    sums = ((resp * weights[:, None, :]).reshape(B * c, n) @ data.FT).reshape(B, c, -1)
+    mass = sums[:, :, -1] + 1e-12
+    prior = mass / mass.sum(1, keepdims=True)
+    T = _rows_stack(sums[:, :, k + d : k + d + c] + 1e-12)
+    mean = sums[:, :, k : k + d] / mass[:, :, None]
+    second = sums[:, :, :k] / mass[:, :, None]
+    cov = np.empty((B, c, d, d))
+    cov[:, :, data.upper[0], data.upper[1]] = second
+    cov[:, :, data.upper[1], data.upper[0]] = second
+    cov -= mean[:, :, :, None] * mean[:, :, None, :]
+    cov += RIDGE * np.eye(d)
+    return prior, T, mean, cov
+
+
+def _mixture_e_step(data: _MixtureData, prior, T, mean, cov, weights):
+    """(responsibilities (B, c, n), log likelihood (B,)) of B fits' parameters."""
+    B, c = prior.shape
+    d = data.d
+    chol = np.linalg.cholesky(cov)
+    log_det = np.log(np.diagonal(chol, axis1=2, axis2=3)).sum(2)
+    precision = np.linalg.inv(cov)
+    pm = (precision @ mean[..., None])[..., 0]
+    const = np.log(prior) - log_det - 0.5 * d * np.log(2 * np.pi) - 0.5 * (mean * pm).sum(2)
+    coef = np.concatenate(
+        [
+            -0.5 * data.twice * precision[:, :, data.upper[0], data.upper[1]],
+            pm,
+            np.log(T),
+            const[:, :, None],
+        ],
+        2,
+    )
+    log_joint = (coef.reshape(B * c, -1) @ data.F).reshape(B, c, data.n)
+    top = log_joint.max(1, keepdims=True)
+    log_joint -= top
+    np.exp(log_joint, out=log_joint)
+    total = log_joint.sum(1, keepdims=True)
+    log_joint /= total
+    return log_joint, (weights * (np.log(total[:, 0]) + top[:, 0])).sum(1)
+
+
+def _rows_stack(counts: np.ndarray) -> np.ndarray:
+    rows = counts.sum(-1, keepdims=True)
+    c = counts.shape[-1]
+    return np.divide(counts, rows, out=np.full(counts.shape, 1.0 / c), where=rows > 0)
+
+
+# responsibilities of this many (fit, class, item) entries at a time: a stack stays in cache
+_MIXTURE_ENTRIES = 1 << 19
+
+
+def mixture_fits(
+    data: _MixtureData, weights, max_iter: int = 300, tol: float = 1e-8, progress=None
+):
+    """``loss_mixture``'s EM for B item weightings (B, n) at once (a bootstrap's resamples are
+    multinomial counts of the items), each from the same start and stopped by the same rule
+    at its own iteration: each gives what ``loss_mixture`` gives on the resampled rows, to
+    rounding. Returns (T (B, c, c), prior (B, c), iterations (B,))."""
+    W = np.atleast_2d(np.asarray(weights, dtype=float))
+    B, c = len(W), data.classes
+    out_T, out_prior = np.empty((B, c, c)), np.empty((B, c))
+    out_iter = np.zeros(B, dtype=np.int64)
+    slots = max(1, _MIXTURE_ENTRIES // (c * data.n))
+    pending = list(range(B))[::-1]
+    live = np.zeros(0, dtype=np.int64)
+    resp = np.zeros((0, c, data.n))
+    previous, iteration = np.zeros(0), np.zeros(0, dtype=np.int64)
+    with threadpool_limits(limits=1, user_api="blas"):  # threads cost more than they give here
+        while pending or len(live):
+            # a fit that stopped hands its slot to the next one: the stack stays full
+            new = [pending.pop() for _ in range(min(slots - len(live), len(pending)))]
+            if new:
+                live = np.concatenate([live, new])
+                start = np.broadcast_to(data.start, (len(new), c, data.n))
+                resp = np.concatenate([resp, start])
+                previous = np.concatenate([previous, np.full(len(new), -np.inf)])
+                iteration = np.concatenate([iteration, np.zeros(len(new), dtype=np.int64)])
+            w = W[live]
+            iteration += 1
+            prior, T, mean, cov = _mixture_m_step(data, resp, w)
+            resp, ll = _mixture_e_step(data, prior, T, mean, cov, w)
+            done = (ll - previous <= tol * np.abs(ll)) | (iteration == max_iter)
+            k = live[done]
+            out_T[k], out_prior[k], out_iter[k] = T[done], prior[done], iteration[done]
+            if progress is not None and len(k):
+                progress(len(k))
+            live, resp, previous, iteration = (v[~done] for v in (live, resp, ll, iteration))
+    return out_T, out_prior, out_iter
 
 
 def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1e-8) -> Estimate:
@@ -209,24 +317,11 @@ def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1
     the true class: the items labelled j hold a mixture, over true classes i with weights
     ``prior_i T[i, j]``, of the same per-class laws of the loss vector. EM fits that latent
     class model, with a Gaussian law (full covariance) per class on the centred
-    log-probabilities, starting from the predicted class.
+    log-probabilities, starting from the predicted class (``mixture_fits``).
     """
-    z = np.log(np.clip(probs, 1e-6, 1.0))
-    z -= z.mean(1, keepdims=True)
-    onehot = np.eye(classes)[noisy]
-    resp = 0.9 * np.eye(classes)[probs.argmax(1)] + 0.1 / classes
-    previous = -np.inf
-    for _ in range(max_iter):
-        mass = resp.sum(0) + 1e-12
-        prior = mass / mass.sum()
-        T = _rows(resp.T @ onehot + 1e-12)
-        log_joint = np.log(prior)[None] + np.log(T[:, noisy]).T + _log_density(z, resp, mass)
-        resp, log_evidence = dawid_skene.normalise_log(log_joint)
-        ll = float(log_evidence.sum())
-        if ll - previous <= tol * abs(ll):
-            break
-        previous = ll
-    return Estimate("mixture", T, prior)
+    data = _MixtureData(noisy, probs, classes)
+    T, prior, _ = mixture_fits(data, np.ones((1, len(noisy))), max_iter, tol)
+    return Estimate("mixture", T[0], prior[0], details={"mixture": data})
 
 
 _SINGLE = {"confident": confident_joint, "anchor": anchor_points, "mixture": loss_mixture}
@@ -238,26 +333,46 @@ def from_probs(noisy, probs, classes: int, method: str) -> Estimate:
     return est
 
 
-def _probs_draws(est: Estimate, draws: int, rng, classes: int):
+def _probs_draws(est: Estimate, draws: int, rng, classes: int, tick):
+    """Refits on items drawn with replacement, the probabilities held fixed. The mixture's
+    refits run as one stack of weighted EMs (``mixture_fits``: the same draws, the same
+    fits); the confident joint and anchors refit one resample at a time."""
     noisy, probs = est.details["noisy"], est.details["probs"]
+    n = len(noisy)
+    resamples = (rng.integers(0, n, n) for _ in range(draws))
+    if est.method == "mixture":
+        weights = np.array([np.bincount(idx, minlength=n) for idx in resamples], dtype=float)
+        Ts, priors, _ = mixture_fits(est.details["mixture"], weights, progress=tick)
+        return Ts, priors, {}
     Ts, priors = [], []
-    for _ in range(draws):
-        idx = rng.integers(0, len(noisy), len(noisy))
+    for idx in resamples:
         e = _SINGLE[est.method](noisy[idx], probs[idx], classes)
         Ts.append(e.T)
         priors.append(e.prior)
+        tick(1)
     return np.array(Ts), np.array(priors), {}
 
 
-def draws(est: Estimate, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``count`` draws of (T, prior) that carry the estimate's sampling uncertainty."""
+MIN_DRAWS = 10  # fewer draws give no usable 5% / 95% quantiles
+
+
+def draws(
+    est: Estimate, count: int, seed: int, progress=None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``count`` draws of (T, prior) that carry the estimate's sampling uncertainty.
+
+    ``progress``: called with the number of draws just finished, as they finish (a progress
+    bar's ``update``)."""
     rng = np.random.default_rng(seed)
     c = len(est.T)
+    tick = progress or (lambda k: None)
     if est.method == "pairs":
-        return (*_pairs_draws(est, count, rng), {})
+        out = (*_pairs_draws(est, count, rng), {})
+        tick(count)
+        return out
     if est.method in CROWD_METHODS:
-        return _crowd_draws(est, count, rng, c)
-    return _probs_draws(est, count, rng, c)
+        return _crowd_draws(est, count, rng, c, tick)
+    return _probs_draws(est, count, rng, c, tick)
 
 
 def interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +382,10 @@ def interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarise(est: Estimate, Ts, priors, level: float) -> dict:
-    """Intervals for T, the noise rate, margins and epsilon*, and each condition's probability."""
+    """Intervals for T, the noise rate, margins and epsilon*, and for each condition the share
+    of the draws in which it holds (``bootstrap_share``: a calibrated probability only for
+    ``pairs``, whose draws are a posterior's; for the other methods a share of bootstrap
+    refits, see the README)."""
     level = check_unit(level, "--level")
     low, high = interval(Ts, level)
     if est.method == "pairs":
@@ -280,18 +398,36 @@ def summarise(est: Estimate, Ts, priors, level: float) -> dict:
     for name in ("row_margin", "column_margin", "epsilon_star"):
         lo, hi = interval(np.array([getattr(r, name) for r in reports]), level)
         out[f"{name}_low"], out[f"{name}_high"] = float(lo), float(hi)
-    out["probabilities"] = {k: float(np.mean([getattr(r, k) for r in reports])) for k in CONDITIONS}
+    out["bootstrap_share"] = {
+        k: float(np.mean([getattr(r, k) for r in reports])) for k in CONDITIONS
+    }
     return out
 
 
 def check_probs(probs, n: int, classes: int) -> np.ndarray:
-    probs = np.asarray(probs, dtype=float)
-    if probs.shape != (n, classes):
-        raise InputError(f"--probs must have shape ({n}, {classes}), not {probs.shape}")
-    if not np.isfinite(probs).all() or (probs < 0).any():
-        raise InputError("--probs must be finite and non-negative")
-    if not np.allclose(probs.sum(1), 1.0, atol=1e-4):
-        raise InputError("--probs rows must sum to 1 (predicted class probabilities)")
+    """(n, c) out-of-sample probabilities for n labels that reach class ``classes - 1``: at
+    least ``classes`` columns (more: classes no label gives), finite, non-negative, rows
+    summing to 1 within 1e-4. Every message names ``--probs``."""
+    try:
+        probs = np.asarray(probs, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"--probs must be numbers, not {np.asarray(probs).dtype}") from None
+    if probs.ndim != 2 or len(probs) != n or probs.shape[1] < classes:
+        raise InputError(
+            f"--probs has shape {probs.shape}, but the labels need ({n}, {classes}): {n} "
+            f"items whose labels reach class {classes - 1}"
+        )
+    if not np.isfinite(probs).all():
+        raise InputError("--probs holds NaN or infinite values")
+    if (probs < 0).any():
+        raise InputError("--probs holds negative values")
+    sums = probs.sum(1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-4)
+    if len(bad):
+        raise InputError(
+            f"--probs rows must sum to 1 (predicted class probabilities): row {bad[0]} sums "
+            f"to {sums[bad[0]]:.6g} ({len(bad)} rows off by more than 1e-4)"
+        )
     return probs
 
 

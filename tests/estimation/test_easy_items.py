@@ -173,3 +173,44 @@ def test_cli_reports_the_model_and_the_test(tmp_path, capsys):
     assert "rejected: annotators err together" in capsys.readouterr().out
     assert main([*base, "--no-independence", "--json"]) == 0
     assert "independence" not in json.loads(capsys.readouterr().out)
+
+
+def test_compiled_objective_is_the_objective():
+    """The bootstrap's refits run the objective compiled: the same value, gradient and
+    posterior as ``_easy_objective``, missing labels and shares at 1 included."""
+    rng = rng0(5)
+    c, A = 4, 3
+    patterns = rng.integers(-1, c, (60, A))
+    patterns[(patterns < 0).all(1), 0] = 1
+    patterns[:c] = np.arange(c)[:, None]  # unanimous patterns for every class
+    weights = rng.integers(1, 40, 60).astype(float)
+    hard = rng.uniform(0.2, 0.9, c)
+    hard[1] = 1.0
+    x = np.concatenate([rng.normal(size=c), hard, rng.normal(size=A * c * c)])
+    ours = dawid_skene._easy_objective(
+        x,
+        weights,
+        patterns,
+        dawid_skene._indicators(patterns, c),
+        dawid_skene._unanimous(patterns, c),
+    )
+    compiled = dawid_skene._compiled_objective(
+        x, weights, patterns.astype(np.int64), dawid_skene._unanimous(patterns, c)
+    )
+    assert compiled[0] == pytest.approx(ours[0], rel=1e-12)
+    np.testing.assert_allclose(compiled[1], ours[1], rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(compiled[2], ours[2], atol=1e-12)
+
+
+def test_a_refit_is_easy_items_from_the_same_start():
+    rng = rng0(7)
+    truth = rng.integers(0, 3, 2000)
+    labels = annotate(rng, truth, [random_T(rng, 3, 0.5) for _ in range(3)])
+    labels = np.where((rng.random(2000) < 0.3)[:, None], truth[:, None], labels)
+    pat, _, cnt = dawid_skene.label_patterns(labels)
+    fit = dawid_skene.easy_items(pat, cnt, 3)
+    w = rng.multinomial(cnt.sum(), cnt / cnt.sum()).astype(float)
+    ref = dawid_skene.easy_items(pat, w, 3, params=fit.params, ftol=1e-8)
+    new = dawid_skene.refit_easy_items(pat, w, 3, fit.params, 1e-8)
+    assert new.log_likelihood == pytest.approx(ref.log_likelihood, abs=1e-3)
+    np.testing.assert_allclose(new.posterior, ref.posterior, atol=1e-3)

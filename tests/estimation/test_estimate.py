@@ -158,7 +158,7 @@ def _coverage(c, n, rng, level=0.9):
     Ts, priors, _ = est.draws(e, 400, int(rng.integers(1 << 30)))
     s = est.summarise(e, Ts, priors, level)
     inside = (np.array(s["T_low"]) <= T) & (np.array(s["T_high"]) >= T)
-    return inside.ravel(), bool(row_dominant(T)), s["probabilities"]["row_dominant"]
+    return inside.ravel(), bool(row_dominant(T)), s["bootstrap_share"]["row_dominant"]
 
 
 def test_pairs_intervals_cover_at_their_level():
@@ -182,7 +182,7 @@ def test_row_dominance_probability_is_calibrated():
         noisy = annotate(rng, clean, [T])[:, 0]
         e = est.from_pairs(clean, noisy, c)
         Ts, priors, _ = est.draws(e, 200, int(rng.integers(1 << 30)))
-        said.append(est.summarise(e, Ts, priors, 0.9)["probabilities"]["row_dominant"])
+        said.append(est.summarise(e, Ts, priors, 0.9)["bootstrap_share"]["row_dominant"])
         truth.append(row_dominant(T))
     said, truth = np.array(said), np.array(truth)
     assert 0.05 < truth.mean() < 0.95  # both outcomes occur: the check can fail
@@ -259,7 +259,7 @@ def test_cli_contract_and_out_file(tmp_path, capsys):
     )
     assert set(contract.split()) <= set(d)
     assert d["method"] == "ds" and d["classes"] == 3
-    assert set(d["conditions"]["probabilities"]) == set(est.CONDITIONS)
+    assert set(d["conditions"]["bootstrap_share"]) == set(est.CONDITIONS)
     assert np.all(np.array(d["T_low"]) <= np.array(d["T"]) + 1e-12)
     assert d["noise_rate_low"] <= d["noise_rate"] <= d["noise_rate_high"]
     np.testing.assert_allclose(np.loadtxt(out, delimiter=",", comments="#"), d["T"], atol=1e-15)
@@ -345,3 +345,44 @@ def test_normalise_log_is_stable_row_by_row():
     expect = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()
     np.testing.assert_allclose(post, [expect, expect])
     np.testing.assert_allclose(evidence, [-1000 + np.log1p(np.exp(-1)), np.log1p(np.exp(-1))])
+
+
+def test_stacked_dawid_skene_refits_are_the_one_at_a_time_refits():
+    """The bootstrap's stack of EMs: each refit stops by its own rule and gives what
+    ``dawid_skene`` gives on its counts."""
+    rng = rng0(41)
+    truth = rng.integers(0, 4, 2000)
+    labels = annotate(rng, truth, [random_T(rng, 4, 0.6) for _ in range(3)])
+    pat, _, cnt = dawid_skene.label_patterns(labels)
+    full = dawid_skene.dawid_skene(pat, cnt, 4)
+    W = np.array([rng.multinomial(cnt.sum(), cnt / cnt.sum()) for _ in range(7)], float)
+    prior, conf, post, iters = dawid_skene.dawid_skene_batch(pat, W, 4, start=full.posterior)
+    assert len(set(iters.tolist())) > 1  # they stop at different iterations
+    for b, w in enumerate(W):
+        one = dawid_skene.dawid_skene(pat, w, 4, start=full.posterior)
+        assert one.iterations == iters[b]
+        np.testing.assert_allclose(prior[b], one.prior, atol=1e-12)
+        np.testing.assert_allclose(conf[b], one.confusions, atol=1e-12)
+        np.testing.assert_allclose(post[b], one.posterior, atol=1e-12)
+
+
+def test_stacked_mixture_refits_are_fits_on_the_resampled_rows():
+    """A resample is a weighting of the items: the stack of weighted EMs gives what
+    ``loss_mixture`` gives on the resampled rows (duplicates and all)."""
+    rng = rng0(43)
+    c, n = 4, 800
+    T = random_T(rng, c, 0.7)
+    clean = rng.integers(0, c, n)
+    noisy = annotate(rng, clean, [T])[:, 0]
+    logits = 2.0 * np.eye(c)[clean] + rng.normal(0, 1.0, (n, c))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    e = est.from_probs(noisy, probs, c, "mixture")
+    idx = [rng.integers(0, n, n) for _ in range(5)]
+    W = np.array([np.bincount(i, minlength=n) for i in idx], float)
+    Ts, priors, iters = est.mixture_fits(e.details["mixture"], W)
+    for b, i in enumerate(idx):
+        one = est.loss_mixture(noisy[i], probs[i], c)
+        np.testing.assert_allclose(Ts[b], one.T, atol=1e-9)
+        np.testing.assert_allclose(priors[b], one.prior, atol=1e-9)
+    Ts2, _, _ = est.draws(e, 12, 5)
+    assert Ts2.shape == (12, c, c) and np.isfinite(Ts2).all()
