@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from simulations import figures
@@ -16,7 +17,25 @@ def configure(p) -> None:
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these figures")
     p.add_argument("--out", default="figures", help="output folder")
     p.add_argument("--redraw", action="store_true", help="redraw PNGs from the CSVs already there")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (--json implies it)")
     add_common(p)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def _left(names, k, elapsed, past, quick) -> str:
+    """Time left before figure ``k`` starts: the last full run's seconds for the figures
+    still to come (scaled by how this run compares with it so far), else elapsed per figure."""
+    if not quick and all(n in past for n in names):
+        so_far = sum(past[n] for n in names[:k])
+        scale = elapsed / so_far if k and so_far > 0 else 1.0
+        return f"about {_clock(scale * sum(past[n] for n in names[k:]))} left"
+    if k:
+        return f"about {_clock(elapsed / k * (len(names) - k))} left"
+    return "time left unknown"
 
 
 def run(args) -> tuple[dict, str]:
@@ -24,19 +43,33 @@ def run(args) -> tuple[dict, str]:
     for n in names:
         figures.module(n)  # unknown names fail before anything is computed
     out = ensure_dir(args.out)
+    show = not (args.json or args.quiet)
+    past = figures.read_times(out)
     done = []
     t0 = time.perf_counter()
-    for n in names:
+    for k, n in enumerate(names):
+        if show:
+            elapsed = time.perf_counter() - t0
+            print(
+                f"figure {k + 1} of {len(names)}: {n} ({_clock(elapsed)} elapsed, "
+                f"{_left(names, k, elapsed, past, args.quick or args.redraw)})",
+                file=sys.stderr,
+                flush=True,
+            )
         if args.redraw:
             done.append({"name": n, "png": str(figures.draw_png(n, out))})
         else:
             done.append(figures.make(n, out, args.quick, args.seed))
     total = time.perf_counter() - t0
     result = {"figures": done, "seconds": total, "quick": args.quick}
+    if not (args.quick or args.only or args.redraw):  # only a full run is a timing record
+        result["times"] = str(figures.write_times(out, done, args.seed))
     return result, render(result, out)
 
 
 def render(result: dict, out) -> str:
     lines = [f"{d['name']:24s} {d.get('seconds', 0):7.1f} s  {d['png']}" for d in result["figures"]]
     lines.append(f"{len(result['figures'])} figure(s) in {result['seconds']:.1f} s -> {out}/")
+    if "times" in result:
+        lines.append(f"timings: {result['times']}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ def configure(p) -> None:
     )
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (as --no-progress)")
     add_common(p)
 
 
@@ -32,7 +33,11 @@ def run(args) -> tuple[dict, str]:
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers {args.workers} must be at least 1")
     result = run_sweep(
-        cfg, out, args.workers, args.scheduler, progress=not args.no_progress and not args.json
+        cfg,
+        out,
+        args.workers,
+        args.scheduler,
+        progress=not (args.no_progress or args.quiet or args.json),
     )
     shown = {k: v for k, v in result.items() if k != "rows"}
     return shown, render(result)

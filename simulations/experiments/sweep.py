@@ -17,6 +17,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import sys
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -148,7 +149,16 @@ def run_sweep(
     if limit is not None:
         todo = todo[:limit]
     table = _Table(out / RESULTS, rows, header or ["key"])
-    bar = tqdm(total=len(todo), disable=not progress, desc=cfg["name"], unit="cell")
+    # cells done of all (a resumed sweep starts at what it finds), with the time left at
+    # this run's pace, on stderr
+    bar = tqdm(
+        total=len(done) + len(todo),
+        initial=len(done),
+        disable=not progress,
+        desc=f"{cfg['name']} cells",
+        unit="cell",
+        file=sys.stderr,
+    )
     if scheduler:
         results = _dask(cfg["kind"], todo, scheduler)
     else:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -124,3 +126,35 @@ def make(name: str, out: Path, quick: bool, seed: int) -> dict:
         "csv": str(out / f"{name}.csv"),
         "png": str(out / f"{name}.png"),
     }
+
+
+TIMES = "TIMES.csv"  # what each figure of the last full run took, beside the figures
+
+
+def machine() -> dict:
+    """The machine a timing was taken on: cores, processor and system."""
+    return {
+        "cores": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "system": platform.system(),
+    }
+
+
+def write_times(out: Path, done: list[dict], seed: int) -> Path:
+    """``TIMES.csv`` of a full run: one row per figure (name, seconds), then a total row; its
+    ``#`` line gives the settings, the versions, the machine and the date."""
+    rows = [{"figure": d["name"], "seconds": d["seconds"]} for d in done]
+    rows.append({"figure": "total", "seconds": round(sum(d["seconds"] for d in done), 2)})
+    meta = provenance({"figures": [d["name"] for d in done], "quick": False, "seed": seed})
+    meta["machine"] = machine()
+    write_csv(out / TIMES, rows, meta)
+    return out / TIMES
+
+
+def read_times(out: Path) -> dict[str, float]:
+    """Seconds per figure from a previous full run's ``TIMES.csv`` (empty if none)."""
+    try:
+        rows, _ = read_commented_csv(out / TIMES)
+        return {r["figure"]: float(r["seconds"]) for r in rows if r["figure"] != "total"}
+    except (OSError, KeyError, ValueError):
+        return {}
