@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
-from simulations.estimation import dawid_skene
+from simulations.estimation import dawid_skene, transition
 from simulations.io import versions
 from simulations.selection import rules
 from simulations.synthetic import generate, instance_draw, instance_noise
@@ -150,8 +151,202 @@ def bench_instance(repeat: int, n: int = 1_000_000, c: int = 10, seed: int = 0) 
     ]
 
 
+# --- estimate with intervals: the command's work, against the same work before it was stacked
+
+
+def mixture_input(separation: float, n: int = 5_000, c: int = 10, seed: int = 0):
+    """A reproducible input for ``estimate --method mixture``: labels from pairwise 0.3 noise
+    and, as out-of-fold probabilities, the overlap model's noisy-class posterior at
+    ``separation`` (1: weakly informative, EM crawls; 3: informative)."""
+    T = noise.named("pairwise", 0.3, c)
+    clean = generate.clean_labels(n, np.full(c, 1.0 / c), seed)
+    noisy = generate.noisy_labels(clean, T, seed + 1)
+    model = generate.Model("overlap", T, separation=separation)
+    probs = model.probs(clean.astype(np.int32), np.random.default_rng(seed + 2))
+    probs = probs.astype(np.float64)
+    return noisy, probs / probs.sum(1, keepdims=True)
+
+
+def _log_density_before(z, resp, mass):
+    """``loss_mixture``'s class densities as they were: one Cholesky solve per class."""
+    n, d = z.shape
+    out = np.empty((n, resp.shape[1]))
+    for i in range(resp.shape[1]):
+        mean = resp[:, i] @ z / mass[i]
+        dev = z - mean
+        cov = (resp[:, i, None] * dev).T @ dev / mass[i] + transition.RIDGE * np.eye(d)
+        chol = np.linalg.cholesky(cov)
+        w = solve_triangular(chol, dev.T, lower=True)
+        out[:, i] = -0.5 * (w * w).sum(0) - np.log(np.diag(chol)).sum()
+    return out - 0.5 * d * np.log(2 * np.pi)
+
+
+def loss_mixture_before(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1e-8):
+    """The baseline: ``loss_mixture``'s EM on the rows it is given, as it was before the
+    stacked fits (same start, same rule, the same T and prior to 1e-11)."""
+    z = np.log(np.clip(probs, 1e-6, 1.0))
+    z -= z.mean(1, keepdims=True)
+    onehot = np.eye(classes)[noisy]
+    resp = 0.9 * np.eye(classes)[probs.argmax(1)] + 0.1 / classes
+    previous = -np.inf
+    for _ in range(max_iter):
+        mass = resp.sum(0) + 1e-12
+        prior = mass / mass.sum()
+        counts = resp.T @ onehot + 1e-12
+        T = counts / counts.sum(1, keepdims=True)
+        log_joint = np.log(prior)[None] + np.log(T[:, noisy]).T + _log_density_before(z, resp, mass)
+        resp, log_evidence = dawid_skene.normalise_log(log_joint)
+        ll = float(log_evidence.sum())
+        if ll - previous <= tol * abs(ll):
+            break
+        previous = ll
+    return T, prior
+
+
+def draws_before(est, draws: int, seed: int):
+    """The bootstrap as it was: one refit per resample, from the same random stream (ds:
+    ``dawid_skene`` from the full fit's posterior; ds-easy: L-BFGS-B on the NumPy objective;
+    mixture: the EM above on the resampled rows)."""
+    rng = np.random.default_rng(seed)
+    c = len(est.T)
+    Ts, priors = [], []
+    if est.method in transition.CROWD_METHODS:
+        data, fit = est.details["data"], est.details["fit"]
+        n = int(data.counts.sum())
+        ann = data.patterns[:, :-1]
+        for _ in range(draws):
+            counts = rng.multinomial(n, data.counts / n).astype(float)
+            if est.method == "ds":
+                refit = dawid_skene.dawid_skene(ann, counts, c, start=fit.posterior)
+            else:
+                refit = dawid_skene.easy_items(ann, counts, c, params=fit.params, ftol=1e-8)
+            T, _ = transition._crowd_transitions(data, c, counts, refit.posterior)
+            Ts.append(T)
+            priors.append(refit.prior)
+        return np.array(Ts), np.array(priors)
+    noisy, probs = est.details["noisy"], est.details["probs"]
+    for _ in range(draws):
+        idx = rng.integers(0, len(noisy), len(noisy))
+        T, prior = loss_mixture_before(noisy[idx], probs[idx], c)
+        Ts.append(T)
+        priors.append(prior)
+    return np.array(Ts), np.array(priors)
+
+
+def _crowdkit_draws(labels: np.ndarray, draws: int, seed: int) -> float | None:
+    """Seconds for crowd-kit's DawidSkene refitted on ``draws`` resamples of the items (the
+    peer's bootstrap: the first annotator's T from its posteriors), or None without it."""
+    try:
+        import pandas as pd
+        from crowdkit.aggregation import DawidSkene
+    except ImportError:
+        return None
+    rng = np.random.default_rng(seed)
+    n, A = labels.shape
+    c = int(labels.max()) + 1
+    t = time.perf_counter()
+    for _ in range(draws):
+        sample = labels[rng.integers(0, n, n)]
+        frame = pd.DataFrame(
+            {
+                "task": np.repeat(np.arange(n), A),
+                "worker": np.tile(np.arange(A), n),
+                "label": sample.ravel(),
+            }
+        )
+        post = DawidSkene(n_iter=100).fit(frame).probas_.sort_index()
+        post = post.reindex(columns=range(c), fill_value=0.0).to_numpy()
+        mass = post.T @ np.eye(c)[sample[:, 0]]
+        _ = mass / np.maximum(mass.sum(1, keepdims=True), 1e-300)
+    return time.perf_counter() - t
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_estimate(
+    draws: int = 200,
+    baseline_draws: int = 20,
+    seed: int = 0,
+    peer: bool = True,
+    mixture_items: int = 5_000,
+) -> list[dict]:
+    """``estimate`` with ``draws`` bootstrap intervals, fit included, as the command runs it:
+    ds and ds-easy (with the independence test) on CIFAR-10N's three annotators, the mixture
+    on ``mixture_input`` at separations 3 and 1. The baselines are the same fits and the
+    per-resample loops of ``draws_before``, timed in the same run; a baseline slower than
+    ours is timed on ``baseline_draws`` resamples and scaled to ``draws`` (each resample
+    costs the same in expectation), as is crowd-kit's DawidSkene refitted per resample."""
+    z = noise.cifar10n_labels()
+    keys = ["random1", "random2", "random3"]
+    ann = np.column_stack([z[k] for k in keys])
+    cases = [
+        (f"estimate ds, CIFAR-10N, {draws} draws", "ds", None, 3.0),
+        (f"estimate ds-easy, CIFAR-10N, {draws} draws", "ds-easy", None, 3.0),
+        (f"estimate mixture {mixture_items}x10 sep 3, {draws} draws", "mixture", 3.0, 5.0),
+        (f"estimate mixture {mixture_items}x10 sep 1, {draws} draws", "mixture", 1.0, 5.0),
+    ]
+    # compile and load once: the command pays it once too, and it is not what is measured
+    warm = transition.from_annotators(ann[:2000], keys, 10, model="ds-easy")
+    transition.draws(warm, 2, seed)
+    rows = []
+    for name, method, separation, target in cases:
+        if separation is None:
+
+            def fit(method=method):
+                return transition.from_annotators(ann, keys, 10, None, "auto", method, True)
+
+        else:
+            noisy, probs = mixture_input(separation, n=mixture_items, seed=seed)
+
+            def fit(noisy=noisy, probs=probs):
+                return transition.from_probs(noisy, probs, 10, "mixture")
+
+        e0 = fit()
+        fit_s = _timed(fit)
+        draws_s = _timed(lambda e0=e0: transition.draws(e0, draws, seed))
+        k = draws if method in transition.CROWD_METHODS else min(draws, baseline_draws)
+        before_s = _timed(lambda e0=e0, k=k: draws_before(e0, k, seed)) * draws / k
+        rows.append(
+            {
+                "kernel": name,
+                "ours_s": fit_s + draws_s,
+                "baseline": "one refit per resample, as before"
+                + ("" if k == draws else f" ({k} resamples timed, x{draws / k:g})"),
+                "baseline_s": fit_s + before_s,
+                "target": target,
+            }
+        )
+        if method == "ds" and peer:
+            peer_s = _crowdkit_draws(ann, min(draws, baseline_draws), seed)
+            if peer_s is not None:
+                k = min(draws, baseline_draws)
+                rows.append(
+                    {
+                        "kernel": name,
+                        "ours_s": fit_s + draws_s,
+                        "baseline": f"crowd-kit DawidSkene per resample ({k} timed, "
+                        f"x{draws / k:g})",
+                        "baseline_s": peer_s * draws / k,
+                        "target": 2.0,
+                    }
+                )
+    return rows
+
+
 def run_bench(
-    n: int, repeat: int = 3, cleanlab: bool = True, seed: int = 0, trainer: bool = True
+    n: int,
+    repeat: int = 3,
+    cleanlab: bool = True,
+    seed: int = 0,
+    trainer: bool = True,
+    estimate: bool = True,
+    draws: int = 200,
+    baseline_draws: int = 20,
+    kernels: bool = True,
 ) -> dict:
     rng = np.random.default_rng(seed)
     rows = []
@@ -169,57 +364,67 @@ def run_bench(
             }
         )
 
-    for c, target in ((10, 5.0), (100, 8.0)):
-        T = noise.symmetric(0.4, c)
-        clean = generate.clean_labels(n, np.full(c, 1.0 / c), seed)
-        ours = best_of(lambda clean=clean, T=T: generate.noisy_labels(clean, T, 1), repeat)
-        base = best_of(
-            lambda clean=clean, T=T: numpy_noisy_labels(clean, T, np.random.default_rng(1)), repeat
-        )
-        row(f"noisy labels c={c}", ours, base, "numpy searchsorted", target)
-        if c == 10 and cleanlab:
-            try:  # cleanlab is the optional extra smallloss[test]: a baseline only
-                from cleanlab.benchmarking.noise_generation import generate_noisy_labels
-            except ImportError:
-                pass
-            else:
-                # cleanlab's noise_matrix is P(noisy | true) with columns summing to 1: our T
-                # transposed
-                base = best_of(
-                    lambda clean=clean, T=T: generate_noisy_labels(clean, T.T), max(1, repeat - 1)
-                )
-                row("noisy labels c=10", ours, base, "cleanlab generate_noisy_labels", 15.0)
+    if kernels:
+        for c, target in ((10, 5.0), (100, 8.0)):
+            T = noise.symmetric(0.4, c)
+            clean = generate.clean_labels(n, np.full(c, 1.0 / c), seed)
+            ours = best_of(lambda clean=clean, T=T: generate.noisy_labels(clean, T, 1), repeat)
+            base = best_of(
+                lambda clean=clean, T=T: numpy_noisy_labels(clean, T, np.random.default_rng(1)),
+                repeat,
+            )
+            row(f"noisy labels c={c}", ours, base, "numpy searchsorted", target)
+            if c == 10 and cleanlab:
+                try:  # cleanlab is the optional extra smallloss[test]: a baseline only
+                    from cleanlab.benchmarking.noise_generation import generate_noisy_labels
+                except ImportError:
+                    pass
+                else:
+                    # cleanlab's noise_matrix is P(noisy | true) with columns summing to 1: our T
+                    # transposed
+                    base = best_of(
+                        lambda clean=clean, T=T: generate_noisy_labels(clean, T.T),
+                        max(1, repeat - 1),
+                    )
+                    row("noisy labels c=10", ours, base, "cleanlab generate_noisy_labels", 15.0)
 
-    c = 10
-    labels = rng.integers(0, c, n).astype(np.int32)
-    probs = rng.dirichlet(np.ones(c), size=n).astype(np.float32)
-    out = np.empty(n, dtype=np.float32)
-    ours = best_of(lambda: generate.cross_entropy(probs, labels, out), repeat)
-    base = best_of(lambda: -np.log(probs[np.arange(n), labels]), repeat)
-    row("cross-entropy loss c=10", ours, base, "numpy fancy indexing", 2.5)
-    probs = None  # frees the (n, c) outputs before the next kernel
+        c = 10
+        labels = rng.integers(0, c, n).astype(np.int32)
+        probs = rng.dirichlet(np.ones(c), size=n).astype(np.float32)
+        out = np.empty(n, dtype=np.float32)
+        ours = best_of(lambda: generate.cross_entropy(probs, labels, out), repeat)
+        base = best_of(lambda: -np.log(probs[np.arange(n), labels]), repeat)
+        row("cross-entropy loss c=10", ours, base, "numpy fancy indexing", 2.5)
+        probs = None  # frees the (n, c) outputs before the next kernel
 
-    losses = rng.random(n, dtype=np.float32) * 5
-    counts = (np.bincount(labels, minlength=c) * 0.6).astype(np.int64)
-    ours = best_of(lambda: rules.select_per_class(losses, labels, counts), repeat)
-    base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
-    row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
+        losses = rng.random(n, dtype=np.float32) * 5
+        counts = (np.bincount(labels, minlength=c) * 0.6).astype(np.int64)
+        ours = best_of(lambda: rules.select_per_class(losses, labels, counts), repeat)
+        base = best_of(lambda: numpy_per_class_select(losses, labels, counts), repeat)
+        row("per-class selection c=10", ours, base, "numpy argpartition", 3.0)
 
-    for args in bench_instance(repeat, n=min(n, 1_000_000)):
-        row(*args)
+        for args in bench_instance(repeat, n=min(n, 1_000_000)):
+            row(*args)
 
-    if cleanlab:  # the optional peers (smallloss[test]) run together
-        ds_row = bench_dawid_skene(repeat)
-        if ds_row is not None:
-            row(*ds_row)
+        if cleanlab:  # the optional peers (smallloss[test]) run together
+            ds_row = bench_dawid_skene(repeat)
+            if ds_row is not None:
+                row(*ds_row)
+
+    if estimate:
+        for r in bench_estimate(draws, baseline_draws, seed, peer=cleanlab):
+            row(r["kernel"], r["ours_s"], r["baseline_s"], r["baseline"], r["target"])
 
     out = {
         "n": n,
         "repeat": repeat,
+        "draws": draws,
         "rows": rows,
-        "first_call_in_fresh_process_s": first_call_seconds(),
+        "machine": {"cores": os.cpu_count(), "load_1min": os.getloadavg()[0]},
         "versions": versions(),
     }
+    if kernels:
+        out["first_call_in_fresh_process_s"] = first_call_seconds()
     if trainer:
         try:
             # torch is the optional extra smallloss[train]: imported only when the trainer is
