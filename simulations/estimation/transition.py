@@ -133,10 +133,9 @@ def _crowd_draws(est: Estimate, draws: int, rng, classes: int, tick):
             ann, counts, classes, start=fit.posterior, progress=tick
         )
     else:
-        refits = []
-        for w in counts:
-            refits.append(dawid_skene.refit_easy_items(ann, w, classes, fit.params, _REFIT_FTOL))
-            tick(1)
+        refits = dawid_skene.refit_easy_items(
+            ann, counts, classes, fit.params, _REFIT_FTOL, progress=tick
+        )
         priors = np.array([r.prior for r in refits])
         posts = np.array([r.posterior for r in refits])
     Ts, annotators = _crowd_transitions(data, classes, counts, posts)

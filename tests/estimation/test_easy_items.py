@@ -211,6 +211,7 @@ def test_a_refit_is_easy_items_from_the_same_start():
     fit = dawid_skene.easy_items(pat, cnt, 3)
     w = rng.multinomial(cnt.sum(), cnt / cnt.sum()).astype(float)
     ref = dawid_skene.easy_items(pat, w, 3, params=fit.params, ftol=1e-8)
-    new = dawid_skene.refit_easy_items(pat, w, 3, fit.params, 1e-8)
+    new, again = dawid_skene.refit_easy_items(pat, np.stack([w, w]), 3, fit.params, 1e-8)
+    assert again.log_likelihood == new.log_likelihood  # two threads, the same fits
     assert new.log_likelihood == pytest.approx(ref.log_likelihood, abs=1e-3)
     np.testing.assert_allclose(new.posterior, ref.posterior, atol=1e-3)
