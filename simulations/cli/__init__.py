@@ -1,8 +1,9 @@
 """The `smallloss` command line: the only place that reads argv or prints.
 
-One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``figures``, ``sweep``,
-``bench``), each with ``HELP``, ``configure(parser)``, ``run(args) -> (result, text)`` and
-``render(...)``; the library functions they call take arrays and keywords.
+One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``analyse``,
+``figures``, ``sweep``, ``bench``), each with ``HELP``, ``configure(parser)``,
+``run(args) -> (result, text)`` and ``render(...)``; the library functions they call take
+arrays and keywords.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulations.cli import bench, check, estimate, figures, simulate, sweep, train
+from simulations.cli import analyse, bench, check, estimate, figures, simulate, sweep, train
 from simulations.io import dumps, record_command
 from theory.errors import InputError
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "estimate": estimate,
     "simulate": simulate,
     "train": train,
+    "analyse": analyse,
     "figures": figures,
     "sweep": sweep,
     "bench": bench,

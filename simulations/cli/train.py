@@ -6,16 +6,12 @@ import sys
 
 from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
 from simulations.io import fmt
+from simulations.selection.analyse import BOOTSTRAP, FEW_PROBES, LEVEL, SINGLE_LABEL
 from simulations.selection.registry import LOSS_CRITERIA
+from simulations.training.config import LARGE_ON_CPU, RECORD_MODES, RSL_RULES, TrainConfig, flags
 from simulations.training.data import SCALING_RULE
-from simulations.training.pipeline import (
-    LARGE_ON_CPU,
-    RECORD_MODES,
-    RSL_RULES,
-    SINGLE_LABEL_METHODS,
-    TrainConfig,
-    run_training,
-)
+from simulations.training.run import run_training
+from theory.errors import InputError
 
 HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
@@ -96,10 +92,10 @@ def configure(p) -> None:
         "--confidence",
         type=float,
         metavar="L",
-        help="with --probes: bound each loss criterion's precision from below at confidence L "
-        "(e.g. 0.9), counted from the mislabelled probes' losses with a Clopper-Pearson bound "
-        "(JSON: precision_bound); with --keep target:P, keep the largest budgets whose bound "
-        "reaches P instead of those the laws predict at P",
+        help="with --probes: bound each criterion's precision from below at confidence L "
+        "(e.g. 0.9), counted from the mislabelled probes it keeps (JSON: precision_bound); "
+        "with --keep target:P, keep the largest budgets whose bound reaches P, at a "
+        "confidence that holds over the whole search",
     )
     p.add_argument(
         "--no-scale",
@@ -115,10 +111,19 @@ def configure(p) -> None:
     )
     p.add_argument(
         "--estimate",
-        choices=SINGLE_LABEL_METHODS,
+        choices=SINGLE_LABEL,
         help="take T and the prior from the noisy labels and the out-of-fold probabilities "
         "(as a user without T would) for budgets, predictions and stage 2; the record keeps "
         "what the true T gives under 'estimate'",
+    )
+    p.add_argument(
+        "--level", type=float, default=LEVEL, help="of every prediction's interval (default 0.9)"
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=BOOTSTRAP,
+        help=f"resamples behind the law predictions' intervals (default {BOOTSTRAP}; 0: none)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
@@ -128,9 +133,21 @@ def run(args) -> tuple[dict, str]:
     name = instance_from_args(args)
     if name:
         T, source = None, f"noise {name} rate {args.rate:g}"
-    else:
+    elif args.noise or args.matrix:
         T, _, source = matrix_from_args(args)
-    cfg = TrainConfig(
+    else:  # the data set must carry its own noisy labels (y_noisy): load() says so if not
+        T, source = None, "the data set's own noisy labels"
+    try:
+        record = run_training(config(args, name, T, source))
+    except InputError as exc:  # the library names parameters; the command line, its flags
+        raise InputError(flags(str(exc))) from None
+    for line in record["warnings"]:
+        print(f"smallloss: warning: {flags(line)}", file=sys.stderr)
+    return record, render(record, source)
+
+
+def config(args, name, T, source) -> TrainConfig:
+    return TrainConfig(
         instance=name,
         rate=args.rate if name else 0.0,
         T=T,
@@ -155,12 +172,10 @@ def run(args) -> tuple[dict, str]:
         probes=args.probes,
         keep=args.keep,
         confidence=args.confidence,
+        level=args.level,
+        bootstrap=args.bootstrap,
         progress=not args.no_progress and not args.json,
     )
-    record = run_training(cfg)
-    for line in record["warnings"]:
-        print(f"smallloss: warning: {line}", file=sys.stderr)
-    return record, render(record, source)
 
 
 def _interval(a: dict) -> str:
@@ -169,29 +184,45 @@ def _interval(a: dict) -> str:
     return f"{a['mean']:.4f} [{a['ci_low']:.4f}, {a['ci_high']:.4f}]"
 
 
+def _with_interval(c: dict, key: str) -> str:
+    """A prediction and its interval, ``0.9512 [0.9301, 0.9688]``, or a dash."""
+    if c.get(key) is None:
+        return "-".rjust(24)
+    if c.get(f"{key}_low") is None:
+        return fmt(c[key]).rjust(24)
+    return f"{fmt(c[key])} [{fmt(c[f'{key}_low'])}, {fmt(c[f'{key}_high'])}]"
+
+
 def render(r: dict, source: str) -> str:
     seeds = len(r["seeds"])
     probes = "probes" in r
+    rate = r["realised_noise_rate"]
+    few = probes and r["probes"]["mislabelled"] < FEW_PROBES
     lines = [
         f"{r['dataset']} on {r['device']}: {source}, {r['n_train']} training samples, "
-        f"noise rate {r['realised_noise_rate']:.4f}, {r['epochs']} epochs, "
+        f"noise rate {'unknown' if rate is None else f'{rate:.4f}'}, {r['epochs']} epochs, "
         f"{seeds} seed{'s' if seeds > 1 else ''}; inputs: {r['scaling']}",
-        "criterion  observed: single-epoch  mean-loss | predicted: validation  g* atoms"
-        + ("   probes   counts" if probes else ""),
+        f"criterion  observed: single-epoch  mean-loss | predicted ({r['level']:g} intervals): "
+        "validation laws, g* atoms" + (", probe laws, probe counts" if probes else ""),
     ]
     for name in LOSS_CRITERIA + ("gmm",):
         c = r["criteria"][name]
-        lines.append(
+        line = (
             f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} "
             f"{fmt(c['observed_precision_mean_loss']):>10} | "
-            f"{fmt(c['predicted_precision_validation']):>20} "
-            f"{fmt(c['predicted_precision_bayes']):>8}"
-            + (
-                f" {fmt(c['predicted_precision_probes']):>8}"
-                f" {fmt(c.get('predicted_precision_counts')):>8}"
-                if probes
-                else ""
+            f"{_with_interval(c, 'predicted_precision_validation')} "
+            f"{fmt(c.get('predicted_precision_bayes')):>7}"
+        )
+        if probes:
+            line += (
+                f" {_with_interval(c, 'predicted_precision_probes')}"
+                f" {_with_interval(c, 'predicted_precision_counts')}{'*' if few else ''}"
             )
+        lines.append(line)
+    if few:
+        lines.append(
+            f"* the probe counts rest on {r['probes']['mislabelled']} mislabelled probes (fewer "
+            f"than {FEW_PROBES}): read the interval, not the point"
         )
     for name in ("confident", "cleanlab"):
         c = r["criteria"][name]
@@ -228,21 +259,26 @@ def render(r: dict, source: str) -> str:
         lines.append(f"test accuracy, mean [95% interval] over {seeds} seed(s):")
         for name, a in r["test_accuracy"].items():
             lines.append(
-                f"  {name:17s} {_interval(a):>26}  trained on {a['train_size']:.0f} samples, "
-                f"{a['train_precision']:.3f} clean"
+                f"  {name:17s} {_interval(a):>26}  trained on {a['train_size']:.0f} samples"
+                + ("" if a["train_precision"] is None else f", {a['train_precision']:.3f} clean")
             )
     if "estimate" in r:
         e = r["estimate"]
         lines.append(
-            f"budgets and predictions from T estimated by {e['method']} (no clean training "
-            f"label): T error {e['T_error']:.2f} (sum |T_hat - T| / c x 100), noise rate "
-            f"{e['noise_rate']:.4f} vs true {e['true_noise_rate']:.4f}"
+            f"budgets, predictions and forget rates from T estimated by {e['method']} (no clean "
+            f"training label): noise rate {e['noise_rate']:.4f}"
+            + (
+                f" vs true {e['true_noise_rate']:.4f}, T error {e['T_error']:.2f} "
+                "(sum |T_hat - T| / c x 100)"
+                if "T_error" in e
+                else ""
+            )
         )
-        for name, c in e["with_true_T"]["criteria"].items():
+        for name, c in e.get("with_true_T", {}).get("criteria", {}).items():
             lines.append(f"  with the true T, {name:10s} {fmt(c['observed_precision'])}")
     t = r["timing"]
     lines.append(
         f"epoch {t['epoch_s'] * 1e3:.1f} ms, loss recording {t['record_s'] * 1e3:.1f} ms, "
-        f"whole run {t['total_s']:.1f} s; loss matrix: {r['loss_matrix']}"
+        f"whole run {t['total_s']:.1f} s; run file: {r['run_file']}"
     )
     return "\n".join(lines)

@@ -9,7 +9,8 @@ import numpy as np
 from simulations.io import read_matrix
 from simulations.synthetic import instance_noise
 from simulations.synthetic.simulate import Setting, simulate
-from simulations.training.pipeline import TrainConfig, run_training
+from simulations.training.config import TrainConfig
+from simulations.training.run import run_training
 from theory import noise
 from theory.errors import InputError
 

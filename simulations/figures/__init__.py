@@ -37,6 +37,7 @@ ORDER = (
     "fashion",
     "target_keep",
     "target_bound",
+    "bound_search",
 )
 
 

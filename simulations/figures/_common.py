@@ -85,3 +85,24 @@ def _number(v):
         return float(v)
     except (TypeError, ValueError):
         return v
+
+
+# stage-2 arms compared like for like: every arm read at the same model selection
+SELECTIONS = {"last": "last epoch", "best_val": "best clean-validation epoch"}
+# the arms a comparison of selections shows (ce_early_stopped is ce_all at best_val)
+COMPARED_ARMS = (
+    "ce_all",
+    "global_selected",
+    "rsl_selected",
+    "rsl_weighted",
+    "coteaching",
+    "jocor",
+    "ce_clean",
+)
+
+
+def paired(base, other) -> dict:
+    """Mean and Student-t 95% interval of ``base - other`` over seeds paired by position."""
+    from simulations import intervals
+
+    return intervals.summary(np.asarray(base, float) - np.asarray(other, float))

@@ -15,7 +15,8 @@ from simulations import intervals
 from simulations.figures._common import RECORD, figure
 from simulations.selection.registry import COLORS, LABELS
 from simulations.synthetic.simulate import Setting, simulate
-from simulations.training.pipeline import TrainConfig, run_training
+from simulations.training.config import TrainConfig
+from simulations.training.run import run_training
 
 NAME = "instance_noise"
 CAPTION = (
@@ -23,7 +24,9 @@ CAPTION = (
     "twin (labels drawn from the same realised T_bar), mean and 95% interval over seeds. Left: "
     "overlap model, 3 classes, separation 3, n = 30,000, 3 seeds; right: digits, 3 seeds "
     "(single-epoch loss of the last epoch, out-of-fold probabilities for confident learning "
-    "and cleanlab). Intervals are cut at the chart's edge (GMM's fit fails on some seeds)."
+    "and cleanlab; PMD and margin read eta(x) from 5-fold clean-trained networks; both runs "
+    "estimate T from their validation items' labels). Intervals are cut at the chart's edge "
+    "(GMM's fit fails on some seeds)."
 )
 CRITERIA = ("global", "classwise", "rsl", "gmm", "confident", "cleanlab")
 SYNTHETIC = ("part-dependent", "pmd-1", "pmd-2", "pmd-3", "margin")
@@ -79,7 +82,10 @@ def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
         }
         runs["instance"] = run_training(TrainConfig(T=None, instance=name, rate=rate, **common))
         T_bar = np.array(runs["instance"]["T_bar"])
-        runs["twin"] = run_training(TrainConfig(T=T_bar, **common))
+        # the twin's T is no more known than the instance run's: both estimate it from their
+        # validation items' (clean, noisy) pairs, so their budgets come alike
+        runs["twin"] = run_training(TrainConfig(T=T_bar, known_T=False, **common))
+    flip = runs["instance"]["instance_noise"]["flip_probability"]
     a, b = _precisions(runs["instance"]), _precisions(runs["twin"])
     return [
         {
@@ -92,6 +98,7 @@ def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
             "instance": a[(c, v)],
             "twin": b.get((c, v)),
             "realised_noise_rate": runs["instance"]["realised_noise_rate"],
+            **{f"flip_{q}": flip[q] for q in ("q05", "q50", "q95")},
         }
         for c, v in a
     ]

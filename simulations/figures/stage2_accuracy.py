@@ -7,13 +7,21 @@ from __future__ import annotations
 import numpy as np
 
 from simulations import intervals
-from simulations.figures._common import RECORD, figure, sweep_rows
-from simulations.training.pipeline import ARMS
+from simulations.figures._common import (
+    COMPARED_ARMS,
+    RECORD,
+    SELECTIONS,
+    figure,
+    paired,
+    sweep_rows,
+)
+from simulations.training.config import ARMS
 
 NAME = "stage2_accuracy"
 CAPTION = (
     "Claim C10 on digits: clean test accuracy of each stage-2 arm, mean and 95% interval over "
-    "seeds (last epoch; early stopping on the clean validation split for ce_early_stopped)."
+    "seeds, every arm read at the same model selection: its last epoch (left), its best "
+    "clean-validation epoch (middle); right, RSL minus each arm, paired seed by seed, at both."
 )
 SETTINGS = [
     ("symmetric", 0.4),
@@ -29,6 +37,7 @@ STYLE = {
     "rsl_selected": ("RSL", "#2ca02c"),
     "rsl_weighted": ("RSL, weighted", "#98df8a"),
     "coteaching": ("Co-teaching", "#17becf"),
+    "jocor": ("JoCoR", "#ff7f0e"),
     "ce_clean": ("CE, clean labels (ceiling)", "#1f1f1f"),
 }
 
@@ -62,29 +71,74 @@ def compute(quick: bool, seed: int) -> list[dict]:
     return rows
 
 
+def _cell(t, noise, rate, arm):
+    return (t["noise"] == noise) & np.isclose(t["rate"], rate) & (t["arm"] == arm)
+
+
+def paired_rsl(t, arm: str, selection: str) -> list[dict]:
+    """Per setting: RSL's test accuracy minus ``arm``'s, seed by seed, both read at
+    ``selection`` (``accuracy``: the last epoch; ``best_val``: the best clean-validation
+    epoch), as mean and 95% interval."""
+    column = "accuracy" if selection == "last" else "best_val"
+    out = []
+    for noise, rate in SETTINGS:
+        base, other = _cell(t, noise, rate, "rsl_selected"), _cell(t, noise, rate, arm)
+        order = np.argsort(t["seed"][base]), np.argsort(t["seed"][other])
+        out.append(paired(t[column][base][order[0]], t[column][other][order[1]]))
+    return out
+
+
 def draw(t):
-    fig, axes = figure(1, 1, size=(9.0, 4.0))
-    ax = axes[0][0]
+    fig, axes = figure(1, 3, size=(5.0, 4.0))
     x = np.arange(len(SETTINGS))
-    arms = [a for a in ARMS if np.any(t["arm"] == a)]  # data from before ce_clean lacks it
+    arms = [a for a in COMPARED_ARMS if np.any(t["arm"] == a)]  # older data lacks some
     width = 0.8 / len(arms)
-    for k, arm in enumerate(arms):
-        label, color = STYLE[arm]
-        mean, low, high = intervals.band(
-            t["accuracy"][(t["noise"] == n) & np.isclose(t["rate"], r) & (t["arm"] == arm)]
-            for n, r in SETTINGS
-        )
-        pos = x + (k - (len(arms) - 1) / 2) * width
-        ax.bar(pos, mean, width, color=color, label=label, alpha=0.9)
-        ax.errorbar(
-            pos, mean, yerr=[mean - low, high - mean], fmt="none", ecolor="k", lw=0.8, capsize=1.5
-        )
     seeds = len(np.unique(t["seed"]))
-    ax.set_xticks(x, [f"{n} {r:g}" for n, r in SETTINGS])
+    for ax, (selection, what) in zip(axes[0][:2], SELECTIONS.items()):
+        column = "accuracy" if selection == "last" else "best_val"
+        for k, arm in enumerate(arms):
+            label, color = STYLE[arm]
+            mean, low, high = intervals.band(t[column][_cell(t, n, r, arm)] for n, r in SETTINGS)
+            pos = x + (k - (len(arms) - 1) / 2) * width
+            ax.bar(pos, mean, width, color=color, label=label, alpha=0.9)
+            ax.errorbar(
+                pos,
+                mean,
+                yerr=[mean - low, high - mean],
+                fmt="none",
+                ecolor="k",
+                lw=0.8,
+                capsize=1.5,
+            )
+        ax.set_xticks(x, [f"{n} {r:g}" for n, r in SETTINGS], rotation=30, ha="right", fontsize=7)
+        ax.set(ylabel="clean test accuracy", ylim=(0.3, 1.0), title=f"every arm at its {what}")
+    axes[0][0].legend(fontsize=6.5, frameon=False, ncol=2, loc="lower left")
+    ax = axes[0][2]
+    others = [a for a in arms if a not in ("rsl_selected", "ce_clean")]
+    width = 0.8 / len(others)
+    for k, arm in enumerate(others):
+        for selection, marker in (("last", "o"), ("best_val", "s")):
+            d = paired_rsl(t, arm, selection)
+            mean = np.array([s["mean"] for s in d])
+            low = np.array([s["ci_low"] if s["ci_low"] is not None else s["mean"] for s in d])
+            high = np.array([s["ci_high"] if s["ci_high"] is not None else s["mean"] for s in d])
+            pos = x + (k - (len(others) - 1) / 2) * width + (0.03 if selection == "best_val" else 0)
+            ax.errorbar(
+                pos,
+                mean,
+                yerr=[mean - low, high - mean],
+                fmt=marker,
+                ms=3.5,
+                color=STYLE[arm][1],
+                mfc="white" if selection == "best_val" else None,
+                label=f"{STYLE[arm][0]} ({selection.replace('_', ' ')})",
+            )
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, [f"{n} {r:g}" for n, r in SETTINGS], rotation=30, ha="right", fontsize=7)
     ax.set(
-        ylabel="clean test accuracy",
-        ylim=(0.3, 1.0),
-        title=f"stage 2 on digits: mean and 95% interval over {seeds} seeds",
+        ylabel="RSL minus arm (paired over seeds)",
+        title=f"RSL's lead, like for like ({seeds} seeds, 95%)",
     )
-    ax.legend(fontsize=7.5, frameon=False, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    ax.legend(fontsize=5.5, frameon=False, ncol=2)
+    fig.subplots_adjust(wspace=0.3)
     return fig

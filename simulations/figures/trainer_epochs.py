@@ -11,7 +11,8 @@ from simulations import intervals
 from simulations.figures._common import RECORD, figure
 from simulations.selection.registry import COLORS, LABELS, REGISTRY
 from simulations.selection.registry import CRITERIA as ALL_CRITERIA
-from simulations.training.pipeline import TrainConfig, run_training
+from simulations.training.config import TrainConfig
+from simulations.training.run import run_training
 from theory import noise
 
 NAME = "trainer_epochs"

@@ -1,17 +1,35 @@
-"""The selection criteria: which samples to keep, and how many.
+"""The selection criteria: which samples to keep, how many, and how clean they are.
 
 - ``registry``: the criteria this project compares: names, labels, colours, what each ranks;
-- ``rules``: the criteria over per-sample losses and probabilities (global, per-class, RSL,
-  GMM, confident learning, cleanlab), their budgets and metrics;
-- ``recorded``: every criterion on a trained network's recorded losses and probabilities, and
-  the predictions for them (numpy only);
-- ``bounds``: selection precision counted from probes, with a lower bound at a stated
-  confidence, and the budgets whose bound reaches a target;
-- ``keep``: ``--keep`` parsed once: ``oracle``, ``rsl``, a share, or ``target:P``.
+- ``rules``: the criteria over per-sample scores and probabilities (global, per-class, RSL,
+  GMM, confident learning, cleanlab);
+- ``scores``: the scores they rank: the epoch-mean loss, the area under the margin (AUM);
+- ``keep``: ``--keep`` parsed once: ``oracle``, ``rsl``, a share, or ``target:P``;
+- ``budgets``: how many each loss criterion keeps (T's clean counts, RSL's, a share,
+  Co-teaching's, a target precision's);
+- ``bounds``: precision counted from probes with no T, its intervals and bounds, and a band
+  that holds over a whole budget search;
+- ``runfile``: the run format: one ``.npz`` any training code can write, checked on reading;
+- ``predict``: predicted precision from cell laws (validation split, probes, atoms), with
+  bootstrap intervals;
+- ``recorded``: each criterion's observed side on a run (per epoch, probabilities, cells);
+- ``analyse``: all of it on one run: ``smallloss analyse`` and the selection stage of
+  ``smallloss train``.
 """
 
 from simulations import lazy_modules
 
-__all__ = ["registry", "rules", "recorded", "bounds", "keep"]
+__all__ = [
+    "registry",
+    "rules",
+    "scores",
+    "keep",
+    "budgets",
+    "bounds",
+    "runfile",
+    "predict",
+    "recorded",
+    "analyse",
+]
 
 __getattr__ = lazy_modules(__name__, __all__)

@@ -1,152 +1,297 @@
-"""Selection precision counted from probes, with no clean training label: for any selection
-that keeps the smallest losses of each class, a point estimate and a lower bound at a stated
-confidence; and the largest budgets whose bound reaches a target precision.
+"""Selection precision counted from probes, with no clean training label and no T: for any
+selection that keeps the smallest scores of each class, a point estimate, an interval and a
+lower bound at a stated confidence; and the largest budgets whose bound reaches a target
+precision, with a confidence that holds after that search.
 
-Probes are drawn like training samples and trained on with labels drawn from T, as the
-training labels were; so under class-conditional noise the mislabelled probes of observed class
-j are a random sample of the training set's mislabelled samples of observed class j, and their
-losses at any epoch a random sample of those samples' losses. Keeping the k smallest training
-losses of class j (threshold t) keeps k samples, counted; of those, m_j G_j(t) are mislabelled,
-where m_j = n_j (1 - pi_j) is the mislabelled count that T and the prior expect among the n_j
-samples labelled j, and G_j(t) the share of mislabelled losses at or below t. The r_j
-mislabelled probes, x_j of them at or below t, estimate G_j(t) by x_j / r_j, and
-Clopper-Pearson bounds it above at level L, so that
+Probes are samples drawn like the training samples, labelled by the same noisy process and
+trained on with them, so that together with the n training samples they form n + R
+exchangeable items, R of them probes (the exchangeable model). For a threshold on each
+class's scores that does not depend on which items are probes, let S be the number of items,
+probes and training samples alike, that are mislabelled and at or below their class's
+threshold. The probes among them, y, are a draw of R from n + R without replacement:
+``y ~ Hypergeom(n + R, S, R)``; the mislabelled training samples kept are ``N = S - y``, so
 
-    precision of the k kept >= 1 - m_j U_j(t) / k   (with probability L, for one t).
+    N_hat = y n / R,   and   N <= S_up(y) - y   with probability 1 - a,
 
-- global: one ranking; the mislabelled probes of every class pooled (a random sample of all
-  mislabelled samples), one bound;
-- per-class and RSL (a threshold t_j in each class): the mislabelled probes of all classes are
-  again pooled, each counted as kept when its loss is at or below its own class's threshold;
-  they are a random sample of all mislabelled samples, each of class j with probability
-  m_j / M (M = sum_j m_j), so x of r kept estimates the share of all mislabelled samples that
-  the union keeps, and one Clopper-Pearson bound holds for the union. The shape of the
-  budgets must not come from the probes that bound them: thresholds fitted class by class to
-  a few probes each fall just below those probes, and the count x then misses them (on
-  digits, per-class budgets shared out by each class's own probes reached 0.95 in fewer than
-  70% of runs at a nominal 90%). So each criterion keeps its own budgets, scaled down by the
-  largest factor in (0, 1] whose union bound reaches P: per-class, the clean count T expects
-  in each class, n_j pi_j; RSL, its num(i).
+where ``S_up(y)`` is the largest S at which seeing y or fewer has probability at least a. The
+precision of the k kept is ``1 - N / k``. This needs neither T nor the mislabelled count: the
+probes' own share of mislabelled samples carries it, and the count N is the realised one.
 
-The searches scan budgets and keep the largest whose bound reaches P, so the level is nominal:
-how often the precision reaches P is measured, not assumed (README;
-tests/selection/test_precision_bounds.py under the sampling model). m_j is an expectation, and
-the realised count varies around it, which the bound leaves out.
+Choosing the largest budget whose bound reaches P is a search over many thresholds, and a
+bound valid at one threshold is biased low at the one the search picks (it sits just below
+the next mislabelled probe). So the target search uses a band that holds at every threshold
+of a nested family at once: order the mislabelled items by the smallest budget that keeps
+them; the number of training samples among them before the (j + 1)-th probe, W_j, is the
+number of failures before the (j + 1)-th success of draws with success share p = R / (n + R)
+(``nbinom``; sampling without replacement only narrows it). With ``u_j`` its quantile at one
+local level for every j, ``P(W_j > u_j for some j <= J) = a`` is solved for the local level by
+running the walk exactly (``_crossing``), and ``N <= u_y`` then holds for every member of the
+family together. J is the largest count at which a bound could still reach P. Families:
+
+- global: one ranking of all training samples; every threshold;
+- per-class and RSL: a share of each class (its own budgets' shape) scaled by one factor;
+  the thresholds are quantiles of each class's training and probe scores pooled, so the
+  family does not depend on which items are probes.
+
+The guarantee is over the draw of the probes: with probability at least L, the kept set
+is empty or its precision reaches P. A run that keeps nothing makes no claim; among the
+runs that do keep something the share that reach P can be lower when keeping is rare (the
+bound is as tight as the probes allow, and where they barely allow a budget, the budget
+sits near P). tests/selection/test_bounds.py measures both.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.stats import beta
+from scipy.signal import fftconvolve
+from scipy.stats import hypergeom, nbinom
 
-from theory import precision
-from theory.budgets import largest_share, share_count
-from theory.validation import check_prior, check_transition, check_unit
+from theory.budgets import share_count
+from theory.errors import InputError
+from theory.validation import check_unit
 
-
-def share_upper(x, r: int, level: float | None) -> np.ndarray:
-    """Upper bound on a binomial share after ``x`` successes in ``r`` trials: one-sided
-    Clopper-Pearson at ``level``; the share itself when ``level`` is None; 1 when r = 0."""
-    x = np.asarray(x, dtype=float)
-    if r == 0:
-        return np.ones_like(x)
-    if level is None:
-        return x / r
-    # Beta(x + 1, r - x) is undefined at x = r, where the bound is 1 anyway
-    return np.where(x >= r, 1.0, beta.ppf(level, x + 1, np.maximum(r - x, 1)))
+SCALE_GRID = 1024  # scales of the per-class family the target search visits
+_BISECTIONS = 40  # of the local level: each halves its log-range
+_bands: dict = {}
 
 
-def mislabelled_counts(noisy: np.ndarray, T, prior) -> np.ndarray:
-    """m_j: how many of the samples labelled j T and the prior expect to be mislabelled."""
-    T = check_transition(T)
-    p = check_prior(prior, len(T))
-    col = p @ T
-    clean_share = np.divide(p * np.diag(T), col, out=np.ones_like(col), where=col > 0)
-    return np.bincount(noisy, minlength=len(T)) * (1 - clean_share)
+def _check_counts(n: int, R: int) -> None:
+    if n < 1 or R < 1:
+        raise InputError(f"counting needs training samples and probes; got n = {n}, R = {R}")
 
 
-def _largest(bound: np.ndarray, target: float) -> int:
-    ok = np.flatnonzero(bound >= target - 1e-12)
-    return int(ok[-1]) + 1 if ok.size else 0
+def bad_upper(y, n: int, R: int, alpha: float) -> np.ndarray:
+    """Upper bound on the mislabelled training samples kept, one-sided at level ``1 - alpha``.
+
+    Parameters
+    ----------
+    y : int or array of int
+        Mislabelled probes kept by the same thresholds.
+    n, R : int
+        Training samples and probes.
+    alpha : float
+        Error probability of the bound, in (0, 1).
+
+    Returns
+    -------
+    ndarray of int64, shape of ``y``: ``S_up(y) - y`` (see the module).
+    """
+    _check_counts(n, R)
+    y = np.asarray(y, dtype=np.int64)
+    lo, hi = y.copy(), n + y  # S holds y probes and at most all n training samples
+    while np.any(hi > lo):
+        mid = (lo + hi + 1) // 2
+        ok = hypergeom.cdf(y, n + R, mid, R) >= alpha
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
+    return lo - y
 
 
-class Bounds:
-    """One ranking score of the training samples and of the probes, and the mislabelled
-    counts T and the prior imply."""
+def bad_lower(y, n: int, R: int, alpha: float) -> np.ndarray:
+    """Lower bound on the mislabelled training samples kept, one-sided at level ``1 - alpha``:
+    ``S_low(y) - y``, the smallest S at which seeing y or more has probability at least
+    ``alpha``, less y (0 when y = 0)."""
+    _check_counts(n, R)
+    y = np.asarray(y, dtype=np.int64)
+    lo, hi = y.copy(), n + y
+    while np.any(hi > lo):
+        mid = (lo + hi) // 2
+        ok = hypergeom.sf(y - 1, n + R, mid, R) >= alpha
+        lo, hi = np.where(ok, lo, mid + 1), np.where(ok, mid, hi)
+    return lo - y
 
-    def __init__(self, scores, noisy, probe_scores, probe_clean, probe_noisy, T, prior):
+
+def _crossing(u: np.ndarray, p: float) -> float:
+    """``P(W_j > u_j for some j)``, W_j the failures before success j + 1 of Bernoulli(p)."""
+    top = int(u[-1]) + 1
+    step = nbinom.pmf(np.arange(top + 1), 1, p)
+    alive = np.zeros(top + 1)
+    alive[0] = 1.0
+    for uj in u:
+        alive = np.clip(fftconvolve(alive, step)[: top + 1], 0.0, None)
+        alive[int(uj) + 1 :] = 0.0
+    return float(1.0 - alive.sum())
+
+
+def band(n: int, R: int, level: float, target: float) -> np.ndarray:
+    """Simultaneous bound ``u`` (float64, shape (J,)): with probability ``level``, every member
+    of a nested family that keeps y < J mislabelled probes keeps at most ``u[y]`` mislabelled
+    training samples; J is the largest y whose bound could still let precision reach
+    ``target`` (0: nothing can be certified)."""
+    _check_counts(n, R)
+    key = (n, R, level, target)
+    if key in _bands:
+        return _bands[key]
+    alpha, p = 1.0 - level, R / (n + R)
+    room = (1.0 - target) * n  # the most mislabelled samples a kept set of at most n can hold
+    pointwise = nbinom.ppf(level, np.arange(1, R + 2), p)
+    J = int(np.searchsorted(pointwise, room, side="right"))
+    if J == 0:
+        u = np.zeros(0)
+    else:
+        js = np.arange(1, J + 1)
+        lo, hi = alpha / (2 * J), alpha  # Bonferroni's local level is safe; alpha is not
+        for _ in range(_BISECTIONS):
+            mid = np.sqrt(lo * hi)
+            lo, hi = (mid, hi) if _crossing(nbinom.ppf(1 - mid, js, p), p) <= alpha else (lo, mid)
+        u = nbinom.ppf(1 - lo, js, p)
+    _bands[key] = u
+    return u
+
+
+@dataclass(frozen=True)
+class CountPrediction:
+    """The precision of a kept set, counted from the probes the same rule keeps."""
+
+    point: float | None  # 1 - N_hat / k; None when nothing is kept
+    low: float | None  # two-sided interval at ``level``
+    high: float | None
+    bound: float | None  # one-sided lower bound at ``confidence`` (None without one)
+    kept_bad_probes: int  # y: mislabelled probes the rule keeps
+    bad_probes: int  # mislabelled probes in all
+
+
+def predict(
+    kept: int,
+    y: int,
+    n: int,
+    R: int,
+    bad_probes: int,
+    level: float = 0.9,
+    confidence: float | None = None,
+) -> CountPrediction:
+    """The precision of ``kept`` training samples when the same rule keeps ``y`` of the
+    mislabelled probes, with its interval at ``level`` and its bound at ``confidence``.
+
+    Parameters
+    ----------
+    kept, y : int
+        Training samples kept, and mislabelled probes the same rule keeps.
+    n, R, bad_probes : int
+        Training samples, probes, and mislabelled probes.
+    level : float
+        Of the two-sided interval, in (0, 1).
+    confidence : float or None
+        Of the one-sided lower bound.
+    """
+    if kept == 0:
+        return CountPrediction(None, None, None, None, int(y), int(bad_probes))
+    tail = (1.0 - check_unit(level, "level")) / 2
+    high_bad, low_bad = bad_upper(y, n, R, tail), bad_lower(y, n, R, tail)
+    bound = None
+    if confidence is not None:
+        bound = max(0.0, 1.0 - float(bad_upper(y, n, R, 1.0 - confidence)) / kept)
+    return CountPrediction(
+        max(0.0, 1.0 - y * n / R / kept),
+        max(0.0, 1.0 - float(high_bad) / kept),
+        min(1.0, 1.0 - float(low_bad) / kept),
+        bound,
+        int(y),
+        int(bad_probes),
+    )
+
+
+class Counts:
+    """One score per training sample and per probe, for selections that keep the smallest
+    scores of each observed class.
+
+    Parameters
+    ----------
+    scores : (n,) float
+        Training samples' scores (a loss at one epoch, or the epoch-mean loss).
+    noisy : (n,) int
+        Their observed labels.
+    probe_scores : (R,) float
+    probe_clean, probe_noisy : (R,) int
+        The probes' scores and their clean and observed labels.
+    classes : int
+    """
+
+    def __init__(self, scores, noisy, probe_scores, probe_clean, probe_noisy, classes: int):
         self.scores, self.noisy = np.asarray(scores), np.asarray(noisy)
-        self.c = len(check_transition(T))
-        self.m = mislabelled_counts(self.noisy, T, prior)
-        wrong = np.asarray(probe_clean) != np.asarray(probe_noisy)
-        probes, labels = np.asarray(probe_scores)[wrong], np.asarray(probe_noisy)[wrong]
-        self.pooled = np.sort(probes)
-        self.probes = [np.sort(probes[labels == j]) for j in range(self.c)]
-        columns = [np.flatnonzero(self.noisy == j) for j in range(self.c)]
-        self.sorted = [idx[np.argsort(self.scores[idx], kind="stable")] for idx in columns]
-        self.order = np.argsort(self.scores, kind="stable")
-        # x_j at each budget k = 1..n_j: mislabelled probes at or below the k-th smallest loss
-        self.below = [
-            np.searchsorted(self.probes[j], self.scores[idx], side="right")
-            for j, idx in enumerate(self.sorted)
+        self.probe_scores = np.asarray(probe_scores)
+        self.probe_noisy = np.asarray(probe_noisy)
+        self.bad = np.asarray(probe_clean) != self.probe_noisy
+        self.c, self.n, self.R = classes, self.scores.size, self.probe_scores.size
+        self.sorted = [np.sort(self.scores[self.noisy == j]) for j in range(classes)]
+        self.bad_sorted = [
+            np.sort(self.probe_scores[self.bad & (self.probe_noisy == j)]) for j in range(classes)
+        ]
+        self.order = [
+            np.flatnonzero(self.noisy == j)[np.argsort(self.scores[self.noisy == j], kind="stable")]
+            for j in range(classes)
         ]
 
-    def global_curves(self, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """(point, bound) of the precision of the k smallest of all, k = 1..n."""
-        x = np.searchsorted(self.pooled, self.scores[self.order], side="right")
-        k = np.arange(1, x.size + 1)
-        m, r = self.m.sum(), self.pooled.size
-        return 1 - m * share_upper(x, r, None) / k, 1 - m * share_upper(x, r, level) / k
+    @property
+    def bad_probes(self) -> int:
+        return int(self.bad.sum())
 
-    def union(self, ks, level: float | None) -> tuple[float | None, float | None]:
-        """(point, bound) of the precision of the k_j smallest of each class together; the
-        bound is None without a ``level``, and both are None when nothing is kept."""
-        kept = int(np.sum(ks))
-        if kept == 0:
-            return None, None
-        x = sum(int(self.below[j][k - 1]) for j, k in enumerate(ks) if k)
-        M, r = self.m.sum(), self.pooled.size
-        point = float(1 - M * share_upper(x, r, None) / kept)
-        if level is None:
-            return point, None
-        return point, float(1 - M * share_upper(x, r, level) / kept)
+    def _kept_bad(self, thresholds) -> np.ndarray:
+        """Mislabelled probes at or below their class's threshold; thresholds (..., c)."""
+        t = np.asarray(thresholds, dtype=np.float64)
+        return sum(
+            np.searchsorted(self.bad_sorted[j], t[..., j], side="right") for j in range(self.c)
+        )
 
-    def of_selection(self, mask, level: float | None = None) -> tuple:
-        """(point, bound) of any selection that keeps, in each class, the smallest scores (a
-        global or per-class threshold); the bound is None without a ``level``."""
-        ks = np.bincount(self.noisy[np.asarray(mask, bool)], minlength=self.c)
-        return self.union(ks, level)
+    def _thresholds(self, ks) -> np.ndarray:
+        return np.array([self.sorted[j][k - 1] if k > 0 else -np.inf for j, k in enumerate(ks)])
 
-    def global_(self, target: float, level: float) -> dict:
-        point, bound = self.global_curves(level)
-        k = _largest(bound, target)
-        mask = np.zeros(self.scores.size, bool)
-        mask[self.order[:k]] = True
-        return {
-            "mask": mask,
-            "budgets": k,
-            "predicted_precision": float(point[k - 1]) if k else None,
-            "precision_bound": float(bound[k - 1]) if k else None,
-        }
+    def of_budgets(self, ks, level: float = 0.9, confidence: float | None = None):
+        """``predict`` for the ``ks[j]`` smallest scores of each class j together."""
+        ks = np.asarray(ks, dtype=np.int64)
+        y = int(self._kept_bad(self._thresholds(ks)))
+        return predict(int(ks.sum()), y, self.n, self.R, self.bad_probes, level, confidence)
 
-    def scaled(self, shares: np.ndarray, target: float, level: float) -> dict:
-        """``shares`` of each class scaled by the largest factor in (0, 1] whose union bound
-        reaches ``target``."""
-        sizes = np.array([idx.size for idx in self.sorted])
+    def of_selection(self, mask, level: float = 0.9, confidence: float | None = None):
+        """``of_budgets`` of a selection that keeps the smallest scores of each class."""
+        return self.of_budgets(
+            np.bincount(self.noisy[np.asarray(mask, bool)], minlength=self.c), level, confidence
+        )
 
-        def counts(scale):
-            return share_count(scale * shares, sizes)
-
-        def bound(scale):
-            return self.union(counts(scale), level)[1]
-
-        return self._kept(counts(largest_share(bound, target)), level)
-
-    def _kept(self, ks, level: float) -> dict:
-        mask = np.zeros(self.scores.size, bool)
+    def _kept(self, ks) -> np.ndarray:
+        mask = np.zeros(self.n, bool)
         for j, k in enumerate(ks):
-            mask[self.sorted[j][:k]] = True
-        point, bound = self.union(ks, level)
+            mask[self.order[j][:k]] = True
+        return mask
+
+    def largest_global(self, target: float, confidence: float) -> dict:
+        """The largest number of smallest scores of all whose simultaneous bound reaches
+        ``target``; every threshold is a member of the family."""
+        u = band(self.n, self.R, confidence, target)
+        order = np.argsort(self.scores, kind="stable")
+        bad = np.sort(np.concatenate(self.bad_sorted))
+        y = np.searchsorted(bad, self.scores[order], side="right")
+        kept = _largest(y, np.arange(1, self.n + 1), u, target)
+        ks = np.bincount(self.noisy[order[:kept]], minlength=self.c)
+        mask = np.zeros(self.n, bool)
+        mask[order[:kept]] = True
+        return self._row(mask, ks, kept, u, y[kept - 1] if kept else 0)
+
+    def largest_scaled(self, shares, target: float, confidence: float) -> dict:
+        """``shares`` of each class's pooled scores scaled by the largest factor whose
+        simultaneous bound reaches ``target`` (on a grid of ``SCALE_GRID`` factors)."""
+        u = band(self.n, self.R, confidence, target)
+        scales = np.linspace(1.0, SCALE_GRID, SCALE_GRID) / SCALE_GRID
+        thresholds = np.full((SCALE_GRID, self.c), -np.inf)
+        ks = np.zeros((SCALE_GRID, self.c), np.int64)
+        for j in range(self.c):
+            probes = self.probe_scores[self.probe_noisy == j]
+            pooled = np.sort(np.concatenate([self.sorted[j], probes]))
+            m = share_count(scales * shares[j], pooled.size)
+            thresholds[:, j] = np.where(m > 0, pooled[np.maximum(m - 1, 0)], -np.inf)
+            ks[:, j] = np.searchsorted(self.sorted[j], thresholds[:, j], side="right")
+        y = self._kept_bad(thresholds)
+        kept = ks.sum(1)
+        g = _largest(y, kept, u, target) - 1
+        chosen = ks[g] if g >= 0 else np.zeros(self.c, np.int64)
+        return self._row(self._kept(chosen), chosen, int(chosen.sum()), u, y[g] if g >= 0 else 0)
+
+    def _row(self, mask, ks, kept: int, u, y) -> dict:
+        point = bound = None
+        if kept:
+            point = max(0.0, 1.0 - int(y) * self.n / self.R / kept)
+            bound = max(0.0, 1.0 - float(u[int(y)]) / kept)
         return {
             "mask": mask,
             "budgets": [int(k) for k in ks],
@@ -155,27 +300,29 @@ class Bounds:
         }
 
 
-def target_selections(last: Bounds, mean: Bounds, T, prior, target: float, level: float) -> dict:
-    """``--keep target:P --confidence L``: for each loss criterion, the selection whose
-    precision is at least P with (nominal) confidence L, by the probes' counts: global and
-    per-class on ``last`` (the last epoch's losses), RSL on ``mean`` (the epoch-mean loss)."""
+def _largest(y: np.ndarray, kept: np.ndarray, u: np.ndarray, target: float) -> int:
+    """1 + the last position of a family (its kept counts ``kept`` and mislabelled probes
+    ``y``, in order) whose simultaneous bound ``1 - u[y] / kept`` reaches ``target``; 0 when
+    none does."""
+    if u.size == 0:
+        return 0
+    bound = 1.0 - u[np.minimum(y, u.size - 1)] / np.maximum(kept, 1)
+    ok = np.flatnonzero((y < u.size) & (kept > 0) & (bound >= target - 1e-12))
+    return int(ok[-1]) + 1 if ok.size else 0
+
+
+def target_selections(
+    last: Counts, mean: Counts, classwise_shares, rsl_shares, target: float, confidence: float
+) -> dict:
+    """``--keep target:P --confidence L``: for each loss criterion, the largest selection of
+    its family whose precision is at least P with confidence L, by the probes' counts: global
+    and per-class on ``last`` (the last epoch's losses), RSL on ``mean`` (the epoch-mean loss);
+    per-class and RSL scale their own budgets' shares (``classwise_shares``, ``rsl_shares``:
+    (c,) float, from T and the prior)."""
     target = check_unit(target, "target precision")
-    level = check_unit(level, "--confidence")
-    T, p = check_transition(T), check_prior(prior, len(T))
+    confidence = check_unit(confidence, "--confidence")
     return {
-        "global": last.global_(target, level),
-        "classwise": last.scaled(precision._oracle_fractions(T, p), target, level),
-        "rsl": mean.scaled(precision._rsl_fractions(T, p), target, level),
-    }
-
-
-def global_bound(last: Bounds, kept: int, level: float) -> dict:
-    """Point estimate and bound of the precision of the ``kept`` smallest losses of all (e.g.
-    Co-teaching's forget rate)."""
-    if kept == 0:
-        return {"predicted_precision": None, "precision_bound": None}
-    point, bound = last.global_curves(level)
-    return {
-        "predicted_precision": float(point[kept - 1]),
-        "precision_bound": float(bound[kept - 1]),
+        "global": last.largest_global(target, confidence),
+        "classwise": last.largest_scaled(np.asarray(classwise_shares), target, confidence),
+        "rsl": mean.largest_scaled(np.asarray(rsl_shares), target, confidence),
     }

@@ -14,7 +14,9 @@ class Criterion:
     name: str
     label: str  # as figures and tables print it
     color: str
-    ranks: str  # "loss": ranks one coordinate of g(x); "probabilities": compares coordinates
+    # "loss": ranks one coordinate of g(x); "probabilities": compares coordinates;
+    # "margins": ranks the recorded logits' margins, so only a training run has it
+    ranks: str
     what: str
 
 
@@ -48,6 +50,14 @@ _ALL = (
         "a 2-component Gaussian mixture on min-max normalised losses, keep the low one",
     ),
     Criterion(
+        "aum",
+        "AUM",
+        "#ff7f0e",
+        "margins",
+        "the largest areas under the margin (the assigned logit over the largest other, averaged "
+        "over epochs; Pleiss et al. 2020), one ranking; needs recorded logits",
+    ),
+    Criterion(
         "confident",
         "confident learning",
         "#8c564b",
@@ -69,5 +79,7 @@ REGISTRY: dict[str, Criterion] = {c.name: c for c in _ALL}
 CRITERIA: tuple[str, ...] = tuple(REGISTRY)
 # the criteria that rank losses at a budget: the ones the loss laws predict on real networks
 LOSS_CRITERIA: tuple[str, ...] = ("global", "classwise", "rsl")
+# the criteria a synthetic setting draws outputs for (no logits over epochs there)
+SIMULATED: tuple[str, ...] = tuple(c.name for c in _ALL if c.ranks != "margins")
 COLORS = {c.name: c.color for c in _ALL}
 LABELS = {c.name: c.label for c in _ALL}

@@ -191,15 +191,27 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
     Above ``fit_max`` samples the mixture is fitted on a seeded subsample (the fit is the
     costly part; the posterior is then evaluated on every sample).
     """
+    return gmm_keep(losses, None, seed, fit_max)[0]
+
+
+def gmm_keep(losses, others=None, seed=0, fit_max: int = GMM_FIT_MAX):
+    """``select_gmm`` on ``losses``, and the same fitted rule (the same normalisation and
+    mixture) applied to ``others``: (n,) bool, and (m,) bool or None. The probes of a run are
+    the others: the rule is fitted on the training samples alone, as DivideMix fits it."""
     # sklearn is imported where it is needed: its import costs about a second
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     x = check_scores(losses).astype(np.float64)
-    if x.size < 2:
-        return np.ones(x.size, dtype=bool)  # nothing to split in two
+    y = None if others is None else check_scores(others).astype(np.float64)
+    if x.size < 2:  # nothing to split in two
+        return np.ones(x.size, dtype=bool), None if y is None else np.ones(y.size, dtype=bool)
     lo, hi = x.min(), x.max()
-    x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+    def normalised(v):
+        return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+
+    x = normalised(x)
     fit = x
     if x.size > fit_max:
         fit = np.random.default_rng(seed).choice(x, fit_max, replace=False)
@@ -209,11 +221,15 @@ def select_gmm(losses, seed=0, fit_max: int = GMM_FIT_MAX) -> np.ndarray:
         warnings.simplefilter("ignore", ConvergenceWarning)
         gmm.fit(fit[:, None])
     low = int(np.argmin(gmm.means_.ravel()))
-    keep = np.empty(x.size, dtype=bool)
-    for start in range(0, x.size, GMM_FIT_MAX):  # in slices: predict_proba makes (n, 2) float64
-        part = x[start : start + GMM_FIT_MAX, None]
-        keep[start : start + GMM_FIT_MAX] = gmm.predict_proba(part)[:, low] > 0.5
-    return keep
+
+    def keep(values):
+        out = np.empty(values.size, dtype=bool)
+        for start in range(0, values.size, GMM_FIT_MAX):  # slices: predict_proba is (n, 2)
+            part = values[start : start + GMM_FIT_MAX, None]
+            out[start : start + GMM_FIT_MAX] = gmm.predict_proba(part)[:, low] > 0.5
+        return out
+
+    return keep(x), None if y is None else keep(normalised(y))
 
 
 def confident_thresholds(probs, labels, classes: int | None = None) -> np.ndarray:

@@ -7,11 +7,12 @@ simulated beside what the theory predicts for it.
   Numba generators;
 - ``instance_draw``: the overlap model under instance-dependent noise: features, noisy labels,
   the outputs they imply and the theory's predictions for them;
+- ``exchangeable``: training samples and probes drawn alike, for checking a confidence level;
 - ``simulate``: one synthetic setting (``Setting``), every criterion, predicted beside observed.
 """
 
 from simulations import lazy_modules
 
-__all__ = ["generate", "instance_noise", "instance_draw", "simulate"]
+__all__ = ["generate", "instance_noise", "instance_draw", "exchangeable", "simulate"]
 
 __getattr__ = lazy_modules(__name__, __all__)

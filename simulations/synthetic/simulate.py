@@ -8,9 +8,9 @@ import numpy as np
 
 from simulations.io import versions
 from simulations.selection import rules
+from simulations.selection.budgets import coteaching_rule
 from simulations.selection.keep import Target, parse_keep
-from simulations.selection.recorded import coteaching_rule
-from simulations.selection.registry import CRITERIA
+from simulations.selection.registry import SIMULATED
 from simulations.synthetic import generate, instance_draw, instance_noise
 from theory import precision
 from theory.budgets import share_count, target_budgets
@@ -257,7 +257,7 @@ def simulate(s: Setting) -> dict:
         **{name: mask for name, (mask, _) in by_probs.items()},
     }
     criteria = {}
-    for name in CRITERIA:
+    for name in SIMULATED:
         if masks[name] is None:  # cleanlab: not installed, switched off, or n too large
             criteria[name] = {
                 "predicted_precision": None,

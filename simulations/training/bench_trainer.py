@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from simulations.training import data
+from simulations.training.config import TrainConfig, resolve_recipe
 from simulations.training.loop import Recipe, fit, fresh_model
-from simulations.training.pipeline import TrainConfig, resolve_recipe, run_training
+from simulations.training.run import run_training
 from theory import noise
 
 

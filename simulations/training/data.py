@@ -36,11 +36,14 @@ class Dataset:
     y_test: np.ndarray | None = None
     scaling: str = "none"  # what the loader did to the raw values, for the record
     standardise: bool = False  # the pipeline standardises with training-split statistics
+    # labels as observed, already noisy (human annotations, web labels): the loop then injects
+    # nothing; ``y`` is then -1 where the clean label is unknown
+    y_noisy: np.ndarray | None = None
 
     @property
     def classes(self) -> int:
-        top = self.y.max() if self.y_test is None else max(self.y.max(), self.y_test.max())
-        return int(top) + 1
+        tops = [self.y.max()] + [a.max() for a in (self.y_test, self.y_noisy) if a is not None]
+        return int(max(tops)) + 1
 
     @property
     def is_image(self) -> bool:
@@ -126,6 +129,10 @@ def load_npz(path: Path, scale: bool = True) -> Dataset:
     """Arrays ``X`` and ``y`` (and optionally ``X_test``, ``y_test``), as users save them:
     ``X`` of any numeric dtype, (n, d), (n, h, w) (flattened) or (n, channels, h, w).
 
+    With ``y_noisy`` (the labels as observed, already noisy) beside ``y``, the loop injects
+    no noise, and ``y`` (the clean labels) may be -1 where unknown: such samples can only
+    train, and the clean validation and test splits are cut from the others.
+
     With ``scale`` (see ``SCALING_RULE``), uint8/uint16 become [0, 1]; other features are
     marked for standardisation, which the pipeline fits on the training split alone."""
     if not path.is_file():
@@ -140,7 +147,12 @@ def load_npz(path: Path, scale: bool = True) -> Dataset:
             raise InputError(
                 f"{path} has no array {key!r} (it has: {', '.join(arrays) or 'nothing'})"
             )
-    y = check_labels(arrays["y"], f"{path}: y")
+    y_noisy = None
+    if "y_noisy" in arrays:
+        y_noisy = check_labels(arrays["y_noisy"], f"{path}: y_noisy")
+        y = _clean_or_unknown(arrays["y"], y_noisy.size, f"{path}: y")
+    else:
+        y = check_labels(arrays["y"], f"{path}: y")
     if y.size < 2:
         raise InputError(f"{path}: fewer than 2 samples")
     divisor, scaling, standardise = _scale_rule(np.asarray(arrays["X"]).dtype, scale)
@@ -151,7 +163,24 @@ def load_npz(path: Path, scale: bool = True) -> Dataset:
         Xt = _features(arrays["X_test"], yt.size, f"{path} (test)", divisor)
         if Xt.shape[1:] != X.shape[1:]:
             raise InputError(f"{path}: X_test has shape {Xt.shape[1:]} per sample, X {X.shape[1:]}")
-    return Dataset(path.stem, X, y, Xt, yt, scaling=scaling, standardise=standardise)
+    return Dataset(
+        path.stem, X, y, Xt, yt, scaling=scaling, standardise=standardise, y_noisy=y_noisy
+    )
+
+
+def _clean_or_unknown(y, n: int, where: str) -> np.ndarray:
+    """Clean labels beside noisy ones: integers >= 0, or -1 where the clean label is unknown."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise InputError(f"{where}: {y.size} clean labels for {n} noisy ones")
+    known = y >= 0 if np.issubdtype(y.dtype, np.number) else np.ones(n, bool)
+    out = np.full(n, -1, dtype=np.int64)
+    out[known] = check_labels(y[known], where, nonempty=False)
+    if (y[~known] != -1).any():
+        raise InputError(f"{where}: an unknown clean label is written -1")
+    if known.sum() < 2:
+        raise InputError(f"{where}: the clean validation split needs clean labels; almost none")
+    return out
 
 
 def standardised(X: np.ndarray, rows: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -273,10 +302,19 @@ class Split:
 def split(y: np.ndarray, has_test: bool, seed, val: float = 0.1, test: float = 0.2) -> Split:
     """A stratified split into train, clean validation (``val``) and test (``test``).
 
-    No test share is cut when the data set has its own test set."""
+    No test share is cut when the data set has its own test set. Samples whose clean label is
+    unknown (-1) go to the training split; the others are split by class."""
     # sklearn is imported where it is needed: its import costs about a second
     from sklearn.model_selection import train_test_split
 
+    unknown = np.flatnonzero(y < 0)
+    if unknown.size:
+        known = np.flatnonzero(y >= 0)
+        parts = split(y[known], has_test, seed, val, test)
+        test_idx = None if parts.test is None else known[parts.test]
+        return Split(
+            np.sort(np.concatenate([known[parts.train], unknown])), known[parts.val], test_idx
+        )
     idx = np.arange(y.size)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31, 2)

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from simulations.training.models import build_model
+from simulations.training.recorder import Recorder
 from theory.errors import InputError
 
 RECORD_BATCH = 4096
@@ -153,15 +154,8 @@ def fit(
     sched = _cosine(opt, recipe.epochs * math.ceil(n / recipe.batch))
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     out = Fit()
-    keep_outputs = keep_outputs and record is not None
-    if record is not None:
-        out.losses = np.empty((n, recipe.epochs), dtype=np.float32)
-        if keep_outputs:
-            out.outputs = np.empty((n, recipe.epochs, c), dtype=np.float32)
+    rec = None if record is None else Recorder(n, c, device, logits=keep_outputs)
     in_pass = record == "pass"
-    if in_pass:
-        losses = torch.empty(n, device=device)
-        logits_all = torch.empty((n, c), device=device) if keep_outputs else None
     if val is not None:
         out.val_outputs = np.empty((val[0].shape[0], recipe.epochs, c), dtype=np.float32)
     for epoch in tqdm(
@@ -177,9 +171,7 @@ def fit(
             loss = F.cross_entropy(logits, y[idx], reduction="none")
             if in_pass:
                 ts = time.perf_counter()
-                losses[idx] = loss.detach()
-                if keep_outputs:
-                    logits_all[idx] = logits.detach()
+                rec.update(idx, logits, y[idx], loss)
                 storing += time.perf_counter() - ts
             loss = (loss * w[idx]).sum() / w[idx].sum() if w is not None else loss.mean()
             opt.zero_grad(set_to_none=True)
@@ -190,11 +182,14 @@ def fit(
         t1 = time.perf_counter()
         if record == "eval":
             logits_all = predict(model, X)
-            losses = F.cross_entropy(logits_all, y, reduction="none")
-        if record is not None:
-            out.losses[:, epoch] = losses.cpu().numpy()
-            if keep_outputs:
-                out.outputs[:, epoch] = logits_all.cpu().numpy()
+            rec.update(
+                torch.arange(n, device=device),
+                logits_all,
+                y,
+                F.cross_entropy(logits_all, y, reduction="none"),
+            )
+        if rec is not None:
+            rec.end_epoch()
         _sync(device)
         t2 = time.perf_counter()
         out.epoch_s.append(t1 - t0)
@@ -206,6 +201,8 @@ def fit(
         if test is not None:
             out.test_acc.append(_accuracy(model, test))
         out.eval_s.append(time.perf_counter() - t2)
+    if rec is not None:
+        out.losses, out.outputs = rec.losses, rec.logits
     return out
 
 

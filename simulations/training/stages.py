@@ -181,6 +181,72 @@ def clean_trained_softmax(
     return probs[:, -1], probs.mean(axis=1)
 
 
+def clean_out_of_fold(
+    kind: str,
+    X: np.ndarray,
+    clean: np.ndarray,
+    classes: int,
+    folds: int,
+    recipe: Recipe,
+    seed: int,
+    device,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's softmax from the one of ``folds`` networks, trained on the clean labels of
+    the other folds, that did not see it: at the epoch of least held-out log loss (a posterior
+    eta(x)), and averaged over its epochs (margin noise's score). The instance-noise recipes'
+    inputs.
+
+    Parameters
+    ----------
+    kind : str
+        The model, as ``simulations.training.models.build_model`` takes it.
+    X : (m, *shape) float32
+        The items' features.
+    clean : (m,) int
+        Their clean labels.
+    classes, folds : int
+    recipe : Recipe
+        Epochs, batch and optimiser of each fold's network.
+    seed : int
+        Seeds the folds; fold k's network is seeded ``seed + k``.
+    device : torch.device
+    progress : bool
+
+    Returns
+    -------
+    (m, c) float64 softmax at the best epoch, and (m, c) float64 softmax averaged over epochs.
+    """
+    # sklearn is imported where it is needed: its import costs about a second
+    from sklearn.model_selection import StratifiedKFold
+
+    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(clean, dtype=torch.long, device=device)
+    last = np.empty((clean.size, classes))
+    mean = np.empty((clean.size, classes))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
+    for k, (train, held) in enumerate(splitter.split(np.zeros(clean.size), clean)):
+        model = fresh_model(kind, tuple(X.shape[1:]), classes, seed + k, device)
+        f = fit(
+            model,
+            Xt[train],
+            yt[train],
+            recipe,
+            seed=seed + k,
+            val=(Xt[held], yt[held]),
+            progress=progress,
+            desc=f"clean model {k + 1}/{folds}",
+        )
+        probs = torch.softmax(torch.as_tensor(f.val_outputs), dim=2).numpy().astype(np.float64)
+        # the posterior is the epoch whose held-out probabilities fit the held-out labels best
+        # (least log loss): a network trained on to the end grows overconfident, and eta(x)
+        # is meant to be the posterior
+        picked = probs[np.arange(held.size), :, clean[held]]
+        best = int(np.argmin(-np.log(np.clip(picked, 1e-12, None)).mean(axis=0)))
+        last[held], mean[held] = probs[:, best], probs.mean(axis=1)
+    return last, mean
+
+
 def out_of_fold_probs(
     kind: str, t: Tensors, folds: int, recipe: Recipe, seed: int, progress: bool
 ) -> np.ndarray:

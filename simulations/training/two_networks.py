@@ -34,10 +34,12 @@ JOCOR_LAMBDA = 0.9
 
 def _summary(f: Fit, prep, idx: np.ndarray, labels: np.ndarray | None = None) -> dict:
     labels = prep.noisy if labels is None else labels
+    known = (prep.clean[idx] >= 0).all()  # a data set's own noisy labels may lack clean ones
+    precision = float((prep.clean[idx] == labels[idx]).mean()) if idx.size else 0.0
     return {
         **accuracy_summary(f),
         "train_size": int(idx.size),
-        "train_precision": float((prep.clean[idx] == labels[idx]).mean()) if idx.size else 0.0,
+        "train_precision": precision if known else None,
     }
 
 

@@ -7,12 +7,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simulations.selection import recorded, rules
-from simulations.selection.recorded import Budgets
+from simulations.selection import bounds, predict, rules
+from simulations.selection.budgets import (
+    Budgets,
+    budgets,
+    expected_clean_budgets,
+    target_selections,
+)
+from simulations.selection.scores import mean_loss
 from simulations.synthetic import generate
-from simulations.training import pipeline
-from simulations.training.pipeline import expected_clean_budgets
-from theory import noise, precision
+from simulations.training import report
+from simulations.training.config import TrainConfig
+from simulations.training.run import run_training, stage2_sets
+from theory import losses, noise, precision
 
 
 def synthetic_run(seed, n, m, T, prior):
@@ -30,8 +37,8 @@ def synthetic_run(seed, n, m, T, prior):
 
 def probe_predictions(P, p_clean, p_noisy, val_laws, noisy, prior, T, b):
     """What the loop does with probes: their cell laws, then the loss criteria's predictions."""
-    single, mean, counts = recorded.probe_laws(P, p_clean, p_noisy, val_laws, T)
-    return recorded.law_predictions(single, mean, noisy, prior, T, b), counts
+    single, mean, counts = predict.probe_laws(P, p_clean, p_noisy, val_laws, T)
+    return predict.law_predictions(single, mean, noisy, prior, T, b), counts
 
 
 PAIRWISE, PRIOR = noise.pairwise(0.35, 4), np.array([0.4, 0.3, 0.2, 0.1])
@@ -54,7 +61,7 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
     kept = rules.select_per_class(L[:, -1], noisy, b.classwise)
     observed = float((clean[kept] == noisy[kept]).mean())
     assert pred["single"]["classwise"] == pytest.approx(observed, abs=0.01)
-    kept = rules.select_per_class(recorded.mean_loss(L), noisy, b.rsl)
+    kept = rules.select_per_class(mean_loss(L), noisy, b.rsl)
     assert pred["mean"]["rsl"] == pytest.approx(
         float((clean[kept] == noisy[kept]).mean()), abs=0.01
     )
@@ -65,20 +72,21 @@ def test_probe_laws_predict_the_training_sets_precision(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_probe_counts_predict_the_training_sets_precision(seed):
-    # the count of mislabelled probes below each class's threshold, with no law in between
-    T, prior = PAIRWISE, PRIOR
+    # the mislabelled probes below each class's threshold, with no law and no T in between
     (L, clean, noisy, P, p_clean, p_noisy), b = pairwise_run(seed)
-    got = recorded.count_predictions(L, P, p_clean, p_noisy, noisy, prior, T, b)
-    for key, scores in (("counts_single", L[:, -1]), ("counts_mean", recorded.mean_loss(L))):
+    for scores, probes in ((L[:, -1], P[:, -1]), (mean_loss(L), mean_loss(P))):
+        counts = bounds.Counts(scores, noisy, probes, p_clean, p_noisy, 4)
         kept = {
             "global": rules.select_global(scores, int(b.classwise.sum())),
             "classwise": rules.select_per_class(scores, noisy, b.classwise),
             "rsl": rules.select_per_class(scores, noisy, b.rsl),
         }
         for name, mask in kept.items():
-            point, bound = got[key][name]
-            assert bound is None
-            assert point == pytest.approx(float((clean[mask] == noisy[mask]).mean()), abs=0.01)
+            got = counts.of_selection(mask)
+            assert got.bound is None
+            observed = float((clean[mask] == noisy[mask]).mean())
+            assert got.point == pytest.approx(observed, abs=0.01)
+            assert got.low <= observed <= got.high, name
 
 
 def test_an_empty_probe_cell_takes_the_validation_law():
@@ -88,7 +96,7 @@ def test_an_empty_probe_cell_takes_the_validation_law():
     drop = (p_clean == 0) & (p_noisy == 1)
     P, p_clean, p_noisy = P[~drop], p_clean[~drop], p_noisy[~drop]
     b = Budgets(np.full(3, 500), np.full(3, 500), "x")
-    far = recorded.losses.Empirical([50.0])  # a law no probe could give
+    far = losses.Empirical([50.0])  # a law no probe could give
     fill = [[far] * 3 for _ in range(3)]
     with_fill, counts = probe_predictions(P, p_clean, p_noisy, (fill, fill), noisy, prior, T, b)
     none = [[None] * 3 for _ in range(3)]
@@ -114,23 +122,32 @@ def test_probes_train_in_stage_one_and_are_never_selected(capsys, tmp_path):
     assert r["probes"]["count"] == round(0.5 * n_val) and r["n_val"] == n_val - r["probes"]["count"]
     assert r["n_train"] == plain["n_train"]
     assert sum(map(sum, r["probes"]["cell_counts"])) == r["probes"]["count"]
-    assert (r["predicted_from"], plain["predicted_from"]) == ("probes", "validation")
+    assert (r["predicted_from"], plain["predicted_from"]) == ("probe counts", "validation")
     for name in ("global", "classwise", "rsl"):
         c, p = r["criteria"][name], plain["criteria"][name]
         assert 0 < c["predicted_precision_probes"] <= 1
         assert "predicted_precision_probes" not in p
-        # the headline prediction is the in-sample one where probes give it, else validation
+        # the headline prediction is the probes' count where there are probes, else validation
         for v in ("single_epoch", "mean_loss"):
-            assert c[f"predicted_precision_{v}"] == c[f"predicted_precision_probes_{v}"]
-            assert p[f"predicted_precision_{v}"] == p[f"predicted_precision_validation_{v}"]
-        assert c["predicted_precision"] == c["predicted_precision_probes"]
-        assert c["predicted_precision_validation"] != c["predicted_precision"]
-    z = np.load(r["loss_matrix"])
-    assert z["losses"].shape == (r["n_train"], 3)
-    assert z["probe_losses"].shape == (r["probes"]["count"], 3)
+            for end in ("", "_low", "_high"):
+                got = c[f"predicted_precision_{v}{end}"]
+                assert got == c[f"predicted_precision_counts_{v}{end}"]
+                assert (
+                    p[f"predicted_precision_{v}{end}"]
+                    == p[f"predicted_precision_validation_{v}{end}"]
+                )
+        assert c["predicted_precision"] == c["predicted_precision_counts"]
+        assert c["predicted_precision_low"] <= c["predicted_precision"]
+        assert c["predicted_precision"] <= c["predicted_precision_high"]
+    z = np.load(r["run_file"])
+    probe = z["probe"]
+    assert probe.sum() == r["probes"]["count"] and (~probe).sum() == r["n_train"]
+    assert z["losses"].shape == (r["n_train"] + r["probes"]["count"], 3)
+    assert not probe[: r["n_train"]].any()  # the training samples first, then the probes
     # the probes' labels come from T: pairwise flips i to i + 1 only
-    flipped = z["probe_noisy"] != z["probe_clean"]
-    assert np.all(z["probe_noisy"][flipped] == (z["probe_clean"][flipped] + 1) % 10)
+    p_clean, p_noisy = z["clean"][probe], z["noisy"][probe]
+    flipped = p_noisy != p_clean
+    assert np.all(p_noisy[flipped] == (p_clean[flipped] + 1) % 10)
     assert 0.2 < flipped.mean() < 0.6
 
 
@@ -139,7 +156,7 @@ def test_probes_train_in_stage_one_and_are_never_selected(capsys, tmp_path):
     [
         ([*ARGV, "--probes", "1"], "--probes"),
         ([*ARGV, "--probes", "-0.1"], "--probes"),
-        ([*LOOP, "--noise", "margin", "--rate", "0.2", "--probes", "0.5"], "class-conditional"),
+        ([*ARGV, "--probes", "0.9999"], "--probes"),
     ],
 )
 def test_bad_probes(capsys, tmp_path, argv, needle):
@@ -153,9 +170,12 @@ def test_target_budgets_on_probe_laws_reach_the_target_on_the_training_set():
     prior = np.array([0.4, 0.3, 0.2, 0.1])
     L, clean, noisy, P, p_clean, p_noisy = synthetic_run(7, 40_000, 8_000, T, prior)
     empty = [[None] * 4 for _ in range(4)]
-    single, mean, _ = recorded.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
-    chosen = recorded.target_selections(L, single, mean, noisy, prior, T, 0.95)
-    out = recorded.target_criteria(chosen, clean, noisy, 4)
+    single, mean, _ = predict.probe_laws(P, p_clean, p_noisy, (empty, empty), T)
+    chosen = target_selections(L, single, mean, noisy, prior, T, 0.95)
+    out = {}
+    for name, row in chosen.items():
+        m = rules.metrics(row["mask"], clean, noisy, 4)
+        out[name] = {**row, **{k: m[k] for k in ("observed_precision", "selected")}}
     for name in ("global", "classwise", "rsl"):
         c = out[name]
         assert c["observed_precision"] == pytest.approx(c["predicted_precision"], abs=0.01), name
@@ -181,8 +201,9 @@ def test_train_keep_target(capsys, tmp_path):
     t = r["target"]
     assert t["precision"] == 0.9 and t["laws"] == "probes"
     assert set(t["criteria"]) == {"global", "classwise", "rsl", "coteaching_rule"}
-    z = np.load(r["loss_matrix"])
-    is_clean = z["clean"] == z["noisy"]
+    z = np.load(r["run_file"])
+    scored = ~z["probe"]
+    is_clean = z["clean"][scored] == z["noisy"][scored]
     for name in ("global", "classwise", "rsl"):
         c = t["criteria"][name]
         assert {
@@ -199,7 +220,8 @@ def test_train_keep_target(capsys, tmp_path):
         assert arm["train_size"] == c["selected"]
         assert arm["train_precision"] == pytest.approx(c["observed_precision"])
     per_class = np.array(t["criteria"]["classwise"]["budgets"])
-    assert per_class.shape == (10,) and np.all(per_class <= np.bincount(z["noisy"], minlength=10))
+    sizes = np.bincount(z["noisy"][scored], minlength=10)
+    assert per_class.shape == (10,) and np.all(per_class <= sizes)
     assert main([*ARGV, "--out", str(tmp_path), "--keep", "oracle"]) == 2
     assert "target:P only" in capsys.readouterr().err
     text = [a for a in argv if a != "--json"] + ["--no-progress"]
@@ -214,11 +236,12 @@ def test_stage2_trains_on_each_target_selection_that_keeps_something():
     noisy = rng.integers(0, c, n)
     prep = SimpleNamespace(clean=noisy.copy(), noisy=noisy)
     L = rng.random((n, 3))
-    b = pipeline.budgets(noisy, np.full(c, 0.25), noise.symmetric(0.2, c), "balanced")
-    plain = pipeline.stage2_sets(L, prep, b)
+    b = budgets(noisy, np.full(c, 0.25), noise.symmetric(0.2, c), "balanced")
+    rsl_mask = rules.select_per_class(mean_loss(L), noisy, b.rsl)
+    plain = stage2_sets(L, prep.noisy, rsl_mask)
     assert set(plain) == {"ce_all", "global_selected", "rsl_selected", "rsl_weighted"}
     some = rng.random(n) < 0.3
-    sets = pipeline.stage2_sets(L, prep, b, {"global": some, "classwise": np.zeros(n, bool)})
+    sets = stage2_sets(L, prep.noisy, rsl_mask, {"global": some, "classwise": np.zeros(n, bool)})
     assert np.array_equal(sets["target_global"][0], some) and sets["target_global"][1] is None
     assert "target_classwise" not in sets  # nothing to train on
     assert all(np.array_equal(sets[k][0], plain[k][0]) for k in plain)
@@ -246,7 +269,7 @@ def test_seeds_combine_only_the_arms_every_seed_trained():
         }
 
     # seed 1's target selection for RSL kept nothing, so it has no target_rsl arm
-    record = pipeline.combine([run(0, ["ce_all", "target_rsl"]), run(1, ["ce_all"])])
+    record = report.combine([run(0, ["ce_all", "target_rsl"]), run(1, ["ce_all"])])
     assert set(record["test_accuracy"]) == {"ce_all"}
     assert record["test_accuracy"]["ce_all"]["mean"] == pytest.approx(0.805)
 
@@ -255,7 +278,7 @@ def test_seeds_combine_only_the_arms_every_seed_trained():
 def test_an_empty_target_selection_is_named_only_where_stage_2_runs(stage2, tmp_path):
     # at 0.9999 after 3 epochs some criterion keeps nothing; without stage 2 there is no arm
     # to leave out, so no warning
-    cfg = pipeline.TrainConfig(
+    cfg = TrainConfig(
         T=noise.pairwise(0.4, 10),
         epochs=3,
         stage2_epochs=1,
@@ -265,7 +288,7 @@ def test_an_empty_target_selection_is_named_only_where_stage_2_runs(stage2, tmp_
         progress=False,
         out=str(tmp_path),
     )
-    r = pipeline.run_training(cfg)
+    r = run_training(cfg)
     empty = [
         n
         for n, c in r["target"]["criteria"].items()

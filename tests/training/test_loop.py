@@ -9,7 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from simulations.cli import main  # noqa: E402
-from simulations.training import data, pipeline  # noqa: E402
+from simulations.selection.budgets import budgets  # noqa: E402
+from simulations.training import data  # noqa: E402
+from simulations.training.config import TrainConfig  # noqa: E402
 from simulations.training.loop import Recipe, fit, fresh_model, predict  # noqa: E402
 from simulations.training.stages import Tensors, coteaching, out_of_fold_probs  # noqa: E402
 from theory import noise, rsl  # noqa: E402
@@ -96,7 +98,7 @@ def test_a_run_that_does_not_learn_says_so(capsys, tmp_path):
     r, err = run(capsys, tmp_path, dataset=digits_as_saved(tmp_path, shuffle=True))
     assert len(r["warnings"]) == 1 and "did not learn" in r["warnings"][0]
     assert "smallloss: warning: the network did not learn" in err
-    assert (tmp_path / "losses.npz").exists() and (tmp_path / "record.json").exists()
+    assert (tmp_path / "run.npz").exists() and (tmp_path / "record.json").exists()
 
 
 def test_out_of_fold_probabilities_do_not_see_their_own_labels():
@@ -151,14 +153,14 @@ def test_rsl_budget_rules():
     T = noise.pairwise(0.3, 4)
     prior = np.full(4, 0.25)
     noisy = np.repeat(np.arange(4), [30, 25, 25, 20])
-    authors = pipeline.budgets(noisy, prior, T, "authors")
+    authors = budgets(noisy, prior, T, "authors")
     eta = noise.class_noise_rates(T, prior)
     want = np.minimum(np.floor(rsl.proportions(eta) * noisy.size / 4 + 1e-9), [30, 25, 25, 20])
     np.testing.assert_array_equal(authors.rsl, want)
-    balanced = pipeline.budgets(noisy, prior, T, "balanced")
+    balanced = budgets(noisy, prior, T, "balanced")
     assert balanced.rsl_rule == "balanced" and not np.array_equal(balanced.rsl, authors.rsl)
     pick = {
-        name: pipeline.TrainConfig(T=T, noise=name).rsl_rule
+        name: TrainConfig(T=T, noise=name).rsl_rule
         for name in ("uniform", "pairwise", "symmetric", None)
     }
     assert pick == {
@@ -173,7 +175,7 @@ def test_rsl_budget_rules():
 def test_several_seeds_are_the_single_runs_combined(capsys, tmp_path):
     both, _ = run(capsys, tmp_path / "both", "--seeds", "2", "--seed", "4")
     one, _ = run(capsys, tmp_path / "one", "--seed", "5")
-    assert both["seeds"] == [4, 5] and (tmp_path / "both" / "seed-5" / "losses.npz").exists()
+    assert both["seeds"] == [4, 5] and (tmp_path / "both" / "seed-5" / "run.npz").exists()
     for arm, a in both["test_accuracy"].items():
         assert a["seeds"][1] == one["test_accuracy"][arm]["mean"], arm
         assert a["ci_low"] <= a["mean"] <= a["ci_high"]

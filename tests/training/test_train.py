@@ -11,7 +11,7 @@ from datafiles import write_cifar  # noqa: E402
 
 from simulations.cli import main  # noqa: E402
 from simulations.selection.registry import CRITERIA  # noqa: E402
-from simulations.training.pipeline import ARMS  # noqa: E402
+from simulations.training.config import ARMS  # noqa: E402
 
 # digits with 40% pairwise noise, the setting every test here trains on
 PAIRWISE = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10"]
@@ -60,7 +60,7 @@ def test_digits_end_to_end(capsys, tmp_path):
     assert len(r["per_epoch"]) == 3
     # the saved loss matrix reproduces from the saved model outputs
     z = np.load(r["loss_matrix"])
-    L, logits, noisy, clean = z["losses"], z["outputs"], z["noisy"], z["clean"]
+    L, logits, noisy, clean = z["losses"], z["logits"], z["noisy"], z["clean"]
     assert L.shape == (r["n_train"], 3) and L.dtype == np.float32
     recomputed = -np.take_along_axis(
         log_softmax(logits), noisy[:, None, None].repeat(3, 1), axis=2
@@ -270,7 +270,7 @@ def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
     ],
 )
 def test_auto_recipe(model, batch, shape, n, device, expected):
-    from simulations.training.pipeline import LARGE_ON_CPU, resolve_recipe
+    from simulations.training.config import LARGE_ON_CPU, resolve_recipe
 
     assert resolve_recipe(model, batch, shape, n, device) == expected
     assert resolve_recipe("auto", None, shape, LARGE_ON_CPU, "cpu")[1] == 32  # above, not at

@@ -1,0 +1,126 @@
+"""`smallloss analyse RUN.npz`: every criterion on a run that any training code recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simulations.cli._args import add_common
+from simulations.io import atomic_path, ensure_dir, fmt, provenance, read_matrix, write_json
+from simulations.selection import analyse as an
+from simulations.selection import runfile
+from simulations.selection.budgets import RSL_RULES
+from theory.conditions import CONDITIONS
+
+HELP = "analyse a recorded training run (the run format: see the README)"
+SHOWN = ("global", "classwise", "rsl", "gmm", "aum", "confident", "cleanlab")
+
+
+def configure(p) -> None:
+    p.add_argument("run", metavar="RUN.npz", help="a run file (noisy, losses or logits, ...)")
+    p.add_argument("--matrix", help="T as CSV or .npy (rows = clean class), instead of the run's")
+    p.add_argument(
+        "--estimate",
+        choices=an.ESTIMATES,
+        help="estimate T from the run instead: pairs (the probes' clean and noisy labels), or "
+        "confident, anchor, mixture (from its out-of-sample 'probs')",
+    )
+    p.add_argument(
+        "--keep",
+        default="oracle",
+        help="oracle (T's clean count per class; RSL its own), rsl, a share in [0, 1], or "
+        "target:P (also the largest budgets whose precision is P)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=float,
+        metavar="L",
+        help="lower bounds at confidence L on every count prediction; with --keep target:P, "
+        "the budgets whose precision is >= P with confidence L, over the whole search",
+    )
+    p.add_argument("--level", type=float, default=an.LEVEL, help="interval level (default 0.9)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=an.BOOTSTRAP,
+        help="resamples behind the law predictions' intervals (0: none)",
+    )
+    p.add_argument("--rsl-budget", default="balanced", choices=RSL_RULES, help="RSL's rule")
+    p.add_argument("--out", metavar="DIR", help="write each criterion's kept mask and the record")
+    add_common(p)
+
+
+def run(args) -> tuple[dict, str]:
+    r = runfile.read(args.run)
+    matrix = read_matrix(args.matrix) if args.matrix else None
+    if args.out:
+        ensure_dir(args.out)  # fail before the work, not after
+    record, masks = an.analyse(
+        r,
+        matrix=matrix,
+        estimate=args.estimate,
+        keep=args.keep,
+        confidence=args.confidence,
+        level=args.level,
+        rsl_rule=args.rsl_budget,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
+    record["run"] = str(args.run)
+    if args.out:
+        write(Path(args.out), record, masks, vars(args))
+    return record, render(record)
+
+
+def write(out: Path, record: dict, masks: dict, settings: dict) -> None:
+    """``<criterion>.npy`` (n booleans in the run's order) per kept mask, and ``record.json``."""
+    for name, mask in masks.items():
+        with atomic_path(out / f"{name}.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, mask)
+    settings = {k: v for k, v in settings.items() if k != "func"}
+    write_json(out / "record.json", {**record, "provenance": provenance(settings)})
+
+
+def _interval(c: dict, key: str) -> str:
+    low, high = c.get(f"{key}_low"), c.get(f"{key}_high")
+    if c.get(key) is None:
+        return "-".rjust(22)
+    if low is None:
+        return f"{fmt(c[key])}".rjust(22)
+    return f"{fmt(c[key])} [{fmt(low)}, {fmt(high)}]"
+
+
+def render(r: dict) -> str:
+    source = {"given": "the run's T", "matrix": "--matrix", "estimated": "T estimated"}
+    observed = any(c.get("observed_precision") is not None for c in r["criteria"].values())
+    lines = [
+        f"{r['run']}: {r['n']} samples scored, {r['probes']} probes "
+        f"({r['mislabelled_probes']} mislabelled), {r['epochs']} epochs, {r['classes']} "
+        f"classes; {source[r['T_source']]}, noise rate {r['noise_rate']:.4f}; predictions from "
+        f"{r['predicted_from']} ({r['level']:g} intervals)",
+        "conditions: "
+        + ", ".join(f"{k} {'yes' if r['conditions'][k] else 'no'}" for k in CONDITIONS),
+        "criterion      kept   predicted [interval]"
+        + ("   observed" if observed else "")
+        + ("   bound" if r["confidence"] is not None else ""),
+    ]
+    for name in SHOWN:
+        c = r["criteria"].get(name)
+        if c is None or c.get("selected") is None:
+            continue
+        line = f"{name:11s} {c['selected']:>7d}  {_interval(c, 'predicted_precision')}"
+        if observed:
+            line += f"   {fmt(c.get('observed_precision'))}"
+        if r["confidence"] is not None:
+            line += f"   {fmt(c.get('precision_bound'))}"
+        lines.append(line)
+    if "target" in r:
+        lines.append("--keep target: predicted, bound, observed precision, kept")
+        for name, t in r["target"].items():
+            lines.append(
+                f"  {name:15s} {fmt(t['predicted_precision'])} {fmt(t.get('precision_bound'))} "
+                f"{fmt(t.get('observed_precision'))} {t['selected']:>8d}"
+            )
+    lines += [f"warning: {w}" for w in r["warnings"]]
+    return "\n".join(lines)

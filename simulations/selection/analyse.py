@@ -1,0 +1,598 @@
+"""``analyse``: every criterion on a recorded run (``simulations.selection.runfile``), what
+each keeps and how clean the theory, the validation split and the probes say it is. It is
+the selection stage of ``smallloss train`` and the whole of ``smallloss analyse RUN.npz``.
+
+What a prediction may read: the noisy labels, the recorded losses, outputs and
+probabilities of every sample, the probes' clean labels, the clean validation split, and T
+(given, or estimated from what the run holds). The clean labels of the samples a criterion
+scores are read by the ``observed_*`` fields alone, and only when every scored sample has
+one; ``tests/selection/test_analyse.py`` permutes them and checks that nothing else moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulations.estimation import transition
+from simulations.selection import bounds, predict, recorded, rules
+from simulations.selection.budgets import (
+    RSL_RULES,
+    Budgets,
+    coteaching_selection,
+    for_keep,
+    target_selections,
+)
+from simulations.selection.keep import Target, parse_keep
+from simulations.selection.registry import CRITERIA, LOSS_CRITERIA
+from simulations.selection.runfile import Run
+from simulations.selection.scores import margins, mean_loss
+from theory import precision
+from theory.conditions import report
+from theory.errors import InputError
+from theory.noise import noise_rate
+from theory.validation import check_float, check_int, check_transition, check_unit
+
+LEVEL = 0.9  # of every prediction's interval
+BOOTSTRAP = 200  # resamples behind each law prediction's interval
+FEW_PROBES = 30  # mislabelled probes below which a count prediction is flagged
+SINGLE_LABEL = ("confident", "anchor", "mixture")  # T from one label and probabilities
+ESTIMATES = ("pairs", *SINGLE_LABEL)
+RANKED = ("global", "classwise", "rsl", "gmm", "aum")  # criteria that rank one score
+VARIANTS = {"single": "single_epoch", "mean": "mean_loss"}
+
+
+@dataclass
+class Noise:
+    """The T and prior that every budget and prediction uses, and where they came from."""
+
+    T: np.ndarray
+    prior: np.ndarray
+    source: str  # "given" (the run's T), "matrix" (--matrix) or "estimated"
+    estimate: transition.Estimate | None = None
+
+
+def resolve_noise(run: Run, matrix=None, estimate: str | None = None) -> Noise:
+    """T from ``matrix``, from ``estimate`` (``pairs``: the probes' and any annotated
+    validation items' (clean, noisy) pairs; ``confident|anchor|mixture``: the run's ``probs``),
+    from the run's own ``T``, or else from the probes' pairs. The prior is the run's, else the
+    estimate's, else the clean validation split's or the probes' class shares."""
+    est = None
+    if matrix is not None:
+        T = check_transition(matrix, name="--matrix")
+        if len(T) != run.classes:
+            raise InputError(f"--matrix has {len(T)} classes, the run {run.classes}")
+        source = "matrix"
+    elif estimate is not None or run.T is None:
+        est = estimate_from_run(run, estimate or "pairs", explicit=estimate is not None)
+        T, source = est.T, "estimated"
+    else:
+        T, source = run.T, "given"
+    prior = run.prior
+    if prior is None:
+        prior = est.prior if est is not None else _prior_from_labels(run)
+    return Noise(T, prior, source, est)
+
+
+def estimate_from_run(run: Run, method: str, explicit: bool = True) -> transition.Estimate:
+    """``transition``'s estimate of T by ``method`` from what ``run`` holds."""
+    if method not in ESTIMATES:
+        raise InputError(f"--estimate {method!r}: choose {', '.join(ESTIMATES)}")
+    if method == "pairs":
+        clean, noisy = _pairs(run)
+        if clean.size == 0:
+            why = "--estimate pairs needs" if explicit else "the run holds no T, and no"
+            raise InputError(
+                f"{why} probes or annotated validation items (val_noisy) to estimate it from: "
+                "give --matrix FILE, or --estimate confident|anchor|mixture with 'probs'"
+            )
+        return transition.from_pairs(clean, noisy, run.classes)
+    if run.probs is None:
+        raise InputError(f"--estimate {method} needs out-of-sample probabilities: run key 'probs'")
+    s = run.scored
+    return transition.from_probs(run.noisy[s], run.probs[s], run.classes, method)
+
+
+def _pairs(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    clean, noisy = [run.clean[run.probes]] if run.probe is not None else [], []
+    if run.probe is not None:
+        noisy.append(run.noisy[run.probes])
+    if run.val_noisy is not None:
+        clean.append(run.val_clean)
+        noisy.append(run.val_noisy)
+    if not clean:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(clean).astype(np.int64), np.concatenate(noisy).astype(np.int64)
+
+
+def _prior_from_labels(run: Run) -> np.ndarray:
+    c = run.classes
+    probes = run.clean[run.probes] if run.probe is not None else None
+    for labels in (run.val_clean, probes):
+        if labels is not None and labels.size and np.bincount(labels, minlength=c).min() > 0:
+            return np.bincount(labels, minlength=c) / labels.size
+    return np.full(c, 1.0 / c)
+
+
+@dataclass
+class _Data:
+    """The run split into what the criteria score and the probes that count for them."""
+
+    L: np.ndarray  # (n, E) losses of the scored samples
+    noisy: np.ndarray
+    clean: np.ndarray | None  # None unless every scored sample has one
+    probs: np.ndarray | None
+    aum: np.ndarray | None  # (n,) AUM, where the run has logits
+    margins_last: np.ndarray | None
+    PL: np.ndarray  # (R, E) the probes' losses
+    p_clean: np.ndarray
+    p_noisy: np.ndarray
+    p_probs: np.ndarray | None
+    p_aum: np.ndarray | None
+    p_margins_last: np.ndarray | None
+    c: int
+
+    @property
+    def R(self) -> int:
+        return int(self.p_clean.size)
+
+    @property
+    def bad_probes(self) -> int:
+        return int((self.p_clean != self.p_noisy).sum())
+
+
+def _split(run: Run) -> _Data:
+    s, p = run.scored, run.probes
+    clean = None
+    if run.clean is not None and (run.clean[s] >= 0).all():
+        clean = run.clean[s]
+    scores = last = p_scores = p_last = None
+    if run.logits is not None:
+        m = margins(run.logits, run.noisy)
+        scores, last = m.mean(axis=1), m[:, -1]
+        scores, p_scores = scores[s], scores[p]
+        last, p_last = last[s], last[p]
+    probs = None if run.probs is None else run.probs
+    empty = np.zeros(0, np.int64)
+    return _Data(
+        L=run.losses[s],
+        noisy=run.noisy[s],
+        clean=clean,
+        probs=None if probs is None else probs[s],
+        aum=scores,
+        margins_last=last,
+        PL=run.losses[p],
+        p_clean=run.clean[p] if run.probe is not None else empty,
+        p_noisy=run.noisy[p] if run.probe is not None else empty,
+        p_probs=None if probs is None or run.probe is None else probs[p],
+        p_aum=p_scores,
+        p_margins_last=p_last,
+        c=run.classes,
+    )
+
+
+def _scores(d: _Data, variant: str) -> tuple[np.ndarray, np.ndarray]:
+    """(training, probes) scores of the loss criteria: the last epoch's loss or the mean."""
+    if variant == "single":
+        return d.L[:, -1], d.PL[:, -1]
+    return mean_loss(d.L), mean_loss(d.PL) if d.R else np.zeros(0, np.float32)
+
+
+def _aum_scores(d: _Data, variant: str):
+    """AUM ranks large margins first: as a score that keeps its smallest, the negative."""
+    if variant == "single":
+        return -d.margins_last, -d.p_margins_last
+    return -d.aum, -d.p_aum
+
+
+def _selections(d: _Data, b: Budgets, variant: str, seed: int) -> dict:
+    """Each ranked criterion's (training mask, probes' mask) on one score variant; RSL at its
+    budgets, global at the per-class total. The probes' masks apply the same rule: the same
+    thresholds, the same fitted mixture."""
+    L, P = _scores(d, variant)
+    out = {}
+    for name, ks in (("global", None), ("classwise", b.classwise), ("rsl", b.rsl)):
+        out[name] = _threshold(L, d.noisy, P, d.p_noisy, b.total if ks is None else ks, d.c)
+    out["gmm"] = rules.gmm_keep(L, P if d.R else None, seed=seed)
+    if d.aum is not None:
+        A, PA = _aum_scores(d, variant)
+        out["aum"] = _threshold(A, d.noisy, PA, d.p_noisy, b.total, d.c)
+    return out
+
+
+def _threshold(scores, noisy, p_scores, p_noisy, budgets, c: int):
+    """The smallest scores: ``budgets`` an int (one ranking of all) or one count per class;
+    the probes at or below the same thresholds."""
+    if np.ndim(budgets) == 0:
+        mask = rules.select_global(scores, int(budgets))
+        t = np.full(c, scores[mask].max() if mask.any() else -np.inf)
+    else:
+        mask = rules.select_per_class(scores, noisy, budgets)
+        t = np.full(c, -np.inf)
+        for j in range(c):
+            kept = mask & (noisy == j)
+            if kept.any():
+                t[j] = scores[kept].max()
+    p_mask = p_scores <= t[p_noisy] if p_scores.size else np.zeros(0, bool)
+    return mask, p_mask
+
+
+def _probability_selections(d: _Data) -> dict:
+    """confident and cleanlab on the scored samples (with their agreement with cleanlab),
+    and the same rules' decisions for the probes where the run has their probabilities."""
+    if d.probs is None:  # the run recorded no out-of-sample probabilities
+        return {
+            name: {"mask": None, "agreement": None, "probe_mask": None}
+            for name in ("confident", "cleanlab")
+        }
+    out = {}
+    for name, (mask, agreement) in recorded.probability_criteria(d.probs, d.noisy).items():
+        out[name] = {"mask": mask, "agreement": agreement, "probe_mask": None}
+    if d.p_probs is None or not d.R:
+        return out
+    thresholds = rules.confident_thresholds(d.probs, d.noisy, d.c)
+    out["confident"]["probe_mask"] = rules.select_confident(d.p_probs, d.p_noisy, thresholds)
+    if out["cleanlab"]["mask"] is not None:  # cleanlab's rule needs every row at once
+        both = rules.cleanlab_keep(
+            np.concatenate([d.probs, d.p_probs]), np.concatenate([d.noisy, d.p_noisy])
+        )
+        out["cleanlab"]["probe_mask"] = None if both is None else both[d.noisy.size :]
+    return out
+
+
+def _count(d: _Data, mask, p_mask, level, confidence) -> bounds.CountPrediction | None:
+    if not d.R or p_mask is None or mask is None:
+        return None
+    y = int((p_mask & (d.p_clean != d.p_noisy)).sum())
+    return bounds.predict(int(mask.sum()), y, d.noisy.size, d.R, d.bad_probes, level, confidence)
+
+
+def _observed(mask, d: _Data) -> dict:
+    if d.clean is None or mask is None:
+        return {"observed_precision": None, "observed_recall": None}
+    m = rules.metrics(mask, d.clean, d.noisy, d.c)
+    return {k: m[k] for k in ("observed_precision", "observed_recall")}
+
+
+def _headline(name: str) -> str:
+    """The variant a criterion is read at: RSL ranks the epoch-mean loss, the others one epoch."""
+    return "mean" if name == "rsl" else "single"
+
+
+def _put(row: dict, field: str, per_variant: dict, name: str, suffixes=("",)) -> None:
+    """``field``, ``field_single_epoch`` and ``field_mean_loss`` (and each with ``suffixes``)
+    from ``per_variant[variant][suffix]``; the bare field is the criterion's headline."""
+    for suffix in suffixes:
+        for variant, tail in VARIANTS.items():
+            row[f"{field}_{tail}{suffix}"] = per_variant.get(variant, {}).get(suffix)
+        row[f"{field}{suffix}"] = row[f"{field}_{VARIANTS[_headline(name)]}{suffix}"]
+
+
+def _law_values(pred: dict, name: str) -> dict:
+    """``{variant: {"" | "_low" | "_high": value}}`` of one criterion in a law prediction."""
+    return {
+        v: {
+            "": pred["point"][v].get(name),
+            "_low": pred["low"].get(v, {}).get(name),
+            "_high": pred["high"].get(v, {}).get(name),
+        }
+        for v in VARIANTS
+    }
+
+
+def analyse(
+    run: Run,
+    *,
+    matrix=None,
+    estimate: str | None = None,
+    keep="oracle",
+    confidence: float | None = None,
+    level: float = LEVEL,
+    rsl_rule: str = "balanced",
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+    per_epoch: bool = True,
+) -> tuple[dict, dict]:
+    """Every criterion on ``run``, and its predictions.
+
+    Parameters
+    ----------
+    run : Run
+        A checked run (``runfile.read`` or ``runfile.from_arrays``).
+    matrix : (c, c) float, optional
+        T to use instead of the run's (``T_source = "matrix"``).
+    estimate : str, optional
+        Estimate T from the run instead: ``pairs`` (the probes' (clean, noisy) pairs),
+        ``confident``, ``anchor`` or ``mixture`` (from ``probs``).
+    keep : str or float
+        ``oracle`` (the clean count T expects in each class; RSL at its own budgets), ``rsl``,
+        a share, or ``target:P`` (also the budgets for precision P: the ``target`` record).
+    confidence : float, optional
+        Lower bounds on every count prediction at this level; with ``target:P``, the budgets
+        whose precision is at least P with this confidence (needs probes).
+    level : float
+        Of every prediction's interval (two-sided).
+    rsl_rule : {"balanced", "authors"}
+    bootstrap : int
+        Resamples behind the law predictions' intervals (0: no intervals for them).
+    seed : int
+        Of the bootstrap and of the GMM.
+    per_epoch : bool
+        Also score every criterion at every epoch (when ``clean`` covers the scored samples).
+
+    Returns
+    -------
+    (record, masks): the record (see the README's run-format section for its keys) and each
+    criterion's kept mask, (n,) bool in the run's order (probes never kept), keyed by
+    criterion, ``<criterion>_mean_loss`` for the other variant, and ``target_<criterion>``.
+    """
+    keep = parse_keep(keep)
+    level = check_float(level, "--level", 0.0, 1.0, low_open=True, high_open=True)
+    bootstrap = check_int(bootstrap, "--bootstrap", low=0)
+    if rsl_rule not in RSL_RULES:
+        raise InputError(f"--rsl-budget {rsl_rule!r}: choose {', '.join(RSL_RULES)}")
+    if confidence is not None:
+        confidence = check_float(
+            confidence, "--confidence", 0.0, 1.0, low_open=True, high_open=True
+        )
+        if run.probe is None:
+            raise InputError(
+                "--confidence bounds precision by the probes' counts: the run marks no probes"
+            )
+    noise = resolve_noise(run, matrix, estimate)
+    T, prior = noise.T, noise.prior
+    d = _split(run)
+    b = for_keep(keep, d.noisy, prior, T, rsl_rule)
+    epochs = run.epochs
+    laws_from = "probes" if d.R else "validation" if run.val_logits is not None else "atoms"
+
+    # the law predictions at the budgets, each with its interval
+    atoms = predict.atom_predictions(d.noisy, prior, T, b)
+    val = None
+    if run.val_logits is not None:
+        val = predict.validation_predictions(
+            run.val_logits, run.val_clean, d.noisy, prior, T, b, bootstrap, level, seed
+        )
+    probe = None
+    if d.R:
+        fill = predict.validation_laws(run.val_logits, run.val_clean, T) if val else _no_laws(T)
+        probe = predict.probe_predictions(
+            d.PL, d.p_clean, d.p_noisy, fill, d.noisy, prior, T, b, bootstrap, level, seed + 1
+        )
+
+    masks, criteria = {}, {}
+    by_variant = {v: _selections(d, b, v, seed=epochs - 1) for v in VARIANTS}
+    for name in CRITERIA:
+        if name in ("confident", "cleanlab"):
+            continue
+        if name == "aum" and d.aum is None:
+            continue
+        row, counts = {}, {}
+        for variant in VARIANTS:
+            mask, p_mask = by_variant[variant][name]
+            obs = _observed(mask, d)
+            tail = VARIANTS[variant]
+            row[f"observed_precision_{tail}"] = obs["observed_precision"]
+            row[f"observed_recall_{tail}"] = obs["observed_recall"]
+            row[f"selected_{tail}"] = int(mask.sum())
+            counts[variant] = _count(d, mask, p_mask, level, confidence)
+            masks[name if variant == _headline(name) else f"{name}_{tail}"] = mask
+        for f in ("observed_precision", "observed_recall", "selected"):
+            row[f] = row[f"{f}_{VARIANTS[_headline(name)]}"]
+        if name in LOSS_CRITERIA:
+            row["budgets"] = b.total if name == "global" else _ks(b, name).tolist()
+        for field, pred in (("validation", val), ("probes", probe)):
+            if pred is not None:
+                _put(
+                    row,
+                    f"predicted_precision_{field}",
+                    _law_values(pred, name),
+                    name,
+                    ("", "_low", "_high"),
+                )
+        row["predicted_precision_bayes"] = atoms.get(name)
+        if d.R:
+            _put_counts(row, counts, name, confidence)
+        source = "counts" if d.R else laws_from if name in LOSS_CRITERIA else None
+        _put_headline(row, "validation" if source == "probes" else source)
+        criteria[name] = row
+    for name, sel in _probability_selections(d).items():
+        row = {
+            **_observed(sel["mask"], d),
+            "selected": None if sel["mask"] is None else int(sel["mask"].sum()),
+            "agreement_with_cleanlab": sel["agreement"],
+        }
+        count = _count(d, sel["mask"], sel["probe_mask"], level, confidence)
+        if count is not None:
+            _put_counts(row, {"single": count, "mean": count}, name, confidence, variants=False)
+        _put_headline(row, "counts" if count is not None else None)
+        if sel["mask"] is not None:
+            masks[name] = sel["mask"]
+        criteria[name] = row
+
+    record = {
+        "n": int(d.noisy.size),
+        "classes": d.c,
+        "epochs": epochs,
+        "probes": d.R,
+        "mislabelled_probes": d.bad_probes,
+        "T": T.tolist(),
+        "T_source": noise.source,
+        "prior": np.asarray(prior).tolist(),
+        "noise_rate": noise_rate(T, prior),
+        "conditions": report(T, prior).to_dict(),
+        "keep": str(keep),
+        "level": level,
+        "confidence": confidence,
+        "predicted_from": "probe counts" if d.R else laws_from,
+        "budgets": {
+            "classwise": b.classwise.tolist(),
+            "rsl": b.rsl.tolist(),
+            "rsl_rule": b.rsl_rule,
+        },
+        "criteria": criteria,
+        "warnings": _warnings(d),
+    }
+    if noise.estimate is not None:
+        record["estimate"] = {
+            "method": noise.estimate.method,
+            "T": noise.estimate.T.tolist(),
+            "prior": noise.estimate.prior.tolist(),
+            "noise_rate": noise.estimate.noise_rate,
+        }
+    if probe is not None:
+        record["probe_cells"] = probe["counts"]
+    if d.clean is not None:
+        if per_epoch:
+            record["per_epoch"] = per_epoch_rows(d, b, run)
+        record["observed_noise_rate"] = float((d.clean != d.noisy).mean())
+    if isinstance(keep, Target):
+        target, target_masks = _target(d, keep.precision, confidence, T, prior, val, probe)
+        record["target"] = target
+        masks.update({f"target_{k}": v for k, v in target_masks.items()})
+    return record, {k: _in_run_order(v, run) for k, v in masks.items()}
+
+
+def _no_laws(T):
+    return [[None] * len(T) for _ in T], [[None] * len(T) for _ in T]
+
+
+def _ks(b: Budgets, name: str) -> np.ndarray:
+    return b.rsl if name == "rsl" else b.classwise
+
+
+def _put_counts(row, counts: dict, name: str, confidence, variants: bool = True) -> None:
+    """The probe-count prediction (``predicted_precision_counts`` with its interval), the
+    bound at ``confidence`` and the mislabelled probes it rests on."""
+    values = {
+        v: {
+            "": c.point,
+            "_low": c.low,
+            "_high": c.high,
+            "bound": c.bound,
+            "kept": c.kept_bad_probes,
+        }
+        if c is not None
+        else {}
+        for v, c in counts.items()
+    }
+    if variants:
+        _put(row, "predicted_precision_counts", values, name, ("", "_low", "_high"))
+        if confidence is not None:
+            _put(row, "precision_bound", {v: {"": x.get("bound")} for v, x in values.items()}, name)
+    else:
+        for suffix in ("", "_low", "_high"):
+            row[f"predicted_precision_counts{suffix}"] = values["single"].get(suffix)
+        if confidence is not None:
+            row["precision_bound"] = values["single"].get("bound")
+    row["mislabelled_probes_kept"] = values[_headline(name) if variants else "single"].get("kept")
+
+
+HEADLINE_SOURCES = {
+    "counts": "predicted_precision_counts",
+    "probes": "predicted_precision_probes",
+    "validation": "predicted_precision_validation",
+}
+
+
+def _put_headline(row: dict, source: str | None) -> None:
+    """``predicted_precision`` (with its interval, and its single-epoch and mean-loss
+    variants) copied from ``source``: ``counts``, ``probes``, ``validation``, ``atoms`` (the
+    g* prediction, without an interval) or None."""
+    for tail in ("", "_single_epoch", "_mean_loss"):
+        for suffix in ("", "_low", "_high"):
+            if source in HEADLINE_SOURCES:
+                value = row.get(f"{HEADLINE_SOURCES[source]}{tail}{suffix}")
+            elif source == "atoms" and suffix == "":
+                value = row.get("predicted_precision_bayes")
+            else:
+                value = None
+            row[f"predicted_precision{tail}{suffix}"] = value
+
+
+def _warnings(d: _Data) -> list[str]:
+    if d.R and d.bad_probes < FEW_PROBES:
+        return [
+            f"the count predictions rest on {d.bad_probes} mislabelled probes (fewer than "
+            f"{FEW_PROBES}): read their intervals, not their points"
+        ]
+    return []
+
+
+def per_epoch_rows(d: _Data, b: Budgets, run: Run) -> list[dict]:
+    """Each epoch: every loss criterion's observed precision on that epoch's loss and on the
+    mean loss so far (and the accuracies the run recorded, where it did)."""
+    val_acc = run.extra.get("val_acc")
+    test_acc = run.extra.get("test_acc")
+    E = run.epochs
+    return recorded.per_epoch_criteria(
+        d.L,
+        list(np.asarray(val_acc, float)) if val_acc is not None else [None] * E,
+        list(np.asarray(test_acc, float)) if test_acc is not None else [None] * E,
+        d.clean,
+        d.noisy,
+        d.c,
+        b,
+    )
+
+
+def _target(d: _Data, P: float, confidence, T, prior, val, probe) -> tuple[dict, dict]:
+    """``--keep target:P``: each loss criterion's budgets for precision P, from the probes'
+    laws (else the validation split's) or, with ``confidence``, the largest whose precision
+    the probes' counts bound at >= P at once over every budget searched (``bounds``); and
+    Co-teaching's forget rate beside them."""
+    P = check_unit(P, "--keep target precision")
+    if confidence is None:
+        source = "probes" if probe is not None else "validation" if val is not None else None
+        if source is None:
+            raise InputError(
+                "--keep target:P predicts precision from cell laws: the run needs probes, or "
+                "val_logits and val_clean"
+            )
+        laws = (probe if probe is not None else val)["laws"]
+        chosen = target_selections(d.L, *laws, d.noisy, prior, T, P)
+    else:
+        (last, p_last), (mean, p_mean) = _scores(d, "single"), _scores(d, "mean")
+        at_last = bounds.Counts(last, d.noisy, p_last, d.p_clean, d.p_noisy, d.c)
+        at_mean = bounds.Counts(mean, d.noisy, p_mean, d.p_clean, d.p_noisy, d.c)
+        p = np.asarray(prior)
+        chosen = bounds.target_selections(
+            at_last,
+            at_mean,
+            precision.oracle_fractions(T, p),
+            precision.rsl_fractions(T, p),
+            P,
+            confidence,
+        )
+        mask, kept = coteaching_selection(last, T, prior)
+        _, p_mask = _threshold(last, d.noisy, p_last, d.p_noisy, kept, d.c)
+        c = _count(d, mask, p_mask, LEVEL, confidence)
+        chosen["coteaching_rule"] = {
+            "mask": mask,
+            "budgets": kept,
+            "predicted_precision": c.point,
+            "precision_bound": c.bound,
+        }
+        source = "probe counts"
+    out, masks = {}, {}
+    for name, row in chosen.items():
+        out[name] = {
+            "P": P,
+            "level": confidence,
+            "laws": source,
+            "selected": int(row["mask"].sum()),
+            "budgets": row["budgets"],
+            "predicted_precision": row["predicted_precision"],
+            **({"precision_bound": row["precision_bound"]} if "precision_bound" in row else {}),
+            **_observed(row["mask"], d),
+        }
+        masks[name] = row["mask"]
+    return out, masks
+
+
+def _in_run_order(mask: np.ndarray, run: Run) -> np.ndarray:
+    """A mask over the scored samples as n booleans in the run's order (probes: False)."""
+    out = np.zeros(run.n, bool)
+    out[run.scored] = mask
+    return out

@@ -1,0 +1,203 @@
+"""Predicted precision of the loss criteria on a trained network, from cell loss laws: the
+clean validation split's (each clean sample's loss under every label T allows), the probes'
+(in-sample, each probe's own cell), and the paper's atoms ``-log T_ij``; each law prediction
+with a bootstrap interval over the samples its laws were made from."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax
+
+from simulations.selection.budgets import Budgets
+from simulations.selection.scores import mean_loss
+from theory import losses, precision
+from theory.validation import check_int, check_unit
+
+VARIANTS = ("single", "mean")  # the last epoch's loss, the epoch-mean loss
+
+
+def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
+    """Empirical cell laws ``laws[i][j]``: the loss of label j on clean validation samples of
+    class i."""
+    # in float64 from the float32 logits, as the laws have always been computed
+    logp = -log_softmax(val_logits.astype(np.float64), axis=-1)
+    c = len(T)
+    laws = [[None] * c for _ in range(c)]
+    for i in range(c):
+        rows = logp[val_clean == i]
+        if rows.size == 0:
+            continue
+        for j in range(c):
+            if T[i, j] > 0:
+                laws[i][j] = losses.Empirical(rows[:, j])
+    return laws
+
+
+def validation_laws(val_outputs, val_clean, T) -> tuple[list, list]:
+    """The validation split's cell laws at the last epoch and of the epoch-mean loss.
+
+    Parameters
+    ----------
+    val_outputs : (m, E, c) float32
+        Logits of the clean validation samples at every epoch.
+    val_clean : (m,) int
+        Their clean labels.
+    T : (c, c) float
+        Transition matrix: a cell with ``T[i, j] = 0`` gets no law.
+
+    Returns
+    -------
+    (last, mean): ``laws[i][j]`` (``theory.losses.Empirical`` or None) of label j's loss on
+    validation samples of class i, at the last epoch and averaged over the epochs.
+    """
+    last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
+    mean_val_logp = -log_softmax(val_outputs.astype(np.float64), axis=-1).mean(axis=1)
+    mean_laws = [
+        [
+            None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])
+            for j in range(len(T))
+        ]
+        for i in range(len(T))
+    ]
+    return last_laws, mean_laws
+
+
+def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
+    """In-sample cell laws (last epoch, epoch mean) from probes: samples trained on with the
+    training samples and labelled alike, so each one's (clean, observed) cell is known and the
+    network memorises it as it memorises the training set. ``val_laws`` = (last, mean)
+    validation laws fill a cell with no probe.
+
+    Parameters
+    ----------
+    probe_losses : (R, E) float
+    probe_clean, probe_noisy : (R,) int
+    val_laws : (list, list)
+        Fallback laws per cell (entries may be None).
+    T : (c, c) float
+
+    Returns
+    -------
+    (single, mean, counts): the laws, and each cell's probe count (list of lists of int).
+    """
+    c = len(T)
+    means = mean_loss(probe_losses)
+    counts = [[0] * c for _ in range(c)]
+    laws = {"single": [[None] * c for _ in range(c)], "mean": [[None] * c for _ in range(c)]}
+    for i in range(c):
+        for j in range(c):
+            if T[i, j] <= 0:
+                continue
+            rows = (probe_clean == i) & (probe_noisy == j)
+            counts[i][j] = int(rows.sum())
+            for key, values, fill in (
+                ("single", probe_losses[:, -1], val_laws[0]),
+                ("mean", means, val_laws[1]),
+            ):
+                laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
+    return laws["single"], laws["mean"], counts
+
+
+def _predict(laws, T, prior, b: Budgets, noisy_counts) -> dict:
+    size = np.maximum(noisy_counts, 1)
+    frac = np.where(noisy_counts > 0, b.classwise / size, 0.0)
+    frac_rsl = np.where(noisy_counts > 0, b.rsl / size, 0.0)
+    return {
+        "global": precision.global_(laws, T, prior, float((prior @ T) @ frac)).precision,
+        "classwise": precision.per_class(laws, T, prior, frac).precision,
+        "rsl": precision.per_class(laws, T, prior, frac_rsl).precision,
+    }
+
+
+def law_predictions(laws, mean_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
+    """Predicted precision of the loss criteria at budgets ``b`` from cell laws of the last
+    epoch's loss (``single``) and of the epoch-mean loss (``mean``): ``{variant: {criterion:
+    float or None}}``."""
+    n_j = np.bincount(noisy, minlength=len(T))
+    return {
+        "single": _predict(laws, T, prior, b, n_j),
+        "mean": _predict(mean_laws, T, prior, b, n_j),
+    }
+
+
+def atom_predictions(noisy, prior, T, b: Budgets) -> dict:
+    """Predicted precision under g*, whose cell losses are the paper's atoms ``-log T_ij``."""
+    atoms = losses.cell_laws(T, "bayes", prior=prior)
+    return _predict(atoms, T, prior, b, np.bincount(noisy, minlength=len(T)))
+
+
+def _resample_within(groups: np.ndarray, rng) -> np.ndarray:
+    """Indices drawn with replacement within each group, as many as the group holds."""
+    out = np.empty(groups.size, np.int64)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        out[idx] = rng.choice(idx, idx.size)
+    return out
+
+
+def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: int):
+    """The central ``level`` interval of ``predict_from(rows)`` over ``draws`` resamples of
+    the rows within each group (``groups``: (m,) labels; a class, or a probe's cell).
+
+    ``predict_from`` returns ``{variant: {criterion: float or None}}``; so do the two results,
+    the lower and the upper ends (None where fewer than half the resamples gave a value).
+    """
+    draws = check_int(draws, "bootstrap", low=1)
+    tail = (1 - check_unit(level, "level")) / 2
+    rng = np.random.default_rng(seed)
+    rows = [predict_from(_resample_within(groups, rng)) for _ in range(draws)]
+    low, high = {}, {}
+    for variant, values in rows[0].items():
+        low[variant], high[variant] = {}, {}
+        for name in values:
+            got = np.array([r[variant][name] for r in rows if r[variant][name] is not None])
+            enough = got.size >= draws / 2
+            low[variant][name] = float(np.quantile(got, tail)) if enough else None
+            high[variant][name] = float(np.quantile(got, 1 - tail)) if enough else None
+    return low, high
+
+
+def validation_predictions(
+    val_outputs, val_clean, noisy, prior, T, b: Budgets, draws: int, level: float, seed: int
+) -> dict:
+    """Law predictions from the clean validation split, with their bootstrap interval over
+    its samples (resampled within each class): ``{"point" | "low" | "high": {variant:
+    {criterion: value}}}``."""
+
+    def from_rows(rows):
+        laws = validation_laws(val_outputs[rows], val_clean[rows], T)
+        return law_predictions(*laws, noisy, prior, T, b)
+
+    laws = validation_laws(val_outputs, val_clean, T)
+    point = law_predictions(*laws, noisy, prior, T, b)
+    low, high = bootstrap(from_rows, val_clean, draws, level, seed) if draws else ({}, {})
+    return {"point": point, "low": low, "high": high, "laws": laws}
+
+
+def probe_predictions(
+    probe_losses,
+    probe_clean,
+    probe_noisy,
+    val_laws,
+    noisy,
+    prior,
+    T,
+    b: Budgets,
+    draws: int,
+    level: float,
+    seed: int,
+) -> dict:
+    """Law predictions from the probes' in-sample laws (``probe_laws``), with their bootstrap
+    interval over the probes (resampled within each cell); ``counts`` per cell."""
+    cells = probe_clean * len(T) + probe_noisy
+
+    def from_rows(rows):
+        single, mean, _ = probe_laws(
+            probe_losses[rows], probe_clean[rows], probe_noisy[rows], val_laws, T
+        )
+        return law_predictions(single, mean, noisy, prior, T, b)
+
+    single, mean, counts = probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T)
+    point = law_predictions(single, mean, noisy, prior, T, b)
+    low, high = bootstrap(from_rows, cells, draws, level, seed) if draws else ({}, {})
+    return {"point": point, "low": low, "high": high, "laws": (single, mean), "counts": counts}
