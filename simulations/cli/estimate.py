@@ -41,7 +41,7 @@ def configure(p) -> None:
         "--probs",
         metavar="FILE.npy|KEY",
         help="out-of-sample predicted probabilities: a .npy file, or a key of --labels "
-        "(train writes 'oof_probs' into its losses.npz)",
+        "(train writes 'probs' into its run.npz)",
     )
     p.add_argument("--method", choices=est.METHODS, help="default: from what is given")
     p.add_argument(

@@ -7,6 +7,7 @@ import tempfile
 import numpy as np
 
 from simulations.io import read_matrix
+from simulations.selection.analyse import BOOTSTRAP, LEVEL
 from simulations.synthetic import instance_noise
 from simulations.synthetic.simulate import Setting, simulate
 from simulations.training.config import TrainConfig
@@ -116,6 +117,10 @@ TRAIN_KEYS = {
     "probes",
     "keep",
     "confidence",
+    "level",
+    "bootstrap",
+    "known_T",
+    "run_cache",
 }
 TRAIN_METRICS = (
     "observed_precision",
@@ -133,6 +138,12 @@ TRAIN_METRICS = (
     "predicted_precision_counts_mean_loss",
     "precision_bound_single_epoch",
     "precision_bound_mean_loss",
+    *(
+        f"predicted_precision_{source}_{variant}_{end}"
+        for source in ("validation", "probes", "counts")
+        for variant in ("single_epoch", "mean_loss")
+        for end in ("low", "high")
+    ),
     "selected",
 )
 
@@ -179,6 +190,10 @@ def train_cell(settings: dict, seed: int) -> dict:
             probes=settings.get("probes", 0.0),
             keep=settings.get("keep"),
             confidence=settings.get("confidence"),
+            level=settings.get("level", LEVEL),
+            bootstrap=settings.get("bootstrap", BOOTSTRAP),
+            known_T=settings.get("known_T", True),
+            run_cache=settings.get("run_cache"),
             progress=False,
             stage2=settings.get("stage2", True),
         )

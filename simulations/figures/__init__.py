@@ -38,6 +38,7 @@ ORDER = (
     "target_keep",
     "target_bound",
     "bound_search",
+    "aum_probes",
 )
 
 

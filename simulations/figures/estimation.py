@@ -87,7 +87,8 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
 
 def digits_rows(quick: bool, seed: int) -> list[dict]:
     # torch is the optional extra smallloss[train]: only this panel trains
-    from simulations.training.pipeline import TrainConfig, run_training
+    from simulations.training.config import TrainConfig
+    from simulations.training.run import run_training
 
     seeds = 1 if quick else 3
     rows = []
@@ -107,10 +108,10 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
                 record=RECORD,
             )
             run_training(cfg)
-            files = [Path(tmp) / "losses.npz"] if seeds == 1 else sorted(Path(tmp).glob("*/*.npz"))
+            files = [Path(tmp) / "run.npz"] if seeds == 1 else sorted(Path(tmp).glob("*/run.npz"))
             for k, f in enumerate(files):
                 with np.load(f) as z:
-                    noisy, probs, T = z["noisy"], z["oof_probs"].astype(np.float64), z["T"]
+                    noisy, probs, T = z["noisy"], z["probs"].astype(np.float64), z["T"]
                 for method in METHODS:
                     e = transition.from_probs(noisy, probs, 10, method)
                     rows.append(

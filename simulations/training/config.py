@@ -30,6 +30,24 @@ ARMS = (
 )
 # with --keep target:P, stage 2 also trains on each loss criterion's target selection
 TARGET_ARMS = ("global", "classwise", "rsl")
+# the settings that make a stage-1 run; the others only choose what is read from it
+TRAINING_FIELDS = (
+    "T",
+    "dataset",
+    "noise",
+    "instance",
+    "rate",
+    "epochs",
+    "device",
+    "train_fraction",
+    "model",
+    "batch",
+    "record",
+    "cv",
+    "scale",
+    "probes",
+    "known_T",
+)
 MAX_SAVED_OUTPUTS = 50_000_000  # floats: above this only the loss matrix is saved
 
 # On a CPU a CNN trains about 2,000-6,000 Fashion-MNIST images a second on 2 cores and the MLP
@@ -96,6 +114,9 @@ class TrainConfig:
     known_T: bool = True
     level: float = LEVEL  # of every prediction's interval
     bootstrap: int = BOOTSTRAP  # resamples behind the law predictions' intervals
+    # a folder of finished stage-1 runs: a run trained with the same settings (those in
+    # TRAINING_FIELDS) and seed is analysed again instead of trained again (no stage 2)
+    run_cache: str | None = None
 
     def __post_init__(self):
         if self.instance is not None:
@@ -146,6 +167,15 @@ class TrainConfig:
         if self.rsl_budget != "auto":
             return self.rsl_budget
         return "authors" if self.noise in AUTHORS_RULE_NOISE else "balanced"
+
+    def run_key(self, seed: int) -> str:
+        """The name of this run's stage 1 in ``run_cache``: its training settings and seed."""
+        import hashlib
+        import json
+
+        echo = self.echo()
+        text = json.dumps({k: echo[k] for k in TRAINING_FIELDS} | {"seed": seed}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def echo(self) -> dict:
         d = asdict(self)

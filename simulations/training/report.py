@@ -75,18 +75,36 @@ def train_record(cfg, prep, fit1, analysis: dict, with_true_T: dict | None, test
             "cell_counts": analysis.get("probe_cells"),
         }
     if "target" in analysis:
-        any_row = next(iter(analysis["target"].values()))
-        record["target"] = {
-            "precision": cfg.keep.precision,
-            "laws": any_row["laws"],
-            **({"confidence": cfg.confidence} if cfg.confidence is not None else {}),
-            "criteria": analysis["target"],
-        }
+        record["target"] = _target(analysis, cfg)
     if prep.instance is not None:
         record["T_bar"] = prep.T_bar.tolist()
         record["T_bar_conditions"] = report(prep.T_bar, prep.prior).verdicts()
         record["instance_noise"] = prep.instance
     return record
+
+
+def reanalysed(record: dict, analysis: dict, cfg) -> dict:
+    """A finished run's record with what a new ``analyse`` of its run file found in place of
+    the old analysis (its criteria, budgets, target; the trainer's own fields as they were)."""
+    out = {k: v for k, v in record.items() if k not in ("target", "provenance", "estimate")}
+    out.update({k: analysis[k] for k in ANALYSIS_FIELDS if k in analysis})
+    out["T_used"] = analysis["T"]
+    out["warnings"] = [w for w in record["warnings"] if "--keep" not in w] + analysis["warnings"]
+    if "target" in analysis:
+        out["target"] = _target(analysis, cfg)
+    if cfg.estimate:
+        out["estimate"] = estimate_record(analysis, None, None, None)
+    return out
+
+
+def _target(analysis: dict, cfg) -> dict:
+    any_row = next(iter(analysis["target"].values()))
+    return {
+        "precision": cfg.keep.precision,
+        "laws": any_row["laws"],
+        **({"confidence": cfg.confidence} if cfg.confidence is not None else {}),
+        "criteria": analysis["target"],
+    }
 
 
 def estimate_record(analysis: dict, T, prior, with_true_T: dict | None) -> dict:

@@ -80,6 +80,53 @@ def run_arrays(prep: Prepared, fit1, probs: np.ndarray) -> dict:
     return arrays
 
 
+def reanalysed(cfg: TrainConfig, seed: int, out_dir: Path) -> dict | None:
+    """A run of ``cfg.run_cache`` with these training settings and seed, analysed again with
+    this config's ``keep``, ``confidence``, ``level``, ``estimate`` and RSL rule (the same
+    ``analyse`` that a fresh run calls); None when there is no such run, or stage 2 is on."""
+    if cfg.run_cache is None or cfg.stage2:
+        return None
+    folder = Path(cfg.run_cache) / cfg.run_key(seed)
+    if not (folder / RUN_FILE).exists():
+        return None
+    import json
+    import shutil
+
+    t_start = time.perf_counter()
+    run = runfile.read(folder / RUN_FILE)
+    analysis, _ = analyse(
+        run,
+        estimate=cfg.estimate,
+        keep=cfg.keep or "oracle",
+        confidence=cfg.confidence,
+        level=cfg.level,
+        rsl_rule=cfg.rsl_rule,
+        bootstrap=cfg.bootstrap,
+        seed=json.loads((folder / "seeds.json").read_text())["model"],
+    )
+    record = report.reanalysed(json.loads((folder / "record.json").read_text()), analysis, cfg)
+    ensure_dir(out_dir)
+    if Path(out_dir).resolve() != folder.resolve():
+        shutil.copyfile(folder / RUN_FILE, Path(out_dir) / RUN_FILE)
+    record["run_file"] = record["loss_matrix"] = str(Path(out_dir) / RUN_FILE)
+    record["timing"]["total_s"] = time.perf_counter() - t_start
+    write_json(Path(out_dir) / "record.json", {**record, "provenance": provenance(cfg.echo())})
+    return record
+
+
+def _cache(cfg: TrainConfig, seed: int, out_dir: Path, seeds: dict) -> None:
+    """Keep this run's files in ``run_cache`` for a later config that only reads it."""
+    if cfg.run_cache is None:
+        return
+    import json
+    import shutil
+
+    folder = ensure_dir(Path(cfg.run_cache) / cfg.run_key(seed))
+    for name in (RUN_FILE, "record.json"):
+        shutil.copyfile(Path(out_dir) / name, folder / name)
+    (folder / "seeds.json").write_text(json.dumps(seeds))
+
+
 def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
     """Every stage for one seed; the record (also written to ``out_dir`` with the run file).
 
@@ -99,6 +146,9 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
         The record: settings echoed, every criterion's observed and predicted precision,
         stage 2's test accuracies, per-epoch rows, cells, budgets and timings.
     """
+    cached = reanalysed(cfg, seed, out_dir)
+    if cached is not None:
+        return cached
     # torch is the optional extra smallloss[train]: only the training stages need it
     import torch
 
@@ -182,6 +232,7 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
         str(device), seed, out_dir / RUN_FILE,
     )  # fmt: skip
     save(out_dir, cfg, arrays, record, t_start)
+    _cache(cfg, seed, out_dir, prep.seeds)
     return record
 
 
