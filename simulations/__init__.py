@@ -8,7 +8,7 @@
 - ``estimation``: the transition matrix from labels alone (Dawid-Skene for several
   annotators, single-label methods) with its uncertainty;
 - ``training``: real data and the torch trainer: data sets, networks, the training loop, its
-  stages and the real-data pipeline (torch is imported only here);
+  stages and the real-data run (torch is imported only here);
 - ``experiments``: sweeps of settings x seeds, one cell's row, and the benchmarks;
 - ``cli``: the ``smallloss`` command line, one module per command (the only code that reads
   argv or prints);

@@ -33,11 +33,11 @@ EPOCHS, SEEDS, PROBE_SHARE = 20, 5, 0.75
 
 def one_run(kind: str, rate: float, seed: int) -> list[dict]:
     """A stage-1 run with threshold samples and probes, and AUM's three cuts of it."""
-    import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from simulations.training.loop import Recipe, fit, fresh_model
+    # torch is the optional extra smallloss[train]: only this figure's runs train
+    from simulations.training.stages import recorded_outputs
 
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
@@ -51,16 +51,7 @@ def one_run(kind: str, rate: float, seed: int) -> list[dict]:
     probes = make_probes(y[va], PROBE_SHARE, seed=seed, T=T)
     X_all = np.concatenate([X[tr], X[va][probes.index]])
     y_all = np.concatenate([labels, probes.noisy])
-    net = fresh_model("mlp", (64,), c + 1, seed, torch.device("cpu"))
-    f = fit(
-        net,
-        torch.as_tensor(X_all),
-        torch.as_tensor(y_all),
-        Recipe(epochs=EPOCHS),
-        seed=seed,
-        record="pass",
-    )
-    areas = aum(f.outputs, y_all)
+    areas = aum(recorded_outputs(X_all, y_all, c + 1, EPOCHS, seed), y_all)
     n = tr.size
     keep = ~threshold  # the samples a cut keeps or drops
     scored, p_scores = -areas[:n][keep], -areas[n:]

@@ -35,7 +35,7 @@ class Dataset:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     scaling: str = "none"  # what the loader did to the raw values, for the record
-    standardise: bool = False  # the pipeline standardises with training-split statistics
+    standardise: bool = False  # the run standardises with training-split statistics
     # labels as observed, already noisy (human annotations, web labels): the loop then injects
     # nothing; ``y`` is then -1 where the clean label is unknown
     y_noisy: np.ndarray | None = None
@@ -134,7 +134,7 @@ def load_npz(path: Path, scale: bool = True) -> Dataset:
     train, and the clean validation and test splits are cut from the others.
 
     With ``scale`` (see ``SCALING_RULE``), uint8/uint16 become [0, 1]; other features are
-    marked for standardisation, which the pipeline fits on the training split alone."""
+    marked for standardisation, which the run fits on the training split alone."""
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     try:

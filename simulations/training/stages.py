@@ -1,6 +1,6 @@
-"""The training stages of ``simulations.training.pipeline``: stage 1, the clean-trained model
+"""The training stages of ``simulations.training.run``: stage 1, the clean-trained model
 of the instance-noise recipes, the out-of-fold probabilities, each stage-2 arm and
-Co-teaching. They live apart from the pipeline so that its other stages (numpy only) import
+Co-teaching. They live apart from the run so that its other steps (numpy only) import
 without torch.
 """
 
@@ -133,6 +133,25 @@ def _fit_fresh(
         model, X, y, recipe, seed=seed, val=t.val, test=t.test, progress=progress, desc=desc, **kw
     )
     return f, model
+
+
+def recorded_outputs(
+    X: np.ndarray, y: np.ndarray, classes: int, epochs: int, seed: int
+) -> np.ndarray:
+    """Every sample's outputs after every epoch, (epochs, n, classes), of an MLP on the CPU
+    fitted to (X, y): for figures that train on labels of their own making (AUM's extra
+    class)."""
+    device = torch.device("cpu")
+    net = fresh_model("mlp", X.shape[1:], classes, seed, device)
+    f = fit(
+        net,
+        torch.as_tensor(X, dtype=torch.float32),
+        torch.as_tensor(y, dtype=torch.int64),
+        Recipe(epochs=epochs),
+        seed=seed,
+        record="pass",
+    )
+    return f.outputs
 
 
 def clean_trained_softmax(
@@ -336,7 +355,7 @@ def stage2_arm(
         Epochs, batch and optimiser.
     seed : int
         Seeds the weights and the batch order.
-    prep : simulations.training.pipeline.Prepared
+    prep : simulations.training.prepare.Prepared
         The prepared split: its clean labels score the training set's precision.
     progress : bool
         Show a progress bar, labelled ``name``.

@@ -146,7 +146,7 @@ def coteaching(
         The share of each batch dropped once the ramp is over, in [0, 1].
     ramp : int
         Epochs over which the forget rate rises from 0.
-    prep : simulations.training.pipeline.Prepared
+    prep : simulations.training.prepare.Prepared
         The prepared split: its clean labels score what the first network stepped on.
     progress : bool
         Show a progress bar.
@@ -222,7 +222,7 @@ def jocor(
         The share of each batch dropped once the ramp is over, in [0, 1].
     ramp : int
         Epochs over which the forget rate rises from 0.
-    prep : simulations.training.pipeline.Prepared
+    prep : simulations.training.prepare.Prepared
         The prepared split: its clean labels score what the networks stepped on.
     progress : bool
         Show a progress bar.
