@@ -1,7 +1,7 @@
 """The `smallloss` command line: the only place that reads argv or prints.
 
 One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``analyse``,
-``figures``, ``sweep``, ``bench``), each with ``HELP``, ``configure(parser)``,
+``figures``, ``sweep``, ``bench``, ``gpu-study``), each with ``HELP``, ``configure(parser)``,
 ``run(args) -> (result, text)`` and ``render(...)``; the library functions they call take
 arrays and keywords.
 """
@@ -11,7 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulations.cli import analyse, bench, check, estimate, figures, simulate, sweep, train
+from simulations.cli import (
+    analyse,
+    bench,
+    check,
+    estimate,
+    figures,
+    gpu_study,
+    simulate,
+    sweep,
+    train,
+)
 from simulations.io import dumps, record_command
 from theory.errors import InputError
 
@@ -26,6 +36,7 @@ COMMANDS = {
     "figures": figures,
     "sweep": sweep,
     "bench": bench,
+    "gpu-study": gpu_study,
 }
 
 
