@@ -37,7 +37,8 @@ def configure(p) -> None:
         type=float,
         metavar="L",
         help="lower bounds at confidence L on every count prediction; with --keep target:P, "
-        "the budgets whose precision is >= P with confidence L, over the whole search",
+        "the largest budgets such that, with probability L over the probes' draw (the search "
+        "included), the kept set is empty or its precision is >= P",
     )
     p.add_argument("--level", type=float, default=an.LEVEL, help="interval level (default 0.9)")
     p.add_argument(

@@ -238,8 +238,8 @@ def render(r: dict, source: str) -> str:
         t = r["target"]
         bounded = "confidence" in t
         source = (
-            f"whose precision is >= {t['precision']:g} with confidence "
-            f"{t['confidence']:g}, from the probes' counts"
+            f"empty or of precision >= {t['precision']:g} with probability "
+            f"{t['confidence']:g} over the probes' draw, from their counts"
             if bounded
             else f"from the {t['laws']} laws"
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2_contingency
 
 from simulations.estimation import transition
 from simulations.selection import bounds, predict, recorded, rules
@@ -37,6 +38,7 @@ from theory.validation import check_float, check_int, check_transition, check_un
 LEVEL = 0.9  # of every prediction's interval
 BOOTSTRAP = 200  # resamples behind each law prediction's interval
 FEW_PROBES = 30  # mislabelled probes below which a count prediction is flagged
+PROBE_MISMATCH_P = 1e-3  # a chi-square p-value this small: probes unlike the training samples
 SINGLE_LABEL = ("confident", "anchor", "mixture")  # T from one label and probabilities
 ESTIMATES = ("pairs", *SINGLE_LABEL)
 RANKED = ("global", "classwise", "rsl", "gmm", "aum")  # criteria that rank one score
@@ -512,12 +514,30 @@ def _put_headline(row: dict, source: str | None) -> None:
 
 
 def _warnings(d: _Data) -> list[str]:
+    out = []
     if d.R and d.bad_probes < FEW_PROBES:
-        return [
+        out.append(
             f"the count predictions rest on {d.bad_probes} mislabelled probes (fewer than "
             f"{FEW_PROBES}): read their intervals, not their points"
-        ]
-    return []
+        )
+    p = probe_label_mismatch(d.noisy, d.p_noisy, d.c) if d.R else 1.0
+    if p < PROBE_MISMATCH_P:
+        out.append(
+            f"the probes' observed labels are distributed unlike the training samples' "
+            f"(chi-square p = {p:.1e}): the counts assume probes drawn like the training "
+            "samples, with their class prior; draw the probes by a stratified split"
+        )
+    return out
+
+
+def probe_label_mismatch(noisy: np.ndarray, p_noisy: np.ndarray, c: int) -> float:
+    """The p-value of a chi-square test that the probes' observed labels and the training
+    samples' come from one distribution (what exchangeable probes imply; both are observed)."""
+    table = np.stack([np.bincount(noisy, minlength=c), np.bincount(p_noisy, minlength=c)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(table).pvalue)
 
 
 def per_epoch_rows(d: _Data, b: Budgets, run: Run) -> list[dict]:

@@ -14,8 +14,14 @@ threshold. The probes among them, y, are a draw of R from n + R without replacem
     N_hat = y n / R,   and   N <= S_up(y) - y   with probability 1 - a,
 
 where ``S_up(y)`` is the largest S at which seeing y or fewer has probability at least a. The
-precision of the k kept is ``1 - N / k``. This needs neither T nor the mislabelled count: the
-probes' own share of mislabelled samples carries it, and the count N is the realised one.
+precision of the k kept is ``1 - N / k``. The counting needs neither T nor the mislabelled
+count: the probes' own share of mislabelled samples carries it, and the count N is the
+realised one. What it does need is exchangeability: the probes a uniformly random part of the
+pool, with the training set's clean-class prior (a stratified split gives it; ``analyse``
+warns when the probes' observed labels are distributed unlike the training samples'), and
+labelled by the true noise process (real annotations, or T's draw when the noise is truly
+class-conditional: probes labelled from a class-level T under instance-dependent noise are
+mislabelled unlike the training samples, and the bounds then fail).
 
 Choosing the largest budget whose bound reaches P is a search over many thresholds, and a
 bound valid at one threshold is biased low at the one the search picks (it sits just below
@@ -23,7 +29,9 @@ the next mislabelled probe). So the target search uses a band that holds at ever
 of a nested family at once: order the mislabelled items by the smallest budget that keeps
 them; the number of training samples among them before the (j + 1)-th probe, W_j, is the
 number of failures before the (j + 1)-th success of draws with success share p = R / (n + R)
-(``nbinom``; sampling without replacement only narrows it). With ``u_j`` its quantile at one
+(``nbinom``; the family-wise error under sampling without replacement, the exchangeable
+model's own, is checked exactly in the tests at the worst case, every item mislabelled, and
+stays at or below the level there). With ``u_j`` its quantile at one
 local level for every j, ``P(W_j > u_j for some j <= J) = a`` is solved for the local level by
 running the walk exactly (``_crossing``), and ``N <= u_y`` then holds for every member of the
 family together. J is the largest count at which a bound could still reach P. Families:
@@ -31,7 +39,13 @@ family together. J is the largest count at which a bound could still reach P. Fa
 - global: one ranking of all training samples; every threshold;
 - per-class and RSL: a share of each class (its own budgets' shape) scaled by one factor;
   the thresholds are quantiles of each class's training and probe scores pooled, so the
-  family does not depend on which items are probes.
+  family does not depend on which items are probes (one band on the union's counts: the
+  union's precision is bounded, not each class's). Shares from a T estimated on the probes'
+  own pairs make the family depend on the probes; measured, the level still held, but that
+  case is outside the argument.
+
+Each criterion's bound and each target is valid at level L on its own: picking the
+best-looking of several afterwards is not covered.
 
 The guarantee is over the draw of the probes: with probability at least L, the kept set
 is empty or its precision reaches P. A run that keeps nothing makes no claim; among the
@@ -126,7 +140,8 @@ def band(n: int, R: int, level: float, target: float) -> np.ndarray:
     alpha, p = 1.0 - level, R / (n + R)
     room = (1.0 - target) * n  # the most mislabelled samples a kept set of at most n can hold
     pointwise = nbinom.ppf(level, np.arange(1, R + 2), p)
-    J = int(np.searchsorted(pointwise, room, side="right"))
+    # with y = R there is no next probe to bound the walk by
+    J = min(int(np.searchsorted(pointwise, room, side="right")), R)
     if J == 0:
         u = np.zeros(0)
     else:

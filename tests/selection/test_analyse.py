@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from runs import synthetic_run
+from run_arrays import synthetic_run
 
 from simulations.cli import main
 from simulations.selection import analyse, runfile
@@ -106,6 +106,26 @@ def test_the_count_predictions_track_the_training_set():
             assert c["predicted_precision_counts"] <= c["predicted_precision_counts_high"]
     for name, d in diffs.items():
         assert abs(np.mean(d)) < 0.02, (name, np.mean(d))
+
+
+def _mismatch_warned(record):
+    return any("distributed unlike" in w for w in record["warnings"])
+
+
+def test_probes_unlike_the_training_samples_are_warned_of():
+    # probes drawn like the training samples: the chi-square's false alarm is 1e-3 a run
+    alarms = 0
+    for seed in range(20):
+        arrays, _ = synthetic_run(seed=seed, n=2_000, probes=400, probs=False, val=0)
+        alarms += _mismatch_warned(analyse.analyse(runfile.from_arrays(arrays), bootstrap=0)[0])
+    assert alarms <= 1
+    # the same run whose probes are one class's items only: the counts' premise is broken
+    arrays, _ = synthetic_run(seed=0, n=2_000, probes=400, probs=False, val=0)
+    probe = arrays["probe"].copy()
+    probe[probe] = arrays["clean"][probe] == 0
+    skewed = {**arrays, "probe": probe}
+    assert _mismatch_warned(analyse.analyse(runfile.from_arrays(skewed), bootstrap=0)[0])
+    assert analyse.probe_label_mismatch(np.array([0, 1] * 50), np.array([0, 1] * 5), 2) > 0.5
 
 
 def test_observed_fields_need_every_scored_clean_label():
