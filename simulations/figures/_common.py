@@ -106,3 +106,41 @@ def paired(base, other) -> dict:
     from simulations import intervals
 
     return intervals.summary(np.asarray(base, float) - np.asarray(other, float))
+
+
+def summary_row(claim, setting, name, values, **extra) -> dict:
+    """A row of a claim in a setting: mean and Student-t 95% interval of ``values`` over seeds."""
+    from simulations import intervals
+
+    s = intervals.summary(values)
+    return {
+        "claim": claim,
+        "setting": setting,
+        "name": name,
+        "seeds": len(s["seeds"]),
+        "mean": s["mean"],
+        "ci_low": s["ci_low"],
+        "ci_high": s["ci_high"],
+        **extra,
+    }
+
+
+def bars(ax, t, claim, names, labels):
+    """Grouped bars with 95% intervals: the rows of ``claim`` per setting, one bar a name."""
+    m = t["claim"] == claim
+    settings = list(dict.fromkeys(t["setting"][m]))
+    x = np.arange(len(settings))
+    width = 0.8 / len(names)
+    for k, (name, label) in enumerate(zip(names, labels)):
+        sel = m & (t["name"] == name)
+        order = [np.flatnonzero(sel & (t["setting"] == s))[0] for s in settings]
+        mean, lo, hi = t["mean"][order], t["ci_low"][order], t["ci_high"][order]
+        ax.bar(
+            x + (k - (len(names) - 1) / 2) * width,
+            mean,
+            width,
+            label=label,
+            yerr=[mean - lo, hi - mean],
+            error_kw={"lw": 0.6},
+        )
+    ax.set_xticks(x, settings, rotation=30, ha="right", fontsize=7)

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations import intervals
-from simulations.figures._common import COMPARED_ARMS, SELECTIONS, committed_sweep, figure, paired
+from simulations.figures._common import (
+    COMPARED_ARMS,
+    SELECTIONS,
+    bars,
+    committed_sweep,
+    figure,
+    paired,
+    summary_row,
+)
 
 NAME = "fashion"
 CAPTION = (
@@ -26,20 +33,6 @@ def _setting(r) -> str:
     return r["setting_noise"] + ("" if r.get("setting_rate") is None else f" {r['setting_rate']:g}")
 
 
-def _row(claim, setting, name, values, **extra) -> dict:
-    s = intervals.summary(values)
-    return {
-        "claim": claim,
-        "setting": setting,
-        "name": name,
-        "seeds": len(s["seeds"]),
-        "mean": s["mean"],
-        "ci_low": s["ci_low"],
-        "ci_high": s["ci_high"],
-        **extra,
-    }
-
-
 def compute(quick: bool, seed: int) -> list[dict]:
     """Reads the committed sweeps (``quick`` and ``seed`` do not apply: the runs are done)."""
     runs = committed_sweep("train_fashion")
@@ -48,7 +41,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
         cell = [r for r in runs if _setting(r) == setting]
         for c, v in SELECTIONS_OF_CRITERIA:
             rows.append(
-                _row(
+                summary_row(
                     "precision",
                     setting,
                     f"{c}_{v}",
@@ -56,12 +49,14 @@ def compute(quick: bool, seed: int) -> list[dict]:
                 )
             )
         for c in PROBABILITY:
-            rows.append(_row("precision", setting, c, [r[f"{c}_observed_precision"] for r in cell]))
+            rows.append(
+                summary_row("precision", setting, c, [r[f"{c}_observed_precision"] for r in cell])
+            )
         arms = [a for a in COMPARED_ARMS if f"test_{a}_last" in cell[0]]  # the sweep's arms
         for arm in arms:
             for when in SELECTIONS:
                 rows.append(
-                    _row(
+                    summary_row(
                         "test_accuracy",
                         setting,
                         f"{arm}_{when}",
@@ -73,8 +68,8 @@ def compute(quick: bool, seed: int) -> list[dict]:
                         [r[f"test_rsl_selected_{when}"] for r in cell],
                         [r[f"test_{arm}_{when}"] for r in cell],
                     )
-                    rows.append(_row("rsl_minus", setting, f"{arm}_{when}", diff["seeds"]))
-        rows.append(_row("seconds", setting, "run", [r["seconds"] for r in cell]))
+                    rows.append(summary_row("rsl_minus", setting, f"{arm}_{when}", diff["seeds"]))
+        rows.append(summary_row("seconds", setting, "run", [r["seconds"] for r in cell]))
     full = [r for r in runs if _setting(r) == "pairwise 0.4"]
     by_fraction = committed_sweep("train_fashion_fraction")
     for fraction in sorted({r["setting_train_fraction"] for r in by_fraction}) + [1.0]:
@@ -85,7 +80,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
         )
         for c, v in (("classwise", "single_epoch"), ("rsl", "mean_loss")):
             rows.append(
-                _row(
+                summary_row(
                     "fraction",
                     "pairwise 0.4",
                     f"{c}_{v}",
@@ -97,36 +92,16 @@ def compute(quick: bool, seed: int) -> list[dict]:
     return rows
 
 
-def _bars(ax, t, claim, names, labels):
-    m = t["claim"] == claim
-    settings = list(dict.fromkeys(t["setting"][m]))
-    x = np.arange(len(settings))
-    width = 0.8 / len(names)
-    for k, (name, label) in enumerate(zip(names, labels)):
-        sel = m & (t["name"] == name)
-        order = [np.flatnonzero(sel & (t["setting"] == s))[0] for s in settings]
-        mean, lo, hi = t["mean"][order], t["ci_low"][order], t["ci_high"][order]
-        ax.bar(
-            x + (k - (len(names) - 1) / 2) * width,
-            mean,
-            width,
-            label=label,
-            yerr=[mean - lo, hi - mean],
-            error_kw={"lw": 0.6},
-        )
-    ax.set_xticks(x, settings, rotation=30, ha="right", fontsize=7)
-
-
 def draw(t):
     fig, axes = figure(1, 4, size=(4.6, 4.2))
     names = [f"{c}_{v}" for c, v in SELECTIONS_OF_CRITERIA]
-    _bars(axes[0][0], t, "precision", names, [n.replace("_", " ") for n in names])
+    bars(axes[0][0], t, "precision", names, [n.replace("_", " ") for n in names])
     axes[0][0].set(ylabel="precision of the kept set", ylim=(0.6, 1.0), title="C6, C7")
     arms = ("ce_all", "global_selected", "rsl_selected", "coteaching", "jocor", "ce_clean")
     labels = ["CE", "global selection", "RSL", "Co-teaching", "JoCoR", "CE clean (ceiling)"]
     present = [(a, lab) for a, lab in zip(arms, labels) if np.any(t["name"] == f"{a}_last")]
     for ax, (when, what) in zip(axes[0][1:3], SELECTIONS.items()):
-        _bars(
+        bars(
             ax, t, "test_accuracy", [f"{a}_{when}" for a, _ in present], [lab for _, lab in present]
         )
         ax.set(ylabel="clean test accuracy", ylim=(0.6, 0.92), title=f"C10, every arm's {what}")
