@@ -1,5 +1,5 @@
 """Straight NumPy ports of the three instance-dependent noise recipes, written from their
-published descriptions (the project's SCIENCE.md, section 9), not from the generators."""
+published descriptions (theory/README.md, "Noise models"), not from the generators."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Independent implementations that the tests compare the library with: plain loops over
-SCIENCE.md's definitions, written without the library's helpers."""
+the definitions of theory/README.md, written without the library's helpers."""
 
 import itertools
 import math
@@ -16,7 +16,7 @@ def gt(a, b):
 
 
 def brute_report(T, p):
-    """Every key of the report by plain loops over the definitions in SCIENCE.md."""
+    """Every key of the report by plain loops over the definitions in theory/README.md."""
     c = len(T)
     fail_row = [i for i in range(c) if not all(gt(T[i][i], T[i][j]) for j in range(c) if j != i)]
     fail_col = [j for j in range(c) if not all(gt(T[j][j], T[i][j]) for i in range(c) if i != j)]

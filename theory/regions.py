@@ -18,8 +18,8 @@ def two_class(a: float, b: float) -> np.ndarray:
 
 
 def three_class(a: float, b: float) -> np.ndarray:
-    """A family through SCIENCE.md's example (a = 0.6, b = 0.45): class 0 spreads a evenly,
-    class 1 flips to 2 w.p. b, class 2 is nearly clean."""
+    """A family through the worked example of theory/README.md (a = 0.6, b = 0.45): class 0
+    spreads a evenly, class 1 flips to 2 w.p. b, class 2 is nearly clean."""
     return np.array([[1.0 - a, a / 2, a / 2], [0.0, 1.0 - b, b], [0.05, 0.05, 0.90]])
 
 

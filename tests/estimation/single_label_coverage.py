@@ -6,8 +6,8 @@ out-of-sample probabilities, and the noisy labels are drawn from the same known 
 bootstrap resamples the items with those probabilities held fixed; an entry of T is covered
 when it lies inside its central 90% interval.
 
-``python tests/estimation/single_label_coverage.py`` prints the table quoted in the README
-and in ``test_single_label_coverage.py``.
+``python tests/estimation/single_label_coverage.py`` prints the table quoted in
+simulations/README.md and in ``test_single_label_coverage.py``.
 """
 
 from __future__ import annotations

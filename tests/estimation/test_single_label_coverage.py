@@ -18,8 +18,8 @@ resampling, so its interval has almost no width.
 
 The test reruns a smaller version (30 and 10 draws of 50 resamples, same model): it fails
 if the coverage falls below the floors (the 200-draw numbers less sampling margin), and it
-fails if the coverage reaches 0.85, since then the README's "under-covers" would no longer be
-the truth.
+fails if the coverage reaches 0.85, since then simulations/README.md's "under-covers" would no
+longer be the truth.
 """
 
 import pytest

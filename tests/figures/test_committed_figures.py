@@ -65,7 +65,7 @@ def test_a_target_is_compared_with_coteaching_on_both_axes():
 
 def test_committed_target_runs_reach_their_target_in_95_percent_of_cells():
     # the verdict of figure 14 (done when: observed >= P - 0.01 in >= 95% of the compare
-    # grid's cells), read back from the committed data through the summary the README quotes
+    # grid's cells), read back from the committed data through the summary figures/README.md quotes
     from simulations.experiments import sweep
     from simulations.figures.target_keep import summary
 

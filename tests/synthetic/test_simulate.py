@@ -13,7 +13,7 @@ from simulations.synthetic import generate
 from simulations.synthetic.simulate import Setting, budgets, simulate
 from theory import conditions, noise
 
-SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
+WORKED_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
 
 
 def tolerance(k):
@@ -27,10 +27,10 @@ def tolerance(k):
 
 
 def test_column_dominant_bayes_is_exact_per_class_and_global_fails_as_predicted():
-    out = simulate(Setting(T=SCIENCE_EXAMPLE, n=60_000, seed=1))
+    out = simulate(Setting(T=WORKED_EXAMPLE, n=60_000, seed=1))
     cw, gl = out["criteria"]["classwise"], out["criteria"]["global"]
     assert cw["observed_precision"] == 1.0 and cw["predicted_precision"] == 1.0
-    assert not conditions.globally_separable(SCIENCE_EXAMPLE)
+    assert not conditions.globally_separable(WORKED_EXAMPLE)
     assert gl["predicted_precision"] < 1 and gl["observed_precision"] < 1
     assert abs(gl["observed_precision"] - gl["predicted_precision"]) < tolerance(gl["selected"])
     assert gl["selected"] == cw["selected"]  # equal budgets

@@ -9,7 +9,7 @@ from strategies import matrices_with_prior, transition_matrices
 from theory import conditions, noise
 from theory.ties import TIE
 
-SCIENCE_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
+WORKED_EXAMPLE = np.array([[0.40, 0.30, 0.30], [0.00, 0.55, 0.45], [0.05, 0.05, 0.90]])
 
 
 @given(matrices_with_prior())
@@ -41,8 +41,8 @@ def test_a_constant_matrix_is_not_cleanlab_valid_whatever_the_rounding():
         assert not conditions.cleanlab_valid(T, p)
 
 
-def test_science_example_per_class_but_not_global():
-    r = conditions.report(SCIENCE_EXAMPLE)
+def test_the_worked_example_is_per_class_but_not_global():
+    r = conditions.report(WORKED_EXAMPLE)
     assert r.row_dominant and r.column_dominant and r.diagonally_dominant
     assert not r.globally_separable
     # the clean class-0 loss exceeds the loss of class 1 mislabelled as 2
