@@ -39,6 +39,7 @@ ORDER = (
     "target_bound",
     "bound_search",
     "aum_probes",
+    "memorisation",
 )
 
 

@@ -20,6 +20,7 @@ CHEAP = (
     "fashion",
     "target_keep",
     "target_bound",
+    "memorisation",
 )
 
 
@@ -120,3 +121,29 @@ def test_committed_probe_counts_are_within_002_in_every_gap_cell():
         settings = {(n, r) for n, r in zip(t["noise"][m], t["rate"][m].astype(str))}
         assert m.sum() == len(settings) * len(CRITERIA) * len(VARIANTS) == 42, dataset
         assert np.all(np.abs(t["gap"][m]) <= 0.02), dataset
+
+
+def test_committed_figure18_is_in_the_memorisation_regime_and_says_who_wins():
+    t = figures.read_csv(COMMITTED / "memorisation.csv")
+
+    def row(claim, setting, name):
+        (k,) = np.flatnonzero(
+            (t["claim"] == claim) & (t["setting"] == setting) & (t["name"] == name)
+        )
+        return t["mean"][k], t["ci_low"][k], t["ci_high"][k]
+
+    settings = sorted(set(t["setting"]))
+    assert settings == ["pairwise 0.4", "structured 0.4", "symmetric 0.5"]
+    for s in settings:
+        assert t["seeds"][t["setting"] == s].min() == 3
+        mean, low, _ = row("memorised", s, "ce_best_val_minus_last")
+        assert mean >= 0.05 and low > 0, s  # CE's last epoch ends well below its best
+        _, low, _ = row("rsl_minus", s, "ce_all_last")
+        assert low > 0, s  # RSL beats memorising CE at the last epoch
+        for when in ("last", "best_val"):
+            _, low, high = row("rsl_minus", s, f"coteaching_{when}")
+            assert low <= 0 <= high, (s, when)  # and ties Co-teaching, at either selection
+    # JoCoR beats RSL at symmetric 50% and pairwise 40%, at either selection
+    for s in ("symmetric 0.5", "pairwise 0.4"):
+        for when in ("last", "best_val"):
+            assert row("rsl_minus", s, f"jocor_{when}")[2] < 0, (s, when)
