@@ -48,6 +48,10 @@ def sweep_rows(config: str | dict, workers: int | None = None) -> list[dict]:
         cfg = sweep.load_config(Path(__file__).resolve().parents[1] / "sweeps" / f"{config}.toml")
     else:
         cfg = {"name": "figure", "kind": "simulate", "base": {}, "seeds": [0], **config}
+    if cfg["kind"] == "train":
+        # the figures read point predictions and accuracies, and intervals over seeds: the
+        # per-run bootstrap of the law predictions (most of a digits run's analysis) is skipped
+        cfg = {**cfg, "base": {"bootstrap": 0, **cfg.get("base", {})}}
     if workers is None and cfg["kind"] == "train":
         # torch already uses both cores; two trainer processes side by side took twice as
         # long as one after the other (figure 4's digits panel: 38.7 s against 18.7 s)

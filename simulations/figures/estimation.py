@@ -96,6 +96,7 @@ def digits_rows(quick: bool, seed: int) -> list[dict]:
         T = noise.named(family, rate, 10)
         with tempfile.TemporaryDirectory() as tmp:
             cfg = TrainConfig(
+                bootstrap=0,  # point values only: no per-run resampling
                 T=T,
                 noise=family,
                 out=tmp,

@@ -79,6 +79,7 @@ def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
             "stage2": False,
             "device": "cpu",
             "record": RECORD,
+            "bootstrap": 0,  # point values only: no per-run resampling
         }
         runs["instance"] = run_training(TrainConfig(T=None, instance=name, rate=rate, **common))
         T_bar = np.array(runs["instance"]["T_bar"])

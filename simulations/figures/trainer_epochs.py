@@ -31,6 +31,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
     for s in range(seed, seed + (2 if quick else SEEDS)):
         with tempfile.TemporaryDirectory() as out:
             cfg = TrainConfig(
+                bootstrap=0,  # point values only: no per-run resampling
                 T=noise.pairwise(0.4, 10),
                 cv=0,  # the loss criteria only
                 epochs=12 if quick else 40,
