@@ -468,7 +468,9 @@ def test_train_confidence(capsys, tmp_path):
         assert c["precision_bound"] == c[headline]
     text = [a for a in argv if a != "--json"] + ["--no-progress"]
     assert main(text) == 0
-    assert "with confidence 0.7, from the probes' counts" in capsys.readouterr().out
+    assert (
+        "with probability 0.7 over the probes' draw, from their counts" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
