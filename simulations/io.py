@@ -96,6 +96,21 @@ def read_label_arrays(path, keys) -> dict[str, np.ndarray]:
         raise InputError(f"cannot read labels from {p}: {exc}") from None
 
 
+def read_npz(path, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, without pickles; a missing file, a file that is not
+    an archive, or a broken one is an InputError naming ``what`` and the path."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} not found: {p}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputError(f"{what} {p} is not an .npz archive")
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"cannot read {what} {p}: {exc}") from None
+
+
 def read_commented_csv(path, *, complete_rows: bool = False) -> tuple[list[dict], list[str]]:
     """The rows and the header of a CSV whose lines that start with ``#`` are comments (the
     provenance line of the figure and sweep CSVs).

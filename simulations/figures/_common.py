@@ -12,6 +12,7 @@ from simulations.experiments import sweep
 from simulations.io import read_commented_csv
 from simulations.selection import rules
 from simulations.synthetic import generate
+from simulations.training.config import ARMS
 
 # The digits figures record stage 1's losses with an eval pass after each epoch, as they did
 # before in-pass recording became the default; the record_modes sweep compares the two
@@ -94,15 +95,7 @@ def _number(v):
 # stage-2 arms compared like for like: every arm read at the same model selection
 SELECTIONS = {"last": "last epoch", "best_val": "best clean-validation epoch"}
 # the arms a comparison of selections shows (ce_early_stopped is ce_all at best_val)
-COMPARED_ARMS = (
-    "ce_all",
-    "global_selected",
-    "rsl_selected",
-    "rsl_weighted",
-    "coteaching",
-    "jocor",
-    "ce_clean",
-)
+COMPARED_ARMS = tuple(a for a in ARMS if a != "ce_early_stopped")
 
 
 def paired(base, other) -> dict:

@@ -28,13 +28,12 @@ Every check names the key and the problem in one line (``InputError``).
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path
+from simulations.io import atomic_path, read_npz
 from theory.errors import InputError
 from theory.validation import check_prior, check_transition
 
@@ -281,15 +280,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def read(path) -> Run:
     """A run file, checked (``from_arrays``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"run file not found: {p}")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"cannot read run file {p}: {exc}") from None
-    return from_arrays(arrays, where=str(p))
+    return from_arrays(read_npz(path, "run file"), where=str(Path(path)))
 
 
 def write(path, arrays: dict, settings: dict | None = None) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from simulations.io import read_npz
 from theory.errors import InputError
 from theory.validation import check_labels
 
@@ -135,13 +135,7 @@ def load_npz(path: Path, scale: bool = True) -> Dataset:
 
     With ``scale`` (see ``SCALING_RULE``), uint8/uint16 become [0, 1]; other features are
     marked for standardisation, which the run fits on the training split alone."""
-    if not path.is_file():
-        raise InputError(f"file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+    arrays = read_npz(path)
     for key in ("X", "y"):
         if key not in arrays:
             raise InputError(

@@ -44,16 +44,6 @@ from simulations.training.run import run_training
 from theory import noise
 
 SETTINGS = (("symmetric", 0.5), ("pairwise", 0.4), ("structured", 0.4))
-ARMS = (
-    "ce_all",
-    "ce_early_stopped",
-    "global_selected",
-    "rsl_selected",
-    "rsl_weighted",
-    "coteaching",
-    "jocor",
-    "ce_clean",
-)
 SPEED_MODES = ("fp32", "channels_last", "bf16_channels_last")
 PARTS = ("parity", "speed", "c10")
 PARITY = ("pairwise", 0.4)  # digits' noise in the parity runs

@@ -94,16 +94,7 @@ def reanalysed(cfg: TrainConfig, seed: int, out_dir: Path) -> dict | None:
 
     t_start = time.perf_counter()
     run = runfile.read(folder / RUN_FILE)
-    analysis, _ = analyse(
-        run,
-        estimate=cfg.estimate,
-        keep=cfg.keep or "oracle",
-        confidence=cfg.confidence,
-        level=cfg.level,
-        rsl_rule=cfg.rsl_rule,
-        bootstrap=cfg.bootstrap,
-        seed=json.loads((folder / "seeds.json").read_text())["model"],
-    )
+    analysis, _ = _analyse(cfg, run, json.loads((folder / "seeds.json").read_text())["model"])
     record = report.reanalysed(json.loads((folder / "record.json").read_text()), analysis, cfg)
     ensure_dir(out_dir)
     if Path(out_dir).resolve() != folder.resolve():
@@ -199,16 +190,7 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
         )
     arrays = run_arrays(prep, fit1, probs)
     run = runfile.from_arrays(arrays, where="the training run")
-    analysis, masks = analyse(
-        run,
-        estimate=cfg.estimate,
-        keep=cfg.keep or "oracle",
-        confidence=cfg.confidence,
-        level=cfg.level,
-        rsl_rule=cfg.rsl_rule,
-        bootstrap=cfg.bootstrap,
-        seed=prep.seeds["model"],
-    )
+    analysis, masks = _analyse(cfg, run, prep.seeds["model"])
     with_true_T = None
     if cfg.estimate and prep.T is not None:  # what the true T would have given, beside it
         with_true_T, _ = analyse(
@@ -234,6 +216,20 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
     save(out_dir, cfg, arrays, record, t_start)
     _cache(cfg, seed, out_dir, prep.seeds)
     return record
+
+
+def _analyse(cfg: TrainConfig, run, seed: int) -> tuple[dict, dict]:
+    """``analyse`` on a run file with the selection settings of ``cfg``."""
+    return analyse(
+        run,
+        estimate=cfg.estimate,
+        keep=cfg.keep or "oracle",
+        confidence=cfg.confidence,
+        level=cfg.level,
+        rsl_rule=cfg.rsl_rule,
+        bootstrap=cfg.bootstrap,
+        seed=seed,
+    )
 
 
 def stage2_sets(loss_matrix, noisy, rsl_mask, target: dict | None = None) -> dict:

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from datafiles import write_mnist
 
-from simulations.training.gpu_study import ARMS
+from simulations.training.config import ARMS
 
 ROOT = Path(__file__).resolve().parents[2]
 # what the GPU machine lacks is made unimportable before the command starts
