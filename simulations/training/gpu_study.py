@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from simulations.io import ensure_dir, provenance, write_json
+from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.training.config import TrainConfig
 from simulations.training.loop import Recipe, fit, fresh_model, resolve_device
 from simulations.training.run import run_training
@@ -183,12 +183,10 @@ def c10(
 def write_rows(path: Path, rows: list[dict]) -> None:
     """Rows as CSV (the union of their keys), written then renamed."""
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    part = path.with_suffix(".part")
-    with part.open("w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, keys)
         w.writeheader()
         w.writerows(rows)
-    part.replace(path)
 
 
 def run_study(
