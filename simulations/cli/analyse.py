@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +51,19 @@ def configure(p) -> None:
     )
     p.add_argument("--rsl-budget", default="balanced", choices=RSL_RULES, help="RSL's rule")
     p.add_argument("--out", metavar="DIR", help="write each criterion's kept mask and the record")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (--json implies it)")
     add_common(p)
+
+
+PROGRESS_AFTER_S = 3.0  # a bar appears only for a step that takes longer than this
+
+
+@contextmanager
+def _bar(step: str, total: int):
+    from tqdm.auto import tqdm  # only the command line draws a bar
+
+    with tqdm(total=total, desc=step, delay=PROGRESS_AFTER_S, leave=False, file=sys.stderr) as bar:
+        yield bar.update
 
 
 def run(args) -> tuple[dict, str]:
@@ -67,6 +81,7 @@ def run(args) -> tuple[dict, str]:
         rsl_rule=args.rsl_budget,
         bootstrap=args.bootstrap,
         seed=args.seed,
+        progress=None if args.json or args.quiet else _bar,
     )
     record["run"] = str(args.run)
     if args.out:

@@ -47,7 +47,8 @@ def render(out: dict) -> str:
     m = out["machine"]
     lines = [
         f"n = {out['n']:.0e}, best of {out['repeat']}; estimate: {out['draws']} draws, one "
-        f"timing each; {m['cores']} cores, load {m['load_1min']:.1f} at the end (other work "
+        f"timing each; {m['cores']} cores, reference workload {m['reference_s']:.3f} s "
+        f"(simulations.machine), load {m['load_1min']:.1f} at the end (other work "
         "on the machine slows every timing)",
     ]
     w = max([26] + [len(r["kernel"]) for r in out["rows"]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from simulations import figures
+from simulations import figures, machine
 from simulations.cli._args import add_common
 from simulations.io import ensure_dir
 
@@ -26,12 +26,13 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
-def _left(names, k, elapsed, past, quick) -> str:
+def _left(names, k, elapsed, past, quick, speed=1.0) -> str:
     """Time left before figure ``k`` starts: the last full run's seconds for the figures
-    still to come (scaled by how this run compares with it so far), else elapsed per figure."""
+    still to come, scaled by how this run compares with it so far (before the first, by
+    ``speed``: this machine's reference seconds over that run's), else elapsed per figure."""
     if not quick and all(n in past for n in names):
         so_far = sum(past[n] for n in names[:k])
-        scale = elapsed / so_far if k and so_far > 0 else 1.0
+        scale = elapsed / so_far if k and so_far > 0 else speed
         return f"about {_clock(scale * sum(past[n] for n in names[k:]))} left"
     if k:
         return f"about {_clock(elapsed / k * (len(names) - k))} left"
@@ -45,6 +46,10 @@ def run(args) -> tuple[dict, str]:
     out = ensure_dir(args.out)
     show = not (args.json or args.quiet)
     past = figures.read_times(out)
+    full = not (args.quick or args.only or args.redraw)  # only a full run is a timing record
+    host = machine.describe(reference=full)
+    before = figures.times_reference(out)
+    speed = host["reference_s"] / before if full and before else 1.0
     done = []
     t0 = time.perf_counter()
     for k, n in enumerate(names):
@@ -52,7 +57,7 @@ def run(args) -> tuple[dict, str]:
             elapsed = time.perf_counter() - t0
             print(
                 f"figure {k + 1} of {len(names)}: {n} ({_clock(elapsed)} elapsed, "
-                f"{_left(names, k, elapsed, past, args.quick or args.redraw)})",
+                f"{_left(names, k, elapsed, past, args.quick or args.redraw, speed)})",
                 file=sys.stderr,
                 flush=True,
             )
@@ -62,8 +67,8 @@ def run(args) -> tuple[dict, str]:
             done.append(figures.make(n, out, args.quick, args.seed))
     total = time.perf_counter() - t0
     result = {"figures": done, "seconds": total, "quick": args.quick}
-    if not (args.quick or args.only or args.redraw):  # only a full run is a timing record
-        result["times"] = str(figures.write_times(out, done, args.seed))
+    if full:
+        result["times"] = str(figures.write_times(out, done, args.seed, host))
     return result, render(result, out)
 
 

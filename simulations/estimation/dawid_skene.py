@@ -358,8 +358,7 @@ def easy_items(
     Dawid-Skene, by the same optimiser and tolerance, the null of ``independence_test``."""
     args = (
         np.asarray(counts, dtype=float),
-        patterns,
-        _indicators(patterns, classes),
+        np.ascontiguousarray(patterns, dtype=np.int64),
         _unanimous(patterns, classes),
     )
     if params is None:
@@ -373,7 +372,7 @@ def easy_items(
                 np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
             ]
         )
-    res, posterior, nll = _lbfgsb(_easy_objective, args, params, classes, independent, ftol)
+    res, posterior, nll = _lbfgsb(_compiled_objective, args, params, classes, independent, ftol)
     return _easy_result(res, posterior, nll, classes)
 
 

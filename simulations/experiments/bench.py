@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from simulations import machine
 from simulations.estimation import dawid_skene, transition
 from simulations.io import versions
 from simulations.selection import rules
@@ -267,6 +268,55 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def easy_fits_before(ann: np.ndarray, classes: int) -> None:
+    """``from_annotators(..., model="ds-easy", independence=True)``'s two L-BFGS-B fits as
+    they ran before: the NumPy objective, with its sparse counts, at every evaluation."""
+    patterns, _, counts = dawid_skene.label_patterns(ann)
+    start = dawid_skene.dawid_skene(patterns, counts, classes)
+    args = (
+        np.asarray(counts, dtype=float),
+        patterns,
+        dawid_skene._indicators(patterns, classes),
+        dawid_skene._unanimous(patterns, classes),
+    )
+    logs = [np.log(np.maximum(start.prior, 1e-12)), np.log(np.maximum(start.confusions, 1e-12))]
+    for independent in (False, True):
+        share = np.full(classes, 1.0 if independent else 0.9)
+        params = np.concatenate([logs[0], share, logs[1].ravel()])
+        dawid_skene._lbfgsb(dawid_skene._easy_objective, args, params, classes, independent, 1e-12)
+
+
+def bench_easy_fit(repeat: int, seed: int = 0) -> list[tuple]:
+    """ds-easy's full-data fits (the easy-items fit and its independence null), compiled
+    objective against the NumPy one: on CIFAR-10N (903 label patterns) and on figure 10's
+    coverage world at 4 classes (64 patterns, where the NumPy objective is all overhead)."""
+    z = noise.cifar10n_labels()
+    cifar = np.column_stack([z[k] for k in ("random1", "random2", "random3")])
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 4, 10_000)
+    easy = rng.random(truth.size) < 0.3
+    small = np.column_stack(
+        [
+            np.where(easy, truth, generate.noisy_labels(truth, noise.symmetric(0.4, 4), seed + a))
+            for a in range(3)
+        ]
+    )
+    rows, keys = [], ["a", "b", "c"]
+    for name, ann, c, target in (
+        ("CIFAR-10N", cifar, 10, 1.2),
+        ("10000 items x 4 classes", small, 4, 2.0),
+    ):
+        ours = best_of(
+            lambda ann=ann, c=c: transition.from_annotators(
+                ann, keys, c, model="ds-easy", independence=True
+            ),
+            repeat,
+        )
+        base = best_of(lambda ann=ann, c=c: easy_fits_before(ann, c), repeat)
+        rows.append((f"ds-easy fit + independence, {name}", ours, base, "NumPy objective", target))
+    return rows
+
+
 def bench_estimate(
     draws: int = 200,
     baseline_draws: int = 20,
@@ -412,6 +462,8 @@ def run_bench(
                 row(*ds_row)
 
     if estimate:
+        for args in bench_easy_fit(repeat, seed):
+            row(*args)
         for r in bench_estimate(draws, baseline_draws, seed, peer=cleanlab):
             row(r["kernel"], r["ours_s"], r["baseline_s"], r["baseline"], r["target"])
 
@@ -420,7 +472,7 @@ def run_bench(
         "repeat": repeat,
         "draws": draws,
         "rows": rows,
-        "machine": {"cores": os.cpu_count(), "load_1min": os.getloadavg()[0]},
+        "machine": {**machine.describe(), "load_1min": os.getloadavg()[0]},
         "versions": versions(),
     }
     if kernels:

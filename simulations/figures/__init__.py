@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import importlib
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -134,24 +132,24 @@ def make(name: str, out: Path, quick: bool, seed: int) -> dict:
 TIMES = "TIMES.csv"  # what each figure of the last full run took, beside the figures
 
 
-def machine() -> dict:
-    """The machine a timing was taken on: cores, processor and system."""
-    return {
-        "cores": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "system": platform.system(),
-    }
-
-
-def write_times(out: Path, done: list[dict], seed: int) -> Path:
+def write_times(out: Path, done: list[dict], seed: int, host: dict) -> Path:
     """``TIMES.csv`` of a full run: one row per figure (name, seconds), then a total row; its
-    ``#`` line gives the settings, the versions, the machine and the date."""
+    ``#`` line gives the settings, the versions, the date and ``host`` (the machine, with
+    its reference workload's seconds: ``simulations.machine.describe``)."""
     rows = [{"figure": d["name"], "seconds": d["seconds"]} for d in done]
     rows.append({"figure": "total", "seconds": round(sum(d["seconds"] for d in done), 2)})
     meta = provenance({"figures": [d["name"] for d in done], "quick": False, "seed": seed})
-    meta["machine"] = machine()
+    meta["machine"] = host
     write_csv(out / TIMES, rows, meta)
     return out / TIMES
+
+
+def times_reference(out: Path) -> float | None:
+    """The reference workload's seconds on the machine of the last full run, if recorded."""
+    try:
+        return float(read_meta(out / TIMES)["machine"]["reference_s"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def read_times(out: Path) -> dict[str, float]:

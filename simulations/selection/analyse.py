@@ -11,6 +11,7 @@ one; ``tests/selection/test_analyse.py`` permutes them and checks that nothing e
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -295,6 +296,7 @@ def analyse(
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
     per_epoch: bool = True,
+    progress=None,
 ) -> tuple[dict, dict]:
     """Every criterion on ``run``, and its predictions.
 
@@ -322,6 +324,9 @@ def analyse(
         Of the bootstrap and of the GMM.
     per_epoch : bool
         Also score every criterion at every epoch (when ``clean`` covers the scored samples).
+    progress : callable, optional
+        ``progress(step, total)``: a context manager whose value is called with the number
+        of units of ``step`` just done (the long steps: the bootstraps and the epochs).
 
     Returns
     -------
@@ -351,17 +356,31 @@ def analyse(
 
     # the law predictions at the budgets, each with its interval
     atoms = predict.atom_predictions(d.noisy, prior, T, b)
+    step = progress or _no_progress
     val = None
     if run.val_logits is not None:
-        val = predict.validation_predictions(
-            run.val_logits, run.val_clean, d.noisy, prior, T, b, bootstrap, level, seed
-        )
+        with step("validation bootstrap", bootstrap) as tick:
+            val = predict.validation_predictions(
+                run.val_logits, run.val_clean, d.noisy, prior, T, b, bootstrap, level, seed, tick
+            )
     probe = None
     if d.R:
         fill = predict.validation_laws(run.val_logits, run.val_clean, T) if val else _no_laws(T)
-        probe = predict.probe_predictions(
-            d.PL, d.p_clean, d.p_noisy, fill, d.noisy, prior, T, b, bootstrap, level, seed + 1
-        )
+        with step("probe bootstrap", bootstrap) as tick:
+            probe = predict.probe_predictions(
+                d.PL,
+                d.p_clean,
+                d.p_noisy,
+                fill,
+                d.noisy,
+                prior,
+                T,
+                b,
+                bootstrap,
+                level,
+                seed + 1,
+                tick,
+            )
 
     masks, criteria = {}, {}
     by_variant = {v: _selections(d, b, v, seed=epochs - 1) for v in VARIANTS}
@@ -447,7 +466,8 @@ def analyse(
         record["probe_cells"] = probe["counts"]
     if d.clean is not None:
         if per_epoch:
-            record["per_epoch"] = per_epoch_rows(d, b, run)
+            with step("epochs", epochs) as tick:
+                record["per_epoch"] = per_epoch_rows(d, b, run, tick)
         record["observed_noise_rate"] = float((d.clean != d.noisy).mean())
     if isinstance(keep, Target):
         target, target_masks = _target(d, keep.precision, confidence, T, prior, val, probe)
@@ -540,9 +560,10 @@ def probe_label_mismatch(noisy: np.ndarray, p_noisy: np.ndarray, c: int) -> floa
     return float(chi2_contingency(table).pvalue)
 
 
-def per_epoch_rows(d: _Data, b: Budgets, run: Run) -> list[dict]:
+def per_epoch_rows(d: _Data, b: Budgets, run: Run, tick=None) -> list[dict]:
     """Each epoch: every loss criterion's observed precision on that epoch's loss and on the
-    mean loss so far (and the accuracies the run recorded, where it did)."""
+    mean loss so far (and the accuracies the run recorded, where it did); ``tick`` is called
+    with 1 as each epoch is scored."""
     val_acc = run.extra.get("val_acc")
     test_acc = run.extra.get("test_acc")
     E = run.epochs
@@ -554,7 +575,13 @@ def per_epoch_rows(d: _Data, b: Budgets, run: Run) -> list[dict]:
         d.noisy,
         d.c,
         b,
+        tick,
     )
+
+
+@contextmanager
+def _no_progress(step: str, total: int):
+    yield None
 
 
 def _target(d: _Data, P: float, confidence, T, prior, val, probe) -> tuple[dict, dict]:

@@ -135,17 +135,22 @@ def _resample_within(groups: np.ndarray, rng) -> np.ndarray:
     return out
 
 
-def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: int):
+def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: int, tick=None):
     """The central ``level`` interval of ``predict_from(rows)`` over ``draws`` resamples of
     the rows within each group (``groups``: (m,) labels; a class, or a probe's cell).
 
     ``predict_from`` returns ``{variant: {criterion: float or None}}``; so do the two results,
     the lower and the upper ends (None where fewer than half the resamples gave a value).
+    ``tick`` is called with 1 after each resample (a progress bar's ``update``).
     """
     draws = check_int(draws, "bootstrap", low=1)
     tail = (1 - check_unit(level, "level")) / 2
     rng = np.random.default_rng(seed)
-    rows = [predict_from(_resample_within(groups, rng)) for _ in range(draws)]
+    rows = []
+    for _ in range(draws):
+        rows.append(predict_from(_resample_within(groups, rng)))
+        if tick is not None:
+            tick(1)
     low, high = {}, {}
     for variant, values in rows[0].items():
         low[variant], high[variant] = {}, {}
@@ -158,7 +163,16 @@ def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: 
 
 
 def validation_predictions(
-    val_outputs, val_clean, noisy, prior, T, b: Budgets, draws: int, level: float, seed: int
+    val_outputs,
+    val_clean,
+    noisy,
+    prior,
+    T,
+    b: Budgets,
+    draws: int,
+    level: float,
+    seed: int,
+    tick=None,
 ) -> dict:
     """Law predictions from the clean validation split, with their bootstrap interval over
     its samples (resampled within each class): ``{"point" | "low" | "high": {variant:
@@ -170,7 +184,7 @@ def validation_predictions(
 
     laws = validation_laws(val_outputs, val_clean, T)
     point = law_predictions(*laws, noisy, prior, T, b)
-    low, high = bootstrap(from_rows, val_clean, draws, level, seed) if draws else ({}, {})
+    low, high = bootstrap(from_rows, val_clean, draws, level, seed, tick) if draws else ({}, {})
     return {"point": point, "low": low, "high": high, "laws": laws}
 
 
@@ -186,6 +200,7 @@ def probe_predictions(
     draws: int,
     level: float,
     seed: int,
+    tick=None,
 ) -> dict:
     """Law predictions from the probes' in-sample laws (``probe_laws``), with their bootstrap
     interval over the probes (resampled within each cell); ``counts`` per cell."""
@@ -199,5 +214,5 @@ def probe_predictions(
 
     single, mean, counts = probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T)
     point = law_predictions(single, mean, noisy, prior, T, b)
-    low, high = bootstrap(from_rows, cells, draws, level, seed) if draws else ({}, {})
+    low, high = bootstrap(from_rows, cells, draws, level, seed, tick) if draws else ({}, {})
     return {"point": point, "low": low, "high": high, "laws": (single, mean), "counts": counts}

@@ -31,8 +31,11 @@ def _loss_selections(loss, noisy, b: Budgets, seed: int, with_rsl: bool = True) 
     return out
 
 
-def per_epoch_criteria(loss_matrix, val_acc, test_acc, clean, noisy, classes, b: Budgets):
-    """Per epoch: each loss criterion's precision on that epoch's loss and on the mean so far."""
+def per_epoch_criteria(
+    loss_matrix, val_acc, test_acc, clean, noisy, classes, b: Budgets, tick=None
+):
+    """Per epoch: each loss criterion's precision on that epoch's loss and on the mean so far
+    (``tick`` called with 1 after each epoch)."""
     cum = np.cumsum(loss_matrix, axis=1, dtype=np.float64)
     rows = []
     for e in range(loss_matrix.shape[1]):
@@ -44,6 +47,8 @@ def per_epoch_criteria(loss_matrix, val_acc, test_acc, clean, noisy, classes, b:
                     "observed_precision"
                 ]
         rows.append(row)
+        if tick is not None:
+            tick(1)
     return rows
 
 

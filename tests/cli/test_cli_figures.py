@@ -105,3 +105,29 @@ def test_sweep_progress_counts_cells_and_is_silenced(tmp_path, capsys):
     for quiet in ("--json", "--quiet", "--no-progress"):
         assert main([*base, "--out", str(tmp_path / quiet.strip("-")), quiet]) == 0
         assert capsys.readouterr().err == ""
+
+
+def test_times_record_the_machines_speed_and_scale_the_first_estimate(
+    tiny_figures, tmp_path, capsys, monkeypatch
+):
+    """A full run records its machine's reference seconds; the next run, on a machine twice
+    as slow by that workload, expects the recorded seconds twice over before any figure ran."""
+    from simulations import machine
+
+    monkeypatch.setattr(machine, "reference_seconds", lambda repeat=3: 0.5)
+    assert main(["figures", "--quiet", "--out", str(tmp_path)]) == 0
+    path = tmp_path / "TIMES.csv"
+    meta = json.loads(path.read_text().splitlines()[0][2:])
+    assert meta["machine"]["reference_s"] == 0.5
+    rows = ["figure,seconds", "first,100", "second,50", "total,150"]
+    path.write_text(path.read_text().splitlines()[0] + "\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(machine, "reference_seconds", lambda repeat=3: 1.0)
+    assert main(["figures", "--out", str(tmp_path)]) == 0
+    assert "about 5:00 left" in capsys.readouterr().err.splitlines()[0]  # 2 x 150 s
+
+
+def test_the_reference_workload_is_timed_only_when_asked():
+    from simulations import machine
+
+    assert "reference_s" not in machine.describe(reference=False)
+    assert 0 < machine.reference_seconds(repeat=1) < 60

@@ -295,3 +295,39 @@ def test_bad_options_are_named(capsys, tmp_path, extra, needle):
     assert main(["analyse", str(tmp_path / "run.npz"), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_progress_counts_every_resample_and_epoch_and_changes_nothing():
+    """``progress`` hears each long step with its total, and ticks that add up to it; the
+    record is the one a silent call gives."""
+    arrays, T = synthetic_run(seed=3, n=800, probes=150, epochs=5)
+    run = runfile.from_arrays(arrays, where="a test")
+    heard = {}
+
+    class Step:
+        def __init__(self, name, total):
+            self.name, heard[name] = name, [total, 0]
+
+        def __enter__(self):
+            return lambda k: heard[self.name].__setitem__(1, heard[self.name][1] + k)
+
+        def __exit__(self, *exc):
+            return False
+
+    loud, _ = analyse.analyse(run, matrix=T, bootstrap=7, progress=Step)
+    quiet, _ = analyse.analyse(run, matrix=T, bootstrap=7)
+    assert heard == {"validation bootstrap": [7, 7], "probe bootstrap": [7, 7], "epochs": [5, 5]}
+    assert json.dumps(loud, sort_keys=True, default=str) == json.dumps(
+        quiet, sort_keys=True, default=str
+    )
+
+
+@pytest.mark.parametrize("quiet", [[], ["--quiet"], ["--json"]], ids=["shown", "quiet", "json"])
+def test_the_command_shows_progress_unless_asked_not_to(capsys, run_file, monkeypatch, quiet):
+    from simulations.cli import analyse as command
+
+    monkeypatch.setattr(command, "PROGRESS_AFTER_S", 0.0)
+    argv = ["analyse", str(run_file / "run.npz"), "--matrix", str(run_file / "T.csv")]
+    assert main([*argv, "--bootstrap", "5", *quiet]) == 0
+    err = capsys.readouterr().err
+    assert ("epochs" in err and "bootstrap" in err) == (not quiet)
