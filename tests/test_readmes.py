@@ -167,3 +167,17 @@ def test_every_markdown_file_a_document_names_exists():
             if not ((ROOT / ref).is_file() or (path.parent / ref).is_file()):
                 bad.append(f"{path.relative_to(ROOT)}: {ref}")
     assert not bad, bad
+
+
+def test_the_readmes_quote_the_last_full_runs_total_and_its_machine():
+    """The time a user is promised for `smallloss figures` is the one figures/TIMES.csv
+    recorded at the last full run, with that machine's reference seconds beside it."""
+    from simulations.figures import read_meta
+    from simulations.io import read_commented_csv
+
+    rows, _ = read_commented_csv(ROOT / "figures" / "TIMES.csv")
+    total = next(float(r["seconds"]) for r in rows if r["figure"] == "total")
+    reference = read_meta(ROOT / "figures" / "TIMES.csv")["machine"]["reference_s"]
+    for name in ("README.md", "figures/README.md"):
+        assert f"{round(total):,} s" in text(name), name
+    assert f"reference workload {reference:g} s" in text("figures/README.md")
