@@ -462,10 +462,10 @@ def run_bench(
                 row(*ds_row)
 
     if estimate:
-        for args in bench_easy_fit(repeat, seed):
-            row(*args)
         for r in bench_estimate(draws, baseline_draws, seed, peer=cleanlab):
             row(r["kernel"], r["ours_s"], r["baseline_s"], r["baseline"], r["target"])
+        for args in bench_easy_fit(repeat, seed):
+            row(*args)
 
     out = {
         "n": n,

@@ -39,7 +39,11 @@ def test_estimate_rows_and_their_table(monkeypatch):
     )
     assert calls["args"] == (10, 2, False)
     names = [r["kernel"] for r in out["rows"]]
-    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 4
+    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 6
+    assert names[4:] == [
+        "ds-easy fit + independence, CIFAR-10N",
+        "ds-easy fit + independence, 10000 items x 4 classes",
+    ]
     for r in out["rows"]:
         assert r["ours_s"] > 0 and r["baseline_s"] > 0
         assert r["ratio"] == r["baseline_s"] / r["ours_s"]
