@@ -29,7 +29,7 @@ def _workload() -> None:
 
 
 def reference_seconds(repeat: int = REFERENCE_REPEAT) -> float:
-    """Best of ``repeat`` timings of the reference workload (about 0.3 s each on a 2-core
+    """Best of ``repeat`` timings of the reference workload (about 0.14 s each on a 2-core
     machine; best of, since other work on the machine only ever adds time)."""
     times = []
     for _ in range(repeat):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -89,3 +91,19 @@ def matrix_from_args(args, pair=None) -> tuple[np.ndarray, np.ndarray | None, st
     if prior is not None:
         prior = check_prior(prior, len(T))
     return T, prior, source
+
+
+# a bar appears once a step has run this long: short runs stay silent
+PROGRESS_AFTER_S = 3.0
+
+
+@contextmanager
+def progress_bar(desc: str, total: int, unit: str = "it"):
+    """A progress bar with the time left on stderr, shown only past ``PROGRESS_AFTER_S``;
+    its value is the bar's ``update``."""
+    from tqdm.auto import tqdm  # only the command line draws a bar
+
+    with tqdm(
+        total=total, desc=desc, unit=unit, delay=PROGRESS_AFTER_S, leave=False, file=sys.stderr
+    ) as bar:
+        yield bar.update

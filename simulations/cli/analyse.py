@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from simulations.cli._args import add_common
+from simulations.cli._args import add_common, progress_bar
 from simulations.io import atomic_path, ensure_dir, fmt, provenance, read_matrix, write_json
 from simulations.selection import analyse as an
 from simulations.selection import runfile
@@ -55,17 +53,6 @@ def configure(p) -> None:
     add_common(p)
 
 
-PROGRESS_AFTER_S = 3.0  # a bar appears only for a step that takes longer than this
-
-
-@contextmanager
-def _bar(step: str, total: int):
-    from tqdm.auto import tqdm  # only the command line draws a bar
-
-    with tqdm(total=total, desc=step, delay=PROGRESS_AFTER_S, leave=False, file=sys.stderr) as bar:
-        yield bar.update
-
-
 def run(args) -> tuple[dict, str]:
     r = runfile.read(args.run)
     matrix = read_matrix(args.matrix) if args.matrix else None
@@ -81,7 +68,7 @@ def run(args) -> tuple[dict, str]:
         rsl_rule=args.rsl_budget,
         bootstrap=args.bootstrap,
         seed=args.seed,
-        progress=None if args.json or args.quiet else _bar,
+        progress=None if args.json or args.quiet else progress_bar,
     )
     record["run"] = str(args.run)
     if args.out:

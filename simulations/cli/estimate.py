@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from simulations.cli._args import add_common
+from simulations.cli._args import add_common, progress_bar
 from simulations.estimation import transition as est
 from simulations.io import atomic_path, fmt, provenance, read_label_arrays, read_npy
 from theory.conditions import report
@@ -146,24 +145,11 @@ def _draw_count(value) -> int:
     return boots
 
 
-# the bar appears once the refits have run this long: short runs stay silent
-PROGRESS_AFTER_S = 3.0
-
-
 def _draws(e: est.Estimate, boots: int, seed: int, show: bool):
     if not show:
         return est.draws(e, boots, seed)
-    from tqdm.auto import tqdm  # only the command line draws a bar
-
-    with tqdm(
-        total=boots,
-        desc=f"{e.method} bootstrap",
-        unit="refit",
-        delay=PROGRESS_AFTER_S,
-        leave=False,
-        file=sys.stderr,
-    ) as bar:
-        return est.draws(e, boots, seed, progress=bar.update)
+    with progress_bar(f"{e.method} bootstrap", boots, unit="refit") as update:
+        return est.draws(e, boots, seed, progress=update)
 
 
 def run(args) -> tuple[dict, str]:

@@ -355,7 +355,9 @@ def easy_items(
     gradient evaluations. ``params`` (a previous fit's) warm-starts a bootstrap refit.
     ``ftol``: the relative change of the likelihood at which to stop (a bootstrap refit,
     whose spread is sampling's, may stop sooner). ``independent`` holds every share at 1:
-    Dawid-Skene, by the same optimiser and tolerance, the null of ``independence_test``."""
+    Dawid-Skene, by the same optimiser and tolerance, the null of ``independence_test``.
+    Each evaluation is the compiled objective (``_easy_objective`` is its NumPy reference,
+    which the tests hold it to)."""
     args = (
         np.asarray(counts, dtype=float),
         np.ascontiguousarray(patterns, dtype=np.int64),
@@ -363,17 +365,22 @@ def easy_items(
     )
     if params is None:
         start = dawid_skene(patterns, counts, classes) if start is None else start
-        params = np.concatenate(
-            [
-                np.log(np.maximum(start.prior, _FLOOR)),
-                np.full(
-                    classes, 1.0 if independent else 0.9
-                ),  # at 1 the easy share's gradient is 0
-                np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
-            ]
-        )
+        params = start_params(start, classes, independent)
     res, posterior, nll = _lbfgsb(_compiled_objective, args, params, classes, independent, ftol)
     return _easy_result(res, posterior, nll, classes)
+
+
+def start_params(start: DawidSkene, classes: int, independent: bool = False) -> np.ndarray:
+    """The optimiser's vector at Dawid-Skene's fit ``start``: log prior, the easy shares'
+    start (0.9: at 1 a share's gradient is 0; held at 1 when ``independent``), log
+    confusions."""
+    return np.concatenate(
+        [
+            np.log(np.maximum(start.prior, _FLOOR)),
+            np.full(classes, 1.0 if independent else 0.9),
+            np.log(np.maximum(start.confusions, _FLOOR)).ravel(),
+        ]
+    )
 
 
 def _lbfgsb(objective, args, params, classes: int, independent: bool, ftol: float, blas=True):

@@ -279,10 +279,8 @@ def easy_fits_before(ann: np.ndarray, classes: int) -> None:
         dawid_skene._indicators(patterns, classes),
         dawid_skene._unanimous(patterns, classes),
     )
-    logs = [np.log(np.maximum(start.prior, 1e-12)), np.log(np.maximum(start.confusions, 1e-12))]
     for independent in (False, True):
-        share = np.full(classes, 1.0 if independent else 0.9)
-        params = np.concatenate([logs[0], share, logs[1].ravel()])
+        params = dawid_skene.start_params(start, classes, independent)
         dawid_skene._lbfgsb(dawid_skene._easy_objective, args, params, classes, independent, 1e-12)
 
 

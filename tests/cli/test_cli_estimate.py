@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from annotators import annotate, random_T, write_npz
 
-from simulations.cli import estimate as estimate_cli
-from simulations.cli import main
+from simulations.cli import _args, main
 
 METHODS = ("confident", "anchor", "mixture")
 
@@ -141,7 +140,7 @@ def test_the_text_names_the_share_of_draws_not_a_probability(labels, capsys):
 
 
 def test_progress_bar_on_stderr_unless_json_or_quiet(labels, capsys, monkeypatch):
-    monkeypatch.setattr(estimate_cli, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(_args, "PROGRESS_AFTER_S", 0.0)
     _, f, _ = labels
     argv = ["estimate", "--labels", f, "--noisy", "noisy", "--probs", "oof", "--bootstrap", "12"]
     assert main(argv) == 0

@@ -202,12 +202,19 @@ def test_compiled_objective_is_the_objective():
     np.testing.assert_allclose(compiled[2], ours[2], atol=1e-12)
 
 
+def _easy_world(rng, c: int, n: int):
+    """Label patterns and counts of three annotators with random confusions (diagonal 0.5),
+    every one of them right on a share 0.3 of the items."""
+    truth = rng.integers(0, c, n)
+    labels = annotate(rng, truth, [random_T(rng, c, 0.5) for _ in range(3)])
+    labels = np.where((rng.random(n) < 0.3)[:, None], truth[:, None], labels)
+    pat, _, cnt = dawid_skene.label_patterns(labels)
+    return pat, cnt
+
+
 def test_a_refit_is_easy_items_from_the_same_start():
     rng = rng0(7)
-    truth = rng.integers(0, 3, 2000)
-    labels = annotate(rng, truth, [random_T(rng, 3, 0.5) for _ in range(3)])
-    labels = np.where((rng.random(2000) < 0.3)[:, None], truth[:, None], labels)
-    pat, _, cnt = dawid_skene.label_patterns(labels)
+    pat, cnt = _easy_world(rng, 3, 2000)
     fit = dawid_skene.easy_items(pat, cnt, 3)
     w = rng.multinomial(cnt.sum(), cnt / cnt.sum()).astype(float)
     ref = dawid_skene.easy_items(pat, w, 3, params=fit.params, ftol=1e-8)
@@ -221,15 +228,10 @@ def test_a_refit_is_easy_items_from_the_same_start():
 def test_the_compiled_fit_reaches_the_numpy_objectives_maximum(independent):
     """``easy_items`` optimises the compiled objective: from Dawid-Skene's start it stops at
     the maximum L-BFGS-B finds on the NumPy objective, to the optimiser's tolerance."""
-    rng = rng0(11)
-    truth = rng.integers(0, 4, 5000)
-    labels = annotate(rng, truth, [random_T(rng, 4, 0.5) for _ in range(3)])
-    labels = np.where((rng.random(5000) < 0.3)[:, None], truth[:, None], labels)
-    pat, _, cnt = dawid_skene.label_patterns(labels)
+    pat, cnt = _easy_world(rng0(11), 4, 5000)
     start = dawid_skene.dawid_skene(pat, cnt, 4)
     fit = dawid_skene.easy_items(pat, cnt, 4, start=start, independent=independent)
-    share = np.full(4, 1.0 if independent else 0.9)
-    params = np.concatenate([np.log(start.prior), share, np.log(start.confusions).ravel()])
+    params = dawid_skene.start_params(start, 4, independent)
     args = (cnt.astype(float), pat, dawid_skene._indicators(pat, 4), dawid_skene._unanimous(pat, 4))
     _, posterior, nll = dawid_skene._lbfgsb(
         dawid_skene._easy_objective, args, params, 4, independent, 1e-12

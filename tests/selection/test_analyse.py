@@ -324,9 +324,9 @@ def test_progress_counts_every_resample_and_epoch_and_changes_nothing():
 
 @pytest.mark.parametrize("quiet", [[], ["--quiet"], ["--json"]], ids=["shown", "quiet", "json"])
 def test_the_command_shows_progress_unless_asked_not_to(capsys, run_file, monkeypatch, quiet):
-    from simulations.cli import analyse as command
+    from simulations.cli import _args
 
-    monkeypatch.setattr(command, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(_args, "PROGRESS_AFTER_S", 0.0)
     argv = ["analyse", str(run_file / "run.npz"), "--matrix", str(run_file / "T.csv")]
     assert main([*argv, "--bootstrap", "5", *quiet]) == 0
     err = capsys.readouterr().err
