@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from simulations.cli._args import add_common
-from simulations.experiments.sweep import load_config, run_sweep
+from simulations.experiments.sweep import load_config, publish, run_sweep
 from simulations.io import fmt
 from simulations.selection.registry import LOSS_CRITERIA
 from theory.errors import InputError
@@ -22,6 +23,12 @@ def configure(p) -> None:
         "--workers", type=int, default=None, help="local worker processes (default: all cores)"
     )
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="when every cell is done, write the rows to figures/sweeps/<name>.csv, where the "
+        "figures read committed sweeps",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr (as --no-progress)")
     add_common(p)
@@ -32,6 +39,7 @@ def run(args) -> tuple[dict, str]:
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / cfg["name"]
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers {args.workers} must be at least 1")
+    started = time.perf_counter()
     result = run_sweep(
         cfg,
         out,
@@ -39,6 +47,11 @@ def run(args) -> tuple[dict, str]:
         args.scheduler,
         progress=not (args.no_progress or args.quiet or args.json),
     )
+    if args.publish:
+        from simulations.figures._common import SWEEP_RESULTS
+
+        seconds = time.perf_counter() - started
+        result["published"] = str(publish(cfg, args.config, result, SWEEP_RESULTS, seconds))
     shown = {k: v for k, v in result.items() if k != "rows"}
     return shown, render(result)
 
@@ -96,4 +109,6 @@ def render(result: dict) -> str:
                 f"  {c:10s} |predicted - observed| max {max(diffs):.4f}, "
                 f"mean {sum(diffs) / len(diffs):.4f} over {len(diffs)} cells"
             )
+    if result.get("published"):
+        lines.append(f"published: {result['published']}")
     return "\n".join(lines)

@@ -25,7 +25,8 @@ from theory.noise import noise_rate
 from theory.validation import check_labels, check_unit
 
 CROWD_METHODS = ("ds", "ds-easy")
-METHODS = (*CROWD_METHODS, "confident", "anchor", "mixture", "pairs")
+PROBS_METHODS = ("confident", "anchor", "mixture")  # from one noisy label and probabilities
+METHODS = (*CROWD_METHODS, *PROBS_METHODS, "pairs")
 # a bootstrap refit of ds-easy stops sooner: the spread it feeds is sampling's, far above
 # the last 1e-3 of the log likelihood
 _REFIT_FTOL = 1e-8
@@ -278,17 +279,30 @@ _MIXTURE_ENTRIES = 1 << 19
 
 
 def mixture_fits(
-    data: _MixtureData, weights, max_iter: int = 300, tol: float = 1e-8, progress=None
+    data: _MixtureData,
+    weights,
+    max_iter: int = 300,
+    tol: float = 1e-8,
+    progress=None,
+    start=None,
+    posterior: bool = False,
+    accelerate: bool = True,
 ):
     """``loss_mixture``'s EM for B item weightings (B, n) at once (a bootstrap's resamples are
     multinomial counts of the items), each from the same start and stopped by the same rule
-    at its own iteration: each gives what ``loss_mixture`` gives on the resampled rows, to
-    rounding. The fits run as stacks on two threads (NumPy and BLAS, held to one thread
-    each, run without the GIL); ``progress`` is called with the number of fits that just
-    stopped. Returns (T (B, c, c), prior (B, c), iterations (B,))."""
+    at its own step (``_squarem_step``; ``max_iter`` counts EM steps): each gives what
+    ``loss_mixture`` gives on the resampled rows from the same start, to rounding.
+    ``start``: the responsibilities (c, n) of the first M-step (default: the predicted
+    class); ``accelerate=False``: plain EM steps. The fits run as stacks on two threads
+    (NumPy and BLAS, held to one thread each, run without the GIL); ``progress`` is called
+    with the number of fits that just stopped. Returns (T (B, c, c), prior (B, c), EM steps
+    (B,)), and with ``posterior`` the last E-step's responsibilities (B, c, n) too."""
     W = np.atleast_2d(np.asarray(weights, dtype=float))
     B, c = len(W), data.classes
+    start = data.start if start is None else np.asarray(start, dtype=float)
     out = (np.empty((B, c, c)), np.empty((B, c)), np.zeros(B, dtype=np.int64))
+    if posterior:
+        out += (np.empty((B, c, data.n)),)
     lock = threading.Lock()
 
     def report(k: int) -> None:
@@ -300,11 +314,13 @@ def mixture_fits(
     queues = [list(range(t, B, threads))[::-1] for t in range(threads)]
     with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads cost more than they give
         if threads == 1:
-            _mixture_stack(data, W, queues[0], max_iter, tol, out, report)
+            _mixture_stack(data, W, start, queues[0], max_iter, tol, out, report, accelerate)
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 jobs = [
-                    pool.submit(_mixture_stack, data, W, q, max_iter, tol, out, report)
+                    pool.submit(
+                        _mixture_stack, data, W, start, q, max_iter, tol, out, report, accelerate
+                    )
                     for q in queues
                 ]
                 for job in jobs:
@@ -312,12 +328,57 @@ def mixture_fits(
     return out
 
 
-def _mixture_stack(data: _MixtureData, W, pending: list, max_iter, tol, out, report) -> None:
-    """EM steps on a stack of fits taken from ``pending``; a fit that stops hands its slot to
-    the next one, so the stack stays full. Writes each fit's (T, prior, iterations) into
-    ``out``."""
+def _em_map(data: _MixtureData, resp, w):
+    """One EM step of B fits from their responsibilities: (responsibilities, log likelihood
+    of the parameters the M-step made, prior, T)."""
+    prior, T, mean, cov = _mixture_m_step(data, resp, w)
+    resp, ll = _mixture_e_step(data, prior, T, mean, cov, w)
+    return resp, ll, prior, T
+
+
+def _squarem_step(data: _MixtureData, resp, w):
+    """Three EM steps' work for each of B fits, accelerated (SQUAREM, Varadhan and Roland
+    2008, step length -|r|/|v|): two EM steps from ``resp``, a step along their squared
+    extrapolation (projected back onto the simplex, where any responsibilities give valid
+    parameters; norms over the items as weighted), and one EM step from there; a fit whose
+    extrapolated step lowers the likelihood keeps the second plain step, so no step goes
+    down. Returns (responsibilities,
+    log likelihood, prior, T)."""
+    r1, _, _, _ = _em_map(data, resp, w)
+    r2, ll2, prior2, T2 = _em_map(data, r1, w)
+    d1 = r1 - resp
+    d2 = r2 - r1
+    d2 -= d1
+    # weighted, so that a resample's fit is the fit of its rows
+    n1 = np.sqrt(np.einsum("bcn,bcn,bn->b", d1, d1, w))
+    n2 = np.sqrt(np.einsum("bcn,bcn,bn->b", d2, d2, w))
+    # at -1 the extrapolation is the second plain step itself
+    alpha = np.minimum(-n1 / np.where(n2 > 0, n2, 1.0), -1.0)[:, None, None]
+    jump = np.multiply(d2, alpha * alpha, out=d2)  # resp - 2 alpha d1 + alpha^2 d2, in place
+    jump += resp
+    d1 *= -2 * alpha
+    jump += d1
+    np.clip(jump, 0.0, None, out=jump)
+    jump /= jump.sum(1, keepdims=True)
+    r3, ll3, prior3, T3 = _em_map(data, jump, w)
+    down = ~(np.isfinite(ll3) & (ll3 >= ll2))
+    r3[down], ll3[down], prior3[down], T3[down] = r2[down], ll2[down], prior2[down], T2[down]
+    return r3, ll3, prior3, T3
+
+
+# a step and the EM steps it costs (iterations count EM steps); plain EM is the baseline
+# that ``smallloss bench`` times against
+STEPS = {True: (_squarem_step, 3), False: (_em_map, 1)}
+
+
+def _mixture_stack(
+    data: _MixtureData, W, start, pending: list, max_iter, tol, out, report, accelerate=True
+):
+    """SQUAREM steps on a stack of fits taken from ``pending``; a fit that stops hands its
+    slot to the next one, so the stack stays full. Writes each fit's (T, prior, EM steps)
+    and, where ``out`` has room for them, its responsibilities into ``out``."""
     c = data.classes
-    out_T, out_prior, out_iter = out
+    out_T, out_prior, out_iter = out[:3]
     slots = max(1, _MIXTURE_ENTRIES // (c * data.n))
     live = np.zeros(0, dtype=np.int64)
     resp = np.zeros((0, c, data.n))
@@ -326,33 +387,39 @@ def _mixture_stack(data: _MixtureData, W, pending: list, max_iter, tol, out, rep
         new = [pending.pop() for _ in range(min(slots - len(live), len(pending)))]
         if new:
             live = np.concatenate([live, new])
-            resp = np.concatenate([resp, np.broadcast_to(data.start, (len(new), c, data.n))])
+            resp = np.concatenate([resp, np.broadcast_to(start, (len(new), c, data.n))])
             previous = np.concatenate([previous, np.full(len(new), -np.inf)])
             iteration = np.concatenate([iteration, np.zeros(len(new), dtype=np.int64)])
-        w = W[live]
-        iteration += 1
-        prior, T, mean, cov = _mixture_m_step(data, resp, w)
-        resp, ll = _mixture_e_step(data, prior, T, mean, cov, w)
-        done = (ll - previous <= tol * np.abs(ll)) | (iteration == max_iter)
+        step, maps = STEPS[accelerate]
+        iteration += maps
+        resp, ll, prior, T = step(data, resp, W[live])
+        done = (ll - previous <= tol * np.abs(ll)) | (iteration >= max_iter)
         k = live[done]
         out_T[k], out_prior[k], out_iter[k] = T[done], prior[done], iteration[done]
+        if len(out) > 3:
+            out[3][k] = resp[done]
         report(len(k))
         live, resp, previous, iteration = (v[~done] for v in (live, resp, ll, iteration))
 
 
-def loss_mixture(noisy, probs, classes: int, max_iter: int = 300, tol: float = 1e-8) -> Estimate:
+def loss_mixture(
+    noisy, probs, classes: int, max_iter: int = 300, tol: float = 1e-8, start=None
+) -> Estimate:
     """T as the mixture weights that explain each observed class's loss vectors.
 
     Under class-conditional noise the noisy label depends on the item only through its true
     class, so out-of-sample losses ``-log probs`` and the noisy label are independent given
     the true class: the items labelled j hold a mixture, over true classes i with weights
-    ``prior_i T[i, j]``, of the same per-class laws of the loss vector. EM fits that latent
-    class model, with a Gaussian law (full covariance) per class on the centred
-    log-probabilities, starting from the predicted class (``mixture_fits``).
+    ``prior_i T[i, j]``, of the same per-class laws of the loss vector. EM (accelerated by
+    SQUAREM) fits that latent class model, with a Gaussian law (full covariance) per class
+    on the centred log-probabilities, starting from the predicted class (``mixture_fits``),
+    or from the responsibilities ``start`` (c, n). ``details["posterior"]`` holds the fit's (c, n).
     """
     data = _MixtureData(noisy, probs, classes)
-    T, prior, _ = mixture_fits(data, np.ones((1, len(noisy))), max_iter, tol)
-    return Estimate("mixture", T[0], prior[0], details={"mixture": data})
+    T, prior, _, post = mixture_fits(
+        data, np.ones((1, len(noisy))), max_iter, tol, start=start, posterior=True
+    )
+    return Estimate("mixture", T[0], prior[0], details={"mixture": data, "posterior": post[0]})
 
 
 _SINGLE = {"confident": confident_joint, "anchor": anchor_points, "mixture": loss_mixture}
@@ -367,13 +434,17 @@ def from_probs(noisy, probs, classes: int, method: str) -> Estimate:
 def _probs_draws(est: Estimate, draws: int, rng, classes: int, tick):
     """Refits on items drawn with replacement, the probabilities held fixed. The mixture's
     refits run as one stack of weighted EMs (``mixture_fits``: the same draws, the same
-    fits); the confident joint and anchors refit one resample at a time."""
+    fits), each started, as mclust's MclustBootstrap starts its refits, from the full fit's
+    responsibilities of its items: the interval then carries the sampling spread around the
+    full fit, not where each refit's own start leads it on a flat likelihood; the confident
+    joint and anchors refit one resample at a time."""
     noisy, probs = est.details["noisy"], est.details["probs"]
     n = len(noisy)
     resamples = (rng.integers(0, n, n) for _ in range(draws))
     if est.method == "mixture":
         weights = np.array([np.bincount(idx, minlength=n) for idx in resamples], dtype=float)
-        Ts, priors, _ = mixture_fits(est.details["mixture"], weights, progress=tick)
+        data, start = est.details["mixture"], est.details["posterior"]
+        Ts, priors, _ = mixture_fits(data, weights, progress=tick, start=start)
         return Ts, priors, {}
     Ts, priors = [], []
     for idx in resamples:

@@ -207,7 +207,7 @@ def loss_mixture_before(noisy, probs, classes: int, max_iter: int = 300, tol: fl
 def draws_before(est, draws: int, seed: int):
     """The bootstrap as it was: one refit per resample, from the same random stream (ds:
     ``dawid_skene`` from the full fit's posterior; ds-easy: L-BFGS-B on the NumPy objective;
-    mixture: the EM above on the resampled rows)."""
+    mixture: the plain EM above on the resampled rows, each from the predicted class)."""
     rng = np.random.default_rng(seed)
     c = len(est.T)
     Ts, priors = [], []
@@ -232,6 +232,17 @@ def draws_before(est, draws: int, seed: int):
         Ts.append(T)
         priors.append(prior)
     return np.array(Ts), np.array(priors)
+
+
+def _plain_em_estimate(noisy, probs, draws: int, seed: int) -> None:
+    """``estimate --method mixture`` with ``draws`` resamples as it ran before SQUAREM: the
+    same stacked fits, plain EM steps, every refit from the predicted class."""
+    data = transition._MixtureData(noisy, probs, 10)
+    n = len(noisy)
+    transition.mixture_fits(data, np.ones((1, n)), accelerate=False)
+    rng = np.random.default_rng(seed)
+    W = np.array([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(draws)], float)
+    transition.mixture_fits(data, W, accelerate=False)
 
 
 def _crowdkit_draws(labels: np.ndarray, draws: int, seed: int) -> float | None:
@@ -368,6 +379,18 @@ def bench_estimate(
                 "target": target,
             }
         )
+        if method == "mixture":
+            rows.append(
+                {
+                    "kernel": name,
+                    "ours_s": fit_s + draws_s,
+                    "baseline": "stacked plain EM from the predicted class, as before SQUAREM",
+                    "baseline_s": _timed(
+                        lambda n=noisy, p=probs: _plain_em_estimate(n, p, draws, seed)
+                    ),
+                    "target": 2.0,
+                }
+            )
         if method == "ds" and peer:
             peer_s = _crowdkit_draws(ann, min(draws, baseline_draws), seed)
             if peer_s is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +13,7 @@ from simulations.selection.analyse import BOOTSTRAP, LEVEL
 from simulations.synthetic import instance_noise
 from simulations.synthetic.simulate import Setting, simulate
 from simulations.training.config import TrainConfig
-from simulations.training.run import run_training
+from simulations.training.run import RUN_FILE, run_training
 from theory import noise
 from theory.errors import InputError
 
@@ -121,6 +123,8 @@ TRAIN_KEYS = {
     "bootstrap",
     "known_T",
     "run_cache",
+    "estimate",
+    "twin",
 }
 TRAIN_METRICS = (
     "observed_precision",
@@ -157,12 +161,67 @@ TARGET_METRICS = (
 )
 
 
+def _estimate_methods(settings: dict) -> list[str]:
+    from simulations.estimation.transition import PROBS_METHODS
+
+    methods = settings.get("estimate", [])
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    unknown = [m for m in methods if m not in PROBS_METHODS]
+    if unknown:
+        raise InputError(f"estimate {', '.join(unknown)}: choose from {', '.join(PROBS_METHODS)}")
+    if methods and settings.get("cv", 5) < 2:
+        raise InputError("estimate needs out-of-fold probabilities: cv of at least 2")
+    return methods
+
+
+def _t_errors(run_file: Path, methods: list[str]) -> dict:
+    """T estimated from the run's noisy labels and out-of-fold probabilities alone, by each
+    method, scored against the T that drew the labels (``T_error_{method}``)."""
+    from simulations.estimation import transition
+
+    with np.load(run_file) as z:
+        noisy, probs, T = z["noisy"], z["probs"].astype(np.float64), z["T"]
+    c = len(T)
+    return {
+        f"T_error_{m}": transition.t_error(transition.from_probs(noisy, probs, c, m).T, T)
+        for m in methods
+    }
+
+
+def _twin(cfg: TrainConfig, run: dict, out: Path) -> dict:
+    """The instance run's class-conditional twin: the same seed and samples, labels drawn from
+    the run's realised T_bar, which the twin does not read (it estimates T from its
+    validation items' labels, as the instance run does); its metrics as ``twin_*`` columns,
+    beside the instance run's realised noise rate and flip-probability quantiles."""
+    twin = dataclasses.replace(
+        cfg,
+        T=np.array(run["T_bar"]),
+        instance=None,
+        rate=0.0,
+        noise=None,
+        known_T=False,
+        out=str(out),
+    )
+    r = run_training(twin)
+    flip = run["instance_noise"]["flip_probability"]
+    return {
+        "realised_noise_rate": run["realised_noise_rate"],
+        **{f"flip_{q}": flip[q] for q in ("q05", "q50", "q95")},
+        **flatten(r["criteria"], TRAIN_METRICS, prefix="twin_"),
+    }
+
+
 def train_cell(settings: dict, seed: int) -> dict:
     """A sweep cell: one training run, flattened to ``{criterion}_{metric}`` and
-    ``test_{arm}_{last|best_val}``."""
+    ``test_{arm}_{last|best_val}``; with ``estimate`` (methods of ``estimate --probs``), also
+    the T error of each method's estimate from the run's out-of-fold probabilities; with
+    ``twin`` (instance noise only), its class-conditional twin's metrics (``_twin``)."""
     unknown = set(settings) - TRAIN_KEYS
     if unknown:
         raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
+    methods = _estimate_methods(settings)
+    if settings.get("twin") and not instance_of(settings):
+        raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
     name = instance_of(settings)
     T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
@@ -198,15 +257,67 @@ def train_cell(settings: dict, seed: int) -> dict:
             stage2=settings.get("stage2", True),
         )
         r = run_training(cfg)
+        errors = _t_errors(Path(cfg.out) / RUN_FILE, methods) if methods else {}
+        twin = _twin(cfg, r, Path(scratch) / "twin") if settings.get("twin") else {}
     row = {
         "noise_rate": r["noise_rate"],
         "n_train": r["n_train"],
         "seconds": r["timing"]["total_s"],
+        **errors,
     }
     row.update(flatten(r["criteria"], TRAIN_METRICS))
     if "target" in r:
         row.update(flatten(r["target"]["criteria"], TARGET_METRICS, prefix="target_"))
+    row.update(twin)
     for name, v in r["test_accuracy"].items():
         row[f"test_{name}_best_val"] = v["early_stopped"]["mean"]
         row[f"test_{name}_last"] = v["mean"]
     return row
+
+
+COVERAGE_KEYS = {"classes", "n", "draws", "bootstrap", "level"}
+
+
+def coverage_cell(settings: dict, seed: int) -> dict:
+    """A sweep cell of kind ``coverage``: how often the bootstrap interval of each crowd
+    model (``ds``, ``ds-easy``) holds the first annotator's T, entry by entry, over
+    ``draws`` simulated worlds where a share 0.2-0.5 of the items is easy (every annotator
+    right) and the rest follow random confusions with diagonal 0.5 (the world ``ds-easy``
+    models and Dawid-Skene does not). Each world's T is that of its own (clean, noisy)
+    pairs; the models never see the clean labels. Columns ``coverage_ds``,
+    ``coverage_ds_easy``."""
+    from simulations.estimation import transition
+    from simulations.synthetic import generate
+
+    unknown = set(settings) - COVERAGE_KEYS
+    if unknown:
+        raise InputError(f"unknown coverage settings: {', '.join(sorted(unknown))}")
+    c, n = int(settings.get("classes", 3)), int(settings.get("n", 3000))
+    draws, boots = int(settings.get("draws", 40)), int(settings.get("bootstrap", 100))
+    level = float(settings.get("level", 0.9))
+    if boots < transition.MIN_DRAWS or draws < 1 or c < 2 or n < c:
+        raise InputError(
+            f"coverage needs classes >= 2, n >= classes, draws >= 1 and bootstrap >= "
+            f"{transition.MIN_DRAWS}"
+        )
+    rng = np.random.default_rng([seed, c, n])
+    hits = {m: [] for m in transition.CROWD_METHODS}
+    for _ in range(draws):
+        truth = rng.integers(0, c, n)
+        confusions = [0.5 * np.eye(c) + 0.5 * rng.dirichlet(np.ones(c), c) for _ in range(3)]
+        easy = rng.random(n) < rng.uniform(0.2, 0.5)
+        ann = np.column_stack(
+            [
+                np.where(easy, truth, generate.noisy_labels(truth, T, int(rng.integers(1 << 31))))
+                for T in confusions
+            ]
+        )
+        target = transition.from_pairs(truth, ann[:, 0], c).T
+        for model, h in hits.items():
+            e = transition.from_annotators(ann, list("abc"), c, model=model)
+            _, _, per = transition.draws(e, boots, int(rng.integers(1 << 31)))
+            low, high = transition.interval(per["a"], level)
+            h.append(((low <= target) & (target <= high)).ravel())
+    return {
+        f"coverage_{m.replace('-', '_')}": float(np.concatenate(h).mean()) for m, h in hits.items()
+    }

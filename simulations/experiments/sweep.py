@@ -1,7 +1,8 @@
 """`smallloss sweep CONFIG.toml`: a grid of settings x seeds, locally or on a Dask cluster.
 
-A config names the ``kind`` of cell (``simulate`` or ``train``), ``seeds``, ``[base]``
-settings shared by every cell, and one or more ``[[grid]]`` tables; each grid table is a
+A config names the ``kind`` of cell (``simulate``, ``train`` or ``coverage``: see
+``simulations.experiments.cells``), ``seeds``, ``[base]`` settings shared by every cell,
+and one or more ``[[grid]]`` tables; each grid table is a
 cross product of its lists, and the cells are the union over tables. Every finished cell
 is appended (and flushed) as one row of ``results.csv`` under ``--out``, keyed by its
 settings and seed, so a killed sweep resumes with only the unfinished cells. Rows are
@@ -25,10 +26,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from simulations.experiments import cells as cells_module
-from simulations.io import atomic_path, csv_cell, ensure_dir, read_commented_csv
+from simulations.io import atomic_path, csv_cell, ensure_dir, provenance, read_commented_csv
 from theory.errors import InputError
 
-CELL_KINDS = ("simulate", "train")
+CELL_KINDS = ("simulate", "train", "coverage")
 RESULTS = "results.csv"
 
 
@@ -84,7 +85,11 @@ def cell_key(settings: dict, seed: int) -> str:
 
 def run_cell(kind: str, settings: dict, seed: int) -> dict:
     """One cell's row: its settings, its seed, and flat metrics. Runs in a worker process."""
-    fn = cells_module.simulate_cell if kind == "simulate" else cells_module.train_cell
+    fn = {
+        "simulate": cells_module.simulate_cell,
+        "train": cells_module.train_cell,
+        "coverage": cells_module.coverage_cell,
+    }[kind]
     return {
         "seed": seed,
         **{f"setting_{k}": v for k, v in sorted(settings.items())},
@@ -176,6 +181,33 @@ def run_sweep(
         "skipped": len(done),
         "rows": table.rows,
     }
+
+
+def publish(cfg: dict, config_path, result: dict, dest: Path, seconds: float) -> Path:
+    """Write a finished sweep's rows as ``dest/<name>.csv``, the committed rows that figures
+    read, with the config, the command that makes them, the machine and the wall clock in its
+    ``#`` line. Refused while cells are missing: a figure must not read a partial sweep."""
+    from simulations import machine
+
+    missing = result["cells"] - len(result["rows"])
+    if missing:
+        raise InputError(f"--publish: {missing} of {result['cells']} cells are not done yet")
+    settings = {
+        "command": f"smallloss sweep {config_path} --publish",
+        "config": str(config_path),
+        "settings": cfg,
+        "sweep": cfg["name"],
+        "machine": machine.describe(),
+        "wall_clock_s": round(seconds, 1),
+    }
+    header = list(dict.fromkeys(k for r in result["rows"] for k in r))
+    path = ensure_dir(dest) / f"{cfg['name']}.csv"
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write("# " + json.dumps(provenance(settings), sort_keys=True) + "\n")
+        w = csv.DictWriter(f, fieldnames=header, restval="")
+        w.writeheader()
+        w.writerows(result["rows"])
+    return path
 
 
 def _local(kind, todo, workers):

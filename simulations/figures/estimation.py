@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from simulations.estimation import transition
-from simulations.figures._common import RECORD, figure
+from simulations.figures._common import committed_sweep, figure
 from simulations.synthetic import generate
 from theory import noise
 from theory.conditions import CONDITIONS, report
@@ -30,7 +27,9 @@ CAPTION = (
 )
 ANNOTATORS = ["random1", "random2", "random3"]
 SETTINGS = [(f, r) for f in ("symmetric", "pairwise", "structured", "uniform") for r in (0.2, 0.4)]
-METHODS = ("confident", "anchor", "mixture")
+METHODS = transition.PROBS_METHODS
+# the digits panel trains 24 networks x 6 (minutes): figures read its committed sweep
+DIGITS_SWEEP = "estimate_digits"
 SIZES = [30, 100, 300, 1000, 3000]
 
 
@@ -85,47 +84,24 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
     return rows
 
 
-def digits_rows(quick: bool, seed: int) -> list[dict]:
-    # torch is the optional extra smallloss[train]: only this panel trains
-    from simulations.training.config import TrainConfig
-    from simulations.training.run import run_training
-
-    seeds = 1 if quick else 3
-    rows = []
-    for family, rate in SETTINGS[::2] if quick else SETTINGS:
-        T = noise.named(family, rate, 10)
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = TrainConfig(
-                bootstrap=0,  # point values only: no per-run resampling
-                T=T,
-                noise=family,
-                out=tmp,
-                seed=seed,
-                seeds=seeds,
-                cv=5,
-                epochs=10 if quick else 30,
-                stage2=False,
-                progress=False,
-                record=RECORD,
-            )
-            run_training(cfg)
-            files = [Path(tmp) / "run.npz"] if seeds == 1 else sorted(Path(tmp).glob("*/run.npz"))
-            for k, f in enumerate(files):
-                with np.load(f) as z:
-                    noisy, probs, T = z["noisy"], z["probs"].astype(np.float64), z["T"]
-                for method in METHODS:
-                    e = transition.from_probs(noisy, probs, 10, method)
-                    rows.append(
-                        {
-                            "kind": "digits",
-                            "noise": family,
-                            "rate": rate,
-                            "seed": seed + k,
-                            "method": method,
-                            "T_error": transition.t_error(e.T, T),
-                        }
-                    )
-    return rows
+def digits_rows() -> list[dict]:
+    """The committed sweep estimate_digits: T errors of each method per setting and seed,
+    in the order of ``SETTINGS``."""
+    runs = committed_sweep(DIGITS_SWEEP)
+    order = {setting: k for k, setting in enumerate(SETTINGS)}
+    runs.sort(key=lambda r: (order[r["setting_noise"], r["setting_rate"]], r["seed"]))
+    return [
+        {
+            "kind": "digits",
+            "noise": r["setting_noise"],
+            "rate": r["setting_rate"],
+            "seed": r["seed"],
+            "method": method,
+            "T_error": r[f"T_error_{method}"],
+        }
+        for r in runs
+        for method in METHODS
+    ]
 
 
 def _loss_predictions(T, prior, fractions, sd=0.3):
@@ -222,57 +198,38 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
 
 
 COVERAGE = [(3, 3_000), (4, 3_000), (3, 10_000), (4, 10_000)]
+COVERAGE_SWEEP = "estimate_coverage"  # 16,000 refits: committed, as the digits panel
 
 
-def coverage_rows(quick: bool, seed: int) -> list[dict]:
-    """Share of the first annotator's T entries inside the 90% bootstrap interval, when a
-    share 0.2-0.5 of the items is easy (every annotator right) and the rest follow random
-    confusions with diagonal 0.5: the world ``ds-easy`` models and Dawid-Skene does not."""
-    rows = []
-    settings, sims, boots = (COVERAGE[:1], 5, 20) if quick else (COVERAGE, 40, 100)
-    for c, n in settings:
-        rng = np.random.default_rng([seed, c, n])
-        hits = {m: [] for m in transition.CROWD_METHODS}
-        for _ in range(sims):
-            truth = rng.integers(0, c, n)
-            confusions = [0.5 * np.eye(c) + 0.5 * rng.dirichlet(np.ones(c), c) for _ in range(3)]
-            easy = rng.random(n) < rng.uniform(0.2, 0.5)
-            ann = np.column_stack(
-                [
-                    np.where(
-                        easy, truth, generate.noisy_labels(truth, T, int(rng.integers(1 << 31)))
-                    )
-                    for T in confusions
-                ]
-            )
-            target = _pairs_T(truth, ann[:, 0], c)
-            for model, h in hits.items():
-                e = transition.from_annotators(ann, list("abc"), c, model=model)
-                _, _, per = transition.draws(e, boots, int(rng.integers(1 << 31)))
-                low, high = transition.interval(per["a"], 0.9)
-                h.append(((low <= target) & (target <= high)).ravel())
-        for model, h in hits.items():
-            rows.append(
-                {
-                    "kind": "coverage",
-                    "classes": c,
-                    "n": n,
-                    "method": model,
-                    "draws": sims,
-                    "bootstrap": boots,
-                    "coverage": float(np.concatenate(h).mean()),
-                }
-            )
-    return rows
+def coverage_rows() -> list[dict]:
+    """The committed sweep estimate_coverage (``simulations.experiments.cells.coverage_cell``):
+    share of the first annotator's T entries inside each crowd model's 90% bootstrap
+    interval, in worlds where a share 0.2-0.5 of the items is easy."""
+    runs = committed_sweep(COVERAGE_SWEEP)
+    order = {setting: k for k, setting in enumerate(COVERAGE)}
+    runs.sort(key=lambda r: order[int(r["setting_classes"]), int(r["setting_n"])])
+    return [
+        {
+            "kind": "coverage",
+            "classes": r["setting_classes"],
+            "n": r["setting_n"],
+            "method": model,
+            "draws": r["setting_draws"],
+            "bootstrap": r["setting_bootstrap"],
+            "coverage": r[f"coverage_{model.replace('-', '_')}"],
+        }
+        for r in runs
+        for model in transition.CROWD_METHODS
+    ]
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
     return (
         cifar10n_rows(20 if quick else 100, seed)
-        + digits_rows(quick, seed)
+        + digits_rows()
         + propagation_rows(5 if quick else 20, seed)
         + correlated_rows(10_000 if quick else 50_000, seed)
-        + coverage_rows(quick, seed)
+        + coverage_rows()
     )
 
 

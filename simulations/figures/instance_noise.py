@@ -6,17 +6,12 @@ precision is the cost of the noise depending on x rather than on the class alone
 
 from __future__ import annotations
 
-import tempfile
-import warnings
-
 import numpy as np
 
 from simulations import intervals
-from simulations.figures._common import RECORD, figure
+from simulations.figures._common import committed_sweep, figure
 from simulations.selection.registry import COLORS, LABELS
 from simulations.synthetic.simulate import Setting, simulate
-from simulations.training.config import TrainConfig
-from simulations.training.run import run_training
 
 NAME = "instance_noise"
 CAPTION = (
@@ -33,6 +28,8 @@ SYNTHETIC = ("part-dependent", "pmd-1", "pmd-2", "pmd-3", "margin")
 DIGITS = ("part-dependent", "pmd-1", "margin")
 RATES = (0.2, 0.4)
 SEEDS = 3
+# 36 digits networks (minutes): figures read the committed sweep
+DIGITS_SWEEP = "instance_digits"
 
 
 def _synthetic(name, rate, seed, n) -> list[dict]:
@@ -55,54 +52,41 @@ def _synthetic(name, rate, seed, n) -> list[dict]:
     ]
 
 
-def _precisions(r: dict) -> dict:
+def _precisions(r: dict, prefix: str = "") -> dict:
+    """(criterion, variant) -> precision of a sweep row's run (``prefix`` "twin_": its twin's):
+    the single-epoch loss, and the mean loss where the criterion has one."""
     out = {}
     for c in CRITERIA:
-        row = r["criteria"][c]
-        single = row.get("observed_precision_single_epoch", row["observed_precision"])
-        out[(c, "single")] = single
-        if row.get("observed_precision_mean_loss") is not None:
-            out[(c, "mean")] = row["observed_precision_mean_loss"]
+        single = r.get(f"{prefix}{c}_observed_precision_single_epoch")
+        out[(c, "single")] = r[f"{prefix}{c}_observed_precision"] if single is None else single
+        if r.get(f"{prefix}{c}_observed_precision_mean_loss") is not None:
+            out[(c, "mean")] = r[f"{prefix}{c}_observed_precision_mean_loss"]
     return out
 
 
-def _digits(name, rate, seed, epochs, folds=2) -> list[dict]:
-    runs = {}
-    with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # cleanlab warns about small classes of tiny folds
-        common = {
-            "cv": folds,
-            "epochs": epochs,
-            "out": out,
-            "seed": seed,
-            "progress": False,
-            "stage2": False,
-            "device": "cpu",
-            "record": RECORD,
-            "bootstrap": 0,  # point values only: no per-run resampling
-        }
-        runs["instance"] = run_training(TrainConfig(T=None, instance=name, rate=rate, **common))
-        T_bar = np.array(runs["instance"]["T_bar"])
-        # the twin's T is no more known than the instance run's: both estimate it from their
-        # validation items' (clean, noisy) pairs, so their budgets come alike
-        runs["twin"] = run_training(TrainConfig(T=T_bar, known_T=False, **common))
-    flip = runs["instance"]["instance_noise"]["flip_probability"]
-    a, b = _precisions(runs["instance"]), _precisions(runs["twin"])
-    return [
-        {
-            "panel": "digits",
-            "noise": name,
-            "rate": rate,
-            "seed": seed,
-            "criterion": c,
-            "variant": v,
-            "instance": a[(c, v)],
-            "twin": b.get((c, v)),
-            "realised_noise_rate": runs["instance"]["realised_noise_rate"],
-            **{f"flip_{q}": flip[q] for q in ("q05", "q50", "q95")},
-        }
-        for c, v in a
-    ]
+def digits_rows() -> list[dict]:
+    """The committed sweep instance_digits, in the order of ``DIGITS``, ``RATES``, seeds."""
+    runs = committed_sweep(DIGITS_SWEEP)
+    runs.sort(key=lambda r: (DIGITS.index(r["setting_noise"]), r["setting_rate"], r["seed"]))
+    rows = []
+    for r in runs:
+        a, b = _precisions(r), _precisions(r, "twin_")
+        rows += [
+            {
+                "panel": "digits",
+                "noise": r["setting_noise"],
+                "rate": r["setting_rate"],
+                "seed": r["seed"],
+                "criterion": c,
+                "variant": v,
+                "instance": a[(c, v)],
+                "twin": b.get((c, v)),
+                "realised_noise_rate": r["realised_noise_rate"],
+                **{f"flip_{q}": r[f"flip_{q}"] for q in ("q05", "q50", "q95")},
+            }
+            for c, v in a
+        ]
+    return rows
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
@@ -112,12 +96,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
         for rate in RATES[1:] if quick else RATES:
             for s in seeds:
                 rows += _synthetic(name, rate, s, 10_000 if quick else 30_000)
-    for name in DIGITS[:1] if quick else DIGITS:
-        for rate in RATES[1:] if quick else RATES:
-            for s in seeds[:1] if quick else seeds:
-                # --quick: in-sample probabilities (no folds) keep the CI run short
-                rows += _digits(name, rate, s, 4, folds=0) if quick else _digits(name, rate, s, 15)
-    return rows
+    return rows + digits_rows()
 
 
 def draw(t):

@@ -9,15 +9,15 @@ import numpy as np
 from simulations import intervals
 from simulations.figures._common import (
     COMPARED_ARMS,
-    RECORD,
     SELECTIONS,
+    committed_sweep,
     figure,
     paired,
-    sweep_rows,
 )
 from simulations.training.config import ARMS
 
 NAME = "stage2_accuracy"
+SWEEP = "stage2_digits"  # simulations/sweeps/stage2_digits.toml, committed in figures/sweeps
 CAPTION = (
     "Claim C10 on digits: clean test accuracy of each stage-2 arm, mean and 95% interval over "
     "seeds, every arm read at the same model selection: its last epoch (left), its best "
@@ -43,20 +43,11 @@ STYLE = {
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
-    grid = [
-        {"noise": [n], "rate": [r], **({"classes": [10]} if n != "structured" else {})}
-        for n, r in SETTINGS
-    ]
-    cfg = {
-        "name": "stage2",
-        "kind": "train",
-        "seeds": [seed + k for k in range(2 if quick else 5)],
-        # no probability criteria here
-        "base": {"epochs": 10 if quick else 30, "cv": 0, "record": RECORD},
-        "grid": grid,
-    }
+    """Reads the committed sweep stage2_digits (``quick`` and ``seed`` do not apply: the runs
+    are done; ``smallloss sweep simulations/sweeps/stage2_digits.toml --workers 1 --publish``
+    makes them again)."""
     rows = []
-    for r in sweep_rows(cfg):
+    for r in committed_sweep(SWEEP):
         for arm in ARMS:
             rows.append(
                 {

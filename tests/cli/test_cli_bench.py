@@ -17,9 +17,13 @@ def test_the_baseline_loops_draw_what_the_stacks_draw():
     Tb, pb = bench.draws_before(e, 6, 3)
     np.testing.assert_allclose(Ts, Tb, atol=1e-10)
     np.testing.assert_allclose(priors, pb, atol=1e-10)
+    # the mixture's old loop: plain EM from the predicted class on each resample's rows, what
+    # the stack gives with those steps and that start
     noisy, probs = bench.mixture_input(3.0, n=400, seed=1)
     e = transition.from_probs(noisy, probs, 10, "mixture")
-    Ts, priors, _ = transition.draws(e, 4, 3)
+    rng = np.random.default_rng(3)
+    W = np.array([np.bincount(rng.integers(0, 400, 400), minlength=400) for _ in range(4)])
+    Ts, priors, _ = transition.mixture_fits(e.details["mixture"], W, accelerate=False)
     Tb, pb = bench.draws_before(e, 4, 3)
     np.testing.assert_allclose(Ts, Tb, atol=1e-8)
     np.testing.assert_allclose(priors, pb, atol=1e-8)
@@ -39,8 +43,12 @@ def test_estimate_rows_and_their_table(monkeypatch):
     )
     assert calls["args"] == (10, 2, False)
     names = [r["kernel"] for r in out["rows"]]
-    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 6
-    assert names[4:] == [
+    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 8
+    plain = [r for r in out["rows"] if r["baseline"].startswith("stacked plain EM")]
+    assert [r["kernel"] for r in plain] == [n for n in names if n.startswith("estimate mixture")][
+        1::2
+    ]
+    assert names[6:] == [
         "ds-easy fit + independence, CIFAR-10N",
         "ds-easy fit + independence, 10000 items x 4 classes",
     ]

@@ -122,3 +122,62 @@ def test_cli_and_bad_configs(config, tmp_path, capsys):
     p.write_text("[[grid]]\nnoise = ['symmetric']\nrate = [0.2]\nclasses = [3]\ncolour = ['red']\n")
     assert main(["sweep", str(p), "--out", str(tmp_path / "u"), "--workers", "1"]) == 2
     assert "unknown simulate settings: colour" in capsys.readouterr().err
+
+
+def test_a_train_cell_scores_each_estimate_of_T_from_its_own_out_of_fold_probabilities(tmp_path):
+    import numpy as np
+
+    from simulations.estimation import transition
+    from simulations.experiments import cells
+
+    settings = {
+        "noise": "pairwise",
+        "rate": 0.3,
+        "classes": 10,
+        "epochs": 2,
+        "cv": 2,
+        "stage2": False,
+        "bootstrap": 0,
+        "estimate": ["confident", "mixture"],
+        "out": str(tmp_path),
+    }
+    row = cells.train_cell(settings, seed=0)
+    with np.load(tmp_path / "run.npz") as z:
+        noisy, probs, T = z["noisy"], z["probs"].astype(float), z["T"]
+    for method in ("confident", "mixture"):
+        est = transition.from_probs(noisy, probs, 10, method)
+        assert row[f"T_error_{method}"] == transition.t_error(est.T, T)
+    assert "T_error_anchor" not in row
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [({"estimate": ["ds"]}, "estimate ds: choose from"), ({"cv": 0}, "cv of at least 2")],
+)
+def test_a_train_cell_refuses_an_estimate_it_cannot_make_before_training(extra, needle):
+    from simulations.experiments import cells
+    from theory.errors import InputError
+
+    with pytest.raises(InputError, match=needle):
+        cells.train_cell({"noise": "symmetric", "rate": 0.2, "estimate": "mixture", **extra}, 0)
+
+
+def test_a_coverage_cell_counts_entries_inside_each_models_interval():
+    import numpy as np
+
+    from simulations.experiments import cells
+    from theory.errors import InputError
+
+    settings = {"classes": 3, "n": 1500, "draws": 2, "bootstrap": 10}
+    row = cells.coverage_cell(settings, seed=4)
+    assert set(row) == {"coverage_ds", "coverage_ds_easy"}
+    for v in row.values():  # a share of draws x c x c entries
+        assert 0 <= v <= 1 and np.isclose(v * 18, round(v * 18))
+    assert cells.coverage_cell(settings, seed=4) == row
+    assert (
+        cells.coverage_cell({**settings, "level": 0.99}, seed=4)["coverage_ds"]
+        >= row["coverage_ds"]
+    )
+    for bad in ({"bootstrap": 5}, {"classes": 1}, {"n": 2}, {"shape": 1}):
+        with pytest.raises(InputError):
+            cells.coverage_cell({**settings, **bad}, seed=0)

@@ -21,6 +21,7 @@ CHEAP = (
     "target_keep",
     "target_bound",
     "memorisation",
+    "stage2_accuracy",
 )
 
 
