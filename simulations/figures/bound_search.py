@@ -100,9 +100,9 @@ def _one(draw, R: int, level: float, T, prior, with_mapie: bool) -> dict:
 
 
 def compute(quick: bool, seed: int) -> list[dict]:
-    """The four procedures on the same draws: ``quick`` 200 draws a cell, else 1,000 (200
+    """The four procedures on the same draws: ``quick`` 100 draws a cell, else 1,000 (200
     for MAPIE's, whose p-values are computed one budget at a time)."""
-    draws = 200 if quick else 1_000
+    draws = 100 if quick else 1_000
     flat_T = noise.symmetric(0.12, 4)
     rows = []
     for model in ("lognormal", "uninformative"):

@@ -225,7 +225,7 @@ def coverage_rows() -> list[dict]:
 
 def compute(quick: bool, seed: int) -> list[dict]:
     return (
-        cifar10n_rows(20 if quick else 100, seed)
+        cifar10n_rows(transition.MIN_DRAWS if quick else 100, seed)
         + digits_rows()
         + propagation_rows(5 if quick else 20, seed)
         + correlated_rows(10_000 if quick else 50_000, seed)
