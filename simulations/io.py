@@ -138,6 +138,19 @@ def read_commented_csv(path, *, complete_rows: bool = False) -> tuple[list[dict]
     return rows, list(reader.fieldnames or [])
 
 
+def write_commented_csv(path, rows: list[dict], meta: dict) -> None:
+    """Rows as a CSV whose first line is ``# `` and ``meta`` as JSON (what
+    ``read_commented_csv`` skips), written atomically; the header is every key in order of
+    first appearance, a missing cell empty."""
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write("# " + json.dumps(meta, sort_keys=True) + "\n")
+        w = csv.DictWriter(f, fieldnames=header, restval="")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: csv_cell(v) for k, v in r.items()})
+
+
 def read_npy(path) -> np.ndarray:
     p = _existing(path)
     try:

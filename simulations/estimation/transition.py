@@ -341,9 +341,10 @@ def _squarem_step(data: _MixtureData, resp, w):
     2008, step length -|r|/|v|): two EM steps from ``resp``, a step along their squared
     extrapolation (projected back onto the simplex, where any responsibilities give valid
     parameters; norms over the items as weighted), and one EM step from there; a fit whose
-    extrapolated step lowers the likelihood keeps the second plain step, so no step goes
-    down. Returns (responsibilities,
-    log likelihood, prior, T)."""
+    extrapolated step lowers the likelihood below the second plain step's keeps that plain
+    step (so a step goes down no more than EM's own, approximate here: the covariance's
+    ridge and small offsets make the M-step not quite the maximiser). Returns
+    (responsibilities, log likelihood, prior, T)."""
     r1, _, _, _ = _em_map(data, resp, w)
     r2, ll2, prior2, T2 = _em_map(data, r1, w)
     d1 = r1 - resp
@@ -374,11 +375,13 @@ STEPS = {True: (_squarem_step, 3), False: (_em_map, 1)}
 def _mixture_stack(
     data: _MixtureData, W, start, pending: list, max_iter, tol, out, report, accelerate=True
 ):
-    """SQUAREM steps on a stack of fits taken from ``pending``; a fit that stops hands its
-    slot to the next one, so the stack stays full. Writes each fit's (T, prior, EM steps)
-    and, where ``out`` has room for them, its responsibilities into ``out``."""
+    """Steps (SQUAREM, or plain EM without ``accelerate``) on a stack of fits taken from
+    ``pending``; a fit that stops hands its slot to the next one, so the stack stays full.
+    Writes each fit's (T, prior, EM steps) and, where ``out`` has room for them, its
+    responsibilities into ``out``."""
     c = data.classes
     out_T, out_prior, out_iter = out[:3]
+    step, maps = STEPS[accelerate]
     slots = max(1, _MIXTURE_ENTRIES // (c * data.n))
     live = np.zeros(0, dtype=np.int64)
     resp = np.zeros((0, c, data.n))
@@ -390,7 +393,6 @@ def _mixture_stack(
             resp = np.concatenate([resp, np.broadcast_to(start, (len(new), c, data.n))])
             previous = np.concatenate([previous, np.full(len(new), -np.inf)])
             iteration = np.concatenate([iteration, np.zeros(len(new), dtype=np.int64)])
-        step, maps = STEPS[accelerate]
         iteration += maps
         resp, ll, prior, T = step(data, resp, W[live])
         done = (ll - previous <= tol * np.abs(ll)) | (iteration >= max_iter)
@@ -435,9 +437,10 @@ def _probs_draws(est: Estimate, draws: int, rng, classes: int, tick):
     """Refits on items drawn with replacement, the probabilities held fixed. The mixture's
     refits run as one stack of weighted EMs (``mixture_fits``: the same draws, the same
     fits), each started, as mclust's MclustBootstrap starts its refits, from the full fit's
-    responsibilities of its items: the interval then carries the sampling spread around the
-    full fit, not where each refit's own start leads it on a flat likelihood; the confident
-    joint and anchors refit one resample at a time."""
+    responsibilities of its items, so each refit stays in the full fit's basin (and its
+    classes keep their labels). The interval is then conditional on that mode: it leaves
+    out refits that would land elsewhere, and where the likelihood is flat a refit may stop
+    near its start; the confident joint and anchors refit one resample at a time."""
     noisy, probs = est.details["noisy"], est.details["probs"]
     n = len(noisy)
     resamples = (rng.integers(0, n, n) for _ in range(draws))

@@ -220,9 +220,9 @@ def train_cell(settings: dict, seed: int) -> dict:
     if unknown:
         raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
     methods = _estimate_methods(settings)
-    if settings.get("twin") and not instance_of(settings):
-        raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
     name = instance_of(settings)
+    if settings.get("twin") and not name:
+        raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
     T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
         cfg = TrainConfig(

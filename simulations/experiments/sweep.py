@@ -26,7 +26,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from simulations.experiments import cells as cells_module
-from simulations.io import atomic_path, csv_cell, ensure_dir, provenance, read_commented_csv
+from simulations.io import (
+    atomic_path,
+    csv_cell,
+    ensure_dir,
+    provenance,
+    read_commented_csv,
+    write_commented_csv,
+)
 from theory.errors import InputError
 
 CELL_KINDS = ("simulate", "train", "coverage")
@@ -200,13 +207,8 @@ def publish(cfg: dict, config_path, result: dict, dest: Path, seconds: float) ->
         "machine": machine.describe(),
         "wall_clock_s": round(seconds, 1),
     }
-    header = list(dict.fromkeys(k for r in result["rows"] for k in r))
     path = ensure_dir(dest) / f"{cfg['name']}.csv"
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        f.write("# " + json.dumps(provenance(settings), sort_keys=True) + "\n")
-        w = csv.DictWriter(f, fieldnames=header, restval="")
-        w.writeheader()
-        w.writerows(result["rows"])
+    write_commented_csv(path, result["rows"], provenance(settings))
     return path
 
 

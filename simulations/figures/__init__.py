@@ -8,7 +8,6 @@ made them (a ``#`` comment line in the CSV, PNG text metadata).
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.io import atomic_path, csv_cell, provenance, read_commented_csv
+from simulations.io import atomic_path, provenance, read_commented_csv, write_commented_csv
 from theory.errors import InputError
 
 ORDER = (
@@ -50,13 +49,7 @@ def module(name: str):
 def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
     if not rows:
         raise RuntimeError(f"{path.name}: the figure computed no rows")
-    header = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        f.write("# " + json.dumps(meta, sort_keys=True) + "\n")
-        w = csv.DictWriter(f, fieldnames=header, restval="")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: csv_cell(v) for k, v in r.items()})
+    write_commented_csv(path, rows, meta)
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
