@@ -3,7 +3,9 @@
 One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``analyse``,
 ``figures``, ``sweep``, ``bench``, ``gpu-study``), each with ``HELP``, ``configure(parser)``,
 ``run(args) -> (result, text)`` and ``render(...)``; the library functions they call take
-arrays and keywords.
+arrays and keywords. Building the parser imports no library module (each command imports
+what it needs in ``run``), so ``--help`` and a bad option answer without loading numpy's
+stack, scipy, Numba or torch.
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ from simulations.cli import (
     sweep,
     train,
 )
-from simulations.io import dumps, record_command
-from theory.errors import InputError
 
 EXIT_BAD_INPUT = 2
-# none of them imports torch at import time: the trainer is loaded when `train` runs
+# none of them imports the library at import time: each command loads it when it runs
 COMMANDS = {
     "check": check,
     "estimate": estimate,
@@ -40,11 +40,16 @@ COMMANDS = {
 }
 
 
+class UsageError(ValueError):
+    """Bad usage of the command line (an unknown option, a missing argument): raised by the
+    parser without importing ``theory`` (whose import loads scipy); exit code 2."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage in one line (no usage dump), exit code 2."""
 
     def error(self, message):
-        raise InputError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    record_command(["smallloss", *argv])
     try:
         args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"smallloss: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from simulations.io import dumps, record_command
+    from theory.errors import InputError
+
+    record_command(["smallloss", *argv])
+    try:
         result, text = COMMANDS[args.command].run(args)
     except InputError as exc:
         print(f"smallloss: error: {exc}", file=sys.stderr)

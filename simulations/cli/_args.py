@@ -1,22 +1,90 @@
-"""Arguments that several commands share, and turning them into library inputs."""
+"""Arguments that several commands share, and turning them into library inputs.
+
+Building the parser imports argparse and this module only: the library (numpy, scipy, the
+Numba kernels, torch) is imported inside the functions that run a command, so ``--help`` and
+a bad option answer at once. The library's constants that a parser needs (choices, defaults)
+are copied here, and ``tests/cli/test_cli_startup.py`` holds each copy equal to its source.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from simulations.io import read_label_pair, read_matrix, read_prior
-from simulations.synthetic import instance_noise
-from theory import noise
-from theory.errors import InputError
-from theory.validation import check_prior, check_unit
+# simulations.estimation.transition.METHODS
+ESTIMATE_METHODS = ("ds", "ds-easy", "confident", "anchor", "mixture", "pairs")
+# simulations.selection.analyse: LEVEL, BOOTSTRAP, SINGLE_LABEL, ESTIMATES
+LEVEL = 0.9
+BOOTSTRAP = 200
+SINGLE_LABEL = ("confident", "anchor", "mixture")
+ESTIMATES = ("pairs", *SINGLE_LABEL)
+# simulations.selection.budgets.RSL_RULES (analyse's --rsl-budget)
+ANALYSE_RSL_RULES = ("balanced", "authors")
+# simulations.training.config: RSL_RULES, RECORD_MODES, LARGE_ON_CPU, MODELS
+TRAIN_RSL_RULES = ("auto", "authors", "balanced")
+RECORD_MODES = ("pass", "eval")
+LARGE_ON_CPU = 20_000
+MODELS = ("auto", "mlp", "cnn", "resnet")
+# simulations.training.data.SCALING_RULE
+SCALING_RULE = (
+    "integer images (uint8, uint16) are divided by their dtype's maximum, to [0, 1], as "
+    "torchvision's ToTensor does; boolean features become 0/1; any other features (floats, "
+    "other integers) are standardised per feature (per channel for images) with the mean and "
+    "standard deviation of the training split only; digits are divided by 16, their range; "
+    "MNIST and CIFAR-10 get their usual per-channel normalisation"
+)
+
+
+class LazyModule:
+    """A library module imported on first use of one of its attributes; ``known`` answers
+    for the constants a parser reads (copies of the module's, kept equal by the tests)."""
+
+    def __init__(self, name: str, **known):
+        self._name, self._known = name, known
+
+    def __getattr__(self, attr: str):
+        if attr in self._known:
+            return self._known[attr]
+        return getattr(importlib.import_module(self._name), attr)
+
+
+class LazyName:
+    """One name of a library module (a function, a tuple), imported when first called,
+    iterated or indexed."""
+
+    def __init__(self, module: str, name: str):
+        self._module, self._name = module, name
+
+    def _get(self):
+        return getattr(importlib.import_module(self._module), self._name)
+
+    def __call__(self, *args, **kwargs):
+        return self._get()(*args, **kwargs)
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+    def __contains__(self, item):
+        return item in self._get()
+
+    def __getitem__(self, key):
+        return self._get()[key]
 
 
 def unit_interval(text: str) -> float:
     """An argparse type: a number in [0, 1]."""
+    from theory.errors import InputError
+    from theory.validation import check_unit
+
     try:
         return check_unit(text, "value")
     except InputError as exc:
@@ -54,6 +122,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def instance_from_args(args) -> str | None:
     """The instance-dependent recipe that ``--noise`` names (with its ``--rate``), or None."""
+    from simulations.synthetic import instance_noise
+    from theory.errors import InputError
+
     if getattr(args, "noise", None) not in instance_noise.NOISES:
         return None
     others = [s for s in ("matrix", "labels") if getattr(args, s, None)]
@@ -69,6 +140,11 @@ def matrix_from_args(args, pair=None) -> tuple[np.ndarray, np.ndarray | None, st
 
     ``pair``: the (clean, noisy) arrays of ``--labels`` when the caller has read them already.
     """
+    from simulations.io import read_label_pair, read_matrix, read_prior
+    from theory import noise
+    from theory.errors import InputError
+    from theory.validation import check_prior
+
     given = [s for s in ("noise", "matrix", "labels") if getattr(args, s, None)]
     if len(given) != 1:
         sources = ", ".join(f"--{s}" for s in ("noise", "matrix", "labels") if hasattr(args, s))

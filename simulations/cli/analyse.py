@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from simulations.cli._args import ANALYSE_RSL_RULES as RSL_RULES
+from simulations.cli._args import (
+    BOOTSTRAP,
+    ESTIMATES,
+    LEVEL,
+    LazyModule,
+    LazyName,
+    add_common,
+    progress_bar,
+)
 
-from simulations.cli._args import add_common, progress_bar
-from simulations.io import atomic_path, ensure_dir, fmt, provenance, read_matrix, write_json
-from simulations.selection import analyse as an
-from simulations.selection import runfile
-from simulations.selection.budgets import RSL_RULES
-from theory.conditions import CONDITIONS
+# the library is imported when the command runs, not when the parser is built
+np = LazyModule("numpy")
+an = LazyModule(
+    "simulations.selection.analyse", ESTIMATES=ESTIMATES, LEVEL=LEVEL, BOOTSTRAP=BOOTSTRAP
+)
+runfile = LazyModule("simulations.selection.runfile")
+atomic_path, ensure_dir, fmt, provenance, read_matrix, write_json = (
+    LazyName("simulations.io", name)
+    for name in ("atomic_path", "ensure_dir", "fmt", "provenance", "read_matrix", "write_json")
+)
+CONDITIONS = LazyName("theory.conditions", "CONDITIONS")
 
 HELP = "analyse a recorded training run (the run format: see the README)"
 SHOWN = ("global", "classwise", "rsl", "gmm", "aum", "confident", "cleanlab")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from simulations.cli._args import add_common
-from simulations.experiments.bench import run_bench
-from theory.validation import check_int
 
 HELP = "kernels against their baselines, ratios from one run"
 
@@ -29,6 +27,9 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
+    from simulations.experiments.bench import run_bench
+    from theory.validation import check_int
+
     out = run_bench(
         check_int(args.n, "--n", low=1),
         max(1, args.repeat),

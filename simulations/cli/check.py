@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from simulations.cli._args import add_common, add_source, matrix_from_args
-from simulations.estimation import transition
-from simulations.io import fmt, read_label_pair
-from theory.conditions import ConditionReport, report
-from theory.errors import InputError
-from theory.validation import check_int
+
+if TYPE_CHECKING:
+    from theory.conditions import ConditionReport
 
 HELP = "conditions of one transition matrix"
 
@@ -31,6 +31,12 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
+    from simulations.estimation import transition
+    from simulations.io import read_label_pair
+    from theory.conditions import report
+    from theory.errors import InputError
+    from theory.validation import check_int
+
     pair = None
     if args.ci:
         if not args.labels:
@@ -62,6 +68,8 @@ def render_ci(spread: dict, level: float) -> str:
 
 
 def render(rep: ConditionReport, source: str) -> str:
+    from simulations.io import fmt
+
     yes = {True: "yes", False: "NO"}
     failing_row = f"  failing {rep.classes_failing_row}" if rep.classes_failing_row else ""
     failing_col = f"  failing {rep.classes_failing_column}" if rep.classes_failing_column else ""

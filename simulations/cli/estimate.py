@@ -7,13 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from simulations.cli._args import add_common, progress_bar
-from simulations.estimation import transition as est
-from simulations.io import atomic_path, fmt, provenance, read_label_arrays, read_npy
-from theory.conditions import report
-from theory.errors import InputError
-from theory.noise import noise_rate
-from theory.validation import check_int, check_unit
+from simulations.cli._args import ESTIMATE_METHODS, LazyModule, add_common, progress_bar
+
+# imported when the command runs; its METHODS, for --method's choices, without importing it
+est = LazyModule("simulations.estimation.transition", METHODS=ESTIMATE_METHODS)
 
 HELP = "estimate the transition matrix from noisy labels (annotators, probabilities or pairs)"
 
@@ -66,6 +63,8 @@ def configure(p) -> None:
 
 
 def _method(args) -> str:
+    from theory.errors import InputError
+
     if args.method:
         return args.method
     if len(args.noisy) > 1:
@@ -79,6 +78,8 @@ def _method(args) -> str:
 
 def _existing_file(path, flag: str) -> Path:
     """``path`` as given to ``flag``, or the one-line error that names the flag."""
+    from theory.errors import InputError
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"{flag} file not found: {p}")
@@ -87,13 +88,29 @@ def _existing_file(path, flag: str) -> Path:
     return p
 
 
+def _label_columns(arrays: dict, labels_file: Path) -> None:
+    """Each label array one label per item: a 2-D array under a key is refused by name."""
+    from theory.errors import InputError
+
+    for key, a in arrays.items():
+        if a.ndim != 1:
+            raise InputError(
+                f"--labels {labels_file}: array {key!r} has shape {a.shape}; a label array "
+                "holds one label per item (shape (n,)): give one --noisy key per annotator"
+            )
+
+
 def fit(args) -> tuple[est.Estimate, int]:
+    from simulations.io import read_label_arrays, read_npy
+    from theory.errors import InputError
+
     method = _method(args)
     probs_key = args.probs if args.probs and not args.probs.endswith(".npy") else None
     named = [k for k in (args.target, args.clean) if k]
     keys = list(dict.fromkeys(args.noisy + named))
     labels_file = _existing_file(args.labels, "--labels")
     arrays = read_label_arrays(labels_file, keys)
+    _label_columns(arrays, labels_file)
     annotations = est.check_annotations({k: arrays[k] for k in args.noisy})
     target = None
     if args.target:
@@ -136,6 +153,9 @@ def fit(args) -> tuple[est.Estimate, int]:
 
 
 def _draw_count(value) -> int:
+    from theory.errors import InputError
+    from theory.validation import check_int
+
     boots = check_int(value, "--bootstrap")
     if boots != 0 and boots < est.MIN_DRAWS:
         raise InputError(
@@ -152,9 +172,23 @@ def _draws(e: est.Estimate, boots: int, seed: int, show: bool):
         return est.draws(e, boots, seed, progress=update)
 
 
+def _out_file(path) -> None:
+    """``--out`` refused before the work, not when T is written after it."""
+    from theory.errors import InputError
+
+    if Path(path).is_dir():
+        raise InputError(f"--out {path} is a folder: name the CSV file to write, as T.csv")
+
+
 def run(args) -> tuple[dict, str]:
+    from theory.conditions import report
+    from theory.noise import noise_rate
+    from theory.validation import check_unit
+
     level = check_unit(args.level, "--level")
     boots = _draw_count(args.bootstrap)
+    if args.out:
+        _out_file(args.out)
     start = time.perf_counter()
     e, c = fit(args)
     conditions = report(e.T, e.prior).to_dict()
@@ -209,6 +243,8 @@ def _pick(d: dict, prefix: str) -> dict:
 
 def write(path, e: est.Estimate, out: dict) -> None:
     """T and the prior in the format ``--matrix`` and ``--prior`` read, with provenance."""
+    from simulations.io import atomic_path, provenance
+
     settings = {k: out[k] for k in ("method", "classes", "level", "bootstrap")}
     head = "# " + json.dumps(provenance(settings)) + "\n"
     path = Path(path)
@@ -220,6 +256,8 @@ def write(path, e: est.Estimate, out: dict) -> None:
 
 
 def render(out: dict) -> str:
+    from simulations.io import fmt
+
     head = f"method {out['method']}: {out['classes']} classes, noise rate {out['noise_rate']:.4f}"
     share = out["conditions"]["bootstrap_share"]
     if share is None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
-from simulations import figures, machine
 from simulations.cli._args import add_common
-from simulations.io import ensure_dir
 
 HELP = "regenerate figures/ (PNG + CSV each)"
 
@@ -40,9 +39,20 @@ def _left(names, k, elapsed, past, quick, speed=1.0) -> str:
 
 
 def run(args) -> tuple[dict, str]:
+    from simulations import figures, machine
+    from simulations.io import ensure_dir
+    from theory.errors import InputError
+
     names = args.only or list(figures.ORDER)
     for n in names:
         figures.module(n)  # unknown names fail before anything is computed
+    if args.redraw:  # every CSV there before the first figure is drawn
+        missing = [n for n in names if not (Path(args.out) / f"{n}.csv").is_file()]
+        if missing:
+            raise InputError(
+                f"--redraw: no data to redraw {', '.join(missing)} from: "
+                f"{Path(args.out) / (missing[0] + '.csv')} is missing"
+            )
     out = ensure_dir(args.out)
     show = not (args.json or args.quiet)
     past = figures.read_times(out)

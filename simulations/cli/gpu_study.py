@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from simulations.cli._args import unit_interval
-from theory.errors import InputError
-from theory.validation import check_int
 
 HELP = "parity, speed and C10 at memorisation on a GPU machine, in one call"
 PARTS = ("parity", "speed", "c10")
@@ -38,10 +36,19 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
-    if "c10" in args.parts and not Path(args.data).is_dir():
-        raise InputError(f"--data: no folder {args.data}")
+    # every input checked before torch is imported, the device woken or a folder made
+    from simulations.training.gpu_study import check_data
+    from theory.errors import InputError
+    from theory.validation import check_int
+
+    if "c10" in args.parts:
+        check_data(args.data)
     if args.fraction == 0:
         raise InputError("--fraction must be above 0")
+    epochs = check_int(args.epochs, "--epochs", low=1)
+    seeds = check_int(args.seeds, "--seeds", low=1)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} is an existing file")
     # torch is the optional extra smallloss[train]: imported when the study runs
     from simulations.training.gpu_study import run_study
     from simulations.training.loop import resolve_device
@@ -54,8 +61,8 @@ def run(args) -> tuple[dict, str]:
         quick=args.quick,
         budget_seconds=args.budget_seconds,
         fraction=args.fraction,
-        epochs=check_int(args.epochs, "--epochs", low=1),
-        seeds=check_int(args.seeds, "--seeds", low=1),
+        epochs=epochs,
+        seeds=seeds,
         parts=tuple(args.parts),
         say=lambda line: print(line, file=sys.stderr, flush=True),
     )

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
-from simulations.io import fmt, read_prior
-from simulations.synthetic.simulate import Setting, simulate
-from theory.errors import InputError
-from theory.validation import check_classes
 
 HELP = "one synthetic setting: predicted vs observed precision"
 
@@ -48,6 +42,13 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
+    import numpy as np
+
+    from simulations.io import read_prior
+    from simulations.synthetic.simulate import Setting, simulate
+    from theory.errors import InputError
+    from theory.validation import check_classes
+
     name = instance_from_args(args)
     if name:
         if args.classes is None:
@@ -78,6 +79,8 @@ def run(args) -> tuple[dict, str]:
 
 
 def render(out: dict) -> str:
+    from simulations.io import fmt
+
     s = out["setting"]
     head = (
         f"{s['source']}, model {s['model']}, n {s['n']}, keep {s['keep']}, "

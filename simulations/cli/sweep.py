@@ -6,10 +6,6 @@ import time
 from pathlib import Path
 
 from simulations.cli._args import add_common
-from simulations.experiments.sweep import load_config, publish, run_sweep
-from simulations.io import fmt
-from simulations.selection.registry import LOSS_CRITERIA
-from theory.errors import InputError
 
 HELP = "a grid of settings x seeds, locally or on a Dask cluster"
 
@@ -35,6 +31,9 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
+    from simulations.experiments.sweep import load_config, publish, run_sweep
+    from theory.errors import InputError
+
     cfg = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / cfg["name"]
     if args.workers is not None and args.workers < 1:
@@ -58,6 +57,9 @@ def run(args) -> tuple[dict, str]:
 
 def comparison_table(rows: list[dict]) -> list[str]:
     """One line a cell: its settings, then predicted | observed | difference per criterion."""
+    from simulations.io import fmt
+    from simulations.selection.registry import LOSS_CRITERIA
+
     settings = sorted({k for r in rows for k in r if k.startswith("setting_") and r[k] != ""})
     varying = [k for k in settings if len({r.get(k, "") for r in rows}) > 1]
     # each settings column as wide as its longest value: cut short, cifar10n-random1 and

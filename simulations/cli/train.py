@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from simulations.cli._args import add_common, add_source, instance_from_args, matrix_from_args
-from simulations.io import fmt
-from simulations.selection.analyse import BOOTSTRAP, FEW_PROBES, LEVEL, SINGLE_LABEL
-from simulations.selection.registry import LOSS_CRITERIA
-from simulations.training.config import LARGE_ON_CPU, RECORD_MODES, RSL_RULES, TrainConfig, flags
-from simulations.training.data import SCALING_RULE
-from simulations.training.run import run_training
-from theory.errors import InputError
+from simulations.cli._args import (
+    BOOTSTRAP,
+    LARGE_ON_CPU,
+    LEVEL,
+    RECORD_MODES,
+    SCALING_RULE,
+    SINGLE_LABEL,
+    add_common,
+    add_source,
+    instance_from_args,
+    matrix_from_args,
+)
+from simulations.cli._args import TRAIN_RSL_RULES as RSL_RULES
+
+if TYPE_CHECKING:
+    from simulations.training.config import TrainConfig
 
 HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
@@ -129,7 +140,22 @@ def configure(p) -> None:
     add_common(p)
 
 
+def _missing_folders(path) -> list[Path]:
+    """The folders of ``path`` (itself and its parents) that do not exist yet, outermost
+    first: what a run creates, and what a failed run must not leave behind."""
+    p = Path(path).absolute()
+    missing = []
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    return missing[::-1]
+
+
 def run(args) -> tuple[dict, str]:
+    from simulations.training.config import flags
+    from simulations.training.run import run_training
+    from theory.errors import InputError
+
     name = instance_from_args(args)
     if name:
         T, source = None, f"noise {name} rate {args.rate:g}"
@@ -138,15 +164,27 @@ def run(args) -> tuple[dict, str]:
     else:  # the data set must carry its own noisy labels (y_noisy): load() says so if not
         T, source = None, "the data set's own noisy labels"
     try:
-        record = run_training(config(args, name, T, source))
+        cfg = config(args, name, T, source)  # every setting checked before any work
     except InputError as exc:  # the library names parameters; the command line, its flags
         raise InputError(flags(str(exc))) from None
+    created = _missing_folders(cfg.out)
+    try:
+        record = run_training(cfg)
+    except BaseException as exc:
+        # a failed run leaves no folder of its own behind, empty or half written
+        if created:
+            shutil.rmtree(created[0], ignore_errors=True)
+        if isinstance(exc, InputError):
+            raise InputError(flags(str(exc))) from None
+        raise
     for line in record["warnings"]:
         print(f"smallloss: warning: {flags(line)}", file=sys.stderr)
     return record, render(record, source)
 
 
 def config(args, name, T, source) -> TrainConfig:
+    from simulations.training.config import TrainConfig
+
     return TrainConfig(
         instance=name,
         rate=args.rate if name else 0.0,
@@ -186,6 +224,8 @@ def _interval(a: dict) -> str:
 
 def _with_interval(c: dict, key: str) -> str:
     """A prediction and its interval, ``0.9512 [0.9301, 0.9688]``, or a dash."""
+    from simulations.io import fmt
+
     if c.get(key) is None:
         return "-".rjust(24)
     if c.get(f"{key}_low") is None:
@@ -194,6 +234,10 @@ def _with_interval(c: dict, key: str) -> str:
 
 
 def render(r: dict, source: str) -> str:
+    from simulations.io import fmt
+    from simulations.selection.analyse import FEW_PROBES
+    from simulations.selection.registry import LOSS_CRITERIA
+
     seeds = len(r["seeds"])
     probes = "probes" in r
     rate = r["realised_noise_rate"]

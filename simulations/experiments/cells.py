@@ -61,7 +61,9 @@ def matrix_of(settings: dict) -> np.ndarray:
     return noise.named(settings["noise"], settings.get("rate"), settings.get("classes"))
 
 
-def simulate_cell(settings: dict, seed: int) -> dict:
+def simulate_setting(settings: dict, seed: int) -> Setting:
+    """A simulate cell's ``Setting``, every setting checked (``Setting`` checks its own): the
+    cell's inputs without its work, as the sweep checks every cell before it runs one."""
     unknown = set(settings) - SIMULATE_KEYS
     if unknown:
         raise InputError(f"unknown simulate settings: {', '.join(sorted(unknown))}")
@@ -73,7 +75,11 @@ def simulate_cell(settings: dict, seed: int) -> dict:
     name = instance_of(settings)
     if name:
         kw |= {"noise": name, "rate": settings["rate"]}
-    out = simulate(Setting(T=T, prior=prior, seed=seed, **kw))
+    return Setting(T=T, prior=prior, seed=seed, **kw)
+
+
+def simulate_cell(settings: dict, seed: int) -> dict:
+    out = simulate(simulate_setting(settings, seed))
     return {
         "noise_rate": out["setting"]["noise_rate"],
         **flatten(out["criteria"], SIMULATE_METRICS),
@@ -216,46 +222,8 @@ def train_cell(settings: dict, seed: int) -> dict:
     ``test_{arm}_{last|best_val}``; with ``estimate`` (methods of ``estimate --probs``), also
     the T error of each method's estimate from the run's out-of-fold probabilities; with
     ``twin`` (instance noise only), its class-conditional twin's metrics (``_twin``)."""
-    unknown = set(settings) - TRAIN_KEYS
-    if unknown:
-        raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
-    methods = _estimate_methods(settings)
-    name = instance_of(settings)
-    if settings.get("twin") and not name:
-        raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
-    T = None if name else matrix_of(settings)
     with tempfile.TemporaryDirectory() as scratch:
-        cfg = TrainConfig(
-            T=T,
-            instance=name,
-            rate=settings.get("rate", 0.0) if name else 0.0,
-            dataset=settings.get("dataset", "digits"),
-            noise=settings.get("noise"),
-            epochs=settings.get("epochs", 30),
-            stage2_epochs=settings.get("stage2_epochs"),
-            device=settings.get("device", "cpu"),
-            out=settings.get("out", scratch),
-            seed=seed,
-            train_fraction=settings.get("train_fraction", 1.0),
-            cv=settings.get("cv", 5),
-            rsl_budget=settings.get("rsl_budget", "auto"),
-            scale=settings.get("scale", True),
-            model=settings.get("model", "auto"),
-            batch=settings.get("batch"),
-            record=settings.get("record", "pass"),
-            # one cell a process, one process a core, unless the config says otherwise; the
-            # run sets torch's threads and gives them back
-            threads=settings.get("threads", 1),
-            probes=settings.get("probes", 0.0),
-            keep=settings.get("keep"),
-            confidence=settings.get("confidence"),
-            level=settings.get("level", LEVEL),
-            bootstrap=settings.get("bootstrap", BOOTSTRAP),
-            known_T=settings.get("known_T", True),
-            run_cache=settings.get("run_cache"),
-            progress=False,
-            stage2=settings.get("stage2", True),
-        )
+        cfg, methods = train_config(settings, seed, scratch)
         r = run_training(cfg)
         errors = _t_errors(Path(cfg.out) / RUN_FILE, methods) if methods else {}
         twin = _twin(cfg, r, Path(scratch) / "twin") if settings.get("twin") else {}
@@ -275,7 +243,85 @@ def train_cell(settings: dict, seed: int) -> dict:
     return row
 
 
+def train_config(settings: dict, seed: int, scratch: str) -> tuple[TrainConfig, list[str]]:
+    """A train cell's ``TrainConfig`` (which checks its settings) and its ``estimate`` methods:
+    the cell's inputs without its work; ``scratch`` is the run's folder unless ``out`` is
+    set (nothing is written here)."""
+    unknown = set(settings) - TRAIN_KEYS
+    if unknown:
+        raise InputError(f"unknown train settings: {', '.join(sorted(unknown))}")
+    methods = _estimate_methods(settings)
+    name = instance_of(settings)
+    if settings.get("twin") and not name:
+        raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
+    T = None if name else matrix_of(settings)
+    cfg = TrainConfig(
+        T=T,
+        instance=name,
+        rate=settings.get("rate", 0.0) if name else 0.0,
+        dataset=settings.get("dataset", "digits"),
+        noise=settings.get("noise"),
+        epochs=settings.get("epochs", 30),
+        stage2_epochs=settings.get("stage2_epochs"),
+        device=settings.get("device", "cpu"),
+        out=settings.get("out", scratch),
+        seed=seed,
+        train_fraction=settings.get("train_fraction", 1.0),
+        cv=settings.get("cv", 5),
+        rsl_budget=settings.get("rsl_budget", "auto"),
+        scale=settings.get("scale", True),
+        model=settings.get("model", "auto"),
+        batch=settings.get("batch"),
+        record=settings.get("record", "pass"),
+        # one cell a process, one process a core, unless the config says otherwise; the
+        # run sets torch's threads and gives them back
+        threads=settings.get("threads", 1),
+        probes=settings.get("probes", 0.0),
+        keep=settings.get("keep"),
+        confidence=settings.get("confidence"),
+        level=settings.get("level", LEVEL),
+        bootstrap=settings.get("bootstrap", BOOTSTRAP),
+        known_T=settings.get("known_T", True),
+        run_cache=settings.get("run_cache"),
+        progress=False,
+        stage2=settings.get("stage2", True),
+    )
+    return cfg, methods
+
+
 COVERAGE_KEYS = {"classes", "n", "draws", "bootstrap", "level"}
+
+
+def coverage_inputs(settings: dict) -> tuple[int, int, int, int, float]:
+    """A coverage cell's (classes, n, draws, bootstrap, level), checked: its inputs without
+    its work."""
+    from simulations.estimation import transition
+
+    unknown = set(settings) - COVERAGE_KEYS
+    if unknown:
+        raise InputError(f"unknown coverage settings: {', '.join(sorted(unknown))}")
+    try:
+        c, n = int(settings.get("classes", 3)), int(settings.get("n", 3000))
+        draws, boots = int(settings.get("draws", 40)), int(settings.get("bootstrap", 100))
+        level = float(settings.get("level", 0.9))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"coverage settings must be numbers: {exc}") from None
+    if boots < transition.MIN_DRAWS or draws < 1 or c < 2 or n < c:
+        raise InputError(
+            f"coverage needs classes >= 2, n >= classes, draws >= 1 and bootstrap >= "
+            f"{transition.MIN_DRAWS}"
+        )
+    return c, n, draws, boots, level
+
+
+def check_cell(kind: str, settings: dict, seed: int) -> None:
+    """Every check that a cell of ``kind`` makes of its settings, without its work."""
+    if kind == "simulate":
+        simulate_setting(settings, seed)
+    elif kind == "train":
+        train_config(settings, seed, tempfile.gettempdir())
+    else:
+        coverage_inputs(settings)
 
 
 def coverage_cell(settings: dict, seed: int) -> dict:
@@ -289,17 +335,7 @@ def coverage_cell(settings: dict, seed: int) -> dict:
     from simulations.estimation import transition
     from simulations.synthetic import generate
 
-    unknown = set(settings) - COVERAGE_KEYS
-    if unknown:
-        raise InputError(f"unknown coverage settings: {', '.join(sorted(unknown))}")
-    c, n = int(settings.get("classes", 3)), int(settings.get("n", 3000))
-    draws, boots = int(settings.get("draws", 40)), int(settings.get("bootstrap", 100))
-    level = float(settings.get("level", 0.9))
-    if boots < transition.MIN_DRAWS or draws < 1 or c < 2 or n < c:
-        raise InputError(
-            f"coverage needs classes >= 2, n >= classes, draws >= 1 and bootstrap >= "
-            f"{transition.MIN_DRAWS}"
-        )
+    c, n, draws, boots, level = coverage_inputs(settings)
     rng = np.random.default_rng([seed, c, n])
     hits = {m: [] for m in transition.CROWD_METHODS}
     for _ in range(draws):

@@ -90,6 +90,25 @@ def cell_key(settings: dict, seed: int) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def validate(cfg: dict) -> list[dict]:
+    """Every cell, each checked as it will check itself when it runs (``cells.check_cell``:
+    the same checks, without the work), so that a bad setting in any cell is refused before
+    the first cell runs or anything is written; the one-line error names the cell."""
+    todo = cells(cfg)
+    checked = set()
+    for c in todo:
+        text = json.dumps(c["settings"], sort_keys=True, default=str)
+        if text in checked:  # a cell's seed changes no check
+            continue
+        checked.add(text)
+        try:
+            cells_module.check_cell(cfg["kind"], c["settings"], c["seed"])
+        except InputError as exc:
+            where = ", ".join(f"{k} = {v!r}" for k, v in c["settings"].items())
+            raise InputError(f"{cfg['name']}: cell ({where}): {exc}") from None
+    return todo
+
+
 def run_cell(kind: str, settings: dict, seed: int) -> dict:
     """One cell's row: its settings, its seed, and flat metrics. Runs in a worker process."""
     fn = {
@@ -153,11 +172,13 @@ def run_sweep(
     progress: bool = True,
     limit: int | None = None,
 ) -> dict:
-    """Run every unfinished cell; ``limit`` stops after that many new cells (for tests)."""
+    """Run every unfinished cell; ``limit`` stops after that many new cells (for tests).
+    Every cell's settings are checked first (``validate``): a bad one writes nothing."""
+    every = validate(cfg)
     ensure_dir(out)
     rows, header = _read_done(out / RESULTS)
     done = {r["key"] for r in rows}
-    todo = [c for c in cells(cfg) if c["key"] not in done]
+    todo = [c for c in every if c["key"] not in done]
     if limit is not None:
         todo = todo[:limit]
     table = _Table(out / RESULTS, rows, header or ["key"])
@@ -183,7 +204,7 @@ def run_sweep(
     return {
         "config": cfg["name"],
         "out": str(out / RESULTS),
-        "cells": len(cells(cfg)),
+        "cells": len(every),
         "ran": len(todo),
         "skipped": len(done),
         "rows": table.rows,

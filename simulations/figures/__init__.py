@@ -52,7 +52,21 @@ def write_csv(path: Path, rows: list[dict], meta: dict) -> None:
     write_commented_csv(path, rows, meta)
 
 
-def read_csv(path: Path) -> dict[str, np.ndarray]:
+class Table(dict):
+    """A figure CSV's columns by name; a column the figure reads and the file lacks is an
+    InputError naming the file and the column (a CSV edited by hand, or from another version),
+    not a KeyError inside the figure's ``draw``."""
+
+    def __init__(self, path: Path, columns: dict):
+        super().__init__(columns)
+        self.path = path
+
+    def __missing__(self, key):
+        has = ", ".join(self) or "no columns"
+        raise InputError(f"{self.path}: no column {key!r} (it has: {has})")
+
+
+def read_csv(path: Path) -> Table:
     """Columns of a figure CSV; numeric columns as float arrays (empty cells as NaN).
 
     Parameters
@@ -62,12 +76,13 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        Column name -> ``(rows,)`` float64 array, or an object array of the cells' text where
-        a column is not numeric.
+    Table
+        A dict of column name -> ``(rows,)`` float64 array, or an object array of the cells'
+        text where a column is not numeric; a missing column raises InputError naming the
+        file and the column.
     """
     rows, _ = read_commented_csv(path)
-    table = {}
+    table = Table(path, {})
     for key in rows[0] if rows else []:
         values = [r[key] for r in rows]
         try:

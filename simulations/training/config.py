@@ -18,6 +18,9 @@ from theory.validation import check_float, check_int, check_transition, check_un
 RSL_RULES = ("auto", "authors", "balanced")
 AUTHORS_RULE_NOISE = ("uniform", "pairwise")  # where the authors' code keeps prop * n / c
 RECORD_MODES = ("pass", "eval")  # stage 1's losses: from the training pass, or an eval pass
+MODELS = ("auto", "mlp", "cnn", "resnet")  # the networks of training.models.build_model
+VECTOR_MODELS = ("auto", "mlp")  # those that take feature vectors (cnn and resnet: images)
+VECTOR_DATASETS = ("digits",)  # data sets known to hold vectors before they are loaded
 ARMS = (
     "ce_all",
     "ce_early_stopped",
@@ -67,6 +70,28 @@ def resolve_recipe(
     if batch is None:
         batch = 128 if large_cpu else 32
     return model, batch
+
+
+def models_for(dataset: str) -> tuple[str, ...]:
+    """The ``model`` names that exist for ``dataset``: on a data set of vectors (digits) no
+    image network; on another, every network (an npz of vectors is told when it is loaded)."""
+    kind, _, path = str(dataset).partition(":")
+    return VECTOR_MODELS if kind in VECTOR_DATASETS and not path else MODELS
+
+
+def check_model(model: str, dataset: str) -> str:
+    """``model`` if it exists for ``dataset``, else the one-line error naming the allowed."""
+    allowed = models_for(dataset)
+    if model in allowed:
+        return model
+    if model in MODELS:  # an image network on a data set of vectors
+        raise InputError(
+            f"`model` {model!r} needs image data; data set {dataset!r} holds feature vectors: "
+            f"choose {', '.join(allowed)}"
+        )
+    raise InputError(
+        f"unknown `model` {model!r} for data set {dataset!r}: choose {', '.join(allowed)}"
+    )
 
 
 def flags(message: str) -> str:
@@ -129,6 +154,7 @@ class TrainConfig:
             self.batch = check_int(self.batch, "`batch`", low=1)
         if self.threads is not None:
             self.threads = check_int(self.threads, "`threads`", low=1)
+        self.model = check_model(self.model, self.dataset)
         if self.record not in RECORD_MODES:
             raise InputError(f"`record` {self.record!r}: choose {' or '.join(RECORD_MODES)}")
         if self.stage2_epochs is not None:

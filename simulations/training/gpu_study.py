@@ -33,20 +33,45 @@ import csv
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from simulations.io import atomic_path, ensure_dir, provenance, write_json
 from simulations.training.config import TrainConfig
-from simulations.training.loop import Recipe, fit, fresh_model, resolve_device
 from simulations.training.run import run_training
 from theory import noise
+from theory.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported by the parts that run: checking the input needs none
+    import torch
 
 SETTINGS = (("symmetric", 0.5), ("pairwise", 0.4), ("structured", 0.4))
 SPEED_MODES = ("fp32", "channels_last", "bf16_channels_last")
 PARTS = ("parity", "speed", "c10")
 PARITY = ("pairwise", 0.4)  # digits' noise in the parity runs
+
+
+def check_data(data) -> Path:
+    """``data`` as the folder of Fashion-MNIST's four idx files (``train-images-idx3-ubyte``
+    ..., each plain or .gz) that C10 reads, or the one-line error that names ``--data``."""
+    from simulations.training.data import MNIST_FILES
+
+    folder = Path(data)
+    if not folder.exists():
+        raise InputError(f"--data: no folder {folder}")
+    if not folder.is_dir():
+        raise InputError(f"--data {folder} is a file, not a folder of Fashion-MNIST's idx files")
+    missing = [
+        stem
+        for stem in MNIST_FILES.values()
+        if not any((folder / name).is_file() for name in (stem, stem + ".gz"))
+    ]
+    if missing:
+        raise InputError(
+            f"--data {folder} lacks Fashion-MNIST's {', '.join(missing)} (plain or .gz)"
+        )
+    return folder
 
 
 def one_run(dataset: str, device: str, seed: int, kind: str, rate: float, **kw) -> dict:
@@ -101,6 +126,8 @@ def parity(device: str, quick: bool) -> list[dict]:
 
 @contextlib.contextmanager
 def _mode(mode: str, device: torch.device):
+    import torch
+
     if mode.startswith("bf16"):
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
@@ -110,6 +137,10 @@ def _mode(mode: str, device: torch.device):
 
 def speed(device_name: str, quick: bool, seed: int = 0) -> list[dict]:
     """ResNet epochs on CIFAR-shaped random tensors, recording in the pass and off, per mode."""
+    import torch
+
+    from simulations.training.loop import Recipe, fit, fresh_model, resolve_device
+
     device = resolve_device(device_name)
     n, epochs = (256, 1) if quick else (45_000, 3)
     gen = torch.Generator().manual_seed(seed)
@@ -216,6 +247,8 @@ def run_study(
         "seeds": seeds,
         "parts": list(parts),
     }
+    if "c10" in parts:
+        check_data(data)
     out = ensure_dir(out)
     start = time.perf_counter()
     if quick:  # seconds on a CPU: about 600 of the 54,000 images, 3 epochs, one seed
