@@ -102,13 +102,26 @@ def read_npz(path, what: str = "file") -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{what} not found: {p}")
+    # Asked before np.load: it returns a bare array for a .npy (no context manager) and
+    # calls a text file "pickled data", neither of which says what is wrong.
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if magic == b"\x93NUMPY":
+        raise InputError(
+            f"cannot read {what} {p}: it is a single .npy array, not an .npz archive "
+            "(write it with np.savez)"
+        )
+    if not zipfile.is_zipfile(p):
+        raise InputError(f"cannot read {what} {p}: it is not an .npz archive (np.savez writes one)")
     try:
         with np.load(p, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise InputError(f"{what} {p} is not an .npz archive")
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"cannot read {what} {p}: {exc}") from None
+        detail = " ".join(str(exc).split())  # one line, whatever the reader said
+        raise InputError(f"cannot read {what} {p}: {detail}") from None
 
 
 def read_commented_csv(path, *, complete_rows: bool = False) -> tuple[list[dict], list[str]]:

@@ -1,11 +1,11 @@
 """The `smallloss` command line: the only place that reads argv or prints.
 
 One module per command (``check``, ``estimate``, ``simulate``, ``train``, ``analyse``,
-``figures``, ``sweep``, ``bench``, ``gpu-study``), each with ``HELP``, ``configure(parser)``,
-``run(args) -> (result, text)`` and ``render(...)``; the library functions they call take
-arrays and keywords. Building the parser imports no library module (each command imports
-what it needs in ``run``), so ``--help`` and a bad option answer without loading numpy's
-stack, scipy, Numba or torch.
+``probes``, ``figures``, ``sweep``, ``bench``, ``gpu-study``), each with ``HELP``,
+``configure(parser)``, ``run(args) -> (result, text)`` and ``render(...)``; the library
+functions they call take arrays and keywords. Building the parser imports no library module
+(each command imports what it needs in ``run``), so ``--help`` and a bad option answer
+without loading numpy's stack, scipy, Numba or torch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from simulations.cli import (
     estimate,
     figures,
     gpu_study,
+    probes,
     simulate,
     sweep,
     train,
@@ -33,6 +34,7 @@ COMMANDS = {
     "simulate": simulate,
     "train": train,
     "analyse": analyse,
+    "probes": probes,
     "figures": figures,
     "sweep": sweep,
     "bench": bench,

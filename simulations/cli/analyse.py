@@ -5,27 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulations.cli._args import ANALYSE_RSL_RULES as RSL_RULES
-from simulations.cli._args import (
-    BOOTSTRAP,
-    ESTIMATES,
-    LEVEL,
-    LazyModule,
-    LazyName,
-    add_common,
-    progress_bar,
-)
+from simulations.cli._args import BOOTSTRAP, ESTIMATES, LEVEL, add_common, progress_bar
 
-# the library is imported when the command runs, not when the parser is built
-np = LazyModule("numpy")
-an = LazyModule(
-    "simulations.selection.analyse", ESTIMATES=ESTIMATES, LEVEL=LEVEL, BOOTSTRAP=BOOTSTRAP
-)
-runfile = LazyModule("simulations.selection.runfile")
-atomic_path, ensure_dir, fmt, provenance, read_matrix, write_json = (
-    LazyName("simulations.io", name)
-    for name in ("atomic_path", "ensure_dir", "fmt", "provenance", "read_matrix", "write_json")
-)
-CONDITIONS = LazyName("theory.conditions", "CONDITIONS")
+ENVELOPES = ("design", "band")  # simulations.selection.bounds.ENVELOPES, checked by a test
 
 HELP = "analyse a recorded training run (the run format: see the README)"
 SHOWN = ("global", "classwise", "rsl", "gmm", "aum", "confident", "cleanlab")
@@ -36,7 +18,7 @@ def configure(p) -> None:
     p.add_argument("--matrix", help="T as CSV or .npy (rows = clean class), instead of the run's")
     p.add_argument(
         "--estimate",
-        choices=an.ESTIMATES,
+        choices=ESTIMATES,
         help="estimate T from the run instead: pairs (the probes' clean and noisy labels), or "
         "confident, anchor, mixture (from its out-of-sample 'probs')",
     )
@@ -52,13 +34,29 @@ def configure(p) -> None:
         metavar="L",
         help="lower bounds at confidence L on every count prediction; with --keep target:P, "
         "the largest budgets such that, with probability L over the probes' draw (the search "
-        "included), the kept set is empty or its precision is >= P",
+        "included), the kept set is empty or its precision is >= P, and the precision each "
+        "criterion can certify. Assumes probes drawn at random from the training pool and "
+        "labelled by the same noise; needs no T",
     )
-    p.add_argument("--level", type=float, default=an.LEVEL, help="interval level (default 0.9)")
+    p.add_argument(
+        "--fdr",
+        action="store_true",
+        help="with --keep target:P: also the kept sets whose EXPECTED clean share is >= P "
+        "(false discovery rate <= 1 - P, Benjamini-Hochberg on conformal p-values from the "
+        "mislabelled probes): a mean over draws, not a probability like --confidence",
+    )
+    p.add_argument(
+        "--envelope",
+        default="design",
+        choices=ENVELOPES,
+        help="the target search's bound over thresholds: design (the band or one knot, chosen "
+        "from the pooled scores without their labels; default) or band",
+    )
+    p.add_argument("--level", type=float, default=LEVEL, help="interval level (default 0.9)")
     p.add_argument(
         "--bootstrap",
         type=int,
-        default=an.BOOTSTRAP,
+        default=BOOTSTRAP,
         help="resamples behind the law predictions' intervals (0: none)",
     )
     p.add_argument("--rsl-budget", default="balanced", choices=RSL_RULES, help="RSL's rule")
@@ -68,6 +66,10 @@ def configure(p) -> None:
 
 
 def run(args) -> tuple[dict, str]:
+    from simulations.io import ensure_dir, read_matrix
+    from simulations.selection import analyse as an
+    from simulations.selection import runfile
+
     r = runfile.read(args.run)
     matrix = read_matrix(args.matrix) if args.matrix else None
     if args.out:
@@ -83,6 +85,8 @@ def run(args) -> tuple[dict, str]:
         bootstrap=args.bootstrap,
         seed=args.seed,
         progress=None if args.json or args.quiet else progress_bar,
+        fdr=args.fdr,
+        envelope=args.envelope,
     )
     record["run"] = str(args.run)
     if args.out:
@@ -92,6 +96,10 @@ def run(args) -> tuple[dict, str]:
 
 def write(out: Path, record: dict, masks: dict, settings: dict) -> None:
     """``<criterion>.npy`` (n booleans in the run's order) per kept mask, and ``record.json``."""
+    import numpy as np
+
+    from simulations.io import atomic_path, provenance, write_json
+
     for name, mask in masks.items():
         with atomic_path(out / f"{name}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, mask)
@@ -100,6 +108,8 @@ def write(out: Path, record: dict, masks: dict, settings: dict) -> None:
 
 
 def _interval(c: dict, key: str) -> str:
+    from simulations.io import fmt
+
     low, high = c.get(f"{key}_low"), c.get(f"{key}_high")
     if c.get(key) is None:
         return "-".rjust(22)
@@ -109,16 +119,21 @@ def _interval(c: dict, key: str) -> str:
 
 
 def render(r: dict) -> str:
+    from simulations.io import fmt
+    from theory.conditions import CONDITIONS
+
     source = {"given": "the run's T", "matrix": "--matrix", "estimated": "T estimated"}
     observed = any(c.get("observed_precision") is not None for c in r["criteria"].values())
+    predicted = any(c.get("predicted_precision") is not None for c in r["criteria"].values())
     lines = [
         f"{r['run']}: {r['n']} samples scored, {r['probes']} probes "
         f"({r['mislabelled_probes']} mislabelled), {r['epochs']} epochs, {r['classes']} "
         f"classes; {source[r['T_source']]}, noise rate {r['noise_rate']:.4f}; predictions from "
-        f"{r['predicted_from']} ({r['level']:g} intervals)",
+        f"{r['predicted_from']}" + (f" ({r['level']:g} intervals)" if predicted else ""),
         "conditions: "
         + ", ".join(f"{k} {'yes' if r['conditions'][k] else 'no'}" for k in CONDITIONS),
-        "criterion      kept   predicted [interval]"
+        "criterion      kept   "
+        + ("predicted [interval]" if predicted else "ideal net (g*, not this run)")
         + ("   observed" if observed else "")
         + ("   bound" if r["confidence"] is not None else ""),
     ]
@@ -126,7 +141,11 @@ def render(r: dict) -> str:
         c = r["criteria"].get(name)
         if c is None or c.get("selected") is None:
             continue
-        line = f"{name:11s} {c['selected']:>7d}  {_interval(c, 'predicted_precision')}"
+        if predicted:
+            shown = _interval(c, "predicted_precision")
+        else:
+            shown = fmt(c.get("predicted_precision_bayes")).rjust(22)
+        line = f"{name:11s} {c['selected']:>7d}  {shown}"
         if observed:
             line += f"   {fmt(c.get('observed_precision'))}"
         if r["confidence"] is not None:
@@ -139,5 +158,20 @@ def render(r: dict) -> str:
                 f"  {name:15s} {fmt(t['predicted_precision'])} {fmt(t.get('precision_bound'))} "
                 f"{fmt(t.get('observed_precision'))} {t['selected']:>8d}"
             )
+    if "certifiable" in r:
+        lines.append(
+            f"certifiable at confidence {r['confidence']:g}: the highest precision, and the "
+            "kept size at each (each point a certificate on its own)"
+        )
+        for name, c in r["certifiable"].items():
+            curve = " ".join(f"{P:g}:{k}" for P, k in c["kept_at_precision"])
+            lines.append(f"  {name:10s} {fmt(c['highest_precision'])}   {curve}")
+    if "target_fdr" in r:
+        lines.append(
+            "--fdr: expected clean share >= P (a mean over the probes' draw, not a "
+            "probability): observed precision, kept"
+        )
+        for name, t in r["target_fdr"].items():
+            lines.append(f"  {name:15s} {fmt(t.get('observed_precision'))} {t['selected']:>8d}")
     lines += [f"warning: {w}" for w in r["warnings"]]
     return "\n".join(lines)

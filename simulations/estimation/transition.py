@@ -196,14 +196,26 @@ RIDGE = 1e-3  # added to each covariance: centred log-probabilities span c - 1 d
 
 class _MixtureData:
     """What every EM step of ``loss_mixture`` reads, laid out once: per item its centred
-    log-probabilities z (d of them), their products z_k z_l (k <= l), the one-hot noisy label
-    and a 1, as the rows of ``F`` (features, n). A weighted M-step is then one product
+    log-probabilities z, their products z_k z_l (k <= l), the one-hot noisy label and a 1,
+    as the rows of ``F`` (features, n). A weighted M-step is then one product
     (weights x responsibilities) @ F.T, and an E-step's log joint one product coef @ F, the
-    quadratic form of each class's Gaussian expanded over the products."""
+    quadratic form of each class's Gaussian expanded over the products.
+
+    The centred log-probabilities of p columns lie in the p - 1 directions orthogonal to
+    the ones, where z is written (d = p - 1 coordinates): along the ones every covariance is
+    the ridge alone and every deviation 0, so the p-dimensional density is the (p - 1)-
+    dimensional one times a constant, ``offset`` in logs, which the E-step adds back (the
+    same fit and likelihood, 15% fewer features)."""
 
     def __init__(self, noisy, probs, classes: int):
         z = np.log(np.clip(probs, 1e-6, 1.0))
         z -= z.mean(1, keepdims=True)
+        self.offset = 0.0
+        if z.shape[1] > 1:
+            p = z.shape[1]
+            basis = np.linalg.qr(np.eye(p)[:, :-1] - 1.0 / p)[0]  # orthonormal, orthogonal to 1
+            z = z @ basis
+            self.offset = -0.5 * np.log(2 * np.pi * RIDGE)
         self.n, self.d = z.shape
         self.classes = classes
         self.upper = np.triu_indices(self.d)
@@ -244,7 +256,13 @@ def _mixture_e_step(data: _MixtureData, prior, T, mean, cov, weights):
     log_det = np.log(np.diagonal(chol, axis1=2, axis2=3)).sum(2)
     precision = np.linalg.inv(cov)
     pm = (precision @ mean[..., None])[..., 0]
-    const = np.log(prior) - log_det - 0.5 * d * np.log(2 * np.pi) - 0.5 * (mean * pm).sum(2)
+    const = (
+        np.log(prior)
+        - log_det
+        - 0.5 * d * np.log(2 * np.pi)
+        - 0.5 * (mean * pm).sum(2)
+        + data.offset
+    )
     coef = np.concatenate(
         [
             -0.5 * data.twice * precision[:, :, data.upper[0], data.upper[1]],
@@ -312,17 +330,13 @@ def mixture_fits(
 
     threads = 2 if B > 1 and (os.cpu_count() or 1) > 1 else 1
     queues = [list(range(t, B, threads))[::-1] for t in range(threads)]
+    args = (max_iter, tol, out, report, accelerate)
     with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads cost more than they give
         if threads == 1:
-            _mixture_stack(data, W, start, queues[0], max_iter, tol, out, report, accelerate)
+            _mixture_stack(data, W, start, queues[0], *args)
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                jobs = [
-                    pool.submit(
-                        _mixture_stack, data, W, start, q, max_iter, tol, out, report, accelerate
-                    )
-                    for q in queues
-                ]
+                jobs = [pool.submit(_mixture_stack, data, W, start, q, *args) for q in queues]
                 for job in jobs:
                     job.result()
     return out
@@ -347,9 +361,10 @@ def _squarem_step(data: _MixtureData, resp, w):
     (responsibilities, log likelihood, prior, T)."""
     r1, _, _, _ = _em_map(data, resp, w)
     r2, ll2, prior2, T2 = _em_map(data, r1, w)
-    d1 = r1 - resp
-    d2 = r2 - r1
+    d1 = np.subtract(r1, resp, out=r1)  # r1 is not read again
+    d2 = r2 - resp
     d2 -= d1
+    d2 -= d1  # r2 - 2 r1 + resp
     # weighted, so that a resample's fit is the fit of its rows
     n1 = np.sqrt(np.einsum("bcn,bcn,bn->b", d1, d1, w))
     n2 = np.sqrt(np.einsum("bcn,bcn,bn->b", d2, d2, w))
@@ -363,7 +378,8 @@ def _squarem_step(data: _MixtureData, resp, w):
     jump /= jump.sum(1, keepdims=True)
     r3, ll3, prior3, T3 = _em_map(data, jump, w)
     down = ~(np.isfinite(ll3) & (ll3 >= ll2))
-    r3[down], ll3[down], prior3[down], T3[down] = r2[down], ll2[down], prior2[down], T2[down]
+    if down.any():
+        r3[down], ll3[down], prior3[down], T3[down] = r2[down], ll2[down], prior2[down], T2[down]
     return r3, ll3, prior3, T3
 
 
@@ -384,24 +400,29 @@ def _mixture_stack(
     step, maps = STEPS[accelerate]
     slots = max(1, _MIXTURE_ENTRIES // (c * data.n))
     live = np.zeros(0, dtype=np.int64)
-    resp = np.zeros((0, c, data.n))
+    resp, w = np.zeros((0, c, data.n)), np.zeros((0, data.n))
     previous, iteration = np.zeros(0), np.zeros(0, dtype=np.int64)
     while pending or len(live):
         new = [pending.pop() for _ in range(min(slots - len(live), len(pending)))]
         if new:
             live = np.concatenate([live, new])
             resp = np.concatenate([resp, np.broadcast_to(start, (len(new), c, data.n))])
+            w = np.concatenate([w, W[new]])
             previous = np.concatenate([previous, np.full(len(new), -np.inf)])
             iteration = np.concatenate([iteration, np.zeros(len(new), dtype=np.int64)])
         iteration += maps
-        resp, ll, prior, T = step(data, resp, W[live])
+        resp, ll, prior, T = step(data, resp, w)
         done = (ll - previous <= tol * np.abs(ll)) | (iteration >= max_iter)
+        if not done.any():  # the stack goes on as it is, uncopied
+            previous = ll
+            continue
         k = live[done]
         out_T[k], out_prior[k], out_iter[k] = T[done], prior[done], iteration[done]
         if len(out) > 3:
             out[3][k] = resp[done]
         report(len(k))
-        live, resp, previous, iteration = (v[~done] for v in (live, resp, ll, iteration))
+        keep = ~done
+        live, resp, w, previous, iteration = (v[keep] for v in (live, resp, w, ll, iteration))
 
 
 def loss_mixture(

@@ -12,13 +12,13 @@ one; ``tests/selection/test_analyse.py`` permutes them and checks that nothing e
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import chi2_contingency
 
 from simulations.estimation import transition
-from simulations.selection import bounds, predict, recorded, rules
+from simulations.selection import bounds, conformal, predict, recorded, rules
 from simulations.selection.budgets import (
     RSL_RULES,
     Budgets,
@@ -28,7 +28,7 @@ from simulations.selection.budgets import (
 )
 from simulations.selection.keep import Target, parse_keep
 from simulations.selection.registry import CRITERIA, LOSS_CRITERIA
-from simulations.selection.runfile import Run
+from simulations.selection.runfile import Run, check_every_class_observed
 from simulations.selection.scores import margins, mean_loss
 from theory import precision
 from theory.conditions import report
@@ -54,36 +54,77 @@ class Noise:
     prior: np.ndarray
     source: str  # "given" (the run's T), "matrix" (--matrix) or "estimated"
     estimate: transition.Estimate | None = None
+    # the probes whose clean labels estimated T (None: no probe label shaped T or the prior);
+    # the count predictions at T's budgets never count them
+    shaping: np.ndarray | None = None
+
+    @property
+    def reads_probe_labels(self) -> bool:
+        return self.shaping is not None
 
 
-def resolve_noise(run: Run, matrix=None, estimate: str | None = None) -> Noise:
+def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int = 0) -> Noise:
     """T from ``matrix``, from ``estimate`` (``pairs``: the probes' and any annotated
     validation items' (clean, noisy) pairs; ``confident|anchor|mixture``: the run's ``probs``),
     from the run's own ``T``, or else from the probes' pairs. The prior is the run's, else the
-    estimate's, else the clean validation split's or the probes' class shares."""
-    est = None
+    estimate's, else the clean validation split's, else the one T maps onto the observed
+    labels' shares.
+
+    T estimated from the probes' pairs reads the labels the count predictions count with: it
+    is then estimated from a stratified half of the probes (``shaping``, drawn from ``seed``),
+    and the other half counts (``counted_run``)."""
+    est, shaping = None, None
     if matrix is not None:
         T = check_transition(matrix, name="--matrix")
         if len(T) != run.classes:
             raise InputError(f"--matrix has {len(T)} classes, the run {run.classes}")
         source = "matrix"
     elif estimate is not None or run.T is None:
-        est = estimate_from_run(run, estimate or "pairs", explicit=estimate is not None)
+        method = estimate or "pairs"
+        if method == "pairs" and run.probe is not None and int(run.probes.sum()) >= 2:
+            shaping = _half_of_the_probes(run, seed)
+        est = estimate_from_run(run, method, explicit=estimate is not None, probes=shaping)
         T, source = est.T, "estimated"
     else:
         T, source = run.T, "given"
     prior = run.prior
     if prior is None:
-        prior = est.prior if est is not None else _prior_from_labels(run)
-    return Noise(T, prior, source, est)
+        prior = est.prior if est is not None else _prior_without_probes(run, T)
+    return Noise(T, prior, source, est, shaping)
 
 
-def estimate_from_run(run: Run, method: str, explicit: bool = True) -> transition.Estimate:
-    """``transition``'s estimate of T by ``method`` from what ``run`` holds."""
+def _half_of_the_probes(run: Run, seed: int) -> np.ndarray:
+    """(n,) bool: half of each observed class's probes (rounded down), at random."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 37]))
+    out = np.zeros(run.n, bool)
+    for j in range(run.classes):
+        idx = np.flatnonzero(run.probes & (run.noisy == j))
+        out[rng.permutation(idx)[: idx.size // 2]] = True
+    return out
+
+
+def counted_run(run: Run, noise: Noise) -> Run:
+    """``run`` without the probes that estimated T: what the count predictions read."""
+    if noise.shaping is None:
+        return run
+    keep = ~noise.shaping
+    per_sample = {
+        k: getattr(run, k)[keep]
+        for k in ("noisy", "losses", "logits", "probs", "probe", "clean")
+        if getattr(run, k) is not None
+    }
+    return replace(run, **per_sample)
+
+
+def estimate_from_run(
+    run: Run, method: str, explicit: bool = True, probes: np.ndarray | None = None
+) -> transition.Estimate:
+    """``transition``'s estimate of T by ``method`` from what ``run`` holds (``pairs``: from
+    the probes ``probes`` marks, (n,) bool, all of them by default)."""
     if method not in ESTIMATES:
         raise InputError(f"--estimate {method!r}: choose {', '.join(ESTIMATES)}")
     if method == "pairs":
-        clean, noisy = _pairs(run)
+        clean, noisy = _pairs(run, probes)
         if clean.size == 0:
             why = "--estimate pairs needs" if explicit else "the run holds no T, and no"
             raise InputError(
@@ -97,10 +138,11 @@ def estimate_from_run(run: Run, method: str, explicit: bool = True) -> transitio
     return transition.from_probs(run.noisy[s], run.probs[s], run.classes, method)
 
 
-def _pairs(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    clean, noisy = [run.clean[run.probes]] if run.probe is not None else [], []
+def _pairs(run: Run, probes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    probes = run.probes if probes is None else probes
+    clean, noisy = [run.clean[probes]] if run.probe is not None else [], []
     if run.probe is not None:
-        noisy.append(run.noisy[run.probes])
+        noisy.append(run.noisy[probes])
     if run.val_noisy is not None:
         clean.append(run.val_clean)
         noisy.append(run.val_noisy)
@@ -109,13 +151,20 @@ def _pairs(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(clean).astype(np.int64), np.concatenate(noisy).astype(np.int64)
 
 
-def _prior_from_labels(run: Run) -> np.ndarray:
+def _prior_without_probes(run: Run, T: np.ndarray) -> np.ndarray:
+    """The clean validation split's class shares; else the prior that T maps onto the
+    observed labels' shares (least squares, clipped at 0): never the probes' clean labels,
+    which the count predictions count with."""
     c = run.classes
-    probes = run.clean[run.probes] if run.probe is not None else None
-    for labels in (run.val_clean, probes):
-        if labels is not None and labels.size and np.bincount(labels, minlength=c).min() > 0:
-            return np.bincount(labels, minlength=c) / labels.size
-    return np.full(c, 1.0 / c)
+    if run.val_clean is not None and run.val_clean.size:
+        shares = np.bincount(run.val_clean, minlength=c) / run.val_clean.size
+        if shares.min() > 0:
+            return shares
+    observed = np.bincount(run.noisy, minlength=c) / run.n
+    prior = np.clip(np.linalg.lstsq(T.T, observed, rcond=None)[0], 0.0, None)
+    if prior.sum() <= 0:
+        return np.full(c, 1.0 / c)
+    return prior / prior.sum()
 
 
 @dataclass
@@ -297,6 +346,8 @@ def analyse(
     seed: int = 0,
     per_epoch: bool = True,
     progress=None,
+    fdr: bool = False,
+    envelope: str = "design",
 ) -> tuple[dict, dict]:
     """Every criterion on ``run``, and its predictions.
 
@@ -327,6 +378,11 @@ def analyse(
     progress : callable, optional
         ``progress(step, total)``: a context manager whose value is called with the number
         of units of ``step`` just done (the long steps: the bootstraps and the epochs).
+    fdr : bool
+        With ``target:P``: also the kept sets whose expected clean share is at least P
+        (``conformal``; the ``target_fdr`` record), needs probes.
+    envelope : {"design", "band"}
+        The target search's envelope (``bounds``).
 
     Returns
     -------
@@ -347,9 +403,11 @@ def analyse(
             raise InputError(
                 "--confidence bounds precision by the probes' counts: the run marks no probes"
             )
-    noise = resolve_noise(run, matrix, estimate)
+    _check_options(run, keep, confidence, fdr)
+    noise = resolve_noise(run, matrix, estimate, seed)
     T, prior = noise.T, noise.prior
-    d = _split(run)
+    d_all = _split(run)
+    d = _split(counted_run(run, noise))
     b = for_keep(keep, d.noisy, prior, T, rsl_rule)
     epochs = run.epochs
     laws_from = "probes" if d.R else "validation" if run.val_logits is not None else "atoms"
@@ -446,14 +504,19 @@ def analyse(
         "keep": str(keep),
         "level": level,
         "confidence": confidence,
-        "predicted_from": "probe counts" if d.R else laws_from,
+        "predicted_from": "probe counts"
+        if d.R
+        else _NOTHING
+        if laws_from == "atoms"
+        else laws_from,
         "budgets": {
             "classwise": b.classwise.tolist(),
             "rsl": b.rsl.tolist(),
             "rsl_rule": b.rsl_rule,
         },
         "criteria": criteria,
-        "warnings": _warnings(d),
+        "warnings": _warnings(d) + _what_cannot_be_said(d, run, noise, confidence),
+        "certificate": _certificate_record(d, d_all, noise),
     }
     if noise.estimate is not None:
         record["estimate"] = {
@@ -470,9 +533,19 @@ def analyse(
                 record["per_epoch"] = per_epoch_rows(d, b, run, tick)
         record["observed_noise_rate"] = float((d.clean != d.noisy).mean())
     if isinstance(keep, Target):
-        target, target_masks = _target(d, keep.precision, confidence, T, prior, val, probe)
+        shares = _certified_shares(noise, d_all)
+        counts = _counts(d_all) if confidence is not None else None
+        target, target_masks = _target(
+            d, keep.precision, confidence, T, prior, val, probe, counts, shares, envelope
+        )
         record["target"] = target
         masks.update({f"target_{k}": v for k, v in target_masks.items()})
+        if confidence is not None:
+            record["certifiable"] = reachable(counts, keep.precision, confidence, shares, envelope)
+        if fdr:
+            target_fdr, fdr_masks = _target_fdr(d_all, keep.precision)
+            record["target_fdr"] = target_fdr
+            masks.update({f"fdr_{k}": v for k, v in fdr_masks.items()})
     return record, {k: _in_run_order(v, run) for k, v in masks.items()}
 
 
@@ -520,14 +593,13 @@ HEADLINE_SOURCES = {
 
 def _put_headline(row: dict, source: str | None) -> None:
     """``predicted_precision`` (with its interval, and its single-epoch and mean-loss
-    variants) copied from ``source``: ``counts``, ``probes``, ``validation``, ``atoms`` (the
-    g* prediction, without an interval) or None."""
+    variants) copied from ``source``: ``counts``, ``probes`` or ``validation``; None
+    otherwise. The precision of an ideal network (g*, ``predicted_precision_bayes``) is never
+    copied: it is not this network's."""
     for tail in ("", "_single_epoch", "_mean_loss"):
         for suffix in ("", "_low", "_high"):
             if source in HEADLINE_SOURCES:
                 value = row.get(f"{HEADLINE_SOURCES[source]}{tail}{suffix}")
-            elif source == "atoms" and suffix == "":
-                value = row.get("predicted_precision_bayes")
             else:
                 value = None
             row[f"predicted_precision{tail}{suffix}"] = value
@@ -584,42 +656,32 @@ def _no_progress(step: str, total: int):
     yield None
 
 
-def _target(d: _Data, P: float, confidence, T, prior, val, probe) -> tuple[dict, dict]:
+def _target(
+    d: _Data, P: float, confidence, T, prior, val, probe, counts, shares, how: str
+) -> tuple[dict, dict]:
     """``--keep target:P``: each loss criterion's budgets for precision P, from the probes'
     laws (else the validation split's) or, with ``confidence``, the largest whose precision
-    the probes' counts bound at >= P at once over every budget searched (``bounds``); and
-    Co-teaching's forget rate beside them."""
+    the probes' counts bound at >= P at once over every budget searched (``counts``: the
+    last epoch's and the mean loss's ``bounds.Counts`` over every probe; the per-class
+    families take ``shares``, which read no probe label); and Co-teaching's forget rate
+    beside them."""
     P = check_unit(P, "--keep target precision")
     if confidence is None:
-        source = "probes" if probe is not None else "validation" if val is not None else None
-        if source is None:
-            raise InputError(
-                "--keep target:P predicts precision from cell laws: the run needs probes, or "
-                "val_logits and val_clean"
-            )
+        source = "probes" if probe is not None else "validation"
         laws = (probe if probe is not None else val)["laws"]
         chosen = target_selections(d.L, *laws, d.noisy, prior, T, P)
     else:
-        (last, p_last), (mean, p_mean) = _scores(d, "single"), _scores(d, "mean")
-        at_last = bounds.Counts(last, d.noisy, p_last, d.p_clean, d.p_noisy, d.c)
-        at_mean = bounds.Counts(mean, d.noisy, p_mean, d.p_clean, d.p_noisy, d.c)
-        p = np.asarray(prior)
-        chosen = bounds.target_selections(
-            at_last,
-            at_mean,
-            precision.oracle_fractions(T, p),
-            precision.rsl_fractions(T, p),
-            P,
-            confidence,
-        )
+        chosen = bounds.target_selections(*counts, *shares, P, confidence, how)
+        # its budget is T's: counted by the probes that did not estimate T
+        last, p_last = _scores(d, "single")
         mask, kept = coteaching_selection(last, T, prior)
         _, p_mask = _threshold(last, d.noisy, p_last, d.p_noisy, kept, d.c)
         c = _count(d, mask, p_mask, LEVEL, confidence)
         chosen["coteaching_rule"] = {
             "mask": mask,
             "budgets": kept,
-            "predicted_precision": c.point,
-            "precision_bound": c.bound,
+            "predicted_precision": c.point if c else None,
+            "precision_bound": c.bound if c else None,
         }
         source = "probe counts"
     out, masks = {}, {}
@@ -632,6 +694,7 @@ def _target(d: _Data, P: float, confidence, T, prior, val, probe) -> tuple[dict,
             "budgets": row["budgets"],
             "predicted_precision": row["predicted_precision"],
             **({"precision_bound": row["precision_bound"]} if "precision_bound" in row else {}),
+            **({"envelope": row["envelope"]} if "envelope" in row else {}),
             **_observed(row["mask"], d),
         }
         masks[name] = row["mask"]
@@ -643,3 +706,118 @@ def _in_run_order(mask: np.ndarray, run: Run) -> np.ndarray:
     out = np.zeros(run.n, bool)
     out[run.scored] = mask
     return out
+
+
+_NOTHING = "nothing (no probes, no validation split)"
+REACHABLE = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99)  # precisions tried
+
+
+def _check_options(run: Run, keep, confidence, fdr: bool) -> None:
+    """What the options need from the run, checked before any fit."""
+    target = isinstance(keep, Target)
+    if target and confidence is None and run.probe is None and run.val_logits is None:
+        raise InputError(
+            "--keep target:P predicts precision from cell laws: the run needs probes, or "
+            "val_logits and val_clean"
+        )
+    if fdr and not target:
+        raise InputError("--fdr selects for a target: give --keep target:P")
+    if fdr and run.probe is None:
+        raise InputError("--fdr counts mislabelled probes: the run marks no probes")
+    if target:
+        check_every_class_observed(run)
+
+
+def _certified_shares(noise: Noise, d: _Data) -> tuple[np.ndarray, np.ndarray]:
+    """The per-class and RSL shares the certified families scale: T's, unless T or the prior
+    read the probes' labels (the certificate would count the labels that shaped what it
+    certifies: measured, its level then fails); then one share for every class."""
+    if noise.reads_probe_labels:
+        return np.ones(d.c), np.ones(d.c)
+    p = np.asarray(noise.prior)
+    return precision.oracle_fractions(noise.T, p), precision.rsl_fractions(noise.T, p)
+
+
+def _certificate_record(d: _Data, d_all: _Data, noise: Noise) -> dict:
+    """What the count predictions and the target search read, and what they assume."""
+    return {
+        "probes_counted": d.R,
+        "probes_counted_by_target": d_all.R,
+        "probes_estimating_T": 0 if noise.shaping is None else int(noise.shaping.sum()),
+        "family_shares": "one share for every class" if noise.reads_probe_labels else "T's budgets",
+        "assumes": "probes a uniformly random part of the training pool (a stratified draw), "
+        "labelled by the same noise process and trained on like the others; the level is over "
+        "the draw of the probes",
+    }
+
+
+def _what_cannot_be_said(d: _Data, run: Run, noise: Noise, confidence) -> list[str]:
+    out = []
+    if not d.R and run.val_logits is None:
+        out.append(
+            "no probes and no clean validation split: this run's precision can be neither "
+            "predicted nor certified (predicted_precision_bayes is an ideal network's, g*, not "
+            "this one's); annotate a few hundred random training items, mark them 'probe' "
+            "(smallloss probes pick / merge), and analyse again"
+        )
+    elif not d.R:
+        out.append(
+            "no probes: the predictions come from the validation split's laws and carry no "
+            "guarantee; --confidence needs probes"
+        )
+    if noise.shaping is not None:
+        out.append(
+            f"T was estimated from {int(noise.shaping.sum())} of the probes, so the count "
+            f"predictions at its budgets count the other {d.R}"
+        )
+    return out
+
+
+def _counts(d: _Data) -> tuple[bounds.Counts, bounds.Counts]:
+    """The probes' counts on the last epoch's loss and on the epoch-mean loss."""
+    (last, p_last), (mean, p_mean) = _scores(d, "single"), _scores(d, "mean")
+    return (
+        bounds.Counts(last, d.noisy, p_last, d.p_clean, d.p_noisy, d.c),
+        bounds.Counts(mean, d.noisy, p_mean, d.p_clean, d.p_noisy, d.c),
+    )
+
+
+def reachable(counts, asked: float, confidence: float, shares, how: str = "design") -> dict:
+    """Per loss criterion, the kept size its certified search reaches at each precision of
+    ``REACHABLE`` (and the one asked) at ``confidence``, and the highest that keeps something.
+    Each point is a certificate on its own; a precision picked after reading the curve is not
+    covered by the level."""
+    curves = {name: [] for name in ("global", "classwise", "rsl")}
+    for P in sorted({*REACHABLE, float(asked)}):
+        rows = bounds.target_selections(*counts, *shares, P, confidence, how)
+        for name in curves:
+            curves[name].append([P, int(rows[name]["mask"].sum())])
+    return {
+        name: {
+            "highest_precision": max((P for P, k in curve if k > 0), default=None),
+            "kept_at_precision": curve,
+        }
+        for name, curve in curves.items()
+    }
+
+
+def _target_fdr(d: _Data, P: float) -> tuple[dict, dict]:
+    """``--fdr``: each loss criterion's kept set whose expected clean share is at least P
+    (``conformal``), with every probe counted."""
+    bad = d.p_clean != d.p_noisy
+    (last, p_last), (mean, p_mean) = _scores(d, "single"), _scores(d, "mean")
+    kept = {
+        "global": conformal.select(last, p_last[bad], P),
+        "classwise": conformal.select(last, p_last[bad], P, d.noisy, d.p_noisy[bad]),
+        "rsl": conformal.select(mean, p_mean[bad], P, d.noisy, d.p_noisy[bad]),
+    }
+    out = {
+        name: {
+            "P": P,
+            "guarantee": "expected clean share >= P over the probes' draw (FDR <= 1 - P)",
+            "selected": int(mask.sum()),
+            **_observed(mask, d),
+        }
+        for name, mask in kept.items()
+    }
+    return out, kept

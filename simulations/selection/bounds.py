@@ -62,10 +62,12 @@ import numpy as np
 from scipy.signal import fftconvolve
 from scipy.stats import hypergeom, nbinom
 
+from simulations.selection import envelope
 from theory.budgets import share_count
 from theory.errors import InputError
 from theory.validation import check_unit
 
+ENVELOPES = ("design", "band")  # the target search's envelopes: chosen per run, or the band
 SCALE_GRID = 1024  # scales of the per-class family the target search visits
 _BISECTIONS = 40  # of the local level: each halves its log-range
 _bands: dict = {}
@@ -237,6 +239,24 @@ class Counts:
             np.flatnonzero(self.noisy == j)[np.argsort(self.scores[self.noisy == j], kind="stable")]
             for j in range(classes)
         ]
+        self._badness = None
+
+    def _working(self) -> tuple[np.ndarray, np.ndarray]:
+        """The working model's chance that each training sample and each probe is
+        mislabelled (``envelope.working_badness`` on the pooled scores), fitted once."""
+        if self._badness is None:
+            both = envelope.working_badness(np.concatenate([self.scores, self.probe_scores]))
+            self._badness = both[: self.n], both[self.n :]
+        return self._badness
+
+    def _envelope(self, target, confidence, how, pooled_badness_entered, entered):
+        u = band(self.n, self.R, confidence, target)
+        if how == "band":
+            return "band", u
+        name, u, _ = envelope.design(
+            self.n, self.R, confidence, target, pooled_badness_entered, entered, u
+        )
+        return name, u
 
     @property
     def bad_probes(self) -> int:
@@ -270,10 +290,21 @@ class Counts:
             mask[self.order[j][:k]] = True
         return mask
 
-    def largest_global(self, target: float, confidence: float) -> dict:
+    def largest_global(self, target: float, confidence: float, how: str = "design") -> dict:
         """The largest number of smallest scores of all whose simultaneous bound reaches
-        ``target``; every threshold is a member of the family."""
-        u = band(self.n, self.R, confidence, target)
+        ``target``; every threshold is a member of the family. ``how``: ``design`` (the
+        envelope ``envelope.design`` picks) or ``band``."""
+        name, u = "band", None
+        if how == "band":
+            u = band(self.n, self.R, confidence, target)
+        else:
+            bad_t, bad_p = self._working()
+            pooled = np.concatenate([self.scores, self.probe_scores])
+            by = np.argsort(pooled, kind="stable")
+            entered = np.cumsum(np.concatenate([bad_t, bad_p])[by])
+            name, u = self._envelope(
+                target, confidence, how, entered, np.arange(1, pooled.size + 1)
+            )
         order = np.argsort(self.scores, kind="stable")
         bad = np.sort(np.concatenate(self.bad_sorted))
         y = np.searchsorted(bad, self.scores[order], side="right")
@@ -281,28 +312,43 @@ class Counts:
         ks = np.bincount(self.noisy[order[:kept]], minlength=self.c)
         mask = np.zeros(self.n, bool)
         mask[order[:kept]] = True
-        return self._row(mask, ks, kept, u, y[kept - 1] if kept else 0)
+        return self._row(mask, ks, kept, u, y[kept - 1] if kept else 0, name)
 
-    def largest_scaled(self, shares, target: float, confidence: float) -> dict:
+    def largest_scaled(self, shares, target: float, confidence: float, how: str = "design"):
         """``shares`` of each class's pooled scores scaled by the largest factor whose
-        simultaneous bound reaches ``target`` (on a grid of ``SCALE_GRID`` factors)."""
-        u = band(self.n, self.R, confidence, target)
+        simultaneous bound reaches ``target`` (on a grid of ``SCALE_GRID`` factors); ``how``
+        as in ``largest_global``."""
         scales = np.linspace(1.0, SCALE_GRID, SCALE_GRID) / SCALE_GRID
         thresholds = np.full((SCALE_GRID, self.c), -np.inf)
         ks = np.zeros((SCALE_GRID, self.c), np.int64)
+        entered = np.zeros(SCALE_GRID)
+        bad_entered = np.zeros(SCALE_GRID)
+        if how != "band":
+            bad_t, bad_p = self._working()
         for j in range(self.c):
-            probes = self.probe_scores[self.probe_noisy == j]
-            pooled = np.sort(np.concatenate([self.sorted[j], probes]))
+            in_t, in_p = self.noisy == j, self.probe_noisy == j
+            pooled = np.concatenate([self.scores[in_t], self.probe_scores[in_p]])
+            by = np.argsort(pooled, kind="stable")
+            pooled = pooled[by]
             m = share_count(scales * shares[j], pooled.size)
             thresholds[:, j] = np.where(m > 0, pooled[np.maximum(m - 1, 0)], -np.inf)
             ks[:, j] = np.searchsorted(self.sorted[j], thresholds[:, j], side="right")
+            entered += m
+            if how != "band":
+                cum = np.concatenate(
+                    [[0.0], np.cumsum(np.concatenate([bad_t[in_t], bad_p[in_p]])[by])]
+                )
+                bad_entered += cum[m]
+        name, u = self._envelope(target, confidence, how, bad_entered, entered)
         y = self._kept_bad(thresholds)
         kept = ks.sum(1)
         g = _largest(y, kept, u, target) - 1
         chosen = ks[g] if g >= 0 else np.zeros(self.c, np.int64)
-        return self._row(self._kept(chosen), chosen, int(chosen.sum()), u, y[g] if g >= 0 else 0)
+        return self._row(
+            self._kept(chosen), chosen, int(chosen.sum()), u, y[g] if g >= 0 else 0, name
+        )
 
-    def _row(self, mask, ks, kept: int, u, y) -> dict:
+    def _row(self, mask, ks, kept: int, u, y, envelope_name: str = "band") -> dict:
         point = bound = None
         if kept:
             point = max(0.0, 1.0 - int(y) * self.n / self.R / kept)
@@ -312,6 +358,7 @@ class Counts:
             "budgets": [int(k) for k in ks],
             "predicted_precision": point,
             "precision_bound": bound,
+            "envelope": envelope_name,
         }
 
 
@@ -327,17 +374,26 @@ def _largest(y: np.ndarray, kept: np.ndarray, u: np.ndarray, target: float) -> i
 
 
 def target_selections(
-    last: Counts, mean: Counts, classwise_shares, rsl_shares, target: float, confidence: float
+    last: Counts,
+    mean: Counts,
+    classwise_shares,
+    rsl_shares,
+    target: float,
+    confidence: float,
+    how: str = "design",
 ) -> dict:
     """``--keep target:P --confidence L``: for each loss criterion, the largest selection of
     its family whose precision is at least P with confidence L, by the probes' counts: global
     and per-class on ``last`` (the last epoch's losses), RSL on ``mean`` (the epoch-mean loss);
     per-class and RSL scale their own budgets' shares (``classwise_shares``, ``rsl_shares``:
-    (c,) float, from T and the prior)."""
+    (c,) float, never read from the probes' labels); ``how``: ``design`` or ``band``, the
+    envelope (``envelope``)."""
     target = check_unit(target, "target precision")
     confidence = check_unit(confidence, "--confidence")
+    if how not in ENVELOPES:
+        raise InputError(f"envelope {how!r}: choose {', '.join(ENVELOPES)}")
     return {
-        "global": last.largest_global(target, confidence),
-        "classwise": last.largest_scaled(np.asarray(classwise_shares), target, confidence),
-        "rsl": mean.largest_scaled(np.asarray(rsl_shares), target, confidence),
+        "global": last.largest_global(target, confidence, how),
+        "classwise": last.largest_scaled(np.asarray(classwise_shares), target, confidence, how),
+        "rsl": mean.largest_scaled(np.asarray(rsl_shares), target, confidence, how),
     }

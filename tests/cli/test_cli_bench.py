@@ -43,12 +43,12 @@ def test_estimate_rows_and_their_table(monkeypatch):
     )
     assert calls["args"] == (10, 2, False)
     names = [r["kernel"] for r in out["rows"]]
-    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 8
+    assert names[0] == "estimate ds, CIFAR-10N, 10 draws" and len(names) == 10
     plain = [r for r in out["rows"] if r["baseline"].startswith("stacked plain EM")]
     assert [r["kernel"] for r in plain] == [n for n in names if n.startswith("estimate mixture")][
         1::2
     ]
-    assert names[6:] == [
+    assert names[8:] == [
         "ds-easy fit + independence, CIFAR-10N",
         "ds-easy fit + independence, 10000 items x 4 classes",
     ]

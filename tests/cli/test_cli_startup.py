@@ -74,7 +74,7 @@ def test_the_parsers_copies_equal_the_library(copy, module, name):
 
 def test_the_parsers_choices_are_the_librarys():
     from simulations.estimation import transition
-    from simulations.selection import analyse, budgets
+    from simulations.selection import analyse, bounds, budgets
     from simulations.training import config
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices
@@ -84,6 +84,7 @@ def test_the_parsers_choices_are_the_librarys():
 
     assert tuple(action("estimate", "--method").choices) == transition.METHODS
     assert tuple(action("analyse", "--estimate").choices) == analyse.ESTIMATES
+    assert tuple(action("analyse", "--envelope").choices) == bounds.ENVELOPES
     assert tuple(action("analyse", "--rsl-budget").choices) == budgets.RSL_RULES
     assert action("analyse", "--level").default == analyse.LEVEL
     assert action("analyse", "--bootstrap").default == analyse.BOOTSTRAP

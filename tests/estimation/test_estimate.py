@@ -415,3 +415,36 @@ def test_the_accelerated_mixture_stops_at_em_s_fixed_point_where_plain_em_would_
     fixed = path[-1]
     assert np.abs(e.T - fixed).max() < 0.005
     assert np.abs(path[steps - 1] - fixed).max() > np.abs(e.T - fixed).max()
+
+
+def test_the_mixture_fits_centred_log_probabilities_where_they_lie():
+    """``_MixtureData`` writes the centred log-probabilities in the c - 1 directions
+    orthogonal to the ones: its E-step gives the responsibilities and log likelihood of the
+    c-dimensional Gaussians (each covariance plus the ridge) that the fit is defined by."""
+    from scipy.stats import multivariate_normal
+
+    rng = rng0(53)
+    c, n = 6, 700
+    clean = rng.integers(0, c, n)
+    noisy = np.where(rng.random(n) < 0.35, (clean + 1) % c, clean)
+    logits = 1.8 * np.eye(c)[clean] + rng.normal(0, 1.0, (n, c))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    data = est._MixtureData(noisy, probs, c)
+    assert data.d == c - 1
+    resp = rng.dirichlet(np.ones(c), n).T[None]
+    w = rng.integers(0, 3, n).astype(float)[None]
+    prior, T, _, _ = est._mixture_m_step(data, resp, w)
+    post, ll = est._mixture_e_step(data, *est._mixture_m_step(data, resp, w), w)
+    z = np.log(probs)
+    z -= z.mean(1, keepdims=True)
+    joint = np.empty((n, c))
+    for i in range(c):
+        r = resp[0, i] * w[0]
+        mean = r @ z / r.sum()
+        cov = (r[:, None] * (z - mean)).T @ (z - mean) / r.sum() + est.RIDGE * np.eye(c)
+        joint[:, i] = (
+            np.log(prior[0, i]) + np.log(T[0, i, noisy]) + multivariate_normal(mean, cov).logpdf(z)
+        )
+    total = np.logaddexp.reduce(joint, axis=1)
+    np.testing.assert_allclose(post[0].T, np.exp(joint - total[:, None]), atol=1e-6)
+    np.testing.assert_allclose(ll[0], (w[0] * total).sum(), rtol=1e-9)
