@@ -169,15 +169,45 @@ def test_every_markdown_file_a_document_names_exists():
     assert not bad, bad
 
 
-def test_the_readmes_quote_the_last_full_runs_total_and_its_machine():
-    """The time a user is promised for `smallloss figures` is the one figures/TIMES.csv
-    recorded at the last full run, with that machine's reference seconds beside it."""
-    from simulations.figures import read_meta
+def test_the_readmes_quote_the_published_full_runs_total_and_its_machine():
+    """The time a user is promised for `smallloss figures` is the one figures/TIMES-published.csv
+    records (the full run that `--publish-times` made the quoted one), with that machine's
+    reference seconds beside it. A plain full run rewrites TIMES.csv only, so running the
+    README's first command cannot make its second fail here."""
+    from simulations.figures import PUBLISHED_TIMES, read_meta
     from simulations.io import read_commented_csv
 
-    rows, _ = read_commented_csv(ROOT / "figures" / "TIMES.csv")
-    total = next(float(r["seconds"]) for r in rows if r["figure"] == "total")
-    reference = read_meta(ROOT / "figures" / "TIMES.csv")["machine"]["reference_s"]
+    path = ROOT / "figures" / PUBLISHED_TIMES
+    rows, header = read_commented_csv(path)
+    assert header == ["figure", "seconds"] and rows[-1]["figure"] == "total"
+    total = float(rows[-1]["seconds"])
+    assert total == pytest.approx(sum(float(r["seconds"]) for r in rows[:-1]), abs=0.05)
+    meta = read_meta(path)
+    assert [r["figure"] for r in rows[:-1]] == meta["settings"]["figures"]
+    reference = meta["machine"]["reference_s"]
     for name in ("README.md", "figures/README.md"):
         assert f"{round(total):,} s" in text(name), name
     assert f"reference workload {reference:g} s" in text("figures/README.md")
+
+
+def test_only_a_published_run_changes_what_the_readmes_quote(tmp_path, monkeypatch, capsys):
+    """A full run writes TIMES.csv and leaves TIMES-published.csv alone; `--publish-times`
+    writes both, alike; it is refused where the run is not a full one."""
+    from simulations import figures, machine
+    from simulations.cli import main
+
+    def make(name, out, quick, seed):
+        return {"name": name, "seconds": 1.5, "png": str(out / f"{name}.png")}
+
+    monkeypatch.setattr(figures, "make", make)
+    monkeypatch.setattr(machine, "reference_seconds", lambda repeat=3: 0.1)
+    published = tmp_path / figures.PUBLISHED_TIMES
+    published.write_text("kept\n")
+    assert main(["figures", "--out", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / figures.TIMES).is_file() and published.read_text() == "kept\n"
+    assert main(["figures", "--out", str(tmp_path), "--quiet", "--publish-times"]) == 0
+    assert published.read_text() == (tmp_path / figures.TIMES).read_text()
+    assert "published timings" in capsys.readouterr().out
+    for extra in (["--quick"], ["--only", "conditions"], ["--redraw"]):
+        assert main(["figures", "--out", str(tmp_path), "--publish-times", *extra]) == 2
+        assert "--publish-times" in capsys.readouterr().err

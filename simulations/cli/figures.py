@@ -17,6 +17,12 @@ def configure(p) -> None:
     p.add_argument("--out", default="figures", help="output folder")
     p.add_argument("--redraw", action="store_true", help="redraw PNGs from the CSVs already there")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr (--json implies it)")
+    p.add_argument(
+        "--publish-times",
+        action="store_true",
+        help="a full run only: also write its seconds and machine to TIMES-published.csv, the "
+        "record the READMEs quote (a plain full run writes TIMES.csv alone)",
+    )
     add_common(p)
 
 
@@ -43,6 +49,10 @@ def run(args) -> tuple[dict, str]:
     from simulations.io import ensure_dir
     from theory.errors import InputError
 
+    if args.publish_times and (args.quick or args.only or args.redraw):
+        raise InputError(
+            "--publish-times publishes a full run: not with --quick, --only or --redraw"
+        )
     names = args.only or list(figures.ORDER)
     for n in names:
         figures.module(n)  # unknown names fail before anything is computed
@@ -78,7 +88,11 @@ def run(args) -> tuple[dict, str]:
     total = time.perf_counter() - t0
     result = {"figures": done, "seconds": total, "quick": args.quick}
     if full:
-        result["times"] = str(figures.write_times(out, done, args.seed, host))
+        result["times"] = str(
+            figures.write_times(out, done, args.seed, host, publish=args.publish_times)
+        )
+        if args.publish_times:
+            result["published_times"] = str(out / figures.PUBLISHED_TIMES)
     return result, render(result, out)
 
 
@@ -87,4 +101,6 @@ def render(result: dict, out) -> str:
     lines.append(f"{len(result['figures'])} figure(s) in {result['seconds']:.1f} s -> {out}/")
     if "times" in result:
         lines.append(f"timings: {result['times']}")
+    if "published_times" in result:
+        lines.append(f"published timings: {result['published_times']}")
     return "\n".join(lines)

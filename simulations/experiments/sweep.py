@@ -7,7 +7,9 @@ cross product of its lists, and the cells are the union over tables. Every finis
 is appended (and flushed) as one row of ``results.csv`` under ``--out``, keyed by its
 settings and seed, so a killed sweep resumes with only the unfinished cells. Rows are
 sorted by key when the sweep ends, so a local and a Dask run of one config give the same
-table.
+table. One sweep at a time writes a folder: ``results.lock`` there holds the running sweep's
+pid and host, and a second sweep into that folder is refused; a lock left by a killed sweep
+(its pid dead on this host) is taken over.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import socket
 import sys
+import threading
+import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -38,6 +44,7 @@ from theory.errors import InputError
 
 CELL_KINDS = ("simulate", "train", "coverage")
 RESULTS = "results.csv"
+LOCK = "results.lock"
 
 
 def load_config(path) -> dict:
@@ -164,6 +171,70 @@ class _Table:
         self._rewrite()
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+@contextmanager
+def _locked(out: Path):
+    """Hold ``out/results.lock`` (created with O_CREAT|O_EXCL, holding "pid host") while the
+    block runs. Refused while another live sweep holds it; a lock whose pid is dead on this
+    host (a killed sweep's) is taken over. A lock from another host is never taken over."""
+    lock = out / LOCK
+    mine = f"{os.getpid()} {socket.gethostname()}\n"
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                held = lock.read_text()
+            except FileNotFoundError:  # released meanwhile: try again
+                continue
+            words = held.split()
+            pid = int(words[0]) if words and words[0].isdigit() else None
+            host = words[1] if len(words) > 1 else None
+            if pid is None and time.time() - _mtime(lock) > 10:
+                pass  # empty for 10 s: its sweep died between creating and writing it
+            elif pid is None or host != socket.gethostname() or _alive(pid):
+                who = f"pid {pid} on {host}" if pid is not None else "a sweep starting"
+                raise InputError(
+                    f"{out} is in use by another sweep ({who}); if none runs, remove {lock}"
+                ) from None
+            # stale: remove it if it is still the one read, then try again
+            try:
+                if lock.read_text() == held:
+                    lock.unlink()
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(mine)
+        break
+    else:
+        raise InputError(f"cannot take the lock {lock}: other sweeps keep taking it")
+    try:
+        yield
+    finally:
+        try:
+            if lock.read_text() == mine:
+                lock.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def run_sweep(
     cfg: dict,
     out: Path,
@@ -176,6 +247,11 @@ def run_sweep(
     Every cell's settings are checked first (``validate``): a bad one writes nothing."""
     every = validate(cfg)
     ensure_dir(out)
+    with _locked(out):
+        return _run_sweep(cfg, out, every, workers, scheduler, progress, limit)
+
+
+def _run_sweep(cfg, out, every, workers, scheduler, progress, limit) -> dict:
     rows, header = _read_done(out / RESULTS)
     done = {r["key"] for r in rows}
     todo = [c for c in every if c["key"] not in done]
@@ -240,10 +316,29 @@ def _local(kind, todo, workers):
         return
     # fork() after torch or numba started their thread pools can deadlock the child
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context(method),
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    ) as ex:
         futures = {ex.submit(run_cell, kind, c["settings"], c["seed"]): c for c in todo}
         for f in as_completed(futures):
             yield futures[f], f.result()
+
+
+def _exit_with(sweep_pid: int) -> None:
+    """A pool worker's initializer: the worker exits once the sweep that started it is gone.
+    A sweep killed alone (``kill -9``, the OOM killer) would otherwise leave its workers, and
+    the forkserver they keep alive, waiting for work forever: the forkserver's children are
+    not the sweep's, and no pipe closes for them."""
+
+    def watch():
+        while _alive(sweep_pid):
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-sweep").start()
 
 
 def _dask(kind, todo, address):

@@ -138,24 +138,35 @@ def make(name: str, out: Path, quick: bool, seed: int) -> dict:
 
 
 TIMES = "TIMES.csv"  # what each figure of the last full run took, beside the figures
+# the full run the READMEs quote: written only when a run is published (`--publish-times`),
+# so that a run's own times and machine cannot change what the committed READMEs promise
+PUBLISHED_TIMES = "TIMES-published.csv"
 
 
-def write_times(out: Path, done: list[dict], seed: int, host: dict) -> Path:
+def write_times(out: Path, done: list[dict], seed: int, host: dict, publish: bool = False) -> Path:
     """``TIMES.csv`` of a full run: one row per figure (name, seconds), then a total row; its
     ``#`` line gives the settings, the versions, the date and ``host`` (the machine, with
-    its reference workload's seconds: ``simulations.machine.describe``)."""
+    its reference workload's seconds: ``simulations.machine.describe``). With ``publish``,
+    the same file as ``TIMES-published.csv`` too, the record the READMEs quote."""
     rows = [{"figure": d["name"], "seconds": d["seconds"]} for d in done]
     rows.append({"figure": "total", "seconds": round(sum(d["seconds"] for d in done), 2)})
     meta = provenance({"figures": [d["name"] for d in done], "quick": False, "seed": seed})
     meta["machine"] = host
     write_csv(out / TIMES, rows, meta)
+    if publish:
+        write_csv(out / PUBLISHED_TIMES, rows, meta)
     return out / TIMES
+
+
+def _times_path(out: Path) -> Path:
+    """The last full run's ``TIMES.csv``, else (a fresh clone) the published record."""
+    return out / TIMES if (out / TIMES).is_file() else out / PUBLISHED_TIMES
 
 
 def times_reference(out: Path) -> float | None:
     """The reference workload's seconds on the machine of the last full run, if recorded."""
     try:
-        return float(read_meta(out / TIMES)["machine"]["reference_s"])
+        return float(read_meta(_times_path(out))["machine"]["reference_s"])
     except (OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -163,7 +174,7 @@ def times_reference(out: Path) -> float | None:
 def read_times(out: Path) -> dict[str, float]:
     """Seconds per figure from a previous full run's ``TIMES.csv`` (empty if none)."""
     try:
-        rows, _ = read_commented_csv(out / TIMES)
+        rows, _ = read_commented_csv(_times_path(out))
         return {r["figure"]: float(r["seconds"]) for r in rows if r["figure"] != "total"}
     except (OSError, KeyError, ValueError):
         return {}
