@@ -60,7 +60,19 @@ def configure(p) -> None:
         help="resamples behind the law predictions' intervals (0: none)",
     )
     p.add_argument("--rsl-budget", default="balanced", choices=RSL_RULES, help="RSL's rule")
-    p.add_argument("--out", metavar="DIR", help="write each criterion's kept mask and the record")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write each criterion's kept mask (.npy), the record, and samples.parquet: one "
+        "row per sample (index, id, probe, noisy, clean, scores, kept_<mask> flags)",
+    )
+    p.add_argument("--csv", action="store_true", help="with --out: also DIR/samples.csv")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="with --out: also DIR/report.html, with PNGs beside it, drawn from the written "
+        "table: each class's score histograms and cuts, and the precision-versus-kept curve",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr (--json implies it)")
     add_common(p)
 
@@ -69,10 +81,16 @@ def run(args) -> tuple[dict, str]:
     from simulations.io import ensure_dir, read_matrix
     from simulations.selection import analyse as an
     from simulations.selection import runfile
+    from theory.errors import InputError
 
+    if (args.csv or args.report) and not args.out:
+        raise InputError("--csv and --report write into --out DIR: give --out")
     r = runfile.read(args.run)
     matrix = read_matrix(args.matrix) if args.matrix else None
     if args.out:
+        from simulations.selection.table import ids_of
+
+        ids_of(r)  # a malformed 'ids' key fails before the work, not after
         ensure_dir(args.out)  # fail before the work, not after
     record, masks = an.analyse(
         r,
@@ -89,13 +107,24 @@ def run(args) -> tuple[dict, str]:
         envelope=args.envelope,
     )
     record["run"] = str(args.run)
+    written = []
     if args.out:
-        write(Path(args.out), record, masks, vars(args))
-    return record, render(record)
+        written = write(Path(args.out), record, masks, vars(args), run=r)
+    text = render(record)
+    if written:
+        text += "\nwritten: " + ", ".join(str(p) for p in written)
+    return record, text
 
 
-def write(out: Path, record: dict, masks: dict, settings: dict) -> None:
-    """``<criterion>.npy`` (n booleans in the run's order) per kept mask, and ``record.json``."""
+TABLE = "samples"  # DIR/samples.parquet, DIR/samples.csv
+
+
+def write(out: Path, record: dict, masks: dict, settings: dict, run=None) -> list[Path]:
+    """``<criterion>.npy`` (n booleans in the run's order) per kept mask, with ``run`` the
+    per-sample table (``samples.parquet``; ``samples.csv`` with ``--csv`` or without
+    pyarrow, which adds a line to the record's warnings), ``record.json``, and with
+    ``--report`` ``report.html`` drawn from the table file. Returns the table and report
+    paths written."""
     import numpy as np
 
     from simulations.io import atomic_path, provenance, write_json
@@ -103,8 +132,53 @@ def write(out: Path, record: dict, masks: dict, settings: dict) -> None:
     for name, mask in masks.items():
         with atomic_path(out / f"{name}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, mask)
+    tables = (
+        write_table(out, run, masks, record, settings.get("csv", False)) if run is not None else []
+    )
     settings = {k: v for k, v in settings.items() if k != "func"}
     write_json(out / "record.json", {**record, "provenance": provenance(settings)})
+    written = list(tables)
+    if settings.get("report") and tables:
+        from simulations.figures.run_report import write_report
+
+        report = write_report(out, tables[0], out / "record.json")
+        written.append(report["html"])
+    return written
+
+
+def has_pyarrow() -> bool:
+    """Whether pyarrow imports: pandas writes Parquet through it."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_table(out: Path, run, masks: dict, record: dict, csv: bool) -> list[Path]:
+    """The per-sample table as ``samples.parquet`` (and ``samples.csv`` where ``csv``),
+    each written atomically; without pyarrow, CSV alone and one warning in the record.
+    Returns the paths written, the Parquet file first."""
+    from simulations.io import atomic_path
+    from simulations.selection.table import sample_table
+
+    table = sample_table(run, masks, record)
+    paths = []
+    if not has_pyarrow():
+        record["warnings"].append(
+            f"pyarrow is not installed: the per-sample table is {TABLE}.csv, not "
+            f"{TABLE}.parquet (pip install pyarrow)"
+        )
+        csv = True
+    else:
+        with atomic_path(out / f"{TABLE}.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        paths.append(out / f"{TABLE}.parquet")
+    if csv:
+        with atomic_path(out / f"{TABLE}.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        paths.append(out / f"{TABLE}.csv")
+    return paths
 
 
 def _interval(c: dict, key: str) -> str:

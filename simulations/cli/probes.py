@@ -1,5 +1,5 @@
-"""`smallloss probes pick|merge RUN.npz`: choose training items to annotate, and merge their
-annotated clean labels back into the run file as probes."""
+"""`smallloss probes plan|pick|merge RUN.npz`: how many training items to annotate, which ones,
+and their annotated clean labels merged back into the run file as probes."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ from pathlib import Path
 
 from simulations.cli._args import add_common
 
-HELP = "pick training items of a run to annotate as probes, or merge their clean labels back"
-ACTIONS = ("pick", "merge")
+HELP = (
+    "plan how many training items of a run to annotate as probes, pick them, or merge their "
+    "clean labels back"
+)
+ACTIONS = ("plan", "pick", "merge")
 
 
 def configure(p) -> None:
     p.add_argument(
         "action",
         choices=ACTIONS,
-        help="pick: which training items to send for annotation (a CSV of index,noisy[,id]); "
-        "merge: the annotated clean labels back into a copy of the run, as probes",
+        help="plan: the kept size a certified target is expected to reach with each number of "
+        "probes (a forecast); pick: which training items to send for annotation (a CSV of "
+        "index,noisy[,id]); merge: the annotated clean labels back into a copy of the run, as "
+        "probes",
     )
     p.add_argument("run", metavar="RUN.npz", help="a run file (noisy, losses or logits, ...)")
     p.add_argument(
@@ -24,6 +29,31 @@ def configure(p) -> None:
         type=int,
         metavar="R",
         help="pick: how many items, stratified by observed label (required)",
+    )
+    p.add_argument(
+        "--precision",
+        type=float,
+        default=0.9,
+        metavar="P",
+        help="plan: the target precision (default 0.9)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        metavar="L",
+        help="plan: the confidence of the certificate (default 0.9)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        metavar="K",
+        help="plan: also name the fewest probes expected to certify K kept samples",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="plan: draw the expected kept size against the number of probes",
     )
     p.add_argument(
         "--labels",
@@ -43,12 +73,70 @@ def configure(p) -> None:
 def run(args) -> tuple[dict, str]:
     from theory.errors import InputError
 
-    wrong = ("labels",) if args.action == "pick" else ("count",)
+    wrong = {"plan": ("labels", "count", "out"), "pick": ("labels", "size", "plot")}.get(
+        args.action, ("count", "size", "plot")
+    )
     for name in wrong:
         if getattr(args, name) is not None:
             raise InputError(f"--{name} is not an option of probes {args.action}")
-    result = pick(args) if args.action == "pick" else merge(args)
+    result = {"plan": plan, "pick": pick, "merge": merge}[args.action](args)
     return result, render(result)
+
+
+def plan(args) -> dict:
+    from simulations.io import atomic_path
+    from simulations.selection import planner, runfile
+    from theory.errors import InputError
+
+    if args.size is not None and args.size < 1:
+        raise InputError(f"--size {args.size}: a kept size is at least 1")
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise InputError(f"--plot {args.plot}: write a .png")
+    r = runfile.read(args.run)
+    scores = r.losses[r.scored, -1]  # the global search ranks the last epoch's loss
+    pilot = r.clean[r.probes] != r.noisy[r.probes] if r.probe is not None else None
+    rows, model = planner.plan(scores, args.precision, args.confidence, pilot)
+    result = {
+        "action": "plan",
+        "run": str(args.run),
+        "n": int(scores.size),
+        "precision": args.precision,
+        "confidence": args.confidence,
+        "model": model,
+        "pilot_probes": 0 if pilot is None else int(pilot.size),
+        "rows": [row.to_dict() for row in rows],
+        "size": args.size,
+        "probes_for_size": None if args.size is None else planner.probes_for(rows, args.size),
+    }
+    if args.plot:
+        with atomic_path(Path(args.plot)) as tmp:
+            _draw_plan(result, tmp)
+        result["plot"] = str(args.plot)
+    return result
+
+
+def _draw_plan(result: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    R = [row["probes"] for row in result["rows"]]
+    kept = [row["expected_kept"] for row in result["rows"]]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(R, kept, "o-")
+    ax.set_xscale("log")
+    ax.set_xlabel("probes annotated")
+    ax.set_ylabel("expected kept (certified)")
+    ax.set_title(
+        f"P = {result['precision']:g}, L = {result['confidence']:g}, n = {result['n']:,}",
+        fontsize=9,
+    )
+    if result["size"] is not None:
+        ax.axhline(result["size"], color="grey", lw=0.8, ls="--")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
 
 
 def _not_the_run(out: Path, run) -> None:
@@ -214,6 +302,31 @@ def merge(args) -> dict:
 
 
 def render(result: dict) -> str:
+    if result["action"] == "plan":
+        source = (
+            f"the loss mixture's shape, the noise rate of {result['pilot_probes']} pilot probes"
+            if result["model"] == "pilot"
+            else "the loss mixture alone (no pilot probes: it tends to overstate the noise)"
+        )
+        lines = [
+            f"{result['run']}: the kept size a certified target (P = {result['precision']:g}, "
+            f"L = {result['confidence']:g}) is expected to reach, of {result['n']:,} training "
+            f"samples; a forecast from {source}, not a guarantee",
+            "  probes  mislabelled  expected kept  envelope",
+        ]
+        for row in result["rows"]:
+            lines.append(
+                f"  {row['probes']:>6,}  {row['mislabelled_probes']:>11.0f}  "
+                f"{row['expected_kept']:>13,.0f}  {row['envelope']}"
+            )
+        if result["size"] is not None:
+            got = result["probes_for_size"]
+            lines.append(
+                f"to certify {result['size']:,} kept: "
+                + (f"about {got:,} probes" if got else "more probes than the plan's largest")
+            )
+        lines.append(f"then: smallloss probes pick {result['run']} --count R")
+        return "\n".join(lines)
     if result["action"] == "merge":
         return (
             f"{result['out']}: merged {result['merged']} probes from {result['labels']}, "
