@@ -46,6 +46,13 @@ def configure(p) -> None:
         "mislabelled probes): a mean over draws, not a probability like --confidence",
     )
     p.add_argument(
+        "--per-class",
+        action="store_true",
+        help="with --keep target:P --confidence L: also a kept set per observed class, every "
+        "class's empty or >= P together with probability L (each class at level 1 - (1 - L) / "
+        "classes)",
+    )
+    p.add_argument(
         "--envelope",
         default="design",
         choices=ENVELOPES,
@@ -105,6 +112,7 @@ def run(args) -> tuple[dict, str]:
         progress=None if args.json or args.quiet else progress_bar,
         fdr=args.fdr,
         envelope=args.envelope,
+        per_class=args.per_class,
     )
     record["run"] = str(args.run)
     written = []
@@ -240,6 +248,17 @@ def render(r: dict) -> str:
         for name, c in r["certifiable"].items():
             curve = " ".join(f"{P:g}:{k}" for P, k in c["kept_at_precision"])
             lines.append(f"  {name:10s} {fmt(c['highest_precision'])}   {curve}")
+    if "target_per_class" in r:
+        lines.append(
+            "--per-class: every class's kept set empty or >= P together at the confidence "
+            "asked: kept, observed precision, classes kept from"
+        )
+        for name, t in r["target_per_class"].items():
+            used = sum(1 for c in t["classes"].values() if c["selected"])
+            lines.append(
+                f"  {name:15s} {t['selected']:>8d} {fmt(t.get('observed_precision'))} "
+                f"{used} of {len(t['classes']) + len(t['classes_without_probes'])}"
+            )
     if "target_fdr" in r:
         lines.append(
             "--fdr: expected clean share >= P (a mean over the probes' draw, not a "

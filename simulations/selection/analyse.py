@@ -348,6 +348,7 @@ def analyse(
     progress=None,
     fdr: bool = False,
     envelope: str = "design",
+    per_class: bool = False,
 ) -> tuple[dict, dict]:
     """Every criterion on ``run``, and its predictions.
 
@@ -383,6 +384,9 @@ def analyse(
         (``conformal``; the ``target_fdr`` record), needs probes.
     envelope : {"design", "band"}
         The target search's envelope (``bounds``).
+    per_class : bool
+        With ``target:P`` and ``confidence``: also a kept set per observed class, each empty
+        or >= P, all of them together with probability ``confidence`` (``per_class_targets``).
 
     Returns
     -------
@@ -403,7 +407,7 @@ def analyse(
             raise InputError(
                 "--confidence bounds precision by the probes' counts: the run marks no probes"
             )
-    _check_options(run, keep, confidence, fdr)
+    _check_options(run, keep, confidence, fdr, per_class)
     noise = resolve_noise(run, matrix, estimate, seed)
     T, prior = noise.T, noise.prior
     d_all = _split(run)
@@ -542,6 +546,10 @@ def analyse(
         masks.update({f"target_{k}": v for k, v in target_masks.items()})
         if confidence is not None:
             record["certifiable"] = reachable(counts, keep.precision, confidence, shares, envelope)
+        if per_class:
+            rows, class_masks = per_class_targets(d_all, keep.precision, confidence, envelope)
+            record["target_per_class"] = rows
+            masks.update({f"target_per_class_{k}": v for k, v in class_masks.items()})
         if fdr:
             target_fdr, fdr_masks = _target_fdr(d_all, keep.precision)
             record["target_fdr"] = target_fdr
@@ -712,9 +720,11 @@ _NOTHING = "nothing (no probes, no validation split)"
 REACHABLE = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99)  # precisions tried
 
 
-def _check_options(run: Run, keep, confidence, fdr: bool) -> None:
+def _check_options(run: Run, keep, confidence, fdr: bool, per_class: bool = False) -> None:
     """What the options need from the run, checked before any fit."""
     target = isinstance(keep, Target)
+    if per_class and (not target or confidence is None):
+        raise InputError("--per-class certifies a target: give --keep target:P --confidence L")
     if target and confidence is None and run.probe is None and run.val_logits is None:
         raise InputError(
             "--keep target:P predicts precision from cell laws: the run needs probes, or "
@@ -821,3 +831,43 @@ def _target_fdr(d: _Data, P: float) -> tuple[dict, dict]:
         for name, mask in kept.items()
     }
     return out, kept
+
+
+def per_class_targets(d: _Data, P: float, confidence: float, how: str = "design"):
+    """Each observed class's own certified target: the smallest scores of class j, its
+    search over the class's training samples and probes alone (given how many probes fell in
+    the class, they are a random part of its pool), each at level ``1 - (1 - L) / m`` for the
+    m classes with probes (Bonferroni), so that with probability at least L every class's kept
+    set is empty or reaches P. On the last epoch's loss (``classwise``) and the epoch-mean
+    loss (``rsl``)."""
+    live = [j for j in range(d.c) if (d.noisy == j).any() and (d.p_noisy == j).any()]
+    level = 1.0 - (1.0 - confidence) / max(len(live), 1)
+    rows, masks = {}, {}
+    for name, variant in (("classwise", "single"), ("rsl", "mean")):
+        scores, p_scores = _scores(d, variant)
+        mask = np.zeros(d.noisy.size, bool)
+        classes = {}
+        for j in live:
+            at, p_at = d.noisy == j, d.p_noisy == j
+            zeros = np.zeros(int(at.sum()), np.int64)
+            p_zeros = np.zeros(int(p_at.sum()), np.int64)
+            bad = (d.p_clean[p_at] != j).astype(np.int64)
+            row = bounds.Counts(scores[at], zeros, p_scores[p_at], bad, p_zeros, 1)
+            got = row.largest_global(P, level, how)
+            mask[np.flatnonzero(at)[got["mask"]]] = True
+            classes[str(j)] = {
+                "selected": int(got["mask"].sum()),
+                "precision_bound": got["precision_bound"],
+                "envelope": got["envelope"],
+            }
+        rows[name] = {
+            "P": P,
+            "level": confidence,
+            "level_per_class": level,
+            "selected": int(mask.sum()),
+            "classes": classes,
+            "classes_without_probes": [j for j in range(d.c) if j not in live],
+            **_observed(mask, d),
+        }
+        masks[name] = mask
+    return rows, masks

@@ -59,7 +59,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy.signal import lfilter
 from scipy.stats import hypergeom, nbinom
 
 from simulations.selection import envelope
@@ -119,14 +119,17 @@ def bad_lower(y, n: int, R: int, alpha: float) -> np.ndarray:
 
 
 def _crossing(u: np.ndarray, p: float) -> float:
-    """``P(W_j > u_j for some j)``, W_j the failures before success j + 1 of Bernoulli(p)."""
-    top = int(u[-1]) + 1
-    step = nbinom.pmf(np.arange(top + 1), 1, p)
-    alive = np.zeros(top + 1)
+    """``P(W_j > u_j for some j)``, W_j the failures before success j + 1 of Bernoulli(p).
+
+    Each step adds a geometric count, and convolving with ``p (1 - p)^k`` is the recurrence
+    ``out[k] = (1 - p) out[k - 1] + p in[k]`` (``lfilter``): linear in the support, where an
+    FFT convolution costs its log too and ran 150 s for one band at n = 10^6, R = 5,000."""
+    bounds_ = np.asarray(u, dtype=np.int64)
+    alive = np.zeros(int(bounds_[-1]) + 1)
     alive[0] = 1.0
-    for uj in u:
-        alive = np.clip(fftconvolve(alive, step)[: top + 1], 0.0, None)
-        alive[int(uj) + 1 :] = 0.0
+    for uj in bounds_:
+        alive[: uj + 1] = lfilter([p], [1.0, p - 1.0], alive[: uj + 1])
+        alive[uj + 1 :] = 0.0
     return float(1.0 - alive.sum())
 
 
@@ -150,6 +153,8 @@ def band(n: int, R: int, level: float, target: float) -> np.ndarray:
         js = np.arange(1, J + 1)
         lo, hi = alpha / (2 * J), alpha  # Bonferroni's local level is safe; alpha is not
         for _ in range(_BISECTIONS):
+            if np.array_equal(nbinom.ppf(1 - lo, js, p), nbinom.ppf(1 - hi, js, p)):
+                break  # the counts are whole: both ends give the same band
             mid = np.sqrt(lo * hi)
             lo, hi = (mid, hi) if _crossing(nbinom.ppf(1 - mid, js, p), p) <= alpha else (lo, mid)
         u = nbinom.ppf(1 - lo, js, p)
