@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulations.experiments import certificate
 from simulations.io import read_matrix
 from simulations.selection.analyse import BOOTSTRAP, LEVEL
 from simulations.synthetic import instance_noise
@@ -320,6 +321,8 @@ def check_cell(kind: str, settings: dict, seed: int) -> None:
         simulate_setting(settings, seed)
     elif kind == "train":
         train_config(settings, seed, tempfile.gettempdir())
+    elif kind == "certificate":
+        certificate.certificate_inputs(settings)
     else:
         coverage_inputs(settings)
 

@@ -1,8 +1,8 @@
 """`smallloss sweep CONFIG.toml`: a grid of settings x seeds, locally or on a Dask cluster.
 
-A config names the ``kind`` of cell (``simulate``, ``train`` or ``coverage``: see
-``simulations.experiments.cells``), ``seeds``, ``[base]`` settings shared by every cell,
-and one or more ``[[grid]]`` tables; each grid table is a
+A config names the ``kind`` of cell (``simulate``, ``train``, ``coverage`` or
+``certificate``: see ``simulations.experiments.cells`` and ``certificate``), ``seeds``,
+``[base]`` settings shared by every cell, and one or more ``[[grid]]`` tables; each grid table is a
 cross product of its lists, and the cells are the union over tables. Every finished cell
 is appended (and flushed) as one row of ``results.csv`` under ``--out``, keyed by its
 settings and seed, so a killed sweep resumes with only the unfinished cells. Rows are
@@ -32,6 +32,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from simulations.experiments import cells as cells_module
+from simulations.experiments import certificate
 from simulations.io import (
     atomic_path,
     csv_cell,
@@ -42,7 +43,7 @@ from simulations.io import (
 )
 from theory.errors import InputError
 
-CELL_KINDS = ("simulate", "train", "coverage")
+CELL_KINDS = ("simulate", "train", "coverage", "certificate")
 RESULTS = "results.csv"
 LOCK = "results.lock"
 
@@ -122,6 +123,7 @@ def run_cell(kind: str, settings: dict, seed: int) -> dict:
         "simulate": cells_module.simulate_cell,
         "train": cells_module.train_cell,
         "coverage": cells_module.coverage_cell,
+        "certificate": certificate.certificate_cell,
     }[kind]
     return {
         "seed": seed,

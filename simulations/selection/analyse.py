@@ -42,7 +42,6 @@ FEW_PROBES = 30  # mislabelled probes below which a count prediction is flagged
 PROBE_MISMATCH_P = 1e-3  # a chi-square p-value this small: probes unlike the training samples
 SINGLE_LABEL = ("confident", "anchor", "mixture")  # T from one label and probabilities
 ESTIMATES = ("pairs", *SINGLE_LABEL)
-RANKED = ("global", "classwise", "rsl", "gmm", "aum")  # criteria that rank one score
 VARIANTS = {"single": "single_epoch", "mean": "mean_loss"}
 
 
@@ -205,7 +204,7 @@ def _split(run: Run) -> _Data:
         scores, last = m.mean(axis=1), m[:, -1]
         scores, p_scores = scores[s], scores[p]
         last, p_last = last[s], last[p]
-    probs = None if run.probs is None else run.probs
+    probs = run.probs
     empty = np.zeros(0, np.int64)
     return _Data(
         L=run.losses[s],
@@ -373,7 +372,8 @@ def analyse(
     bootstrap : int
         Resamples behind the law predictions' intervals (0: no intervals for them).
     seed : int
-        Of the bootstrap and of the GMM.
+        Of the bootstraps and of the probes' half that estimates T from their pairs (the
+        GMM criterion is seeded by the epoch count, as ``train`` seeds it).
     per_epoch : bool
         Also score every criterion at every epoch (when ``clean`` covers the scored samples).
     progress : callable, optional
@@ -540,12 +540,10 @@ def analyse(
         shares = _certified_shares(noise, d_all)
         counts = _counts(d_all) if confidence is not None else None
         target, target_masks = _target(
-            d, keep.precision, confidence, T, prior, val, probe, counts, shares, envelope
+            d, keep.precision, confidence, T, prior, val, probe, counts, shares, envelope, level
         )
         record["target"] = target
         masks.update({f"target_{k}": v for k, v in target_masks.items()})
-        if confidence is not None:
-            record["certifiable"] = reachable(counts, keep.precision, confidence, shares, envelope)
         if per_class:
             rows, class_masks = per_class_targets(d_all, keep.precision, confidence, envelope)
             record["target_per_class"] = rows
@@ -554,6 +552,15 @@ def analyse(
             target_fdr, fdr_masks = _target_fdr(d_all, keep.precision)
             record["target_fdr"] = target_fdr
             masks.update({f"fdr_{k}": v for k, v in fdr_masks.items()})
+    if confidence is not None:  # the precision each criterion can certify, whatever --keep
+        asked = keep.precision if isinstance(keep, Target) else None
+        record["certifiable"] = reachable(
+            counts if isinstance(keep, Target) else _counts(d_all),
+            asked,
+            confidence,
+            _certified_shares(noise, d_all),
+            envelope,
+        )
     return record, {k: _in_run_order(v, run) for k, v in masks.items()}
 
 
@@ -665,7 +672,7 @@ def _no_progress(step: str, total: int):
 
 
 def _target(
-    d: _Data, P: float, confidence, T, prior, val, probe, counts, shares, how: str
+    d: _Data, P: float, confidence, T, prior, val, probe, counts, shares, how: str, level: float
 ) -> tuple[dict, dict]:
     """``--keep target:P``: each loss criterion's budgets for precision P, from the probes'
     laws (else the validation split's) or, with ``confidence``, the largest whose precision
@@ -684,7 +691,7 @@ def _target(
         last, p_last = _scores(d, "single")
         mask, kept = coteaching_selection(last, T, prior)
         _, p_mask = _threshold(last, d.noisy, p_last, d.p_noisy, kept, d.c)
-        c = _count(d, mask, p_mask, LEVEL, confidence)
+        c = _count(d, mask, p_mask, level, confidence)
         chosen["coteaching_rule"] = {
             "mask": mask,
             "budgets": kept,
@@ -768,7 +775,7 @@ def _what_cannot_be_said(d: _Data, run: Run, noise: Noise, confidence) -> list[s
             "no probes and no clean validation split: this run's precision can be neither "
             "predicted nor certified (predicted_precision_bayes is an ideal network's, g*, not "
             "this one's); annotate a few hundred random training items, mark them 'probe' "
-            "(smallloss probes pick / merge), and analyse again"
+            "(smallloss probes plan / pick / merge), and analyse again"
         )
     elif not d.R:
         out.append(
@@ -792,13 +799,14 @@ def _counts(d: _Data) -> tuple[bounds.Counts, bounds.Counts]:
     )
 
 
-def reachable(counts, asked: float, confidence: float, shares, how: str = "design") -> dict:
+def reachable(counts, asked, confidence: float, shares, how: str = "design") -> dict:
     """Per loss criterion, the kept size its certified search reaches at each precision of
-    ``REACHABLE`` (and the one asked) at ``confidence``, and the highest that keeps something.
+    ``REACHABLE`` (and the one asked, where not None) at ``confidence``, and the highest that
+    keeps something.
     Each point is a certificate on its own; a precision picked after reading the curve is not
     covered by the level."""
     curves = {name: [] for name in ("global", "classwise", "rsl")}
-    for P in sorted({*REACHABLE, float(asked)}):
+    for P in sorted({*REACHABLE, *([] if asked is None else [float(asked)])}):
         rows = bounds.target_selections(*counts, *shares, P, confidence, how)
         for name in curves:
             curves[name].append([P, int(rows[name]["mask"].sum())])

@@ -47,9 +47,10 @@ def test_the_level_is_shared_among_the_classes_with_probes(capsys, tmp_path):
     rows, masks = analyse.per_class_targets(d, 0.9, 0.9)
     assert rows["classwise"]["level_per_class"] == pytest.approx(1 - 0.1 / 4)
     assert rows["rsl"]["selected"] == masks["rsl"].sum()
-    assert sum(c["selected"] for c in rows["classwise"]["classes"].values()) == masks[
-        "classwise"
-    ].sum()
+    assert (
+        sum(c["selected"] for c in rows["classwise"]["classes"].values())
+        == masks["classwise"].sum()
+    )
     path = tmp_path / "run.npz"
     np.savez(path, noisy=run.noisy, losses=run.losses, probe=run.probe, clean=run.clean)
     assert main(["analyse", str(path), "--per-class", "--quiet"]) == 2
