@@ -16,6 +16,14 @@ def configure(p) -> None:
         "--no-estimate", action="store_true", help="skip estimate with intervals (about 3 min)"
     )
     p.add_argument("--only-estimate", action="store_true", help="only estimate with intervals")
+    p.add_argument(
+        "--only-certificate",
+        action="store_true",
+        help="only the certified target search at n = 1,000,000 and 5,000 probes",
+    )
+    p.add_argument(
+        "--no-certificate", action="store_true", help="skip the certified target search (~10 s)"
+    )
     p.add_argument("--draws", type=int, default=200, help="estimate's bootstrap draws")
     p.add_argument(
         "--baseline-draws",
@@ -35,11 +43,12 @@ def run(args) -> tuple[dict, str]:
         max(1, args.repeat),
         cleanlab=not args.no_cleanlab,
         seed=args.seed,
-        trainer=not (args.no_train or args.only_estimate),
-        estimate=not args.no_estimate,
+        trainer=not (args.no_train or args.only_estimate or args.only_certificate),
+        estimate=not (args.no_estimate or args.only_certificate),
         draws=check_int(args.draws, "--draws", low=10),
         baseline_draws=check_int(args.baseline_draws, "--baseline-draws", low=1),
-        kernels=not args.only_estimate,
+        kernels=not (args.only_estimate or args.only_certificate),
+        certificate=not (args.no_certificate or args.only_estimate),
     )
     return out, render(out)
 

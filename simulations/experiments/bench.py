@@ -18,6 +18,7 @@ from scipy.linalg import solve_triangular
 
 from simulations import machine
 from simulations.estimation import dawid_skene, transition
+from simulations.experiments.certificate import bench_rows as bench_certificate_rows
 from simulations.io import versions
 from simulations.selection import rules
 from simulations.synthetic import generate, instance_draw, instance_noise
@@ -448,6 +449,7 @@ def run_bench(
     draws: int = 200,
     baseline_draws: int = 20,
     kernels: bool = True,
+    certificate: bool = True,
 ) -> dict:
     rng = np.random.default_rng(seed)
     rows = []
@@ -511,6 +513,10 @@ def run_bench(
             ds_row = bench_dawid_skene(repeat)
             if ds_row is not None:
                 row(*ds_row)
+
+    if certificate:
+        for args in bench_certificate_rows(seed=seed):
+            row(*args)
 
     if estimate:
         for r in bench_estimate(draws, baseline_draws, seed, peer=cleanlab):

@@ -139,3 +139,57 @@ def certificate_cell(settings: dict, seed: int) -> dict:
         }
     )
     return row
+
+
+def _crossing_by_fft(u: np.ndarray, p: float) -> float:
+    """The band's walk as it was computed before (an FFT convolution a step): the bench's
+    baseline for ``bounds._crossing``."""
+    from scipy.signal import fftconvolve
+
+    top = int(u[-1]) + 1
+    step = nbinom.pmf(np.arange(top + 1), 1, p)
+    alive = np.zeros(top + 1)
+    alive[0] = 1.0
+    for uj in u:
+        alive = np.clip(fftconvolve(alive, step)[: top + 1], 0.0, None)
+        alive[int(uj) + 1 :] = 0.0
+    return float(1.0 - alive.sum())
+
+
+BISECTIONS_BEFORE = 40  # the band's bisection ran all of them before
+
+
+def bench_rows(n: int = 1_000_000, R: int = 5_000, seed: int = 0) -> list[tuple]:
+    """(name, ours_s, baseline_s, baseline, target): the certified target search (global and
+    per-class, the design's envelope, the band calibrated afresh) on n training samples and
+    R probes, against the same search with the band's walk as it was (one walk timed, times
+    the bisections it ran)."""
+    import time
+
+    from simulations.selection import bounds
+
+    s = certificate_inputs({"n": n, "probes": R, "classes": 10, "shift": 1.5, "draws": 1})
+    scores, clean, noisy, probe = _world(np.random.default_rng(seed), s)
+    t, q = ~probe, probe
+    bounds._bands.clear()
+    start = time.perf_counter()
+    counts = bounds.Counts(scores[t], noisy[t], scores[q], clean[q], noisy[q], 10)
+    bounds.target_selections(counts, counts, np.ones(10), np.ones(10), 0.9, 0.9)
+    ours = time.perf_counter() - start
+    u = bounds.band(n, R, 0.9, 0.9)  # cached: the walk it calibrated
+    start = time.perf_counter()
+    _crossing_by_fft(u, R / (n + R))
+    one_walk = time.perf_counter() - start
+    start = time.perf_counter()
+    bounds._crossing(u, R / (n + R))
+    one_walk_now = time.perf_counter() - start
+    baseline = ours - one_walk_now + BISECTIONS_BEFORE * one_walk
+    return [
+        (
+            f"certified target n={n:,} R={R:,} (global+class)",
+            ours,
+            baseline,
+            f"band walk by FFT, 1 walk timed x{BISECTIONS_BEFORE}",
+            1.0,
+        )
+    ]

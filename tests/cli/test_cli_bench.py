@@ -39,7 +39,14 @@ def test_estimate_rows_and_their_table(monkeypatch):
 
     monkeypatch.setattr(bench, "bench_estimate", fake_estimate)
     out = bench.run_bench(
-        10, 1, cleanlab=False, trainer=False, draws=10, baseline_draws=2, kernels=False
+        10,
+        1,
+        cleanlab=False,
+        trainer=False,
+        draws=10,
+        baseline_draws=2,
+        kernels=False,
+        certificate=False,
     )
     assert calls["args"] == (10, 2, False)
     names = [r["kernel"] for r in out["rows"]]
