@@ -37,6 +37,7 @@ ORDER = (
     "bound_search",
     "aum_probes",
     "memorisation",
+    "certificate",
 )
 
 
