@@ -70,7 +70,7 @@ def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int 
     labels' shares.
 
     T estimated from the probes' pairs reads the labels the count predictions count with: it
-    is then estimated from a stratified half of the probes (``shaping``, drawn from ``seed``),
+    is then estimated from a random half of the probes (``shaping``, drawn from ``seed``),
     and the other half counts (``counted_run``)."""
     est, shaping = None, None
     if matrix is not None:
@@ -93,12 +93,14 @@ def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int 
 
 
 def _half_of_the_probes(run: Run, seed: int) -> np.ndarray:
-    """(n,) bool: half of each observed class's probes (rounded down), at random."""
+    """(n,) bool: half of the probes (rounded down), at random. Not stratified by class: given
+    a plain random half, the other half is a random part of what remains, as the counts need;
+    halving each class apart ties which classes T keeps to how many probes they hold (measured:
+    intervals at 100 classes covered 0.82 at a nominal 0.9)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 37]))
+    idx = np.flatnonzero(run.probes)
     out = np.zeros(run.n, bool)
-    for j in range(run.classes):
-        idx = np.flatnonzero(run.probes & (run.noisy == j))
-        out[rng.permutation(idx)[: idx.size // 2]] = True
+    out[rng.permutation(idx)[: idx.size // 2]] = True
     return out
 
 
