@@ -107,3 +107,21 @@ def test_a_knot_keeps_more_than_the_band_where_probes_are_few():
             fail[how] += m.any() and (1 - bad[~probe][m].mean()) < 0.9
     assert np.mean(kept["design"]) > 1.3 * np.mean(kept["band"]), kept
     assert fail["design"] <= 0.1 * draws + 2 * np.sqrt(0.09 * draws)
+
+
+def test_the_working_posterior_is_the_mixtures_own():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(4)
+    x = np.exp(rng.normal(np.where(rng.random(20_000) < 0.3, 1.5, 0.0), 1.0))
+    got = envelope.working_badness(x)
+    logs = np.log(x)
+    sub = np.sort(logs)[np.linspace(0, logs.size - 1, envelope.WORKING_SIZE).astype(int)]
+    gm = GaussianMixture(
+        2, covariance_type="tied", random_state=0, reg_covar=1e-6 * np.var(sub)
+    ).fit(sub[:, None])
+    want = gm.predict_proba(logs[:, None])[:, int(np.argmax(gm.means_.ravel()))]
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    # the same values in another order give the same posteriors, item by item
+    order = rng.permutation(x.size)
+    np.testing.assert_allclose(envelope.working_badness(x[order]), got[order], atol=1e-12)
