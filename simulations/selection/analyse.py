@@ -80,7 +80,12 @@ def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int 
         source = "matrix"
     elif estimate is not None or run.T is None:
         method = estimate or "pairs"
-        if method == "pairs" and run.probe is not None and int(run.probes.sum()) >= 2:
+        if method == "pairs" and run.probe is not None:
+            if int(run.probes.sum()) < 2:
+                raise InputError(
+                    "T from the probes' pairs needs at least 2 probes (half estimate T, half "
+                    "are counted): give --matrix FILE, T in the run, or more probes"
+                )
             shaping = _half_of_the_probes(run, seed)
         est = estimate_from_run(run, method, explicit=estimate is not None, probes=shaping)
         T, source = est.T, "estimated"
@@ -135,8 +140,9 @@ def estimate_from_run(
         return transition.from_pairs(clean, noisy, run.classes)
     if run.probs is None:
         raise InputError(f"--estimate {method} needs out-of-sample probabilities: run key 'probs'")
-    s = run.scored
-    return transition.from_probs(run.noisy[s], run.probs[s], run.classes, method)
+    # every item, probes too: their probabilities and observed labels carry no clean label,
+    # and an estimate from the training samples alone would depend on which items are probes
+    return transition.from_probs(run.noisy, run.probs, run.classes, method)
 
 
 def _pairs(run: Run, probes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -40,9 +40,18 @@ family together. J is the largest count at which a bound could still reach P. Fa
 - per-class and RSL: a share of each class (its own budgets' shape) scaled by one factor;
   the thresholds are quantiles of each class's training and probe scores pooled, so the
   family does not depend on which items are probes (one band on the union's counts: the
-  union's precision is bounded, not each class's). Shares from a T estimated on the probes'
-  own pairs make the family depend on the probes; measured, the level still held, but that
-  case is outside the argument.
+  union's precision is bounded, not each class's). The shares must not read a probe's
+  label: ``analyse`` gives every class one share where T came from the probes' pairs
+  (measured, T's shares from those pairs broke the level).
+
+The envelope the search uses is the band or one knot (``envelope``), chosen from the pooled
+scores without their labels.
+
+The count predictions at given budgets (``predict``, ``Counts.of_budgets``) put each class's
+threshold at its k-th smallest training score, which depends a little on which items are
+probes: a probe just above the last kept training sample is left out, so y is biased low by
+about R / n of a probe near each cut. Small where R is far below n; the target search, whose
+family is pooled quantiles, is free of it.
 
 Each criterion's bound and each target is valid at level L on its own: picking the
 best-looking of several afterwards is not covered.

@@ -19,13 +19,15 @@ Gaussian mixture of the log-scores says how likely each pooled item is to be mis
 and the envelope whose expected kept size under that model is largest is chosen. The
 choice reads nothing that depends on which items are probes or on any clean label, so given
 the pool it is fixed, and each candidate's level holds for it; a poor working model costs
-power, never validity.
+power, never validity. A knot's level is exact without replacement (``knot``); the band's walk
+is the one with replacement, checked exactly without replacement in the tests at the worst
+case for the settings there, not proven for every n and R.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import nbinom
+from scipy.stats import hypergeom, nbinom
 
 KNOTS = (0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256, 362, 512)
 WORKING_SIZE = 5_000  # pooled scores the working mixture is fitted to (evenly spaced quantiles)
@@ -35,16 +37,36 @@ _TINY = 1e-12
 
 
 def knot(n: int, R: int, level: float, j: int) -> np.ndarray:
-    """``u`` of the knot at ``j`` (float64, shape (j + 1,)): one bound on W_j at ``level``."""
+    """``u`` of the knot at ``j`` (float64, shape (j + 1,)): one bound on W_j at ``level``.
+
+    The negative binomial quantile (the walk with replacement), raised where the exact law
+    without replacement needs more: at the worst case, every item mislabelled, ``W_j > u``
+    is "at most j probes among the first u + j + 1 items", ``hypergeom.cdf(j, n + R, R, u +
+    j + 1)``. With few probes the two agree; with R far above n or L near 0.5 the walk with
+    replacement alone falls short of the level (n = 50, R = 1,000, L = 0.5, j = 512: 0.514)."""
     p = R / (n + R)
-    return np.full(j + 1, nbinom.ppf(level, j + 1, p))
+    u = int(nbinom.ppf(level, j + 1, p))
+    if hypergeom.cdf(j, n + R, R, min(u + j + 1, n + R)) > 1.0 - level:
+        lo, hi = u, n  # W_j is at most n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if hypergeom.cdf(j, n + R, R, min(mid + j + 1, n + R)) <= 1.0 - level:
+                hi = mid
+            else:
+                lo = mid + 1
+        u = lo
+    return np.full(j + 1, float(u))
 
 
 def knots_in_reach(n: int, R: int, level: float, target: float) -> list[int]:
     """The knots whose bound could still let a kept set of at most n reach ``target``."""
     p = R / (n + R)
     room = (1.0 - target) * n
-    return [j for j in KNOTS if j < R and nbinom.ppf(level, j + 1, p) <= room]
+    return [
+        j
+        for j in KNOTS
+        if j < R and nbinom.ppf(level, j + 1, p) <= room and knot(n, R, level, j)[0] <= room
+    ]
 
 
 def working_badness(scores: np.ndarray) -> np.ndarray:

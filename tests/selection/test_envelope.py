@@ -11,6 +11,17 @@ from selection.test_bounds import _exact_crossing_without_replacement
 from simulations.selection import bounds, envelope
 
 
+@pytest.mark.parametrize(("n", "R", "level", "j"), [(50, 1_000, 0.5, 512), (20, 800, 0.8, 8)])
+def test_a_knot_holds_where_the_walk_with_replacement_does_not(n, R, level, j):
+    # many probes, few training samples: the negative binomial quantile alone is crossed
+    # more often than 1 - L without replacement; the knot raises it until it is not
+    p = R / (n + R)
+    plain = np.full(j + 1, nbinom.ppf(level, j + 1, p))
+    assert _exact_crossing_without_replacement(plain, n, R) > 1 - level
+    u = envelope.knot(n, R, level, j)
+    assert _exact_crossing_without_replacement(u, n, R) <= 1 - level + 1e-12
+
+
 @pytest.mark.parametrize(
     ("n", "R", "level", "j"), [(3_000, 60, 0.9, 0), (3_000, 100, 0.9, 2), (1_257, 90, 0.5, 4)]
 )

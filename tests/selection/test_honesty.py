@@ -10,7 +10,7 @@ import pytest
 from simulations.cli import main
 
 
-def _run(tmp_path, probes: bool):
+def _run(tmp_path, probes: bool, every_clean: bool = False):
     rng = np.random.default_rng(0)
     n, c = 2_000, 4
     clean = rng.integers(0, c, n)
@@ -22,7 +22,7 @@ def _run(tmp_path, probes: bool):
     if probes:
         probe = np.zeros(n, bool)
         probe[rng.choice(n, 400, replace=False)] = True
-        arrays |= {"probe": probe, "clean": np.where(probe, clean, -1)}
+        arrays |= {"probe": probe, "clean": clean if every_clean else np.where(probe, clean, -1)}
     path = tmp_path / "run.npz"
     np.savez(path, **arrays)
     return path
@@ -79,3 +79,28 @@ def test_options_are_checked_before_any_fit(tmp_path, capsys, monkeypatch, extra
     assert main(["analyse", str(path), "--estimate", "mixture", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
+
+
+def test_an_estimate_from_probs_does_not_depend_on_which_items_are_probes(tmp_path):
+    from simulations.selection import analyse, runfile
+
+    z = np.load(_run(tmp_path, probes=True, every_clean=True))
+    arrays = {k: z[k] for k in z.files}
+    base = analyse.resolve_noise(runfile.from_arrays(arrays), estimate="confident")
+    other = np.roll(arrays["probe"], 7)  # other items as probes, the same pool
+    moved = analyse.resolve_noise(
+        runfile.from_arrays({**arrays, "probe": other}), estimate="confident"
+    )
+    np.testing.assert_allclose(base.T, moved.T)
+    assert base.shaping is None  # no probe label read: the family keeps T's shares
+
+
+def test_t_from_one_probes_pair_is_refused(tmp_path, capsys):
+    z = np.load(_run(tmp_path, probes=True, every_clean=True))
+    arrays = {k: z[k] for k in z.files}
+    probe = np.zeros_like(arrays["probe"])
+    probe[0] = True
+    path = tmp_path / "one.npz"
+    np.savez(path, **{**arrays, "probe": probe})
+    assert main(["analyse", str(path), "--estimate", "pairs"]) == 2
+    assert "at least 2 probes" in capsys.readouterr().err
