@@ -380,8 +380,9 @@ def analyse(
     bootstrap : int
         Resamples behind the law predictions' intervals (0: no intervals for them).
     seed : int
-        Of the bootstraps and of the probes' half that estimates T from their pairs (the
-        GMM criterion is seeded by the epoch count, as ``train`` seeds it).
+        Of the bootstraps (the GMM criterion is seeded by the epoch count, as ``train`` seeds
+        it; the half of the probes that estimates T from their pairs is ``resolve_noise``'s
+        default, the same for every analysis of a run).
     per_epoch : bool
         Also score every criterion at every epoch (when ``clean`` covers the scored samples).
     progress : callable, optional
@@ -416,7 +417,7 @@ def analyse(
                 "--confidence bounds precision by the probes' counts: the run marks no probes"
             )
     _check_options(run, keep, confidence, fdr, per_class)
-    noise = resolve_noise(run, matrix, estimate, seed)
+    noise = resolve_noise(run, matrix, estimate)  # the probes' split is the run's own
     T, prior = noise.T, noise.prior
     d_all = _split(run)
     d = _split(counted_run(run, noise))
@@ -785,10 +786,10 @@ def _what_cannot_be_said(d: _Data, run: Run, noise: Noise, confidence) -> list[s
             "this one's); annotate a few hundred random training items, mark them 'probe' "
             "(smallloss probes plan / pick / merge), and analyse again"
         )
-    elif not d.R:
+    elif not d.R and noise.source == "estimated":
         out.append(
-            "no probes: the predictions come from the validation split's laws and carry no "
-            "guarantee; --confidence needs probes"
+            "no probes: the predictions come from the validation split's laws and an estimated "
+            "T, and carry no guarantee; --confidence needs probes"
         )
     if noise.shaping is not None:
         out.append(

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from simulations.selection import analyse, runfile
 from simulations.training.config import TrainConfig
 from simulations.training.run import run_training
 
@@ -49,10 +50,12 @@ def test_cifar10n_worse_labels_train_as_they_are(tmp_path):
     rows = z["train_index"]
     # nothing injected: every training label and every probe's is the human one
     assert np.array_equal(z["noisy"], worse[rows]) and np.array_equal(z["clean"], clean[rows])
-    # and T is what the validation items' two labels say, never the training samples'
+    # and T is what the validation items' two labels and half the probes' say (the other half
+    # is counted), never the training samples'
     pairs = np.zeros((10, 10))
     val_clean, val_noisy = z["val_clean"], z["val_noisy"]
-    probe = z["probe"]
+    probe = analyse.resolve_noise(runfile.read(r["run_file"])).shaping
+    assert probe.sum() == z["probe"].sum() // 2 and not (probe & ~z["probe"]).any()
     np.add.at(
         pairs,
         (
