@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from simulations.training.recorder import Recorder
+from simulations.training.recorder import Recorder, labels_to_save
 from theory.errors import InputError
 
 
@@ -71,19 +70,11 @@ class SampleRecording:
         any other key of the run format (``probe``, ``clean``, ``T``, ...)."""
         if self.recorder is None:
             raise InputError("nothing was recorded: train with RecordingTrainer first")
-        seen = self._labels.cpu().numpy()
-        if noisy is None:
-            noisy = seen
-        else:
-            noisy = np.asarray(noisy)
-            if noisy.shape != seen.shape:
-                raise InputError(f"noisy: {noisy.size} labels for {seen.size} samples")
-            other = (seen >= 0) & (seen != noisy)
-            if other.any():
-                raise InputError(
-                    f"{int(other.sum())} sample(s) were trained on labels other than noisy's "
-                    "(is the index column each row's position in train_dataset?)"
-                )
+        noisy = labels_to_save(
+            self._labels.cpu().numpy(),
+            noisy,
+            "(is the index column each row's position in train_dataset?)",
+        )
         self.recorder.save(path, noisy=noisy, **arrays)
 
 

@@ -30,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 
-from simulations.training.recorder import Recorder
+from simulations.training.recorder import Recorder, labels_to_save
 from theory.errors import InputError
 
 
@@ -149,17 +148,9 @@ class SmallLossCallback(pl.Callback):
         labels the batches carried) and any other key of the run format."""
         if self.recorder is None:
             raise InputError("SmallLossCallback recorded nothing: was it in Trainer(callbacks=)?")
-        seen = self._labels.cpu().numpy()
-        if noisy is None:
-            noisy = seen
-        else:
-            noisy = np.asarray(noisy)
-            if noisy.shape != seen.shape:
-                raise InputError(f"noisy: {noisy.size} labels for {seen.size} samples")
-            other = (seen >= 0) & (seen != noisy)
-            if other.any():
-                raise InputError(
-                    f"{int(other.sum())} sample(s) were trained on labels other than noisy's "
-                    "(are the batch's indices the samples' positions in the training set?)"
-                )
+        noisy = labels_to_save(
+            self._labels.cpu().numpy(),
+            noisy,
+            "(are the batch's indices the samples' positions in the training set?)",
+        )
         self.recorder.save(path, noisy=noisy, **{**self.arrays, **arrays})

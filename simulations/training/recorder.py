@@ -107,3 +107,20 @@ class Recorder:
         full = {k: v for k, v in full.items() if v is not None}
         runfile.from_arrays(full)  # the same checks analyse makes: fail here, not there
         runfile.write(path, full)
+
+
+def labels_to_save(seen: np.ndarray, noisy=None, hint: str = "") -> np.ndarray:
+    """The ``noisy`` key an adapter saves: the labels its batches carried (``seen``, -1 where a
+    sample never came), or the user's ``noisy``, which must agree with them wherever a sample
+    came (a disagreement means the batches' indices are not the samples' positions)."""
+    if noisy is None:
+        return seen
+    noisy = np.asarray(noisy)
+    if noisy.shape != seen.shape:
+        raise InputError(f"noisy: {noisy.size} labels for {seen.size} samples")
+    other = (seen >= 0) & (seen != noisy)
+    if other.any():
+        raise InputError(
+            f"{int(other.sum())} sample(s) were trained on labels other than noisy's {hint}"
+        )
+    return noisy
