@@ -545,9 +545,9 @@ def analyse(
             with step("epochs", epochs) as tick:
                 record["per_epoch"] = per_epoch_rows(d, b, run, tick)
         record["observed_noise_rate"] = float((d.clean != d.noisy).mean())
+    shares = _certified_shares(noise, d_all)
+    counts = _counts(d_all) if confidence is not None else None  # built once: its mixture too
     if isinstance(keep, Target):
-        shares = _certified_shares(noise, d_all)
-        counts = _counts(d_all) if confidence is not None else None
         target, target_masks = _target(
             d, keep.precision, confidence, T, prior, val, probe, counts, shares, envelope, level
         )
@@ -563,13 +563,7 @@ def analyse(
             masks.update({f"fdr_{k}": v for k, v in fdr_masks.items()})
     if confidence is not None:  # the precision each criterion can certify, whatever --keep
         asked = keep.precision if isinstance(keep, Target) else None
-        record["certifiable"] = reachable(
-            counts if isinstance(keep, Target) else _counts(d_all),
-            asked,
-            confidence,
-            _certified_shares(noise, d_all),
-            envelope,
-        )
+        record["certifiable"] = reachable(counts, asked, confidence, shares, envelope)
     return record, {k: _in_run_order(v, run) for k, v in masks.items()}
 
 
