@@ -15,12 +15,7 @@ from theory.errors import InputError
 def _run(**change) -> dict:
     """A small well-formed run (4 classes, probes, T, prior), changed: None drops a key."""
     a, _ = synthetic_run(seed=5, n=200, probes=40, epochs=3, val=60)
-    for k, v in change.items():
-        if v is None:
-            a.pop(k, None)
-        else:
-            a[k] = v
-    return a
+    return _run_changed(a, change)
 
 
 def _plain(**change) -> dict:
