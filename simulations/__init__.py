@@ -25,9 +25,7 @@ load torch or compile Numba kernels it does not need.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
-from types import ModuleType
+import lazy_loader
 
 __all__ = [
     "synthetic",
@@ -42,30 +40,5 @@ __all__ = [
 ]
 
 
-def lazy_modules(package: str, names: Iterable[str]) -> Callable[[str], ModuleType]:
-    """A module-level ``__getattr__`` (PEP 562) for ``package``: ``package.name`` imports
-    ``package.<name>`` on first access, for each of ``names``.
-
-    Parameters
-    ----------
-    package : str
-        The package's ``__name__``.
-    names : iterable of str
-        Its submodules (its ``__all__``).
-
-    Returns
-    -------
-    callable
-        ``__getattr__(name) -> module``; it raises ``AttributeError`` for any other name.
-    """
-    known = frozenset(names)
-
-    def __getattr__(name: str) -> ModuleType:
-        if name in known:
-            return importlib.import_module(f"{package}.{name}")
-        raise AttributeError(f"module {package!r} has no attribute {name!r}")
-
-    return __getattr__
-
-
-__getattr__ = lazy_modules(__name__, __all__)
+# each room is imported on first access (SPEC 1): importing one room loads no other
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)

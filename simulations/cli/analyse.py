@@ -10,7 +10,6 @@ from simulations.cli._args import BOOTSTRAP, ESTIMATES, LEVEL, add_common, progr
 ENVELOPES = ("design", "band")  # simulations.selection.bounds.ENVELOPES, checked by a test
 
 HELP = "analyse a recorded training run (the run format: see the README)"
-SHOWN = ("global", "classwise", "rsl", "gmm", "aum", "confident", "cleanlab")
 
 
 def configure(p) -> None:
@@ -202,6 +201,7 @@ def _interval(c: dict, key: str) -> str:
 
 def render(r: dict) -> str:
     from simulations.io import fmt
+    from simulations.selection.registry import CRITERIA
     from theory.conditions import CONDITIONS
 
     source = {"given": "the run's T", "matrix": "--matrix", "estimated": "T estimated"}
@@ -219,7 +219,7 @@ def render(r: dict) -> str:
         + ("   observed" if observed else "")
         + ("   bound" if r["confidence"] is not None else ""),
     ]
-    for name in SHOWN:
+    for name in CRITERIA:
         c = r["criteria"].get(name)
         if c is None or c.get("selected") is None:
             continue

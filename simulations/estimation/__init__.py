@@ -6,8 +6,8 @@
   intervals.
 """
 
-from simulations import lazy_modules
+import lazy_loader
 
 __all__ = ["dawid_skene", "transition"]
 
-__getattr__ = lazy_modules(__name__, __all__)
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)

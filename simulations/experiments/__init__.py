@@ -6,8 +6,8 @@
 - ``bench``: each kernel against its baseline, timed in one run, as ratios.
 """
 
-from simulations import lazy_modules
+import lazy_loader
 
 __all__ = ["sweep", "cells", "bench"]
 
-__getattr__ = lazy_modules(__name__, __all__)
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import nbinom
 
+from simulations.selection.registry import CLASSWISE
 from theory.errors import InputError
 
 CERTIFICATE_KEYS = {
@@ -32,7 +33,7 @@ CERTIFICATE_KEYS = {
     "level",
     "draws",
 }
-ARMS = ("band", "design", "pointwise", "classwise", "limit")
+ARMS = ("band", "design", "pointwise", CLASSWISE.name, "limit")
 
 
 def certificate_inputs(settings: dict) -> dict:
@@ -113,7 +114,7 @@ def certificate_cell(settings: dict, seed: int) -> dict:
         masks = {
             "band": counts.largest_global(P, L, "band")["mask"],
             "design": counts.largest_global(P, L, "design")["mask"],
-            "classwise": counts.largest_scaled(np.ones(c), P, L, "design")["mask"],
+            CLASSWISE.name: counts.largest_scaled(np.ones(c), P, L, "design")["mask"],
         }
         for name, u in (("pointwise", pointwise), ("limit", u_limit)):
             k = bounds._largest(y, np.arange(1, n + 1), u, P)

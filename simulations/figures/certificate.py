@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulations.figures._common import committed_sweep, figure
+from simulations.selection.registry import CLASSWISE
 
 NAME = "certificate"
 CAPTION = (
@@ -20,11 +21,11 @@ CAPTION = (
     "'limit' is the envelope the design would pick knowing the score laws; FDR (conformal "
     "BH) is a mean false share, not a probability."
 )
-ARMS = ("band", "design", "classwise", "pointwise", "limit")
+ARMS = ("band", "design", CLASSWISE.name, "pointwise", "limit")
 LABELS = {
     "band": "band (before)",
     "design": "design (shipped)",
-    "classwise": "per-class, design",
+    CLASSWISE.name: "per-class, design",
     "pointwise": "one-threshold, searched",
     "limit": "limit: laws known",
     "fdr": "FDR (conformal BH)",
@@ -32,7 +33,7 @@ LABELS = {
 COLORS = {
     "band": "#7f7f7f",
     "design": "#2ca02c",
-    "classwise": "#98df8a",
+    CLASSWISE.name: "#98df8a",
     "pointwise": "#d62728",
     "limit": "#1f77b4",
     "fdr": "#ff7f0e",

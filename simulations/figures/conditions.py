@@ -8,6 +8,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from simulations.figures._common import figure, oracle_precision
+from simulations.selection.registry import CLASSWISE, GLOBAL
 from theory import regions
 
 NAME = "conditions"
@@ -45,8 +46,8 @@ def compute(quick: bool, seed: int) -> list[dict]:
                         "a": a,
                         "b": b,
                         "grid": "simulated",
-                        "predicted_classwise": pred["classwise"][r, c],
-                        "predicted_global": pred["global"][r, c],
+                        "predicted_classwise": pred[CLASSWISE.name][r, c],
+                        "predicted_global": pred[GLOBAL.name][r, c],
                         "simulated_classwise": sim_cw,
                         "simulated_global": sim_gl,
                     }

@@ -6,6 +6,7 @@ import numpy as np
 
 from simulations.estimation import transition
 from simulations.figures._common import committed_sweep, figure
+from simulations.selection.registry import CLASSWISE, GLOBAL
 from simulations.synthetic import generate
 from theory import noise
 from theory.conditions import CONDITIONS, report
@@ -111,8 +112,8 @@ def _loss_predictions(T, prior, fractions, sd=0.3):
     laws = cell_laws(T, prior=prior, sd=sd)
     total = float((prior @ T) @ fractions)
     return {
-        "classwise": per_class(laws, T, prior, fractions),
-        "global": global_(laws, T, prior, total),
+        CLASSWISE.name: per_class(laws, T, prior, fractions),
+        GLOBAL.name: global_(laws, T, prior, total),
     }
 
 
@@ -143,7 +144,7 @@ def propagation_rows(draws: int, seed: int) -> list[dict]:
                 f = oracle_fractions(e.T, e.prior)
                 said = _loss_predictions(e.T, e.prior, f)
                 got = _loss_predictions(T, p, f)
-                for crit in ("classwise", "global"):
+                for crit in (CLASSWISE.name, GLOBAL.name):
                     rows.append(
                         {
                             "kind": "propagation",
@@ -280,7 +281,7 @@ def draw(t):
     ax = axes[0][2]
     m = t["kind"] == "propagation"
     for source, style in (("pairs", "-"), ("ds", "--")):
-        for crit, color in (("classwise", "C0"), ("global", "C3")):
+        for crit, color in ((CLASSWISE.name, "C0"), (GLOBAL.name, "C3")):
             s = m & (t["source"] == source) & (t["criterion"] == crit)
             gap = np.abs(t["predicted"][s] - t["achieved"][s])
             ns = np.unique(t["n_per_class"][s])

@@ -10,7 +10,8 @@ import numpy as np
 
 from simulations import intervals
 from simulations.figures._common import committed_sweep, figure
-from simulations.selection.registry import COLORS, LABELS
+from simulations.selection.registry import COLORS, LABELS, SIMULATED
+from simulations.synthetic.instance_noise import NOISES, RECIPES
 from simulations.synthetic.simulate import Setting, simulate
 
 NAME = "instance_noise"
@@ -23,8 +24,8 @@ CAPTION = (
     "estimate T from their validation items' labels). Intervals are cut at the chart's edge "
     "(GMM's fit fails on some seeds)."
 )
-CRITERIA = ("global", "classwise", "rsl", "gmm", "confident", "cleanlab")
-SYNTHETIC = ("part-dependent", "pmd-1", "pmd-2", "pmd-3", "margin")
+CRITERIA = SIMULATED
+SYNTHETIC = NOISES
 DIGITS = ("part-dependent", "pmd-1", "margin")
 RATES = (0.2, 0.4)
 SEEDS = 3
@@ -118,8 +119,7 @@ def draw(t):
             ax.errorbar(x, means, yerr=[lows, highs], fmt="none", ecolor="k", lw=0.7)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xticks(range(len(groups)))
-        short = {"part-dependent": "part-dep."}
-        ax.set_xticklabels([f"{short.get(n, n)}\n{r:g}" for n, r in groups], fontsize=7)
+        ax.set_xticklabels([f"{RECIPES[n].label}\n{r:g}" for n, r in groups], fontsize=7)
         # GMM's two-component fit fails on some seeds: its intervals run off the chart
         lo = min(float(np.nanmin(t["instance"][m] - t["twin"][m])), -0.05)
         hi = max(float(np.nanmax(t["instance"][m] - t["twin"][m])), 0.05)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulations.figures._common import RECORD, figure, sweep_rows
-from simulations.selection.registry import COLORS, LABELS, LOSS_CRITERIA
+from simulations.selection.registry import COLORS, LABELS, LOSS_CRITERIA, REGISTRY, SIMULATED
 
 NAME = "predicted_vs_observed"
 CAPTION = (
@@ -18,7 +18,8 @@ CAPTION = (
     "apart. Digits: a real MLP's training losses against predictions from the clean "
     "validation split (single-epoch loss for global and per-class, mean loss for RSL)."
 )
-CRITERIA = ("global", "classwise", "rsl", "gmm")
+# the simulated criteria that rank losses
+CRITERIA = tuple(n for n in SIMULATED if REGISTRY[n].needs == "losses")
 MARKERS = {"bayes": "s", "perturbed": "o", "overlap": "^"}
 REAL_SETTINGS = [
     ("symmetric", 0.4),
@@ -75,7 +76,7 @@ def _real(quick: bool, seed: int) -> list[dict]:
     out = []
     for r in sweep_rows(cfg):
         for c in LOSS_CRITERIA:
-            variant = "mean_loss" if c == "rsl" else "single_epoch"
+            variant = "mean_loss" if REGISTRY[c].headline == "mean" else "single_epoch"
             out.append(
                 {
                     "panel": "digits",
@@ -112,7 +113,7 @@ def draw(t):
                 facecolors="none",
                 edgecolors=COLORS[c],
                 linewidths=0.8,
-                alpha=0.9 if c != "gmm" else 0.5,
+                alpha=0.9 if REGISTRY[c].law else 0.5,
             )
     lo = np.nanmin([t["predicted"][synth], t["observed"][synth]])
     ax.plot([lo, 1], [lo, 1], "k-", lw=0.8)

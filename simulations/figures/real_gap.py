@@ -7,6 +7,7 @@ import numpy as np
 
 from simulations import intervals
 from simulations.figures._common import committed_sweep, figure
+from simulations.selection.registry import LOSS_CRITERIA
 
 NAME = "real_gap"
 CAPTION = (
@@ -18,7 +19,7 @@ CAPTION = (
     "sweeps gap_digits (20 seeds) and gap_fashion (3 seeds)."
 )
 SWEEPS = {"digits": "gap_digits", "fashion-mnist": "gap_fashion"}
-CRITERIA = ("global", "classwise", "rsl")
+CRITERIA = LOSS_CRITERIA
 VARIANTS = ("single_epoch", "mean_loss")
 SOURCES = {
     "validation": "predicted_precision_validation",

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from simulations.io import atomic_path
+from simulations.selection.registry import LOSS_CRITERIA
 from theory.errors import InputError
 
 MAX_CLASSES = 20  # classes drawn, the first ones observed
@@ -30,12 +31,8 @@ CLASS_PNG = "report_class_{}.png"
 CURVE_PNG = "report_precision_vs_kept.png"
 # the masks that get a cut line, in legend order, where the table has their kept_ column
 CUTS = (
-    "global",
-    "classwise",
-    "rsl",
-    "target_global",
-    "target_classwise",
-    "target_rsl",
+    *LOSS_CRITERIA,
+    *(f"target_{name}" for name in LOSS_CRITERIA),
     "target_coteaching_rule",
 )
 PANELS = (("score_last", "last-epoch loss"), ("score_mean", "epoch-mean loss"))

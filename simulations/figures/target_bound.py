@@ -9,6 +9,7 @@ import numpy as np
 from simulations import intervals
 from simulations.figures._common import committed_sweep, figure
 from simulations.selection.keep import parse_keep
+from simulations.selection.registry import LOSS_CRITERIA
 
 NAME = "target_bound"
 CAPTION = (
@@ -24,7 +25,7 @@ SWEEPS = {  # dataset: (bound sweep, laws sweep)
     "digits": ("target_bound_digits", "gap_digits"),
     "fashion-mnist": ("target_bound_fashion", "gap_fashion"),
 }
-CRITERIA = ("global", "classwise", "rsl")
+CRITERIA = LOSS_CRITERIA
 WITHIN = 0.02  # the tolerance below P that a cell's mean may fall
 
 

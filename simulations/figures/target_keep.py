@@ -10,6 +10,7 @@ import numpy as np
 
 from simulations.figures._common import committed_sweep, figure
 from simulations.selection.keep import parse_keep
+from simulations.selection.registry import COLORS, LOSS_CRITERIA, REGISTRY
 
 NAME = "target_keep"
 CAPTION = (
@@ -22,7 +23,7 @@ CAPTION = (
     "observed precision."
 )
 SWEEP = "compare_target"
-CRITERIA = ("global", "classwise", "rsl")
+CRITERIA = LOSS_CRITERIA
 SETTING = ("noise", "rate", "classes", "model", "epsilon", "separation", "imbalance")
 SAME = 1e-3  # kept counts within 0.1% of each other count as the same
 
@@ -123,7 +124,7 @@ def summary(t) -> list[dict]:
 def draw(t):
     fig, axes = figure(1, 2, size=(5.0, 4.0))
     left, right = axes[0]
-    colors = {"global": "#1f77b4", "classwise": "#d62728", "rsl": "#2ca02c"}
+    colors = COLORS
     kept = t["selected"] > 0
     markers = {10: ".", 100: "+"}
     for (k, c), (classes, marker) in itertools.product(enumerate(CRITERIA), markers.items()):
@@ -138,7 +139,7 @@ def draw(t):
             color=colors[c],
             label=label,
         )
-        if c != "global":
+        if REGISTRY[c].per_class:
             ratio = t["selected"][m] / t["coteaching_kept_at_equal_precision"][m]
             right.plot(t["observed"][m], ratio, marker, ms=3, color=colors[c], label=label)
     left.axhline(-0.01, color="k", lw=0.6, ls="--", label="P - 0.01")

@@ -23,7 +23,7 @@ CAPTION = (
 )
 SEEDS = 3
 # the criteria that rank each epoch's losses
-CRITERIA = tuple(c for c in ALL_CRITERIA if REGISTRY[c].ranks == "loss")
+CRITERIA = tuple(c for c in ALL_CRITERIA if REGISTRY[c].needs == "losses")
 
 
 def compute(quick: bool, seed: int) -> list[dict]:

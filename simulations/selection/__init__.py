@@ -1,6 +1,9 @@
 """The selection criteria: which samples to keep, how many, and how clean they are.
 
-- ``registry``: the criteria this project compares: names, labels, colours, what each ranks;
+- ``registry``: the criteria this project compares, in one list every command and figure
+  iterates over;
+- ``criteria``: each criterion as an object: what it reads, how it selects, what it is called
+  and drawn as (one file per family: small loss, margin, probabilities, cartography);
 - ``rules``: the criteria over per-sample scores and probabilities (global, per-class, RSL,
   GMM, confident learning, cleanlab);
 - ``scores``: the scores they rank: the epoch-mean loss, the area under the margin (AUM);
@@ -12,15 +15,16 @@
 - ``runfile``: the run format: one ``.npz`` any training code can write, checked on reading;
 - ``predict``: predicted precision from cell laws (validation split, probes, atoms), with
   bootstrap intervals;
-- ``recorded``: each criterion's observed side on a run (per epoch, probabilities, cells);
+- ``recorded``: each (clean, noisy) cell's recorded loss over the epochs;
 - ``analyse``: all of it on one run: ``smallloss analyse`` and the selection stage of
   ``smallloss train``.
 """
 
-from simulations import lazy_modules
+import lazy_loader
 
 __all__ = [
     "registry",
+    "criteria",
     "rules",
     "scores",
     "keep",
@@ -32,4 +36,4 @@ __all__ = [
     "analyse",
 ]
 
-__getattr__ = lazy_modules(__name__, __all__)
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)

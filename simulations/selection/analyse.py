@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import chi2_contingency
 
 from simulations.estimation import transition
-from simulations.selection import bounds, conformal, predict, recorded, rules
+from simulations.selection import bounds, conformal, predict, rules
 from simulations.selection.budgets import (
     RSL_RULES,
     Budgets,
@@ -26,8 +26,9 @@ from simulations.selection.budgets import (
     for_keep,
     target_selections,
 )
+from simulations.selection.criteria import threshold
 from simulations.selection.keep import Target, parse_keep
-from simulations.selection.registry import CRITERIA, LOSS_CRITERIA
+from simulations.selection.registry import LOSS_CRITERIA, REGISTRY, Scores
 from simulations.selection.runfile import Run, check_every_class_observed
 from simulations.selection.scores import margins, mean_loss
 from theory import precision
@@ -40,9 +41,10 @@ LEVEL = 0.9  # of every prediction's interval
 BOOTSTRAP = 200  # resamples behind each law prediction's interval
 FEW_PROBES = 30  # mislabelled probes below which a count prediction is flagged
 PROBE_MISMATCH_P = 1e-3  # a chi-square p-value this small: probes unlike the training samples
-SINGLE_LABEL = ("confident", "anchor", "mixture")  # T from one label and probabilities
+SINGLE_LABEL = transition.PROBS_METHODS  # T from one label and probabilities
 ESTIMATES = ("pairs", *SINGLE_LABEL)
-VARIANTS = {"single": "single_epoch", "mean": "mean_loss"}
+# the record field suffix of each variant (criteria.VARIANTS)
+FIELD_TAIL = {"single": "single_epoch", "mean": "mean_loss"}
 
 
 @dataclass
@@ -238,65 +240,44 @@ def _scores(d: _Data, variant: str) -> tuple[np.ndarray, np.ndarray]:
     return mean_loss(d.L), mean_loss(d.PL) if d.R else np.zeros(0, np.float32)
 
 
-def _aum_scores(d: _Data, variant: str):
-    """AUM ranks large margins first: as a score that keeps its smallest, the negative."""
-    if variant == "single":
-        return -d.margins_last, -d.p_margins_last
-    return -d.aum, -d.p_aum
-
-
-def _selections(d: _Data, b: Budgets, variant: str, seed: int) -> dict:
-    """Each ranked criterion's (training mask, probes' mask) on one score variant; RSL at its
-    budgets, global at the per-class total. The probes' masks apply the same rule: the same
-    thresholds, the same fitted mixture."""
-    L, P = _scores(d, variant)
-    out = {}
-    for name, ks in (("global", None), ("classwise", b.classwise), ("rsl", b.rsl)):
-        out[name] = _threshold(L, d.noisy, P, d.p_noisy, b.total if ks is None else ks, d.c)
-    out["gmm"] = rules.gmm_keep(L, P if d.R else None, seed=seed)
+def _inputs(d: _Data, b: Budgets, variant: str, seed: int) -> Scores:
+    """What every criterion reads on one variant (``criteria.Scores``)."""
+    loss, p_loss = _scores(d, variant)
+    margin = p_margin = None
     if d.aum is not None:
-        A, PA = _aum_scores(d, variant)
-        out["aum"] = _threshold(A, d.noisy, PA, d.p_noisy, b.total, d.c)
-    return out
-
-
-def _threshold(scores, noisy, p_scores, p_noisy, budgets, c: int):
-    """The smallest scores: ``budgets`` an int (one ranking of all) or one count per class;
-    the probes at or below the same thresholds."""
-    if np.ndim(budgets) == 0:
-        mask = rules.select_global(scores, int(budgets))
-        t = np.full(c, scores[mask].max() if mask.any() else -np.inf)
-    else:
-        mask = rules.select_per_class(scores, noisy, budgets)
-        t = np.full(c, -np.inf)
-        for j in range(c):
-            kept = mask & (noisy == j)
-            if kept.any():
-                t[j] = scores[kept].max()
-    p_mask = p_scores <= t[p_noisy] if p_scores.size else np.zeros(0, bool)
-    return mask, p_mask
-
-
-def _probability_selections(d: _Data) -> dict:
-    """confident and cleanlab on the scored samples (with their agreement with cleanlab),
-    and the same rules' decisions for the probes where the run has their probabilities."""
-    if d.probs is None:  # the run recorded no out-of-sample probabilities
-        return {
-            name: {"mask": None, "agreement": None, "probe_mask": None}
-            for name in ("confident", "cleanlab")
-        }
-    out = {}
-    for name, (mask, agreement) in recorded.probability_criteria(d.probs, d.noisy).items():
-        out[name] = {"mask": mask, "agreement": agreement, "probe_mask": None}
-    if d.p_probs is None or not d.R:
-        return out
-    thresholds = rules.confident_thresholds(d.probs, d.noisy, d.c)
-    out["confident"]["probe_mask"] = rules.select_confident(d.p_probs, d.p_noisy, thresholds)
-    if out["cleanlab"]["mask"] is not None:  # cleanlab's rule needs every row at once
-        both = rules.cleanlab_keep(
-            np.concatenate([d.probs, d.p_probs]), np.concatenate([d.noisy, d.p_noisy])
+        margin, p_margin = (
+            (d.margins_last, d.p_margins_last) if variant == "single" else (d.aum, d.p_aum)
         )
-        out["cleanlab"]["probe_mask"] = None if both is None else both[d.noisy.size :]
+    return Scores(
+        variant=variant,
+        noisy=d.noisy,
+        p_noisy=d.p_noisy,
+        classes=d.c,
+        total=b.total,
+        classwise=b.classwise,
+        rsl=b.rsl,
+        loss=loss,
+        p_loss=p_loss,
+        losses=d.L,
+        p_losses=d.PL,
+        margin=margin,
+        p_margin=p_margin,
+        probs=d.probs,
+        p_probs=d.p_probs if d.R else None,
+        seed=seed,
+    )
+
+
+def _selections(d: _Data, b: Budgets, seed: int) -> dict[str, dict[str, tuple] | None]:
+    """Each criterion's (training mask, probes' mask) on each of its variants (one entry,
+    keyed "single", for a rule on probabilities); None where the run lacks its input. The
+    probes' masks apply the same rule: the same thresholds, the same fitted mixture."""
+    inputs = {v: _inputs(d, b, v, seed) for v in FIELD_TAIL}
+    out = {}
+    for crit in REGISTRY.values():
+        variants = crit.variants or ("single",)
+        got = {v: crit.select(inputs[v]) for v in variants}
+        out[crit.name] = None if any(g is None for g in got.values()) else got
     return out
 
 
@@ -314,18 +295,13 @@ def _observed(mask, d: _Data) -> dict:
     return {k: m[k] for k in ("observed_precision", "observed_recall")}
 
 
-def _headline(name: str) -> str:
-    """The variant a criterion is read at: RSL ranks the epoch-mean loss, the others one epoch."""
-    return "mean" if name == "rsl" else "single"
-
-
-def _put(row: dict, field: str, per_variant: dict, name: str, suffixes=("",)) -> None:
+def _put(row: dict, field: str, per_variant: dict, headline: str, suffixes=("",)) -> None:
     """``field``, ``field_single_epoch`` and ``field_mean_loss`` (and each with ``suffixes``)
     from ``per_variant[variant][suffix]``; the bare field is the criterion's headline."""
     for suffix in suffixes:
-        for variant, tail in VARIANTS.items():
+        for variant, tail in FIELD_TAIL.items():
             row[f"{field}_{tail}{suffix}"] = per_variant.get(variant, {}).get(suffix)
-        row[f"{field}{suffix}"] = row[f"{field}_{VARIANTS[_headline(name)]}{suffix}"]
+        row[f"{field}{suffix}"] = row[f"{field}_{FIELD_TAIL[headline]}{suffix}"]
 
 
 def _law_values(pred: dict, name: str) -> dict:
@@ -336,8 +312,57 @@ def _law_values(pred: dict, name: str) -> dict:
             "_low": pred["low"].get(v, {}).get(name),
             "_high": pred["high"].get(v, {}).get(name),
         }
-        for v in VARIANTS
+        for v in FIELD_TAIL
     }
+
+
+def _ranked_row(crit, sel, d: _Data, b: Budgets, level, confidence, val, probe, atoms):
+    """A criterion read at both variants: its record row and its masks (the headline
+    variant's under its bare name, the other's as ``<name>_<variant's tail>``)."""
+    row, counts, masks = {}, {}, {}
+    for variant, tail in FIELD_TAIL.items():
+        mask, p_mask = sel[variant]
+        obs = _observed(mask, d)
+        row[f"observed_precision_{tail}"] = obs["observed_precision"]
+        row[f"observed_recall_{tail}"] = obs["observed_recall"]
+        row[f"selected_{tail}"] = int(mask.sum())
+        counts[variant] = _count(d, mask, p_mask, level, confidence)
+        masks[crit.name if variant == crit.headline else f"{crit.name}_{tail}"] = mask
+    for f in ("observed_precision", "observed_recall", "selected"):
+        row[f] = row[f"{f}_{FIELD_TAIL[crit.headline]}"]
+    if crit.law:
+        kept = crit.budget(b)
+        row["budgets"] = kept if np.ndim(kept) == 0 else kept.tolist()
+    for field, pred in (("validation", val), ("probes", probe)):
+        if pred is not None:
+            _put(
+                row,
+                f"predicted_precision_{field}",
+                _law_values(pred, crit.name),
+                crit.headline,
+                ("", "_low", "_high"),
+            )
+    row["predicted_precision_bayes"] = atoms.get(crit.name)
+    if d.R:
+        _put_counts(row, counts, crit.headline, confidence)
+    return row, masks
+
+
+def _probability_row(crit, sel, d: _Data, level, confidence):
+    """A rule on probabilities, one decision per run: its row (with its agreement with
+    cleanlab's own call) and its mask; a row of None where the run has no probabilities."""
+    mask, p_mask = (None, None) if sel is None else sel["single"]
+    agreement = None if mask is None else crit.agreement(d.probs, d.noisy, mask)
+    row = {
+        **_observed(mask, d),
+        "selected": None if mask is None else int(mask.sum()),
+        "agreement_with_cleanlab": agreement,
+    }
+    count = _count(d, mask, p_mask, level, confidence)
+    if count is not None:
+        _put_counts(row, {"single": count, "mean": count}, "single", confidence, variants=False)
+    _put_headline(row, "counts" if count is not None else None)
+    return row, {} if mask is None else {crit.name: mask}
 
 
 def analyse(
@@ -416,7 +441,7 @@ def analyse(
             raise InputError(
                 "--confidence bounds precision by the probes' counts: the run marks no probes"
             )
-    _check_options(run, keep, confidence, fdr, per_class)
+    _check_options(run, keep, confidence, fdr, per_class, envelope)
     noise = resolve_noise(run, matrix, estimate)  # the probes' split is the run's own
     T, prior = noise.T, noise.prior
     d_all = _split(run)
@@ -454,54 +479,19 @@ def analyse(
             )
 
     masks, criteria = {}, {}
-    by_variant = {v: _selections(d, b, v, seed=epochs - 1) for v in VARIANTS}
-    for name in CRITERIA:
-        if name in ("confident", "cleanlab"):
-            continue
-        if name == "aum" and d.aum is None:
-            continue
-        row, counts = {}, {}
-        for variant in VARIANTS:
-            mask, p_mask = by_variant[variant][name]
-            obs = _observed(mask, d)
-            tail = VARIANTS[variant]
-            row[f"observed_precision_{tail}"] = obs["observed_precision"]
-            row[f"observed_recall_{tail}"] = obs["observed_recall"]
-            row[f"selected_{tail}"] = int(mask.sum())
-            counts[variant] = _count(d, mask, p_mask, level, confidence)
-            masks[name if variant == _headline(name) else f"{name}_{tail}"] = mask
-        for f in ("observed_precision", "observed_recall", "selected"):
-            row[f] = row[f"{f}_{VARIANTS[_headline(name)]}"]
-        if name in LOSS_CRITERIA:
-            row["budgets"] = b.total if name == "global" else _ks(b, name).tolist()
-        for field, pred in (("validation", val), ("probes", probe)):
-            if pred is not None:
-                _put(
-                    row,
-                    f"predicted_precision_{field}",
-                    _law_values(pred, name),
-                    name,
-                    ("", "_low", "_high"),
-                )
-        row["predicted_precision_bayes"] = atoms.get(name)
-        if d.R:
-            _put_counts(row, counts, name, confidence)
-        source = "counts" if d.R else laws_from if name in LOSS_CRITERIA else None
-        _put_headline(row, "validation" if source == "probes" else source)
-        criteria[name] = row
-    for name, sel in _probability_selections(d).items():
-        row = {
-            **_observed(sel["mask"], d),
-            "selected": None if sel["mask"] is None else int(sel["mask"].sum()),
-            "agreement_with_cleanlab": sel["agreement"],
-        }
-        count = _count(d, sel["mask"], sel["probe_mask"], level, confidence)
-        if count is not None:
-            _put_counts(row, {"single": count, "mean": count}, name, confidence, variants=False)
-        _put_headline(row, "counts" if count is not None else None)
-        if sel["mask"] is not None:
-            masks[name] = sel["mask"]
-        criteria[name] = row
+    selected = _selections(d, b, seed=epochs - 1)
+    for crit in REGISTRY.values():
+        sel = selected[crit.name]
+        if crit.variants:
+            if sel is None:  # the run lacks what it reads (AUM: no logits)
+                continue
+            row, masks_of = _ranked_row(crit, sel, d, b, level, confidence, val, probe, atoms)
+            source = "counts" if d.R else laws_from if crit.law else None
+            _put_headline(row, "validation" if source == "probes" else source)
+        else:
+            row, masks_of = _probability_row(crit, sel, d, level, confidence)
+        masks.update(masks_of)
+        criteria[crit.name] = row
 
     record = {
         "n": int(d.noisy.size),
@@ -523,8 +513,7 @@ def analyse(
         if laws_from == "atoms"
         else laws_from,
         "budgets": {
-            "classwise": b.classwise.tolist(),
-            "rsl": b.rsl.tolist(),
+            **{n: REGISTRY[n].budget(b).tolist() for n in LOSS_CRITERIA if REGISTRY[n].per_class},
             "rsl_rule": b.rsl_rule,
         },
         "criteria": criteria,
@@ -571,11 +560,7 @@ def _no_laws(T):
     return [[None] * len(T) for _ in T], [[None] * len(T) for _ in T]
 
 
-def _ks(b: Budgets, name: str) -> np.ndarray:
-    return b.rsl if name == "rsl" else b.classwise
-
-
-def _put_counts(row, counts: dict, name: str, confidence, variants: bool = True) -> None:
+def _put_counts(row, counts: dict, headline: str, confidence, variants: bool = True) -> None:
     """The probe-count prediction (``predicted_precision_counts`` with its interval), the
     bound at ``confidence`` and the mislabelled probes it rests on."""
     values = {
@@ -591,15 +576,16 @@ def _put_counts(row, counts: dict, name: str, confidence, variants: bool = True)
         for v, c in counts.items()
     }
     if variants:
-        _put(row, "predicted_precision_counts", values, name, ("", "_low", "_high"))
+        _put(row, "predicted_precision_counts", values, headline, ("", "_low", "_high"))
         if confidence is not None:
-            _put(row, "precision_bound", {v: {"": x.get("bound")} for v, x in values.items()}, name)
+            bounds_of = {v: {"": x.get("bound")} for v, x in values.items()}
+            _put(row, "precision_bound", bounds_of, headline)
     else:
         for suffix in ("", "_low", "_high"):
             row[f"predicted_precision_counts{suffix}"] = values["single"].get(suffix)
         if confidence is not None:
             row["precision_bound"] = values["single"].get("bound")
-    row["mislabelled_probes_kept"] = values[_headline(name) if variants else "single"].get("kept")
+    row["mislabelled_probes_kept"] = values[headline if variants else "single"].get("kept")
 
 
 HEADLINE_SOURCES = {
@@ -651,22 +637,50 @@ def probe_label_mismatch(noisy: np.ndarray, p_noisy: np.ndarray, c: int) -> floa
 
 
 def per_epoch_rows(d: _Data, b: Budgets, run: Run, tick=None) -> list[dict]:
-    """Each epoch: every loss criterion's observed precision on that epoch's loss and on the
-    mean loss so far (and the accuracies the run recorded, where it did); ``tick`` is called
-    with 1 as each epoch is scored."""
-    val_acc = run.extra.get("val_acc")
-    test_acc = run.extra.get("test_acc")
+    """Each epoch: every criterion that reads losses alone, its observed precision on that
+    epoch's loss and on the mean loss so far (and the accuracies the run recorded, where it
+    did); ``tick`` is called with 1 as each epoch is scored. The mixture is seeded by the
+    epoch."""
     E = run.epochs
-    return recorded.per_epoch_criteria(
-        d.L,
-        list(np.asarray(val_acc, float)) if val_acc is not None else [None] * E,
-        list(np.asarray(test_acc, float)) if test_acc is not None else [None] * E,
-        d.clean,
-        d.noisy,
-        d.c,
-        b,
-        tick,
-    )
+    accuracies = {}
+    for key in ("val_acc", "test_acc"):
+        got = run.extra.get(key)
+        accuracies[key] = list(np.asarray(got, float)) if got is not None else [None] * E
+    on_losses = [c for c in REGISTRY.values() if c.needs in ("losses", "loss_matrix")]
+    cum = np.cumsum(d.L, axis=1, dtype=np.float64)
+    empty = np.zeros(0, np.float32)
+    rows = []
+    for e in range(E):
+        row = {
+            "epoch": e,
+            "test_accuracy": accuracies["test_acc"][e],
+            "val_accuracy": accuracies["val_acc"][e],
+        }
+        mean_e = (cum[:, e] / (e + 1)).astype(np.float32)
+        for variant, loss in (("single", d.L[:, e]), ("mean", mean_e)):
+            s = Scores(
+                variant=variant,
+                noisy=d.noisy,
+                p_noisy=np.zeros(0, np.int64),
+                classes=d.c,
+                total=b.total,
+                classwise=b.classwise,
+                rsl=b.rsl,
+                loss=loss,
+                p_loss=empty,
+                losses=d.L[:, : e + 1],
+                p_losses=np.zeros((0, e + 1), np.float32),
+                seed=e,
+            )
+            for crit in on_losses:
+                mask, _ = crit.select(s)
+                row[f"{crit.name}_{variant}"] = rules.metrics(mask, d.clean, d.noisy, d.c)[
+                    "observed_precision"
+                ]
+        rows.append(row)
+        if tick is not None:
+            tick(1)
+    return rows
 
 
 @contextmanager
@@ -689,11 +703,11 @@ def _target(
         laws = (probe if probe is not None else val)["laws"]
         chosen = target_selections(d.L, *laws, d.noisy, prior, T, P)
     else:
-        chosen = bounds.target_selections(*counts, *shares, P, confidence, how)
+        chosen = _certified(counts, shares, P, confidence, how)
         # its budget is T's: counted by the probes that did not estimate T
         last, p_last = _scores(d, "single")
         mask, kept = coteaching_selection(last, T, prior)
-        _, p_mask = _threshold(last, d.noisy, p_last, d.p_noisy, kept, d.c)
+        _, p_mask = threshold(last, d.noisy, p_last, d.p_noisy, kept, d.c)
         c = _count(d, mask, p_mask, level, confidence)
         chosen["coteaching_rule"] = {
             "mask": mask,
@@ -730,8 +744,12 @@ _NOTHING = "nothing (no probes, no validation split)"
 REACHABLE = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99)  # precisions tried
 
 
-def _check_options(run: Run, keep, confidence, fdr: bool, per_class: bool = False) -> None:
+def _check_options(
+    run: Run, keep, confidence, fdr: bool, per_class: bool = False, envelope: str = "design"
+) -> None:
     """What the options need from the run, checked before any fit."""
+    if envelope not in bounds.ENVELOPES:
+        raise InputError(f"--envelope {envelope!r}: choose {', '.join(bounds.ENVELOPES)}")
     target = isinstance(keep, Target)
     if per_class and (not target or confidence is None):
         raise InputError("--per-class certifies a target: give --keep target:P --confidence L")
@@ -748,14 +766,15 @@ def _check_options(run: Run, keep, confidence, fdr: bool, per_class: bool = Fals
         check_every_class_observed(run)
 
 
-def _certified_shares(noise: Noise, d: _Data) -> tuple[np.ndarray, np.ndarray]:
+def _certified_shares(noise: Noise, d: _Data) -> Budgets:
     """The per-class and RSL shares the certified families scale: T's, unless T or the prior
     read the probes' labels (the certificate would count the labels that shaped what it
     certifies: measured, its level then fails); then one share for every class."""
     if noise.reads_probe_labels:
-        return np.ones(d.c), np.ones(d.c)
+        return Budgets(np.ones(d.c), np.ones(d.c), "one share")
     p = np.asarray(noise.prior)
-    return precision.oracle_fractions(noise.T, p), precision.rsl_fractions(noise.T, p)
+    T = noise.T
+    return Budgets(precision.oracle_fractions(T, p), precision.rsl_fractions(T, p), "T's")
 
 
 def _certificate_record(d: _Data, d_all: _Data, noise: Noise) -> dict:
@@ -802,15 +821,31 @@ def _counts(d: _Data) -> tuple[bounds.Counts, bounds.Counts]:
     )
 
 
+def _certified(counts, shares: Budgets, P: float, confidence: float, how: str) -> dict:
+    """For each loss criterion, the largest selection of its family whose precision is at
+    least P with confidence L by the probes' counts (``bounds.Counts``): one ranking, or per
+    class at its budgets' ``shares`` (which read no probe label), on the variant it ranks."""
+    last, mean = counts
+    out = {}
+    for name in LOSS_CRITERIA:
+        crit = REGISTRY[name]
+        c = last if crit.headline == "single" else mean
+        if crit.per_class:
+            out[name] = c.largest_scaled(np.asarray(crit.budget(shares)), P, confidence, how)
+        else:
+            out[name] = c.largest_global(P, confidence, how)
+    return out
+
+
 def reachable(counts, asked, confidence: float, shares, how: str = "design") -> dict:
     """Per loss criterion, the kept size its certified search reaches at each precision of
     ``REACHABLE`` (and the one asked, where not None) at ``confidence``, and the highest that
     keeps something.
     Each point is a certificate on its own; a precision picked after reading the curve is not
     covered by the level."""
-    curves = {name: [] for name in ("global", "classwise", "rsl")}
+    curves = {name: [] for name in LOSS_CRITERIA}
     for P in sorted({*REACHABLE, *([] if asked is None else [float(asked)])}):
-        rows = bounds.target_selections(*counts, *shares, P, confidence, how)
+        rows = _certified(counts, shares, P, confidence, how)
         for name in curves:
             curves[name].append([P, int(rows[name]["mask"].sum())])
     return {
@@ -826,12 +861,12 @@ def _target_fdr(d: _Data, P: float) -> tuple[dict, dict]:
     """``--fdr``: each loss criterion's kept set whose expected clean share is at least P
     (``conformal``), with every probe counted."""
     bad = d.p_clean != d.p_noisy
-    (last, p_last), (mean, p_mean) = _scores(d, "single"), _scores(d, "mean")
-    kept = {
-        "global": conformal.select(last, p_last[bad], P),
-        "classwise": conformal.select(last, p_last[bad], P, d.noisy, d.p_noisy[bad]),
-        "rsl": conformal.select(mean, p_mean[bad], P, d.noisy, d.p_noisy[bad]),
-    }
+    kept = {}
+    for name in LOSS_CRITERIA:
+        crit = REGISTRY[name]
+        x, p = _scores(d, crit.headline)
+        groups = (d.noisy, d.p_noisy[bad]) if crit.per_class else ()
+        kept[name] = conformal.select(x, p[bad], P, *groups)
     out = {
         name: {
             "P": P,
@@ -854,8 +889,8 @@ def per_class_targets(d: _Data, P: float, confidence: float, how: str = "design"
     live = [j for j in range(d.c) if (d.noisy == j).any() and (d.p_noisy == j).any()]
     level = 1.0 - (1.0 - confidence) / max(len(live), 1)
     rows, masks = {}, {}
-    for name, variant in (("classwise", "single"), ("rsl", "mean")):
-        scores, p_scores = _scores(d, variant)
+    for name in (n for n in LOSS_CRITERIA if REGISTRY[n].per_class):
+        scores, p_scores = _scores(d, REGISTRY[name].headline)
         mask = np.zeros(d.noisy.size, bool)
         classes = {}
         for j in live:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulations.selection import rules
-from simulations.selection.keep import Target
+from simulations.selection.keep import RSL_KEEP, Target
 from simulations.selection.scores import mean_loss
 from theory import precision, rsl
 from theory.budgets import share_count, target_budgets
@@ -25,10 +25,14 @@ class Budgets:
     classwise: np.ndarray  # (c,) int64: per-class selection's (and, in total, global's)
     rsl: np.ndarray  # (c,) int64: RSL's, balanced num(i) or the authors' prop * n / c
     rsl_rule: str  # which of the two
+    # what the global ranking keeps where it is chosen apart (a target's); else the per-class
+    # budgets' total
+    global_total: int | float | None = None
 
     @property
-    def total(self) -> int:
-        """What the global ranking keeps: the per-class budgets' total."""
+    def total(self):
+        if self.global_total is not None:
+            return self.global_total
         return int(self.classwise.sum())
 
 
@@ -91,7 +95,7 @@ def for_keep(keep, noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: st
     apart) the expected clean counts, with RSL at its own rule; ``rsl`` RSL's budgets for
     every criterion; a share that share of every observed class."""
     b = budgets(noisy, prior, T, rule)
-    if keep == "rsl":
+    if keep == RSL_KEEP:
         return Budgets(b.rsl.copy(), b.rsl, rule)
     if keep == "oracle" or isinstance(keep, Target):
         return b
@@ -127,31 +131,32 @@ def coteaching_rule(losses: np.ndarray, laws, T, prior):
 def target_selections(loss_matrix, laws, mean_laws, noisy, prior, T, target: float) -> dict:
     """``--keep target:P`` from cell laws: for each loss criterion, a row (``mask``,
     ``budgets``, ``predicted_precision``) with the budgets whose precision, predicted from
-    ``laws`` (the last epoch's loss) and ``mean_laws`` (RSL's epoch-mean loss), is P;
+    ``laws`` (the last epoch's loss) and ``mean_laws`` (the epoch-mean loss), is P;
     ``coteaching_rule`` is the global ranking that keeps the share ``1 - noise rate``."""
+    from simulations.selection.registry import LOSS_CRITERIA, REGISTRY
+
     c = len(T)
     tb = target_budgets(laws, mean_laws, T, prior, target)
     per_class, total, rsl_k = tb.counts(np.bincount(noisy, minlength=c))
-    last = loss_matrix[:, -1]
-    chosen = {
-        "global": (
-            rules.select_global(last, total),
-            total,
-            precision.global_(laws, T, prior, tb.global_fraction),
-        ),
-        "classwise": (
-            rules.select_per_class(last, noisy, per_class),
-            per_class.tolist(),
-            precision.per_class(laws, T, prior, tb.classwise),
-        ),
-        "rsl": (
-            rules.select_per_class(mean_loss(loss_matrix), noisy, rsl_k),
-            rsl_k.tolist(),
-            precision.per_class(mean_laws, T, prior, tb.rsl),
-        ),
-        "coteaching_rule": coteaching_rule(last, laws, T, prior),
-    }
+    counts = Budgets(per_class, rsl_k, "target", global_total=total)
+    fractions = Budgets(tb.classwise, tb.rsl, "target", global_total=tb.global_fraction)
+    scores = {"single": loss_matrix[:, -1], "mean": None}
+    out = {}
+    for name in LOSS_CRITERIA:
+        crit = REGISTRY[name]
+        if crit.headline == "mean" and scores["mean"] is None:
+            scores["mean"] = mean_loss(loss_matrix)
+        x, kept = scores[crit.headline], crit.budget(counts)
+        on = laws if crit.headline == "single" else mean_laws
+        if crit.per_class:
+            mask = rules.select_per_class(x, noisy, kept)
+            pred = precision.per_class(on, T, prior, crit.budget(fractions))
+        else:
+            mask = rules.select_global(x, kept)
+            pred = precision.global_(on, T, prior, crit.budget(fractions))
+        out[name] = (mask, kept if np.ndim(kept) == 0 else kept.tolist(), pred)
+    out["coteaching_rule"] = coteaching_rule(loss_matrix[:, -1], laws, T, prior)
     return {
         name: {"mask": mask, "budgets": kept, "predicted_precision": pred.precision}
-        for name, (mask, kept, pred) in chosen.items()
+        for name, (mask, kept, pred) in out.items()
     }

@@ -1,6 +1,8 @@
-"""``--keep`` parsed once, at the boundary: ``oracle`` (the clean count of each class),
-``rsl`` (RSL's budgets), a share in [0, 1], or ``target:P`` (the largest budgets whose
-predicted precision is P). The commands, the sweep cells and the figures read the text here;
+"""``--keep`` parsed once, at the boundary: ``oracle`` (the clean count of each observed
+class, as well as it is known: ``simulate``, which draws every clean label, keeps the
+realised count; ``analyse`` and ``train``, on a run, keep T's expected count
+``(1 - eta_j) n_j``), ``rsl`` (RSL's budgets), a share in [0, 1], or ``target:P`` (the
+largest budgets whose predicted precision is P). The commands, the sweep cells and the figures read the text here;
 the theory's functions take the precision as a float.
 """
 
@@ -10,7 +12,8 @@ from theory.errors import InputError
 from theory.validation import check_unit
 
 PREFIX = "target:"
-WORDS = ("oracle", "rsl")
+ORACLE_KEEP, RSL_KEEP = "oracle", "rsl"  # the two words --keep takes besides a share or target
+WORDS = (ORACLE_KEEP, RSL_KEEP)
 
 
 class Target(str):

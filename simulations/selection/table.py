@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from simulations.selection.registry import LOSS_CRITERIA, REGISTRY
 from theory.errors import InputError
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ if TYPE_CHECKING:
 # The columns before the ``kept_<name>`` flags; ``id`` and ``aum`` only where the run has them
 COLUMNS = ("index", "id", "probe", "noisy", "clean", "score_last", "score_mean", "aum")
 KEPT = "kept_"
-# The score each loss criterion (and its certified target) ranks: the rest have no cut here
+# The score each loss criterion at a budget (and its certified target) ranks: the rest have
+# no cut here
 SCORE_OF = {
-    "global": "score_last",
-    "classwise": "score_last",
+    **{
+        name: "score_last" if REGISTRY[name].headline == "single" else "score_mean"
+        for name in LOSS_CRITERIA
+    },
     "coteaching_rule": "score_last",
-    "rsl": "score_mean",
 }
 
 

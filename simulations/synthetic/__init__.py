@@ -11,8 +11,8 @@ simulated beside what the theory predicts for it.
 - ``simulate``: one synthetic setting (``Setting``), every criterion, predicted beside observed.
 """
 
-from simulations import lazy_modules
+import lazy_loader
 
 __all__ = ["generate", "instance_noise", "instance_draw", "exchangeable", "simulate"]
 
-__getattr__ = lazy_modules(__name__, __all__)
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)

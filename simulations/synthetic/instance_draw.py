@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulations.selection.registry import CLEANLAB, CONFIDENT
 from simulations.synthetic import generate, instance_noise
 from theory import instance as theory_instance
 from theory import precision
@@ -54,10 +55,7 @@ def draw(name: str, n: int, rate: float, separation: float, prior, seed) -> Inst
     clean = generate.clean_labels(n, prior, ss_clean)
     X = overlap_features(clean, c, separation, ss_x)
     q = overlap_posterior(X, separation, prior)
-    if name == "part-dependent":
-        noise = instance_noise.part_dependent(X, clean, rate, ss_noise, classes=c)
-    else:
-        noise = instance_noise.generate(name, clean, rate, ss_noise, posterior=q)
+    noise = instance_noise.generate(name, clean, rate, ss_noise, features=X, posterior=q, classes=c)
     g = np.zeros_like(q)
     own_rows_bad = np.zeros(n, dtype=bool)
     for k in range(c):
@@ -89,7 +87,7 @@ def predictions(
     preds = precision.predict_from_laws(
         laws.laws, mean.laws, laws.T_bar, prior, fractions=fractions_of(laws.T_bar), n=n
     )
-    preds["confident"] = precision.confident_from_points(laws.points, np.asarray(prior))
+    preds[CONFIDENT.name] = precision.confident_from_points(laws.points, np.asarray(prior))
     if cleanlab:
-        preds["cleanlab"] = precision.cleanlab_from_points(laws.points, np.asarray(prior))
+        preds[CLEANLAB.name] = precision.cleanlab_from_points(laws.points, np.asarray(prior))
     return preds, laws, mean

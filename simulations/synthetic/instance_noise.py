@@ -21,6 +21,7 @@ count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numba as nb
@@ -31,7 +32,6 @@ from theory.errors import InputError
 from theory.instance import KINDS, factor_from_means
 from theory.validation import check_labels, check_unit
 
-NOISES = ("part-dependent", "pmd-1", "pmd-2", "pmd-3", "margin")
 FLIP_SD = 0.1  # spread of the per-sample flip rate in Xia et al.
 
 _jit = nb.njit(nogil=True, cache=True)
@@ -350,6 +350,65 @@ def margin(scores, clean, rate) -> InstanceNoise:
     return _finish(noisy, flip, counts[None], c, {"threshold": threshold})
 
 
+# --- the recipes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An instance-dependent recipe: what it reads and how it draws. ``needs`` is
+    ``"features"`` (the samples' x) or ``"posterior"`` (a clean-trained model's softmax, with
+    its scores where the recipe ranks them); ``draw(inputs, clean, rate, seed, classes)``
+    with ``inputs`` a ``RecipeInputs``. The theory follows each by name (``theory.instance``)."""
+
+    name: str
+    needs: str
+    draw: Callable
+    short: str = ""  # as a crowded figure axis prints it (the name where empty)
+
+    @property
+    def label(self) -> str:
+        return self.short or self.name
+
+
+@dataclass
+class RecipeInputs:
+    features: np.ndarray | None = None
+    posterior: np.ndarray | None = None
+    scores: np.ndarray | None = None  # margin's ranking score (the posterior where None)
+
+
+def _pmd_recipe(kind: int) -> Recipe:
+    return Recipe(
+        f"pmd-{kind}",
+        "posterior",
+        lambda x, clean, rate, seed, classes: pmd(x.posterior, clean, kind, rate, seed),
+    )
+
+
+_RECIPES = (
+    Recipe(
+        "part-dependent",
+        "features",
+        lambda x, clean, rate, seed, classes: part_dependent(
+            x.features, clean, rate, seed, classes=classes
+        ),
+        short="part-dep.",
+    ),
+    _pmd_recipe(1),
+    _pmd_recipe(2),
+    _pmd_recipe(3),
+    Recipe(
+        "margin",
+        "posterior",
+        lambda x, clean, rate, seed, classes: margin(
+            x.posterior if x.scores is None else x.scores, clean, rate
+        ),
+    ),
+)
+RECIPES: dict[str, Recipe] = {r.name: r for r in _RECIPES}
+NOISES = tuple(RECIPES)
+
+
 def generate(
     name: str,
     clean,
@@ -361,15 +420,13 @@ def generate(
     scores=None,
     classes: int | None = None,
 ) -> InstanceNoise:
-    """One of ``NOISES`` from what it needs: features (part-dependent), a posterior (pmd-k)
-    or a clean-trained model's scores (margin; the posterior when none are given)."""
-    check_noise(name)
-    if name == "part-dependent":
-        if features is None:
-            raise InputError("part-dependent noise needs the features")
-        return part_dependent(features, clean, rate, seed, classes=classes)
-    if posterior is None:
+    """The recipe ``name`` (one of ``NOISES``) from what it needs (``Recipe.needs``):
+    features, or a posterior (a clean-trained model's softmax, and its scores where the
+    recipe ranks them)."""
+    recipe = RECIPES[check_noise(name)]
+    x = RecipeInputs(features, posterior, scores)
+    if recipe.needs == "features" and features is None:
+        raise InputError(f"{name} noise needs the features")
+    if recipe.needs == "posterior" and posterior is None:
         raise InputError(f"{name} noise needs a posterior (a clean-trained model's softmax)")
-    if name.startswith("pmd-"):
-        return pmd(posterior, clean, int(name[-1]), rate, seed)
-    return margin(posterior if scores is None else scores, clean, rate)
+    return recipe.draw(x, clean, rate, seed, classes)

@@ -9,8 +9,14 @@ import numpy as np
 from simulations.io import versions
 from simulations.selection import rules
 from simulations.selection.budgets import coteaching_rule
-from simulations.selection.keep import Target, parse_keep
-from simulations.selection.registry import SIMULATED
+from simulations.selection.keep import RSL_KEEP, Target, parse_keep
+from simulations.selection.registry import (
+    CLEANLAB,
+    CONFIDENT,
+    LOSS_CRITERIA,
+    REGISTRY,
+    Scores,
+)
 from simulations.synthetic import generate, instance_draw, instance_noise
 from theory import precision
 from theory.budgets import share_count, target_budgets
@@ -85,8 +91,8 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
     Parameters
     ----------
     keep : {"oracle", "rsl"} or float
-        A parsed ``--keep`` other than a target: the clean count of each class, RSL's
-        budgets, or a share of each class.
+        A parsed ``--keep`` other than a target: the realised clean count of each observed
+        class (a simulation knows every clean label), RSL's budgets, or a share of each class.
     clean, noisy : numpy.ndarray
         ``(n,)`` int64 clean and noisy labels.
     T : numpy.ndarray
@@ -103,7 +109,7 @@ def budgets(keep, clean, noisy, T, prior) -> np.ndarray:
     sizes = np.bincount(noisy, minlength=c)
     if keep == "oracle":
         return np.bincount(noisy[clean == noisy], minlength=c)
-    if keep == "rsl":
+    if keep == RSL_KEEP:
         return rules.rsl_budgets(sizes, class_noise_rates(T, prior), prior)
     return share_count(keep, sizes)
 
@@ -127,7 +133,7 @@ def target_of(keep) -> float | None:
 def budget_fractions(keep, T, prior) -> np.ndarray:
     if keep == "oracle" or target_of(keep) is not None:  # a target's budgets replace these later
         return precision.oracle_fractions(T, prior)
-    if keep == "rsl":
+    if keep == RSL_KEEP:
         return precision.rsl_fractions(T, prior)
     return np.full(len(T), float(keep))
 
@@ -148,7 +154,7 @@ def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> d
     confident = np.empty(clean.size, dtype=bool)
     for sl, probs in model.chunks(clean, seed):
         confident[sl] = rules.select_confident(probs, noisy[sl], t)
-    out = {"confident": (confident, None), "cleanlab": (None, None)}
+    out = {CONFIDENT.name: (confident, None), CLEANLAB.name: (None, None)}
     if not with_cleanlab or clean.size > CLEANLAB_MAX_N:
         return out
     probs = np.concatenate([p for _, p in model.chunks(clean, seed)])
@@ -157,7 +163,7 @@ def _probability_criteria(model, clean, noisy, seed, c, with_cleanlab=True) -> d
         return out
     again = np.concatenate([p for _, p in model.chunks(clean, seed)])
     by_rule, by_default = rules.agreements_with_cleanlab(again, noisy, confident, kept)
-    return {"confident": (confident, by_rule), "cleanlab": (kept, by_default)}
+    return {CONFIDENT.name: (confident, by_rule), CLEANLAB.name: (kept, by_default)}
 
 
 def simulate(s: Setting) -> dict:
@@ -247,17 +253,32 @@ def simulate(s: Setting) -> dict:
     else:
         k = budgets(s.keep, clean, noisy, s.T, s.prior)
         k_global = int(k.sum())
-        k_rsl = budgets("rsl", clean, noisy, s.T, s.prior)
+        k_rsl = budgets(RSL_KEEP, clean, noisy, s.T, s.prior)
     by_probs = _probability_criteria(model, clean, noisy, ss_model, c, s.cleanlab)
-    masks = {
-        "global": rules.select_global(last, k_global),
-        "classwise": rules.select_per_class(last, noisy, k),
-        "rsl": rules.select_rsl(mean, noisy, k_rsl),
-        "gmm": rules.select_gmm(last, seed=int(ss_gmm.generate_state(1)[0])),
-        **{name: mask for name, (mask, _) in by_probs.items()},
+    gmm_seed = int(ss_gmm.generate_state(1)[0])
+    inputs = {
+        variant: Scores(
+            variant=variant,
+            noisy=noisy,
+            p_noisy=np.zeros(0, np.int64),
+            classes=c,
+            total=k_global,
+            classwise=k,
+            rsl=k_rsl,
+            loss=loss,
+            p_loss=np.zeros(0, np.float32),
+            seed=gmm_seed,
+        )
+        for variant, loss in (("single", last), ("mean", mean))
     }
+    simulated = [c.name for c in REGISTRY.values() if c.simulated]
+    masks = {name: mask for name, (mask, _) in by_probs.items()}
+    for name in simulated:
+        crit = REGISTRY[name]
+        if crit.needs != "probabilities":
+            masks[name] = crit.select(inputs[crit.headline])[0]
     criteria = {}
-    for name in SIMULATED:
+    for name in simulated:
         if masks[name] is None:  # cleanlab: not installed, switched off, or n too large
             criteria[name] = {
                 "predicted_precision": None,
@@ -275,10 +296,9 @@ def simulate(s: Setting) -> dict:
             "predicted_recall": pred.recall if pred else None,
             **m,
         }
-        if name in ("global", "classwise", "rsl"):
-            row["budgets"] = {"global": k_global, "classwise": k.tolist(), "rsl": k_rsl.tolist()}[
-                name
-            ]
+        if REGISTRY[name].law:
+            kept = REGISTRY[name].budget(inputs["single"])
+            row["budgets"] = kept if np.ndim(kept) == 0 else kept.tolist()
         row["difference"] = (
             None
             if row["predicted_precision"] is None or m["observed_precision"] is None
@@ -288,7 +308,7 @@ def simulate(s: Setting) -> dict:
             row["agreement_with_cleanlab"] = by_probs[name][1]
         criteria[name] = row
     if tb is not None:
-        for name in ("global", "classwise", "rsl"):
+        for name in LOSS_CRITERIA:
             obs = criteria[name]["observed_precision"]
             criteria[name]["coteaching_kept_at_equal_precision"] = (
                 None if obs is None else rules.kept_at_precision(last, clean == noisy, obs)

@@ -12,7 +12,9 @@
   (Co-teaching, JoCoR);
 - ``stages``: the torch stages: stage 1, the clean-trained fold models, out-of-fold
   probabilities, the stage-2 arms;
-- ``config``: ``TrainConfig``, one loop's settings checked by parameter name;
+- ``arms``: the stage-2 arms' registry: what each trains on, how, and how figures draw it;
+- ``config``: ``TrainConfig``, one loop's settings, each declared once (default, help, range)
+  and checked by parameter name;
 - ``prepare``: stage 0, the split, scaling, noisy labels and probes;
 - ``report``: a training run's record, and several seeds' records in one;
 - ``run``: the real-data loop (numpy only at import): stage 1, the run file, ``analyse``,
@@ -20,7 +22,7 @@
 - ``bench_trainer``: the trainer's timings for ``smallloss bench``.
 """
 
-from simulations import lazy_modules
+import lazy_loader
 
 __all__ = [
     "data",
@@ -30,6 +32,7 @@ __all__ = [
     "loop",
     "two_networks",
     "stages",
+    "arms",
     "config",
     "prepare",
     "report",
@@ -37,4 +40,4 @@ __all__ = [
     "bench_trainer",
 ]
 
-__getattr__ = lazy_modules(__name__, __all__)
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=__all__)
