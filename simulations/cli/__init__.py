@@ -72,13 +72,16 @@ def main(argv=None) -> int:
         print(f"smallloss: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from simulations.io import dumps, record_command
-    from theory.errors import InputError
+    from theory.errors import InputError, as_flags
 
     record_command(["smallloss", *argv])
+    command = COMMANDS[args.command]
     try:
-        result, text = COMMANDS[args.command].run(args)
-    except InputError as exc:
-        print(f"smallloss: error: {exc}", file=sys.stderr)
+        result, text = command.run(args)
+    except InputError as exc:  # the library names parameters; the command line, its flags
+        print(
+            f"smallloss: error: {as_flags(exc, getattr(command, 'FLAGS', None))}", file=sys.stderr
+        )
         return EXIT_BAD_INPUT
     except OSError as exc:  # a file or folder the command was pointed at
         where = f": {exc.filename}" if exc.filename else ""

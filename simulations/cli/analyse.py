@@ -10,6 +10,7 @@ from simulations.cli._args import BOOTSTRAP, ESTIMATES, LEVEL, add_common, progr
 ENVELOPES = ("design", "band")  # simulations.selection.bounds.ENVELOPES, checked by a test
 
 HELP = "analyse a recorded training run (the run format: see the README)"
+FLAGS = {"rsl_rule": "--rsl-budget"}  # analyse's parameters whose flag is not --<name>
 
 
 def configure(p) -> None:

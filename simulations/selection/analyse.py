@@ -76,9 +76,9 @@ def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int 
     and the other half counts (``counted_run``)."""
     est, shaping = None, None
     if matrix is not None:
-        T = check_transition(matrix, name="--matrix")
+        T = check_transition(matrix, name="`matrix`")
         if len(T) != run.classes:
-            raise InputError(f"--matrix has {len(T)} classes, the run {run.classes}")
+            raise InputError(f"`matrix` has {len(T)} classes, the run {run.classes}")
         source = "matrix"
     elif estimate is not None or run.T is None:
         method = estimate or "pairs"
@@ -86,7 +86,7 @@ def resolve_noise(run: Run, matrix=None, estimate: str | None = None, seed: int 
             if int(run.probes.sum()) < 2:
                 raise InputError(
                     "T from the probes' pairs needs at least 2 probes (half estimate T, half "
-                    "are counted): give --matrix FILE, T in the run, or more probes"
+                    "are counted): give `matrix` FILE, T in the run, or more probes"
                 )
             shaping = _half_of_the_probes(run, seed)
         est = estimate_from_run(run, method, explicit=estimate is not None, probes=shaping)
@@ -130,18 +130,18 @@ def estimate_from_run(
     """``transition``'s estimate of T by ``method`` from what ``run`` holds (``pairs``: from
     the probes ``probes`` marks, (n,) bool, all of them by default)."""
     if method not in ESTIMATES:
-        raise InputError(f"--estimate {method!r}: choose {', '.join(ESTIMATES)}")
+        raise InputError(f"`estimate` {method!r}: choose {', '.join(ESTIMATES)}")
     if method == "pairs":
         clean, noisy = _pairs(run, probes)
         if clean.size == 0:
-            why = "--estimate pairs needs" if explicit else "the run holds no T, and no"
+            why = "`estimate` pairs needs" if explicit else "the run holds no T, and no"
             raise InputError(
                 f"{why} probes or annotated validation items (val_noisy) to estimate it from: "
-                "give --matrix FILE, or --estimate confident|anchor|mixture with 'probs'"
+                "give `matrix` FILE, or `estimate` confident|anchor|mixture with 'probs'"
             )
         return transition.from_pairs(clean, noisy, run.classes)
     if run.probs is None:
-        raise InputError(f"--estimate {method} needs out-of-sample probabilities: run key 'probs'")
+        raise InputError(f"`estimate` {method} needs out-of-sample probabilities: run key 'probs'")
     # every item, probes too: their probabilities and observed labels carry no clean label,
     # and an estimate from the training samples alone would depend on which items are probes
     return transition.from_probs(run.noisy, run.probs, run.classes, method)
@@ -429,17 +429,17 @@ def analyse(
     criterion, ``<criterion>_mean_loss`` for the other variant, and ``target_<criterion>``.
     """
     keep = parse_keep(keep)
-    level = check_float(level, "--level", 0.0, 1.0, low_open=True, high_open=True)
-    bootstrap = check_int(bootstrap, "--bootstrap", low=0)
+    level = check_float(level, "`level`", 0.0, 1.0, low_open=True, high_open=True)
+    bootstrap = check_int(bootstrap, "`bootstrap`", low=0)
     if rsl_rule not in RSL_RULES:
-        raise InputError(f"--rsl-budget {rsl_rule!r}: choose {', '.join(RSL_RULES)}")
+        raise InputError(f"`rsl_rule` {rsl_rule!r}: choose {', '.join(RSL_RULES)}")
     if confidence is not None:
         confidence = check_float(
-            confidence, "--confidence", 0.0, 1.0, low_open=True, high_open=True
+            confidence, "`confidence`", 0.0, 1.0, low_open=True, high_open=True
         )
         if run.probe is None:
             raise InputError(
-                "--confidence bounds precision by the probes' counts: the run marks no probes"
+                "`confidence` bounds precision by the probes' counts: the run marks no probes"
             )
     _check_options(run, keep, confidence, fdr, per_class, envelope)
     noise = resolve_noise(run, matrix, estimate)  # the probes' split is the run's own
@@ -697,7 +697,7 @@ def _target(
     last epoch's and the mean loss's ``bounds.Counts`` over every probe; the per-class
     families take ``shares``, which read no probe label); and Co-teaching's forget rate
     beside them."""
-    P = check_unit(P, "--keep target precision")
+    P = check_unit(P, "`keep` target precision")
     if confidence is None:
         source = "probes" if probe is not None else "validation"
         laws = (probe if probe is not None else val)["laws"]
@@ -749,19 +749,19 @@ def _check_options(
 ) -> None:
     """What the options need from the run, checked before any fit."""
     if envelope not in bounds.ENVELOPES:
-        raise InputError(f"--envelope {envelope!r}: choose {', '.join(bounds.ENVELOPES)}")
+        raise InputError(f"`envelope` {envelope!r}: choose {', '.join(bounds.ENVELOPES)}")
     target = isinstance(keep, Target)
     if per_class and (not target or confidence is None):
-        raise InputError("--per-class certifies a target: give --keep target:P --confidence L")
+        raise InputError("`per_class` certifies a target: give `keep` target:P `confidence` L")
     if target and confidence is None and run.probe is None and run.val_logits is None:
         raise InputError(
-            "--keep target:P predicts precision from cell laws: the run needs probes, or "
+            "`keep` target:P predicts precision from cell laws: the run needs probes, or "
             "val_logits and val_clean"
         )
     if fdr and not target:
-        raise InputError("--fdr selects for a target: give --keep target:P")
+        raise InputError("`fdr` selects for a target: give `keep` target:P")
     if fdr and run.probe is None:
-        raise InputError("--fdr counts mislabelled probes: the run marks no probes")
+        raise InputError("`fdr` counts mislabelled probes: the run marks no probes")
     if target:
         check_every_class_observed(run)
 

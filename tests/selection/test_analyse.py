@@ -101,7 +101,7 @@ def test_a_run_without_T_estimates_it_from_its_probes():
     assert cert["probes_counted_by_target"] == arrays["probe"].sum()
     assert cert["family_shares"] == "one share for every class"
     del arrays["probe"]
-    with pytest.raises(analyse.InputError, match="--matrix"):
+    with pytest.raises(analyse.InputError, match="`matrix`"):
         analyse.analyse(runfile.from_arrays(arrays))
 
 
