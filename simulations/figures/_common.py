@@ -14,8 +14,8 @@ from simulations.selection import rules
 from simulations.synthetic import generate
 from simulations.training.config import ARMS
 
-# The digits figures record stage 1's losses with an eval pass after each epoch, as they did
-# before in-pass recording became the default; the record_modes sweep compares the two
+# The digits figures record stage 1's losses with an eval pass after each epoch (their
+# committed results were made so); the record_modes sweep compares it with in-pass recording
 RECORD = "eval"
 
 

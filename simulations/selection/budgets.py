@@ -55,7 +55,9 @@ def expected_clean_budgets(noisy_counts: np.ndarray, T: np.ndarray, prior: np.nd
     return share_count(precision.oracle_fractions(T, prior), noisy_counts)
 
 
-def rsl_budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> np.ndarray:
+def rsl_budgets_by_rule(
+    noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str
+) -> np.ndarray:
     """RSL's budget per observed class: ``balanced`` = num(i) (``theory.rsl.num``),
     ``authors`` = prop(i) n / c, as the authors' code keeps for uniform and pairwise noise
     (at most each class's count).
@@ -87,7 +89,9 @@ def budgets(noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> B
         RSL's budget rule.
     """
     n_j = np.bincount(noisy, minlength=len(T))
-    return Budgets(expected_clean_budgets(n_j, T, prior), rsl_budgets(noisy, prior, T, rule), rule)
+    return Budgets(
+        expected_clean_budgets(n_j, T, prior), rsl_budgets_by_rule(noisy, prior, T, rule), rule
+    )
 
 
 def for_keep(keep, noisy: np.ndarray, prior: np.ndarray, T: np.ndarray, rule: str) -> Budgets:
