@@ -60,8 +60,8 @@ def _finish(noisy, flip, counts, classes: int, params) -> InstanceNoise:
 
 
 def check_noise(name: str) -> str:
-    if name not in NOISES:
-        raise InputError(f"unknown instance noise {name!r}; choose from {', '.join(NOISES)}")
+    if name not in RECIPES:
+        raise InputError(f"unknown instance noise {name!r}; choose from {', '.join(RECIPES)}")
     return name
 
 

@@ -141,3 +141,27 @@ def test_cartography_and_rsl_part_where_one_epoch_is_uneven():
     assert losses.mean(axis=1)[0] < losses.mean(axis=1)[1]
     mask, _ = CONFIDENCE.select(_scores(losses, "mean", 1))
     assert mask.tolist() == [False, True]
+
+
+def _literal_files(names) -> dict[str, set[str]]:
+    """For each name, the files of theory/ and simulations/ that write it as a string literal."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    hits = {n: set() for n in names}
+    for package in ("theory", "simulations"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in hits:
+                    hits[node.value].add(str(path.relative_to(root)))
+    return hits
+
+
+def test_a_criterions_name_is_written_in_few_files():
+    """Code that needs one criterion reads it from the registry (``registry.RSL.name``); the
+    literal stays in its own file, the theory's predictions keyed by it, and the few places
+    where the same word is another thing's name (``--keep rsl``, ``--estimate confident``, the
+    ``cleanlab`` switch of a simulation)."""
+    for name, files in _literal_files(registry.CRITERIA).items():
+        assert len(files) <= 5, (name, sorted(files))

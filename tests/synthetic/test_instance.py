@@ -263,3 +263,23 @@ def test_train_records_t_bar_and_flip_probabilities(tmp_path, capsys):
         np.testing.assert_allclose(counts / counts.sum(1, keepdims=True), T_bar)
         realised = (z["clean"] != z["noisy"]).mean()
     assert realised == pytest.approx(r["realised_noise_rate"])
+
+
+def test_a_recipe_registered_alone_is_checked_and_drawn_by_name(monkeypatch):
+    """A recipe is one ``Recipe`` in ``RECIPES``: ``generate`` dispatches by what it needs."""
+    toy = instance_noise.Recipe(
+        "toy-margin",
+        "posterior",
+        lambda x, clean, rate, seed, classes: instance_noise.margin(x.posterior, clean, rate),
+    )
+    monkeypatch.setitem(instance_noise.RECIPES, toy.name, toy)
+    rng = np.random.default_rng(0)
+    q = rng.dirichlet(np.ones(3), 500)
+    clean = rng.integers(0, 3, 500)
+    got = instance_noise.generate(toy.name, clean, 0.2, 0, posterior=q)
+    want = instance_noise.generate("margin", clean, 0.2, 0, posterior=q)
+    np.testing.assert_array_equal(got.noisy, want.noisy)
+    with pytest.raises(InputError, match="needs a posterior"):
+        instance_noise.generate(toy.name, clean, 0.2, 0, features=q)
+    with pytest.raises(InputError, match="unknown instance noise"):
+        instance_noise.check_noise("no-such-recipe")
