@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mmap
 import os
 import platform
 import tempfile
@@ -96,9 +97,14 @@ def read_label_arrays(path, keys) -> dict[str, np.ndarray]:
         raise InputError(f"cannot read labels from {p}: {exc}") from None
 
 
-def read_npz(path, what: str = "file") -> dict[str, np.ndarray]:
+def read_npz(path, what: str = "file", *, mmap: bool = False) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, without pickles; a missing file, a file that is not
-    an archive, or a broken one is an InputError naming ``what`` and the path."""
+    an archive, or a broken one is an InputError naming ``what`` and the path.
+
+    With ``mmap``, each member of at least ``MAP_MIN_BYTES`` that the archive stores
+    uncompressed (``np.savez`` stores; ``np.savez_compressed`` deflates) is a read-only
+    memory map of the file instead of a copy in memory: pages are read as they are touched
+    and the kernel can drop them again. A compressed member is read into memory."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{what} not found: {p}")
@@ -117,11 +123,110 @@ def read_npz(path, what: str = "file") -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(p):
         raise InputError(f"cannot read {what} {p}: it is not an .npz archive (np.savez writes one)")
     try:
+        mapped = _mapped_members(p) if mmap else {}
         with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            return {k: mapped[k] if k in mapped else z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         detail = " ".join(str(exc).split())  # one line, whatever the reader said
         raise InputError(f"cannot read {what} {p}: {detail}") from None
+
+
+# Below this a member is read: a map costs a file descriptor's worth of bookkeeping and
+# makes the array read-only, which small label arrays gain nothing from.
+MAP_MIN_BYTES = 1 << 24
+_LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _file_map(a: np.ndarray):
+    """The ``mmap.mmap`` behind an array that ``read_npz(mmap=True)`` mapped (or a view of
+    one), else None."""
+    obj = a
+    while obj is not None:
+        if isinstance(obj, np.memmap) and getattr(obj, "_mmap", None) is not None:
+            return obj._mmap
+        if isinstance(obj, mmap.mmap):
+            return obj
+        obj = getattr(obj, "base", None)
+    return None
+
+
+def drop_pages(a: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+    """Let the kernel unmap the pages of rows ``[start, stop)`` of a file-mapped array from
+    this process (``MADV_DONTNEED``): they stay in the page cache and come back on the next
+    read, but stop counting in the resident memory. A pass over a mapped array larger than
+    the memory its reader should hold drops each block once read. Does nothing for an
+    array in memory, where the same advice would zero it."""
+    m = _file_map(a)
+    advice = getattr(mmap, "MADV_DONTNEED", None)  # absent where the system has no madvise
+    if m is None or advice is None or not a.flags.c_contiguous or not a.size:
+        return
+    stop = a.shape[0] if stop is None else min(stop, a.shape[0])
+    if stop <= start:
+        return
+    row = a.nbytes // a.shape[0]
+    base = np.frombuffer(m, np.uint8).ctypes.data
+    lo = a.ctypes.data - base + start * row
+    hi = a.ctypes.data - base + stop * row
+    lo -= lo % mmap.PAGESIZE
+    hi = min(len(m), hi + (-hi) % mmap.PAGESIZE)
+    if 0 <= lo < hi:
+        m.madvise(advice, lo, hi - lo)
+
+
+BLOCK_BYTES = 1 << 25  # of an array a pass reads before it drops the block's mapped pages
+
+
+def row_blocks(a: np.ndarray):
+    """Row ranges ``(start, stop)`` of ``a`` of about ``BLOCK_BYTES`` each; once the caller
+    has used one, its pages are dropped where ``a`` maps a file (``drop_pages``), so that a
+    pass over a mapped array holds one block of it in memory, not all of it."""
+    n = a.shape[0] if a.ndim else 0
+    step = max(1, BLOCK_BYTES // max(1, a.nbytes // max(n, 1)))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        yield start, stop
+        drop_pages(a, start, stop)
+
+
+def _mapped_members(p: Path) -> dict[str, np.ndarray]:
+    """Read-only maps of the stored (uncompressed) ``.npy`` members of at least
+    ``MAP_MIN_BYTES``, by key; a member of object dtype is left to ``np.load`` to refuse."""
+    out = {}
+    with zipfile.ZipFile(p) as zf, open(p, "rb") as f:
+        for info in zf.infolist():
+            if (
+                not info.filename.endswith(".npy")
+                or info.compress_type != zipfile.ZIP_STORED
+                or info.flag_bits & 0x1  # encrypted
+                or info.file_size < MAP_MIN_BYTES
+            ):
+                continue
+            f.seek(info.header_offset)
+            local = f.read(_LOCAL_HEADER)
+            if local[:4] != b"PK\x03\x04":
+                continue
+            name_len = int.from_bytes(local[26:28], "little")
+            extra_len = int.from_bytes(local[28:30], "little")
+            start = info.header_offset + _LOCAL_HEADER + name_len + extra_len
+            f.seek(start)
+            version = np.lib.format.read_magic(f)
+            if version not in _HEADER_READERS:
+                continue
+            shape, fortran, dtype = _HEADER_READERS[version](f)
+            if dtype.hasobject:
+                continue
+            offset = f.tell()
+            if offset + dtype.itemsize * int(np.prod(shape)) > start + info.file_size:
+                continue  # a member shorter than its header says: np.load names the fault
+            mm = np.memmap(
+                p, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+            )
+            out[info.filename[: -len(".npy")]] = mm.view(np.ndarray)
+    return out
 
 
 def read_commented_csv(path, *, complete_rows: bool = False) -> tuple[list[dict], list[str]]:

@@ -91,8 +91,12 @@ def _cells(laws, mass, columns=None):
     return [(i, j) for j in cols for i in range(c) if laws[i][j] is not None and mass[i, j] > 0]
 
 
-def per_class(laws, T, prior, fractions) -> Prediction:
-    """Each observed class j keeps the ``fractions[j]`` share of its samples with smallest loss."""
+def per_class(laws, T, prior, fractions, *, validate: bool = True) -> Prediction:
+    """Each observed class j keeps the ``fractions[j]`` share of its samples with smallest loss.
+    ``validate=False``: T and the prior were checked by the caller (a bootstrap's inner loop
+    calls this thousands of times on inputs checked once)."""
+    if not validate:
+        return _per_class(laws, T, prior, fractions)
     T = check_transition(T)
     return _per_class(laws, T, check_prior(prior, len(T)), fractions)
 
@@ -111,8 +115,11 @@ def _per_class(laws, T, p, fractions) -> Prediction:
     return _summary(kept, mass)
 
 
-def global_(laws, T, prior, fraction: float) -> Prediction:
-    """One ranking of all samples keeps the ``fraction`` share with smallest loss."""
+def global_(laws, T, prior, fraction: float, *, validate: bool = True) -> Prediction:
+    """One ranking of all samples keeps the ``fraction`` share with smallest loss
+    (``validate``: as in ``per_class``)."""
+    if not validate:
+        return _global_(laws, T, prior, fraction)
     T = check_transition(T)
     return _global_(laws, T, check_prior(prior, len(T)), fraction)
 

@@ -22,6 +22,14 @@ def configure(p) -> None:
         help="only the certified target search at n = 1,000,000 and 5,000 probes",
     )
     p.add_argument(
+        "--only-size",
+        action="store_true",
+        help="only analyse at size: a CIFAR-sized run (50,000 x 200 epochs of logits) and "
+        "1,000,000 samples x 100 epochs of losses (5,000 probes), time and peak memory against "
+        "the path before, and cleanlab on 1,000,000 x 10 probabilities (about 3 min; the path "
+        "before peaks near 6 GB)",
+    )
+    p.add_argument(
         "--no-certificate", action="store_true", help="skip the certified target search (~10 s)"
     )
     p.add_argument("--draws", type=int, default=200, help="estimate's bootstrap draws")
@@ -38,17 +46,19 @@ def run(args) -> tuple[dict, str]:
     from simulations.experiments.bench import run_bench
     from theory.validation import check_int
 
+    only_size = args.only_size
     out = run_bench(
         check_int(args.n, "--n", low=1),
         max(1, args.repeat),
         cleanlab=not args.no_cleanlab,
         seed=args.seed,
-        trainer=not (args.no_train or args.only_estimate or args.only_certificate),
-        estimate=not (args.no_estimate or args.only_certificate),
+        trainer=not (args.no_train or args.only_estimate or args.only_certificate or only_size),
+        estimate=not (args.no_estimate or args.only_certificate or only_size),
         draws=check_int(args.draws, "--draws", low=10),
         baseline_draws=check_int(args.baseline_draws, "--baseline-draws", low=1),
-        kernels=not (args.only_estimate or args.only_certificate),
-        certificate=not (args.no_certificate or args.only_estimate),
+        kernels=not (args.only_estimate or args.only_certificate or only_size),
+        certificate=not (args.no_certificate or args.only_estimate or only_size),
+        size=only_size,
     )
     return out, render(out)
 
@@ -70,6 +80,10 @@ def render(out: dict) -> str:
             f"{r['kernel']:{w}s} {r['ours_s']:9.4f} {r['baseline_s']:12.4f} {r['ratio']:6.1f}x "
             f"{r['target']:6.1f}x  {r['baseline']}{'' if r['met'] else '  (below target)'}"
         )
+    if out.get("size"):
+        from simulations.experiments.bench_size import render as render_size
+
+        lines.append(render_size(out["size"]))
     tr = out.get("trainer")
     if tr:
         epoch_ms, loader_ms = tr["epoch_s"] * 1e3, tr["dataloader_epoch_s"] * 1e3

@@ -18,6 +18,7 @@ from scipy.linalg import solve_triangular
 
 from simulations import machine
 from simulations.estimation import dawid_skene, transition
+from simulations.experiments import bench_size
 from simulations.experiments.certificate import bench_rows as bench_certificate_rows
 from simulations.io import versions
 from simulations.selection import rules
@@ -450,6 +451,7 @@ def run_bench(
     baseline_draws: int = 20,
     kernels: bool = True,
     certificate: bool = True,
+    size: bool = False,
 ) -> dict:
     rng = np.random.default_rng(seed)
     rows = []
@@ -524,6 +526,12 @@ def run_bench(
         for args in bench_easy_fit(repeat, seed):
             row(*args)
 
+    sized = None
+    if size:  # analyse at a CIFAR size and at a million samples, against the path before
+        sized = bench_size.bench_size(seed=seed, cleanlab=cleanlab)
+        for args in bench_size.bench_rows(sized):
+            row(*args)
+
     out = {
         "n": n,
         "repeat": repeat,
@@ -532,6 +540,8 @@ def run_bench(
         "machine": {**machine.describe(), "load_1min": os.getloadavg()[0]},
         "versions": versions(),
     }
+    if sized is not None:
+        out["size"] = sized
     if kernels:
         out["first_call_in_fresh_process_s"] = first_call_seconds()
     if trainer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy.stats import chi2_contingency
@@ -30,12 +31,12 @@ from simulations.selection.criteria import threshold
 from simulations.selection.keep import Target, parse_keep
 from simulations.selection.registry import LOSS_CRITERIA, REGISTRY, Scores
 from simulations.selection.runfile import Run, check_every_class_observed
-from simulations.selection.scores import margins, mean_loss
+from simulations.selection.scores import epoch_summaries, margins
 from theory import precision
 from theory.conditions import report
 from theory.errors import InputError
 from theory.noise import noise_rate
-from theory.validation import check_float, check_int, check_transition, check_unit
+from theory.validation import check_float, check_int, check_prior, check_transition, check_unit
 
 LEVEL = 0.9  # of every prediction's interval
 BOOTSTRAP = 200  # resamples behind each law prediction's interval
@@ -180,19 +181,32 @@ def _prior_without_probes(run: Run, T: np.ndarray) -> np.ndarray:
 class _Data:
     """The run split into what the criteria score and the probes that count for them."""
 
-    L: np.ndarray  # (n, E) losses of the scored samples
+    losses_all: np.ndarray  # (n_all, E) the run's losses, mapped where its file allows
+    rows: np.ndarray  # (n_all,) bool: the scored samples
+    summary: dict  # scores.epoch_summaries of the scored samples
+    p_summary: dict  # and of the probes
     noisy: np.ndarray
     clean: np.ndarray | None  # None unless every scored sample has one
     probs: np.ndarray | None
     aum: np.ndarray | None  # (n,) AUM, where the run has logits
     margins_last: np.ndarray | None
-    PL: np.ndarray  # (R, E) the probes' losses
     p_clean: np.ndarray
     p_noisy: np.ndarray
     p_probs: np.ndarray | None
     p_aum: np.ndarray | None
     p_margins_last: np.ndarray | None
     c: int
+
+    @cached_property
+    def L(self) -> np.ndarray:
+        """(n, E) losses of the scored samples: a copy, made only where every epoch is read
+        (the per-epoch rows, a target from laws)."""
+        return self.losses_all[self.rows]
+
+    @cached_property
+    def PL(self) -> np.ndarray:
+        """(R, E) the probes' losses."""
+        return self.losses_all[~self.rows]
 
     @property
     def R(self) -> int:
@@ -216,14 +230,17 @@ def _split(run: Run) -> _Data:
         last, p_last = last[s], last[p]
     probs = run.probs
     empty = np.zeros(0, np.int64)
+    summary = epoch_summaries(run.losses)  # one pass: a mapped matrix is never copied whole
     return _Data(
-        L=run.losses[s],
+        losses_all=run.losses,
+        rows=s,
+        summary={k: v[s] for k, v in summary.items()},
+        p_summary={k: v[p] for k, v in summary.items()},
         noisy=run.noisy[s],
         clean=clean,
         probs=None if probs is None else probs[s],
         aum=scores,
         margins_last=last,
-        PL=run.losses[p],
         p_clean=run.clean[p] if run.probe is not None else empty,
         p_noisy=run.noisy[p] if run.probe is not None else empty,
         p_probs=None if probs is None or run.probe is None else probs[p],
@@ -235,9 +252,15 @@ def _split(run: Run) -> _Data:
 
 def _scores(d: _Data, variant: str) -> tuple[np.ndarray, np.ndarray]:
     """(training, probes) scores of the loss criteria: the last epoch's loss or the mean."""
+    key = "last" if variant == "single" else "mean"
+    return d.summary[key], d.p_summary[key]
+
+
+def _confidence(summary: dict, variant: str) -> np.ndarray:
+    """The mean probability of the label over the variant's epochs (Cartography's)."""
     if variant == "single":
-        return d.L[:, -1], d.PL[:, -1]
-    return mean_loss(d.L), mean_loss(d.PL) if d.R else np.zeros(0, np.float32)
+        return np.exp(-summary["last"].astype(np.float64))
+    return summary["confidence"]
 
 
 def _inputs(d: _Data, b: Budgets, variant: str, seed: int) -> Scores:
@@ -258,8 +281,8 @@ def _inputs(d: _Data, b: Budgets, variant: str, seed: int) -> Scores:
         rsl=b.rsl,
         loss=loss,
         p_loss=p_loss,
-        losses=d.L,
-        p_losses=d.PL,
+        confidence=_confidence(d.summary, variant),
+        p_confidence=_confidence(d.p_summary, variant),
         margin=margin,
         p_margin=p_margin,
         probs=d.probs,
@@ -443,9 +466,11 @@ def analyse(
             )
     _check_options(run, keep, confidence, fdr, per_class, envelope)
     noise = resolve_noise(run, matrix, estimate)  # the probes' split is the run's own
-    T, prior = noise.T, noise.prior
+    # checked once here: the predictions' inner loops take them as they are
+    T = check_transition(noise.T)
+    prior = check_prior(noise.prior, len(T))
     d_all = _split(run)
-    d = _split(counted_run(run, noise))
+    d = d_all if noise.shaping is None else _split(counted_run(run, noise))
     b = for_keep(keep, d.noisy, prior, T, rsl_rule)
     epochs = run.epochs
     laws_from = "probes" if d.R else "validation" if run.val_logits is not None else "atoms"
@@ -647,7 +672,9 @@ def per_epoch_rows(d: _Data, b: Budgets, run: Run, tick=None) -> list[dict]:
         got = run.extra.get(key)
         accuracies[key] = list(np.asarray(got, float)) if got is not None else [None] * E
     on_losses = [c for c in REGISTRY.values() if c.needs in ("losses", "loss_matrix")]
-    cum = np.cumsum(d.L, axis=1, dtype=np.float64)
+    L = d.L
+    total_loss = np.zeros(L.shape[0])  # running sums: each epoch adds one column
+    total_confidence = np.zeros(L.shape[0])
     empty = np.zeros(0, np.float32)
     rows = []
     for e in range(E):
@@ -656,8 +683,15 @@ def per_epoch_rows(d: _Data, b: Budgets, run: Run, tick=None) -> list[dict]:
             "test_accuracy": accuracies["test_acc"][e],
             "val_accuracy": accuracies["val_acc"][e],
         }
-        mean_e = (cum[:, e] / (e + 1)).astype(np.float32)
-        for variant, loss in (("single", d.L[:, e]), ("mean", mean_e)):
+        loss_e = L[:, e]
+        total_loss += loss_e
+        confidence_e = np.exp(-loss_e.astype(np.float64))
+        total_confidence += confidence_e
+        mean_e = (total_loss / (e + 1)).astype(np.float32)
+        for variant, loss, confidence in (
+            ("single", loss_e, confidence_e),
+            ("mean", mean_e, total_confidence / (e + 1)),
+        ):
             s = Scores(
                 variant=variant,
                 noisy=d.noisy,
@@ -668,8 +702,8 @@ def per_epoch_rows(d: _Data, b: Budgets, run: Run, tick=None) -> list[dict]:
                 rsl=b.rsl,
                 loss=loss,
                 p_loss=empty,
-                losses=d.L[:, : e + 1],
-                p_losses=np.zeros((0, e + 1), np.float32),
+                confidence=confidence,
+                p_confidence=np.zeros(0),
                 seed=e,
             )
             for crit in on_losses:

@@ -387,29 +387,3 @@ def _largest(y: np.ndarray, kept: np.ndarray, u: np.ndarray, target: float) -> i
     bound = 1.0 - u[np.minimum(y, u.size - 1)] / np.maximum(kept, 1)
     ok = np.flatnonzero((y < u.size) & (kept > 0) & (bound >= target - 1e-12))
     return int(ok[-1]) + 1 if ok.size else 0
-
-
-def target_selections(
-    last: Counts,
-    mean: Counts,
-    classwise_shares,
-    rsl_shares,
-    target: float,
-    confidence: float,
-    how: str = "design",
-) -> dict:
-    """``--keep target:P --confidence L``: for each loss criterion, the largest selection of
-    its family whose precision is at least P with confidence L, by the probes' counts: global
-    and per-class on ``last`` (the last epoch's losses), RSL on ``mean`` (the epoch-mean loss);
-    per-class and RSL scale their own budgets' shares (``classwise_shares``, ``rsl_shares``:
-    (c,) float, never read from the probes' labels); ``how``: ``design`` or ``band``, the
-    envelope (``envelope``)."""
-    target = check_unit(target, "target precision")
-    confidence = check_unit(confidence, "--confidence")
-    if how not in ENVELOPES:
-        raise InputError(f"envelope {how!r}: choose {', '.join(ENVELOPES)}")
-    return {
-        "global": last.largest_global(target, confidence, how),
-        "classwise": last.largest_scaled(np.asarray(classwise_shares), target, confidence, how),
-        "rsl": mean.largest_scaled(np.asarray(rsl_shares), target, confidence, how),
-    }

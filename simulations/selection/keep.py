@@ -2,8 +2,8 @@
 class, as well as it is known: ``simulate``, which draws every clean label, keeps the
 realised count; ``analyse`` and ``train``, on a run, keep T's expected count
 ``(1 - eta_j) n_j``), ``rsl`` (RSL's budgets), a share in [0, 1], or ``target:P`` (the
-largest budgets whose predicted precision is P). The commands, the sweep cells and the figures read the text here;
-the theory's functions take the precision as a float.
+largest budgets whose predicted precision is P). The commands, the sweep cells and the
+figures read the text here; the theory's functions take the precision as a float.
 """
 
 from __future__ import annotations

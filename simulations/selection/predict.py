@@ -9,18 +9,21 @@ import numpy as np
 from scipy.special import log_softmax
 
 from simulations.selection.budgets import Budgets
+from simulations.selection.registry import LOSS_CRITERIA, REGISTRY
 from simulations.selection.scores import mean_loss
 from theory import losses, precision
 from theory.validation import check_int, check_unit
-
-VARIANTS = ("single", "mean")  # the last epoch's loss, the epoch-mean loss
 
 
 def _validation_laws(val_logits: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
     """Empirical cell laws ``laws[i][j]``: the loss of label j on clean validation samples of
     class i."""
     # in float64 from the float32 logits, as the laws have always been computed
-    logp = -log_softmax(val_logits.astype(np.float64), axis=-1)
+    return _laws_of(-log_softmax(val_logits.astype(np.float64), axis=-1), val_clean, T)
+
+
+def _laws_of(logp: np.ndarray, val_clean: np.ndarray, T: np.ndarray):
+    """``_validation_laws`` from the (m, c) losses of every label."""
     c = len(T)
     laws = [[None] * c for _ in range(c)]
     for i in range(c):
@@ -50,8 +53,17 @@ def validation_laws(val_outputs, val_clean, T) -> tuple[list, list]:
     (last, mean): ``laws[i][j]`` (``theory.losses.Empirical`` or None) of label j's loss on
     validation samples of class i, at the last epoch and averaged over the epochs.
     """
-    last_laws = _validation_laws(val_outputs[:, -1], val_clean, T)
-    mean_val_logp = -log_softmax(val_outputs.astype(np.float64), axis=-1).mean(axis=1)
+    return _validation_laws_of(*_validation_losses(val_outputs), val_clean, T)
+
+
+def _validation_losses(val_outputs) -> tuple[np.ndarray, np.ndarray]:
+    """(m, c) each label's loss at the last epoch, and averaged over the epochs."""
+    last = -log_softmax(val_outputs[:, -1].astype(np.float64), axis=-1)
+    return last, -log_softmax(val_outputs.astype(np.float64), axis=-1).mean(axis=1)
+
+
+def _validation_laws_of(last_logp, mean_val_logp, val_clean, T) -> tuple[list, list]:
+    last_laws = _laws_of(last_logp, val_clean, T)
     mean_laws = [
         [
             None if last_laws[i][j] is None else losses.Empirical(mean_val_logp[val_clean == i, j])
@@ -80,8 +92,14 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
     -------
     (single, mean, counts): the laws, and each cell's probe count (list of lists of int).
     """
+    return _probe_laws(
+        probe_losses[:, -1], mean_loss(probe_losses), probe_clean, probe_noisy, val_laws, T
+    )
+
+
+def _probe_laws(last, means, probe_clean, probe_noisy, val_laws, T):
+    """``probe_laws`` from each probe's last-epoch and epoch-mean loss."""
     c = len(T)
-    means = mean_loss(probe_losses)
     counts = [[0] * c for _ in range(c)]
     laws = {"single": [[None] * c for _ in range(c)], "mean": [[None] * c for _ in range(c)]}
     for i in range(c):
@@ -91,7 +109,7 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
             rows = (probe_clean == i) & (probe_noisy == j)
             counts[i][j] = int(rows.sum())
             for key, values, fill in (
-                ("single", probe_losses[:, -1], val_laws[0]),
+                ("single", last, val_laws[0]),
                 ("mean", means, val_laws[1]),
             ):
                 laws[key][i][j] = losses.Empirical(values[rows]) if rows.any() else fill[i][j]
@@ -99,14 +117,18 @@ def probe_laws(probe_losses, probe_clean, probe_noisy, val_laws, T):
 
 
 def _predict(laws, T, prior, b: Budgets, noisy_counts) -> dict:
+    """Each loss criterion's predicted precision at the budgets ``b`` from ``laws``; T and the
+    prior were checked where the analysis began."""
     size = np.maximum(noisy_counts, 1)
     frac = np.where(noisy_counts > 0, b.classwise / size, 0.0)
     frac_rsl = np.where(noisy_counts > 0, b.rsl / size, 0.0)
-    return {
-        "global": precision.global_(laws, T, prior, float((prior @ T) @ frac)).precision,
-        "classwise": precision.per_class(laws, T, prior, frac).precision,
-        "rsl": precision.per_class(laws, T, prior, frac_rsl).precision,
-    }
+    fractions = Budgets(frac, frac_rsl, b.rsl_rule, global_total=float((prior @ T) @ frac))
+    out = {}
+    for name in LOSS_CRITERIA:
+        crit = REGISTRY[name]
+        predict = precision.per_class if crit.per_class else precision.global_
+        out[name] = predict(laws, T, prior, crit.budget(fractions), validate=False).precision
+    return out
 
 
 def law_predictions(laws, mean_laws, noisy, prior, T, b: Budgets) -> dict[str, dict]:
@@ -126,13 +148,19 @@ def atom_predictions(noisy, prior, T, b: Budgets) -> dict:
     return _predict(atoms, T, prior, b, np.bincount(noisy, minlength=len(T)))
 
 
-def _resample_within(groups: np.ndarray, rng) -> np.ndarray:
-    """Indices drawn with replacement within each group, as many as the group holds."""
+def _resample_within(groups: np.ndarray, rng, members=None) -> np.ndarray:
+    """Indices drawn with replacement within each group, as many as the group holds;
+    ``members``: each group's indices in the order of ``np.unique(groups)``, where known."""
     out = np.empty(groups.size, np.int64)
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
+    if members is None:
+        members = _members(groups)
+    for idx in members:
         out[idx] = rng.choice(idx, idx.size)
     return out
+
+
+def _members(groups: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(groups == g) for g in np.unique(groups)]
 
 
 def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: int, tick=None):
@@ -147,8 +175,9 @@ def bootstrap(predict_from, groups: np.ndarray, draws: int, level: float, seed: 
     tail = (1 - check_unit(level, "level")) / 2
     rng = np.random.default_rng(seed)
     rows = []
+    members = _members(groups)
     for _ in range(draws):
-        rows.append(predict_from(_resample_within(groups, rng)))
+        rows.append(predict_from(_resample_within(groups, rng, members)))
         if tick is not None:
             tick(1)
     low, high = {}, {}
@@ -178,11 +207,14 @@ def validation_predictions(
     its samples (resampled within each class): ``{"point" | "low" | "high": {variant:
     {criterion: value}}}``."""
 
+    # a sample's losses are its own whichever resample draws it: computed once
+    last, mean = _validation_losses(val_outputs)
+
     def from_rows(rows):
-        laws = validation_laws(val_outputs[rows], val_clean[rows], T)
+        laws = _validation_laws_of(last[rows], mean[rows], val_clean[rows], T)
         return law_predictions(*laws, noisy, prior, T, b)
 
-    laws = validation_laws(val_outputs, val_clean, T)
+    laws = _validation_laws_of(last, mean, val_clean, T)
     point = law_predictions(*laws, noisy, prior, T, b)
     low, high = bootstrap(from_rows, val_clean, draws, level, seed, tick) if draws else ({}, {})
     return {"point": point, "low": low, "high": high, "laws": laws}
@@ -205,10 +237,12 @@ def probe_predictions(
     """Law predictions from the probes' in-sample laws (``probe_laws``), with their bootstrap
     interval over the probes (resampled within each cell); ``counts`` per cell."""
     cells = probe_clean * len(T) + probe_noisy
+    # a probe's scores are its own whichever resample draws it: computed once
+    last, means = np.ascontiguousarray(probe_losses[:, -1]), mean_loss(probe_losses)
 
     def from_rows(rows):
-        single, mean, _ = probe_laws(
-            probe_losses[rows], probe_clean[rows], probe_noisy[rows], val_laws, T
+        single, mean, _ = _probe_laws(
+            last[rows], means[rows], probe_clean[rows], probe_noisy[rows], val_laws, T
         )
         return law_predictions(single, mean, noisy, prior, T, b)
 

@@ -429,14 +429,16 @@ def test_no_mislabelled_probe_certifies_all_the_probes_allow():
 
 
 @pytest.mark.parametrize(
-    ("target", "level", "needle"), [(1.5, 0.9, "target"), (0.9, 1.5, "confidence")]
+    ("keep", "level", "needle"), [("target:1.5", 0.9, "target"), ("target:0.9", 1.5, "confidence")]
 )
-def test_bad_target_or_level_is_named(target, level, needle):
-    c = bounds.Counts(
-        np.arange(4.0), np.array([0, 1, 0, 1]), np.array([1.0]), np.array([0]), np.array([1]), 2
-    )
+def test_bad_target_or_level_is_named_before_the_search(keep, level, needle):
+    from run_arrays import synthetic_run
+
+    from simulations.selection import analyse, runfile
+
+    arrays, _ = synthetic_run(seed=0, n=200, probes=40, epochs=2, val=0)
     with pytest.raises(InputError, match=needle):
-        bounds.target_selections(c, c, np.ones(2), np.ones(2), target, level)
+        analyse.analyse(runfile.from_arrays(arrays), keep=keep, confidence=level, bootstrap=0)
 
 
 def test_train_confidence(capsys, tmp_path):

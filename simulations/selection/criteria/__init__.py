@@ -36,6 +36,9 @@ class Scores:
     p_loss: np.ndarray
     losses: np.ndarray | None = None  # (n, E) every epoch's loss, where a run recorded them
     p_losses: np.ndarray | None = None
+    # (n,) the mean probability of the label over the variant's epochs, where recorded
+    confidence: np.ndarray | None = None
+    p_confidence: np.ndarray | None = None
     margin: np.ndarray | None = None  # (n,) the variant's margin, where the run has logits
     p_margin: np.ndarray | None = None
     probs: np.ndarray | None = None  # (n, c) out-of-sample probabilities

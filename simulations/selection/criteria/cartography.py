@@ -19,6 +19,8 @@ def _confidence(losses: np.ndarray) -> np.ndarray:
 
 def _negative_confidence(s: Scores):
     """The scores whose smallest are kept: minus the confidence over the variant's epochs."""
+    if s.confidence is not None:  # analyse: computed in one pass over a mapped matrix
+        return -s.confidence, -s.p_confidence if s.p_confidence.size else np.zeros(0)
     if s.losses is None:
         return None
     if s.variant == "single":
