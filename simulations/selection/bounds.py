@@ -79,7 +79,7 @@ from theory.validation import check_unit
 ENVELOPES = ("design", "band")  # the target search's envelopes: chosen per run, or the band
 SCALE_GRID = 1024  # scales of the per-class family the target search visits
 # of the local level, each halving its log-range log(2 J): after 16 the two ends differ by a
-# factor below 1.0002 at J = 500, less than one count of any bound (40 were run before)
+# factor below 1.0002 at J = 500, less than one count of any bound
 _BISECTIONS = 16
 _bands: dict = {}
 

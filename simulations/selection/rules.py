@@ -16,7 +16,6 @@ from theory.errors import InputError
 from theory.validation import check_labels, check_scores
 
 KAPPA = -np.log(0.7)
-BETA = rsl.BETA
 
 # --- radix select ----------------------------------------------------------------------
 
@@ -136,7 +135,7 @@ def select_global(losses, total: int) -> np.ndarray:
 # --- RSL --------------------------------------------------------------------------------
 
 
-def rsl_budgets(noisy_counts, eta, prior, beta: float = BETA, gamma: str = "mid") -> np.ndarray:
+def rsl_budgets(noisy_counts, eta, prior, beta: float = rsl.BETA, gamma: str = "mid") -> np.ndarray:
     """RSL's class-balanced ``num(i)`` (``theory.rsl.num``), floored as the authors do.
 
     Parameters
@@ -171,11 +170,6 @@ def rsl_weights(mean_loss, labels, selected, kappa: float = KAPPA) -> np.ndarray
         t = (mean_loss[idx] - lo) / (hi - lo) if hi > lo else np.zeros(idx.sum())
         w[idx] = np.exp(-kappa * t)
     return np.where(selected, w, 0.0)
-
-
-def select_rsl(mean_loss, labels, budgets) -> np.ndarray:
-    """RSL's selection: per observed class, the ``budgets[k]`` smallest mean losses."""
-    return select_per_class(mean_loss, labels, budgets)
 
 
 # --- GMM (DivideMix) and confident learning ----------------------------------------------

@@ -90,7 +90,7 @@ def test_every_criterion_on_a_tiny_example():
     labels = np.array([0, 0, 0, 1, 1])
     np.testing.assert_array_equal(rules.select_per_class(losses, labels, [2, 1]), [1, 1, 0, 0, 1])
     np.testing.assert_array_equal(rules.select_global(losses, 3), [1, 1, 0, 0, 1])
-    np.testing.assert_array_equal(rules.select_rsl(losses, labels, [1, 0]), [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(rules.select_per_class(losses, labels, [1, 0]), [1, 0, 0, 0, 0])
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.3, 0.7], [0.7, 0.3]], dtype=np.float32)
     # thresholds: class 0 mean of (0.9, 0.8, 0.2) = 0.633; class 1 mean of (0.7, 0.3) = 0.5
     np.testing.assert_allclose(rules.confident_thresholds(probs, labels), [1.9 / 3, 0.5], rtol=1e-6)
