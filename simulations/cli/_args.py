@@ -14,15 +14,16 @@ import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from simulations.estimation.methods import METHODS, PROBS_METHODS
+
 if TYPE_CHECKING:
     import numpy as np
 
-# simulations.estimation.transition.METHODS
-ESTIMATE_METHODS = ("ds", "ds-easy", "confident", "anchor", "mixture", "pairs")
+ESTIMATE_METHODS = METHODS
 # simulations.selection.analyse: LEVEL, BOOTSTRAP, SINGLE_LABEL, ESTIMATES
 LEVEL = 0.9
 BOOTSTRAP = 200
-SINGLE_LABEL = ("confident", "anchor", "mixture")
+SINGLE_LABEL = PROBS_METHODS
 ESTIMATES = ("pairs", *SINGLE_LABEL)
 # simulations.selection.budgets.RSL_RULES (analyse's --rsl-budget)
 ANALYSE_RSL_RULES = ("balanced", "authors")

@@ -96,6 +96,14 @@ def render(out: dict) -> str:
             f"of an epoch (target <= 10%); whole run {tr['digits_run_s']:.1f} s "
             "(target <= 60 s)"
         )
+        for what, p in tr.get("plain_loop", {}).items():
+            if not isinstance(p, dict):  # its torch_threads
+                continue
+            lines.append(
+                f"trainer epoch on {what} vs a plain PyTorch loop on the same model: "
+                f"{p['epoch_s']:.3f} s vs {p['plain_epoch_s']:.3f} s (trainer / plain "
+                f"{p['ratio']:.2f})"
+            )
     big = out.get("trainer_large_images")
     if big:
         lines.append(

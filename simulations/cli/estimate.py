@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from simulations.cli._args import ESTIMATE_METHODS, LazyModule, add_common, progress_bar
+from simulations.estimation.methods import CROWD_METHODS, DEFAULT_WITH_PROBS
 
 # imported when the command runs; its METHODS, for --method's choices, without importing it
 est = LazyModule("simulations.estimation.transition", METHODS=ESTIMATE_METHODS)
@@ -70,7 +71,7 @@ def _method(args) -> str:
     if len(args.noisy) > 1:
         return "ds"
     if args.probs:
-        return "confident"
+        return DEFAULT_WITH_PROBS
     if args.clean:
         return "pairs"
     raise InputError("one --noisy key needs --probs FILE.npy or --clean KEY (or give several)")
@@ -116,7 +117,7 @@ def fit(args) -> tuple[est.Estimate, int]:
     if args.target:
         target = est.check_annotations({args.target: arrays[args.target]})[:, 0]
     c = int(max(annotations.max(), -1 if target is None else target.max())) + 1
-    if method in est.CROWD_METHODS:
+    if method in CROWD_METHODS:
         if len(args.noisy) < 2:
             raise InputError(f"method {method!r} needs several --noisy keys (one per annotator)")
         e = est.from_annotators(

@@ -98,7 +98,11 @@ def render(study: dict) -> str:
             ),
         ]
     if "c10" in study:
-        arms = ("ce_all", "ce_early_stopped", "rsl_selected", "coteaching", "jocor")
+        from simulations.training.arms import CE, REFERENCE, REGISTRY
+
+        # cross-entropy read both ways, RSL, and the two-network arms
+        families = ("derived", "two_networks")
+        arms = [a.name for a in REGISTRY if a.family in families or a.name in (CE, REFERENCE)]
         lines += [
             "c10, test accuracy at the last epoch:",
             _table(study["c10"], ("noise", "seed", *(f"test_{a}_last" for a in arms))),

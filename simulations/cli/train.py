@@ -8,18 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulations.cli._args import (
-    BOOTSTRAP,
-    LARGE_ON_CPU,
-    LEVEL,
-    RECORD_MODES,
     SCALING_RULE,
-    SINGLE_LABEL,
     add_common,
     add_source,
     instance_from_args,
     matrix_from_args,
 )
-from simulations.cli._args import TRAIN_RSL_RULES as RSL_RULES
 
 if TYPE_CHECKING:
     from simulations.training.config import TrainConfig
@@ -28,115 +22,30 @@ HELP = "real data: stage 1 with loss recording, selection, stage 2"
 
 
 def configure(p) -> None:
-    p.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits, fashion-mnist[:DIR] (Debian's dataset-fashion-mnist), npz:PATH, "
-        "cifar10:DIR or mnist:DIR",
-    )
-    add_source(p, labels=False)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument(
-        "--stage2-epochs",
-        type=int,
-        default=None,
-        help="epochs of each stage-2 model (default: --epochs)",
-    )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--out", default="runs/train", help="folder for the loss matrix and the record")
-    p.add_argument(
-        "--train-fraction",
-        type=float,
-        default=1.0,
-        help="share of the training split to use, in (0, 1]",
-    )
-    p.add_argument(
-        "--model",
-        default="auto",
-        help="auto, mlp, cnn or resnet (auto: a CNN on images, an MLP on vectors, and the MLP "
-        f"on a CPU above {LARGE_ON_CPU:,} training images)",
-    )
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=None,
-        help=f"batch size (default 32; 128 on a CPU above {LARGE_ON_CPU:,} training samples)",
-    )
-    p.add_argument(
-        "--record",
-        default="pass",
-        choices=RECORD_MODES,
-        help="stage 1's per-sample losses: from the training pass itself (pass: free, the losses "
-        "Co-teaching ranks) or from a prediction pass after each epoch in eval mode (eval, as "
-        "RSL's authors record them)",
-    )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument(
-        "--seeds",
-        type=int,
-        default=1,
-        help="repeat the whole run for seeds --seed, --seed + 1, ...; report means with 95%% "
-        "intervals",
-    )
-    p.add_argument(
-        "--cv",
-        type=int,
-        default=5,
-        help="folds of the out-of-fold probabilities that confident learning and cleanlab rank "
-        "(0: in-sample probabilities, not advised)",
-    )
-    p.add_argument(
-        "--probes",
-        type=float,
-        default=0.0,
-        help="share of the clean validation split to train on with labels drawn from T "
-        "(probes, never selected): their in-sample losses give the cell laws of the "
-        "in-sample prediction (predicted_precision_probes)",
-    )
-    p.add_argument(
-        "--keep",
-        metavar="target:P",
-        help="also choose the budgets whose predicted precision is P (from the probes' laws "
-        "with --probes, else the validation split's) and report what they keep (JSON: target)",
-    )
-    p.add_argument(
-        "--confidence",
-        type=float,
-        metavar="L",
-        help="with --probes: bound each criterion's precision from below at confidence L "
-        "(e.g. 0.9), counted from the mislabelled probes it keeps (JSON: precision_bound); "
-        "with --keep target:P, keep the largest budgets whose bound reaches P, at a "
-        "confidence that holds over the whole search",
-    )
-    p.add_argument(
-        "--no-scale",
-        action="store_true",
-        help="keep the raw feature values. Default: " + SCALING_RULE,
-    )
-    p.add_argument(
-        "--rsl-budget",
-        default="auto",
-        choices=RSL_RULES,
-        help="RSL's per-class budget: balanced num(i), or the authors' prop * n / c "
-        "(auto: the authors' for uniform and pairwise noise, as in their code)",
-    )
-    p.add_argument(
-        "--estimate",
-        choices=SINGLE_LABEL,
-        help="take T and the prior from the noisy labels and the out-of-fold probabilities "
-        "(as a user without T would) for budgets, predictions and stage 2; the record keeps "
-        "what the true T gives under 'estimate'",
-    )
-    p.add_argument(
-        "--level", type=float, default=LEVEL, help="of every prediction's interval (default 0.9)"
-    )
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=BOOTSTRAP,
-        help=f"resamples behind the law predictions' intervals (default {BOOTSTRAP}; 0: none)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    """The flags, one per ``TrainConfig`` field (``simulations.training.config``, where each is
+    declared with its default, help and choices), and the noise source and common flags."""
+    from simulations.training.config import cli_fields
+
+    for f in cli_fields():
+        m = f.metadata
+        flag = "--" + ("no-" if m["negate"] else "") + f.name.replace("_", "-")
+        help_ = m["help"] + (f". Default: {SCALING_RULE}" if f.name == "scale" else "")
+        if m["negate"]:
+            p.add_argument(flag, dest=f.name, action="store_false", help=help_)
+            continue
+        kind = m["kind"] if m["kind"] in (int, float) else None
+        choices = m["choices"] if f.name != "device" else None  # its own message names it
+        shown = "" if f.default is None or "default" in help_ else f" (default {f.default})"
+        p.add_argument(
+            flag,
+            type=kind,
+            default=f.default,
+            choices=choices,
+            metavar=m["metavar"],
+            help=help_ + shown,
+        )
+        if f.name == "dataset":
+            add_source(p, labels=False)
     add_common(p)
 
 
@@ -183,36 +92,17 @@ def run(args) -> tuple[dict, str]:
 
 
 def config(args, name, T, source) -> TrainConfig:
-    from simulations.training.config import TrainConfig
+    from simulations.training.config import TrainConfig, cli_fields
 
     return TrainConfig(
         instance=name,
         rate=args.rate if name else 0.0,
         T=T,
-        dataset=args.dataset,
         source=source,
-        epochs=args.epochs,
-        stage2_epochs=args.stage2_epochs,
-        device=args.device,
-        out=args.out,
-        train_fraction=args.train_fraction,
-        model=args.model,
-        batch=args.batch,
-        record=args.record,
-        threads=args.threads,
-        seed=args.seed,
-        seeds=args.seeds,
-        cv=args.cv,
-        scale=not args.no_scale,
-        rsl_budget=args.rsl_budget,
         noise=args.noise,
-        estimate=args.estimate,
-        probes=args.probes,
-        keep=args.keep,
-        confidence=args.confidence,
-        level=args.level,
-        bootstrap=args.bootstrap,
-        progress=not args.no_progress and not args.json,
+        seed=args.seed,
+        **{f.name: getattr(args, f.name) for f in cli_fields() if f.name != "progress"},
+        progress=args.progress and not args.json,
     )
 
 
@@ -236,7 +126,7 @@ def _with_interval(c: dict, key: str) -> str:
 def render(r: dict, source: str) -> str:
     from simulations.io import fmt
     from simulations.selection.analyse import FEW_PROBES
-    from simulations.selection.registry import LOSS_CRITERIA
+    from simulations.selection.registry import ON_PROBABILITIES, REGISTRY
 
     seeds = len(r["seeds"])
     probes = "probes" in r
@@ -249,7 +139,8 @@ def render(r: dict, source: str) -> str:
         f"criterion  observed: single-epoch  mean-loss | predicted ({r['level']:g} intervals): "
         "validation laws, g* atoms" + (", probe laws, probe counts" if probes else ""),
     ]
-    for name in LOSS_CRITERIA + ("gmm",):
+    ranked = [n for n, crit in REGISTRY.items() if crit.variants and n in r["criteria"]]
+    for name in ranked:
         c = r["criteria"][name]
         line = (
             f"{name:10s} {fmt(c['observed_precision_single_epoch']):>19} "
@@ -268,7 +159,7 @@ def render(r: dict, source: str) -> str:
             f"* the probe counts rest on {r['probes']['mislabelled']} mislabelled probes (fewer "
             f"than {FEW_PROBES}): read the interval, not the point"
         )
-    for name in ("confident", "cleanlab"):
+    for name in ON_PROBABILITIES:
         c = r["criteria"][name]
         agree = c["agreement_with_cleanlab"]
         kept = "-" if c["selected"] is None else f"{c['selected']:.0f}"

@@ -19,14 +19,12 @@ from scipy.optimize import nnls
 from threadpoolctl import threadpool_limits
 
 from simulations.estimation import dawid_skene
+from simulations.estimation.methods import CROWD_METHODS
 from theory.conditions import CONDITIONS, report
 from theory.errors import InputError
 from theory.noise import noise_rate
 from theory.validation import check_labels, check_unit
 
-CROWD_METHODS = ("ds", "ds-easy")
-PROBS_METHODS = ("confident", "anchor", "mixture")  # from one noisy label and probabilities
-METHODS = (*CROWD_METHODS, *PROBS_METHODS, "pairs")
 # a bootstrap refit of ds-easy stops sooner: the spread it feeds is sampling's, far above
 # the last 1e-3 of the log likelihood
 _REFIT_FTOL = 1e-8

@@ -10,10 +10,9 @@ import numpy as np
 
 from simulations.experiments import certificate
 from simulations.io import read_matrix
-from simulations.selection.analyse import BOOTSTRAP, LEVEL
 from simulations.synthetic import instance_noise
 from simulations.synthetic.simulate import Setting, simulate
-from simulations.training.config import TrainConfig
+from simulations.training.config import TrainConfig, cell_defaults
 from simulations.training.run import RUN_FILE, run_training
 from theory import noise
 from theory.errors import InputError
@@ -104,35 +103,10 @@ def flatten(criteria: dict, metrics: tuple[str, ...], prefix: str = "") -> dict:
     return {f"{prefix}{name}_{m}": v[m] for name, v in criteria.items() for m in metrics if m in v}
 
 
-TRAIN_KEYS = {
-    "dataset",
-    "noise",
-    "rate",
-    "classes",
-    "matrix",
-    "epochs",
-    "stage2_epochs",
-    "device",
-    "out",
-    "train_fraction",
-    "stage2",
-    "cv",
-    "rsl_budget",
-    "scale",
-    "model",
-    "batch",
-    "record",
-    "threads",
-    "probes",
-    "keep",
-    "confidence",
-    "level",
-    "bootstrap",
-    "known_T",
-    "run_cache",
-    "estimate",
-    "twin",
-}
+# a train cell's own settings, beside TrainConfig's (``config.cell_defaults``): the noise
+# source, and the T errors (``estimate``) and class-conditional twin it adds to its row
+CELL_ONLY_KEYS = {"noise", "rate", "classes", "matrix", "estimate", "twin"}
+TRAIN_KEYS = set(cell_defaults()) | CELL_ONLY_KEYS
 TRAIN_METRICS = (
     "observed_precision",
     "observed_precision_single_epoch",
@@ -169,14 +143,14 @@ TARGET_METRICS = (
 
 
 def _estimate_methods(settings: dict) -> list[str]:
-    from simulations.estimation.transition import PROBS_METHODS
+    from simulations.estimation.methods import PROBS_METHODS
 
     methods = settings.get("estimate", [])
     methods = [methods] if isinstance(methods, str) else list(methods)
     unknown = [m for m in methods if m not in PROBS_METHODS]
     if unknown:
         raise InputError(f"estimate {', '.join(unknown)}: choose from {', '.join(PROBS_METHODS)}")
-    if methods and settings.get("cv", 5) < 2:
+    if methods and settings.get("cv", cell_defaults()["cv"]) < 2:
         raise InputError("estimate needs out-of-fold probabilities: cv of at least 2")
     return methods
 
@@ -256,36 +230,15 @@ def train_config(settings: dict, seed: int, scratch: str) -> tuple[TrainConfig, 
     if settings.get("twin") and not name:
         raise InputError("twin needs instance-dependent noise (its T_bar draws the twin's labels)")
     T = None if name else matrix_of(settings)
+    given = {k: v for k, v in settings.items() if k not in CELL_ONLY_KEYS}
     cfg = TrainConfig(
         T=T,
         instance=name,
         rate=settings.get("rate", 0.0) if name else 0.0,
-        dataset=settings.get("dataset", "digits"),
         noise=settings.get("noise"),
-        epochs=settings.get("epochs", 30),
-        stage2_epochs=settings.get("stage2_epochs"),
-        device=settings.get("device", "cpu"),
-        out=settings.get("out", scratch),
         seed=seed,
-        train_fraction=settings.get("train_fraction", 1.0),
-        cv=settings.get("cv", 5),
-        rsl_budget=settings.get("rsl_budget", "auto"),
-        scale=settings.get("scale", True),
-        model=settings.get("model", "auto"),
-        batch=settings.get("batch"),
-        record=settings.get("record", "pass"),
-        # one cell a process, one process a core, unless the config says otherwise; the
-        # run sets torch's threads and gives them back
-        threads=settings.get("threads", 1),
-        probes=settings.get("probes", 0.0),
-        keep=settings.get("keep"),
-        confidence=settings.get("confidence"),
-        level=settings.get("level", LEVEL),
-        bootstrap=settings.get("bootstrap", BOOTSTRAP),
-        known_T=settings.get("known_T", True),
-        run_cache=settings.get("run_cache"),
         progress=False,
-        stage2=settings.get("stage2", True),
+        **(cell_defaults() | {"out": scratch} | given),
     )
     return cfg, methods
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.estimation import transition
+from simulations.estimation import methods, transition
 from simulations.figures._common import committed_sweep, figure
 from simulations.selection.registry import CLASSWISE, GLOBAL
 from simulations.synthetic import generate
@@ -28,7 +28,7 @@ CAPTION = (
 )
 ANNOTATORS = ["random1", "random2", "random3"]
 SETTINGS = [(f, r) for f in ("symmetric", "pairwise", "structured", "uniform") for r in (0.2, 0.4)]
-METHODS = transition.PROBS_METHODS
+METHODS = methods.PROBS_METHODS
 # the digits panel trains 24 networks x 6 (minutes): figures read its committed sweep
 DIGITS_SWEEP = "estimate_digits"
 SIZES = [30, 100, 300, 1000, 3000]
@@ -51,7 +51,7 @@ def cifar10n_rows(draws: int, seed: int) -> list[dict]:
         rules = ("auto", "observed") if name == "worse" else ("auto",)
         for rule in rules:
             boot = {}
-            for model in transition.CROWD_METHODS:
+            for model in methods.CROWD_METHODS:
                 e = transition.from_annotators(
                     ann, ANNOTATORS, 10, target, rule, model, independence=model == "ds-easy"
                 )
@@ -183,7 +183,7 @@ def correlated_rows(n: int, seed: int) -> list[dict]:
             ann.append(np.where(is_hard, np.where(pick, z, truth), lab))
         ann = np.column_stack(ann)
         truth_T = _pairs_T(truth, ann[:, 0], c)
-        for model in transition.CROWD_METHODS:
+        for model in methods.CROWD_METHODS:
             e = transition.from_annotators(ann, list("abc"), c, model=model)
             rows.append(
                 {
@@ -220,7 +220,7 @@ def coverage_rows() -> list[dict]:
             "coverage": r[f"coverage_{model.replace('-', '_')}"],
         }
         for r in runs
-        for model in transition.CROWD_METHODS
+        for model in methods.CROWD_METHODS
     ]
 
 

@@ -14,6 +14,8 @@ from simulations.figures._common import (
     paired,
     summary_row,
 )
+from simulations.selection.registry import LOSS_CRITERIA, ON_PROBABILITIES, REGISTRY
+from simulations.training.arms import BY_NAME, REFERENCE
 
 NAME = "fashion"
 CAPTION = (
@@ -23,10 +25,14 @@ CAPTION = (
     "C10 reads every arm at the same model selection: its last epoch, then its best "
     "clean-validation epoch."
 )
-SELECTIONS_OF_CRITERIA = tuple(
-    (c, v) for c in ("global", "classwise", "rsl") for v in ("single_epoch", "mean_loss")
+SELECTIONS_OF_CRITERIA = tuple((c, v) for c in LOSS_CRITERIA for v in ("single_epoch", "mean_loss"))
+PROBABILITY = ON_PROBABILITIES
+# the per-class criteria, each at the loss it is read at (per-class: one epoch; RSL: the mean)
+PER_CLASS_AT_HEADLINE = tuple(
+    (c, "mean_loss" if REGISTRY[c].headline == "mean" else "single_epoch")
+    for c in LOSS_CRITERIA
+    if REGISTRY[c].per_class
 )
-PROBABILITY = ("confident", "cleanlab")
 
 
 def _setting(r) -> str:
@@ -63,9 +69,9 @@ def compute(quick: bool, seed: int) -> list[dict]:
                         [r[f"test_{arm}_{when}"] for r in cell],
                     )
                 )
-                if arm != "rsl_selected":  # RSL's lead, seed by seed, at the same selection
+                if arm != REFERENCE:  # RSL's lead, seed by seed, at the same selection
                     diff = paired(
-                        [r[f"test_rsl_selected_{when}"] for r in cell],
+                        [r[f"test_{REFERENCE}_{when}"] for r in cell],
                         [r[f"test_{arm}_{when}"] for r in cell],
                     )
                     rows.append(summary_row("rsl_minus", setting, f"{arm}_{when}", diff["seeds"]))
@@ -78,7 +84,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
             if fraction == 1.0
             else [r for r in by_fraction if r["setting_train_fraction"] == fraction]
         )
-        for c, v in (("classwise", "single_epoch"), ("rsl", "mean_loss")):
+        for c, v in PER_CLASS_AT_HEADLINE:
             rows.append(
                 summary_row(
                     "fraction",
@@ -97,9 +103,9 @@ def draw(t):
     names = [f"{c}_{v}" for c, v in SELECTIONS_OF_CRITERIA]
     bars(axes[0][0], t, "precision", names, [n.replace("_", " ") for n in names])
     axes[0][0].set(ylabel="precision of the kept set", ylim=(0.6, 1.0), title="C6, C7")
-    arms = ("ce_all", "global_selected", "rsl_selected", "coteaching", "jocor", "ce_clean")
-    labels = ["CE", "global selection", "RSL", "Co-teaching", "JoCoR", "CE clean (ceiling)"]
-    present = [(a, lab) for a, lab in zip(arms, labels) if np.any(t["name"] == f"{a}_last")]
+    # every compared arm but RSL's weighted variant
+    arms = [a for a in COMPARED_ARMS if BY_NAME[a].family != "reformalised" or a == REFERENCE]
+    present = [(a, BY_NAME[a].short) for a in arms if np.any(t["name"] == f"{a}_last")]
     for ax, (when, what) in zip(axes[0][1:3], SELECTIONS.items()):
         bars(
             ax, t, "test_accuracy", [f"{a}_{when}" for a, _ in present], [lab for _, lab in present]

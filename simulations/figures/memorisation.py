@@ -15,6 +15,7 @@ from simulations.figures._common import (
     paired,
     summary_row,
 )
+from simulations.training.arms import BY_NAME, CE, REFERENCE, REGISTRY
 
 NAME = "memorisation"
 CAPTION = (
@@ -23,16 +24,10 @@ CAPTION = (
     "clean-validation epoch, and RSL's lead over each arm seed by seed at the same model "
     "selection; mean and 95% interval over 3 seeds."
 )
-RIVALS = ("ce_all", "global_selected", "coteaching", "jocor")
-LABELS = {
-    "ce_all": "CE",
-    "global_selected": "global selection",
-    "rsl_selected": "RSL",
-    "rsl_weighted": "RSL weighted",
-    "coteaching": "Co-teaching",
-    "jocor": "JoCoR",
-    "ce_clean": "CE clean (ceiling)",
-}
+# the arms RSL is measured against: those that neither select by RSL nor read clean labels
+RIVALS = tuple(a.name for a in REGISTRY if a.family in ("baseline", "two_networks"))
+# the third panel: the two-network arms and plain cross-entropy
+SHOWN = tuple(a.name for a in REGISTRY if a.family == "two_networks") + (CE,)
 
 
 def _setting(r) -> str:
@@ -46,9 +41,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
     for setting in sorted({_setting(r) for r in runs}):
         cell = [r for r in runs if _setting(r) == setting]
         # the regime: how far CE's last epoch ends below its best clean-validation epoch
-        gap = paired(
-            [r["test_ce_all_best_val"] for r in cell], [r["test_ce_all_last"] for r in cell]
-        )
+        gap = paired([r[f"test_{CE}_best_val"] for r in cell], [r[f"test_{CE}_last"] for r in cell])
         rows.append(summary_row("memorised", setting, "ce_best_val_minus_last", gap["seeds"]))
         for arm in (a for a in COMPARED_ARMS if f"test_{a}_last" in cell[0]):
             for when in SELECTIONS:
@@ -57,7 +50,7 @@ def compute(quick: bool, seed: int) -> list[dict]:
         for arm in RIVALS:
             for when in SELECTIONS:
                 diff = paired(
-                    [r[f"test_rsl_selected_{when}"] for r in cell],
+                    [r[f"test_{REFERENCE}_{when}"] for r in cell],
                     [r[f"test_{arm}_{when}"] for r in cell],
                 )
                 rows.append(summary_row("rsl_minus", setting, f"{arm}_{when}", diff["seeds"]))
@@ -68,15 +61,17 @@ def draw(t):
     fig, axes = figure(1, 3, size=(4.8, 4.2))
     present = [a for a in COMPARED_ARMS if np.any(t["name"] == f"{a}_last")]
     for ax, (when, what) in zip(axes[0][:2], SELECTIONS.items()):
-        bars(ax, t, "test_accuracy", [f"{a}_{when}" for a in present], [LABELS[a] for a in present])
+        bars(
+            ax,
+            t,
+            "test_accuracy",
+            [f"{a}_{when}" for a in present],
+            [BY_NAME[a].short for a in present],
+        )
         ax.set(ylabel="clean test accuracy", ylim=(0.3, 0.9), title=f"every arm's {what}")
     ax = axes[0][2]
-    names = [f"{a}_{w}" for a in ("coteaching", "jocor", "ce_all") for w in SELECTIONS]
-    labels = [
-        f"RSL - {LABELS[a]}, {w.replace('_', ' ')}"
-        for a in ("coteaching", "jocor", "ce_all")
-        for w in SELECTIONS
-    ]
+    names = [f"{a}_{w}" for a in SHOWN for w in SELECTIONS]
+    labels = [f"RSL - {BY_NAME[a].short}, {w.replace('_', ' ')}" for a in SHOWN for w in SELECTIONS]
     bars(ax, t, "rsl_minus", names, labels)
     ax.axhline(0, color="k", lw=0.6)
     ax.set(ylabel="RSL's lead in test accuracy (paired)", title="RSL against each rival")

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import chi2_contingency
 
 from simulations.estimation import transition
+from simulations.estimation.methods import PROBS_METHODS
 from simulations.selection import bounds, conformal, predict, rules
 from simulations.selection.budgets import (
     RSL_RULES,
@@ -29,7 +30,13 @@ from simulations.selection.budgets import (
 )
 from simulations.selection.criteria import threshold
 from simulations.selection.keep import Target, parse_keep
-from simulations.selection.registry import LOSS_CRITERIA, REGISTRY, Scores
+from simulations.selection.registry import (
+    EQUAL_SIZE_GLOBAL,
+    GLOBAL,
+    LOSS_CRITERIA,
+    REGISTRY,
+    Scores,
+)
 from simulations.selection.runfile import Run, check_every_class_observed
 from simulations.selection.scores import epoch_summaries, margins
 from theory import precision
@@ -42,7 +49,7 @@ LEVEL = 0.9  # of every prediction's interval
 BOOTSTRAP = 200  # resamples behind each law prediction's interval
 FEW_PROBES = 30  # mislabelled probes below which a count prediction is flagged
 PROBE_MISMATCH_P = 1e-3  # a chi-square p-value this small: probes unlike the training samples
-SINGLE_LABEL = transition.PROBS_METHODS  # T from one label and probabilities
+SINGLE_LABEL = PROBS_METHODS  # T from one label and probabilities
 ESTIMATES = ("pairs", *SINGLE_LABEL)
 # the record field suffix of each variant (criteria.VARIANTS)
 FIELD_TAIL = {"single": "single_epoch", "mean": "mean_loss"}
@@ -339,6 +346,12 @@ def _law_values(pred: dict, name: str) -> dict:
     }
 
 
+def _global_at_rsl_total(d: _Data, b: Budgets) -> np.ndarray:
+    """The smallest last-epoch losses of all scored samples, as many as RSL keeps."""
+    last, _ = _scores(d, GLOBAL.headline)
+    return rules.select_global(last, int(b.rsl.sum()))
+
+
 def _ranked_row(crit, sel, d: _Data, b: Budgets, level, confidence, val, probe, atoms):
     """A criterion read at both variants: its record row and its masks (the headline
     variant's under its bare name, the other's as ``<name>_<variant's tail>``)."""
@@ -517,6 +530,7 @@ def analyse(
             row, masks_of = _probability_row(crit, sel, d, level, confidence)
         masks.update(masks_of)
         criteria[crit.name] = row
+    masks[EQUAL_SIZE_GLOBAL] = _global_at_rsl_total(d, b)
 
     record = {
         "n": int(d.noisy.size),

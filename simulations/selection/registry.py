@@ -26,6 +26,9 @@ LOSS_CRITERIA: tuple[str, ...] = tuple(c.name for c in _ALL if c.law)
 SIMULATED: tuple[str, ...] = tuple(c.name for c in _ALL if c.simulated)
 # the criteria read from out-of-sample probabilities (one decision per run)
 ON_PROBABILITIES: tuple[str, ...] = tuple(c.name for c in _ALL if c.needs == "probabilities")
+# RSL's selection beside one global ranking of the same size (analyse's mask of that name):
+# what stage 2 compares RSL with
+EQUAL_SIZE_GLOBAL = "global_at_rsl_total"
 COLORS = {c.name: c.color for c in _ALL}
 LABELS = {c.name: c.label for c in _ALL}
 
@@ -37,6 +40,7 @@ __all__ = [
     "CONFIDENCE",
     "CONFIDENT",
     "CRITERIA",
+    "EQUAL_SIZE_GLOBAL",
     "GLOBAL",
     "GMM",
     "LABELS",

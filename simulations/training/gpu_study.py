@@ -88,6 +88,7 @@ def one_run(dataset: str, device: str, seed: int, kind: str, rate: float, **kw) 
             out=tmp,
             progress=False,
             bootstrap=0,  # point values are compared: the intervals' resamples would dominate
+            arms="all",  # C10 compares every arm, the two-network ones included
             **kw,
         )
         return run_training(cfg)

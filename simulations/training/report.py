@@ -12,6 +12,10 @@ from simulations.selection import recorded
 from theory.conditions import report
 from theory.noise import noise_rate
 
+# the layout of the record that ``smallloss train`` prints and writes (``combine``); 2: one
+# layout for one seed and for many (test accuracy as mean, interval and ``early_stopped``,
+# ``runs`` always), and ``stage_seconds``
+SCHEMA = 2
 # the analysis's fields that a training record carries as they are
 ANALYSIS_FIELDS = (
     "criteria",
@@ -28,7 +32,8 @@ ANALYSIS_FIELDS = (
 def train_record(cfg, prep, fit1, analysis: dict, with_true_T: dict | None, test_accuracy: dict,
                  warnings: list, probs_source: str, device: str, seed: int,
                  run_file) -> dict:  # fmt: skip
-    """One seed's record (the keys ``smallloss train --json`` prints)."""
+    """One seed's record, from which ``combine`` makes the one that ``smallloss train`` prints
+    and writes (for one seed as for several)."""
     n = prep.clean.size
     L = fit1.losses[:n]
     known = prep.T if prep.T is not None else prep.T_bar
@@ -122,7 +127,7 @@ def estimate_record(analysis: dict, T, prior, with_true_T: dict | None) -> dict:
     if with_true_T is not None:
         keep = ("observed_precision", "predicted_precision", "selected")
         out["with_true_T"] = {
-            "budgets": {k: with_true_T["budgets"][k] for k in ("classwise", "rsl")},
+            "budgets": {k: v for k, v in with_true_T["budgets"].items() if k != "rsl_rule"},
             "criteria": {
                 k: {f: v.get(f) for f in keep} for k, v in with_true_T["criteria"].items()
             },
@@ -131,12 +136,18 @@ def estimate_record(analysis: dict, T, prior, with_true_T: dict | None) -> dict:
 
 
 def combine(runs: list[dict]) -> dict:
-    """One record from several seeds' records: test accuracy per arm as mean and interval,
-    criteria as means (with the interval of the observed precision); per-epoch rows, cells and
-    budgets from the first seed; the warnings of every seed."""
+    """The record ``smallloss train`` prints and writes, from one or several seeds' records:
+    test accuracy per arm as mean and interval, criteria as means (with the interval of the
+    observed precision); per-epoch rows, cells and budgets from the first seed; the warnings
+    of every seed; each stage's seconds summed over the seeds; each seed's own numbers under
+    ``runs``."""
     first = runs[0]
-    record = {k: v for k, v in first.items() if k not in ("seed", "runs")}
+    record = {"schema": SCHEMA, **{k: v for k, v in first.items() if k not in ("seed", "runs")}}
     record["seeds"] = [r["seed"] for r in runs]
+    record["stage_seconds"] = {
+        name: float(sum(r["stage_seconds"].get(name, 0.0) for r in runs))
+        for name in dict.fromkeys(k for r in runs for k in r.get("stage_seconds", {}))
+    }
     record["warnings"] = [
         f"seed {r['seed']}: {w}" if len(runs) > 1 else w for r in runs for w in r["warnings"]
     ]
@@ -169,14 +180,17 @@ def combine(runs: list[dict]) -> dict:
             **first["estimate"],
             "T_error_seeds": intervals.summary([r["estimate"]["T_error"] for r in runs]),
         }
-    if len(runs) > 1:
-        record["runs"] = [
-            {
-                "seed": r["seed"],
-                "loss_matrix": r["loss_matrix"],
-                "criteria": {k: v.get("observed_precision") for k, v in r["criteria"].items()},
-                "test_accuracy": {k: v["last"] for k, v in r["test_accuracy"].items()},
-            }
-            for r in runs
-        ]
+    record["runs"] = [
+        {
+            "seed": r["seed"],
+            "loss_matrix": r["loss_matrix"],
+            "criteria": {k: v.get("observed_precision") for k, v in r["criteria"].items()},
+            "test_accuracy": {k: v["last"] for k, v in r["test_accuracy"].items()},
+            "test_accuracy_best_val": {
+                k: {"test": v["best_val"], "epoch": v.get("best_epoch")}
+                for k, v in r["test_accuracy"].items()
+            },
+        }
+        for r in runs
+    ]
     return record

@@ -2,7 +2,8 @@
 stage 1 (cross-entropy with every sample's loss recorded), out-of-fold probabilities, the run
 file, ``analyse`` on it (every criterion and its predictions: the same code path as
 ``smallloss analyse RUN.npz``), stage 2 (each arm trained on a selection) and the record.
-``run_once`` runs them for one seed; ``run_training`` repeats it over seeds.
+``run_once`` runs them for one seed; ``run_training`` repeats it over seeds. Each stage's
+seconds go to the record (``stage_seconds``) and, with progress on, to stderr.
 
 The stages that train (``simulations.training.stages``, ``two_networks``) are imported inside
 the functions that run them: torch is the optional extra smallloss[train], and this module
@@ -12,6 +13,7 @@ imports without it.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -23,19 +25,41 @@ from simulations.selection import rules, runfile
 from simulations.selection.analyse import analyse
 from simulations.selection.scores import mean_loss
 from simulations.training import report
-from simulations.training.config import (
-    ARMS,
-    MAX_SAVED_OUTPUTS,
-    TARGET_ARMS,
-    TrainConfig,
-    resolve_recipe,
-)
+from simulations.training.arms import Arm
+from simulations.training.config import MAX_SAVED_OUTPUTS, TrainConfig, resolve_recipe
 from simulations.training.prepare import Prepared, instance_labels, load, prepare
 from theory.noise import noise_rate
 
 LEARNED_MARGIN = 0.05  # above the majority-class rate by less than this: "did not learn"
 COTEACHING_RAMP = 10  # epochs over which Co-teaching's forget rate rises to its target
 RUN_FILE = "run.npz"
+
+
+class Stages:
+    """Each stage's seconds, said on stderr as it ends when ``say``; with ``threads``, torch's
+    CPU thread count set back to it after each stage: ``analyse`` leaves it at the core
+    count (torch shares its OpenMP runtime with the libraries ``analyse`` calls), which made
+    each stage-2 epoch of a 1-thread run (a sweep cell) 10 to 50 times slower on a busy
+    2-core machine."""
+
+    def __init__(self, say: bool, threads: int | None = None):
+        self.seconds: dict[str, float] = {}
+        self.say = say
+        self.threads = threads
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t = time.perf_counter()
+        yield
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+        if self.say:  # through tqdm, which clears a progress bar's line first
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"smallloss: {name} {self.seconds[name]:.1f} s", file=sys.stderr)
 
 
 def learning_warnings(val_acc: list[float], prep: Prepared) -> list[str]:
@@ -101,25 +125,26 @@ def reanalysed(cfg: TrainConfig, seed: int, out_dir: Path) -> dict | None:
         shutil.copyfile(folder / RUN_FILE, Path(out_dir) / RUN_FILE)
     record["run_file"] = record["loss_matrix"] = str(Path(out_dir) / RUN_FILE)
     record["timing"]["total_s"] = time.perf_counter() - t_start
-    write_json(Path(out_dir) / "record.json", {**record, "provenance": provenance(cfg.echo())})
+    record["stage_seconds"] = {"analyse": record["timing"]["total_s"]}
     return record
 
 
-def _cache(cfg: TrainConfig, seed: int, out_dir: Path, seeds: dict) -> None:
-    """Keep this run's files in ``run_cache`` for a later config that only reads it."""
+def _cache(cfg: TrainConfig, seed: int, out_dir: Path, seeds: dict, record: dict) -> None:
+    """Keep this run's files in ``run_cache`` for a later config that only reads it: the run
+    file, and the seed's own record (not the layout ``record.json`` shows a reader)."""
     if cfg.run_cache is None:
         return
     import json
     import shutil
 
     folder = ensure_dir(Path(cfg.run_cache) / cfg.run_key(seed))
-    for name in (RUN_FILE, "record.json"):
-        shutil.copyfile(Path(out_dir) / name, folder / name)
+    shutil.copyfile(Path(out_dir) / RUN_FILE, folder / RUN_FILE)
+    write_json(folder / "record.json", record)
     (folder / "seeds.json").write_text(json.dumps(seeds))
 
 
 def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
-    """Every stage for one seed; the record (also written to ``out_dir`` with the run file).
+    """Every stage for one seed; the seed's record (its run file written to ``out_dir``).
 
     Parameters
     ----------
@@ -129,7 +154,7 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
     seed : int
         The run's seed; each stage draws from its own child of it.
     out_dir : pathlib.Path
-        Where the run file (``run.npz``) and the record (``record.json``) go.
+        Where the run file (``run.npz``) goes (``run_training`` writes the record beside it).
 
     Returns
     -------
@@ -147,35 +172,39 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
     from simulations.training.stages import Tensors, out_of_fold_probs, stage1
 
     t_start = time.perf_counter()
-    prep = prepare(cfg, ds, seed)
-    c = prep.classes
-    device = resolve_device(cfg.device)
-    model, batch = resolve_recipe(
-        cfg.model, cfg.batch, prep.X.shape[1:], prep.clean.size, device.type
-    )
-    prep.recipe = {
-        "model": model,
-        "batch": batch,
-        "epochs": cfg.epochs,
-        "stage2_epochs": cfg.stage2_epochs or cfg.epochs,
-        "record": cfg.record,
-        "threads": torch.get_num_threads(),
-    }
-    if cfg.instance:
-        instance_labels(cfg, prep, device, batch, model)
-    tensors = Tensors.of(prep, device)
+    stage = Stages(cfg.progress, torch.get_num_threads())
+    with stage("prepare"):
+        prep = prepare(cfg, ds, seed)
+        c = prep.classes
+        device = resolve_device(cfg.device)
+        model, batch = resolve_recipe(
+            cfg.model, cfg.batch, prep.X.shape[1:], prep.clean.size, device.type
+        )
+        prep.recipe = {
+            "model": model,
+            "batch": batch,
+            "epochs": cfg.epochs,
+            "stage2_epochs": cfg.stage2_epochs or cfg.epochs,
+            "record": cfg.record,
+            "threads": torch.get_num_threads(),
+        }
+        if cfg.instance:
+            instance_labels(cfg, prep, device, batch, model)
+        tensors = Tensors.of(prep, device)
     n = prep.clean.size
     keep_outputs = (n + prep.probe_idx.size) * cfg.epochs * c <= MAX_SAVED_OUTPUTS
     stage1_set = tensors.with_probes(prep.X[prep.probe_idx], prep.probe_noisy)
     recipe = Recipe(epochs=cfg.epochs, batch=batch)
-    fit1, net = stage1(
-        model, stage1_set, recipe, cfg.record, prep.seeds["model"], keep_outputs, cfg.progress
-    )
+    with stage("stage 1"):
+        fit1, net = stage1(
+            model, stage1_set, recipe, cfg.record, prep.seeds["model"], keep_outputs, cfg.progress
+        )
     warnings = learning_warnings(fit1.val_acc, prep)
     if cfg.cv >= 2:
-        probs = out_of_fold_probs(
-            model, stage1_set, cfg.cv, recipe, prep.seeds["folds"], cfg.progress
-        )
+        with stage(f"out-of-fold probabilities ({cfg.cv} folds)"):
+            probs = out_of_fold_probs(
+                model, stage1_set, cfg.cv, recipe, prep.seeds["folds"], cfg.progress
+            )
         probs_source = f"out of fold, {cfg.cv} folds"
     else:
         if fit1.outputs is not None:
@@ -189,32 +218,31 @@ def run_once(cfg: TrainConfig, ds, seed: int, out_dir: Path) -> dict:
             "that has fitted its labels looks confident on all of them, so both keep nearly all"
         )
     arrays = run_arrays(prep, fit1, probs)
-    run = runfile.from_arrays(arrays, where="the training run")
-    analysis, masks = _analyse(cfg, run, prep.seeds["model"])
-    with_true_T = None
-    if cfg.estimate and prep.T is not None:  # what the true T would have given, beside it
-        with_true_T, _ = analyse(
-            run, matrix=prep.T, rsl_rule=cfg.rsl_rule, bootstrap=0, per_epoch=False
-        )
-    target_masks = None
-    if cfg.keep is not None:
-        target_masks = {name: masks[f"target_{name}"][:n] for name in TARGET_ARMS}
-        warnings += [
-            f"--keep {cfg.keep}: {name} keeps nothing, so stage 2 has no target_{name} arm"
-            for name, mask in target_masks.items()
-            if cfg.stage2 and not mask.any()
-        ]
-    test_accuracy = {}
-    if cfg.stage2:
-        forget = noise_rate(np.array(analysis["T"]), np.array(analysis["prior"]))
-        test_accuracy = stage2(cfg, tensors, prep, fit1.losses[:n], masks["rsl"][:n], forget,
-                               target_masks)  # fmt: skip
+    with stage("analyse"):
+        run = runfile.from_arrays(arrays, where="the training run")
+        analysis, masks = _analyse(cfg, run, prep.seeds["model"])
+        with_true_T = None
+        if cfg.estimate and prep.T is not None:  # what the true T would have given, beside it
+            with_true_T, _ = analyse(
+                run, matrix=prep.T, rsl_rule=cfg.rsl_rule, bootstrap=0, per_epoch=False
+            )
+    masks = {name: mask[:n] for name, mask in masks.items()}  # the probes are never trained on
+    warnings += [
+        f"--keep {cfg.keep}: {arm.mask.removeprefix('target_')} keeps nothing, so stage 2 has "
+        f"no {arm.name} arm"
+        for arm in cfg.stage2_arms
+        if arm.needs_keep and not masks[arm.mask].any()
+    ]
+    forget = noise_rate(np.array(analysis["T"]), np.array(analysis["prior"]))
+    test_accuracy = stage2(cfg, tensors, prep, fit1.losses[:n], masks, forget, stage)
     record = report.train_record(
         cfg, prep, fit1, analysis, with_true_T, test_accuracy, warnings, probs_source,
         str(device), seed, out_dir / RUN_FILE,
     )  # fmt: skip
-    save(out_dir, cfg, arrays, record, t_start)
-    _cache(cfg, seed, out_dir, prep.seeds)
+    with stage("save"):
+        save(out_dir, cfg, arrays, record, t_start)
+    record["stage_seconds"] = stage.seconds
+    _cache(cfg, seed, out_dir, prep.seeds, record)
     return record
 
 
@@ -232,94 +260,105 @@ def _analyse(cfg: TrainConfig, run, seed: int) -> tuple[dict, dict]:
     )
 
 
-def stage2_sets(loss_matrix, noisy, rsl_mask, target: dict | None = None) -> dict:
-    """Each stage-2 arm's training set (mask, weights): all noisy data, the global selection
-    at RSL's total, RSL's selection unweighted (as the authors train) and with its weights;
-    with ``target`` (criterion -> mask of ``--keep target:P``), ``target_<criterion>`` too,
-    unweighted, where it keeps something."""
-    mean = mean_loss(loss_matrix)
-    global_mask = rules.select_global(loss_matrix[:, -1], int(rsl_mask.sum()))
-    sets = {
-        "ce_all": (np.ones(noisy.size, bool), None),
-        "global_selected": (global_mask, None),
-        "rsl_selected": (rsl_mask, None),
-        "rsl_weighted": (rsl_mask, rules.rsl_weights(mean, noisy, rsl_mask)),
-    }
-    for name, mask in (target or {}).items():
-        if mask.any():
-            sets[f"target_{name}"] = (mask, None)
+def stage2_sets(arms, masks: dict, loss_matrix, noisy) -> dict:
+    """Each single-network arm's training set (mask, weights), read from ``analyse``'s
+    ``masks`` (criterion -> mask over the training samples): no selection is made again here.
+    An arm with no mask trains on every sample; RSL's weighted arm weighs its selection by
+    the mean loss (``rules.rsl_weights``); a target arm whose mask is empty is left out."""
+    sets = {}
+    for arm in arms:
+        if arm.runner is None or arm.networks != 1:
+            continue
+        mask = masks[arm.mask] if arm.mask else np.ones(noisy.size, bool)
+        if arm.needs_keep and not mask.any():
+            continue
+        weights = rules.rsl_weights(mean_loss(loss_matrix), noisy, mask) if arm.weighted else None
+        sets[arm.name] = (mask, weights)
     return sets
 
 
-def stage2(cfg, tensors, prep: Prepared, loss_matrix, rsl_mask, forget: float,
-           target: dict | None = None) -> dict:  # fmt: skip
-    """Fresh networks on each arm's training set (``stage2_sets``), Co-teaching and JoCoR at
-    the forget rate of the T the run used; each arm's test accuracy at its last epoch and at
-    its best clean-validation epoch (``early_stopped``), and the clean-label ceiling.
+def stage2(cfg, tensors, prep: Prepared, loss_matrix, masks: dict, forget: float,
+           stage: Stages) -> dict:  # fmt: skip
+    """Fresh networks for each arm of ``cfg.stage2_arms`` (``simulations.training.arms``),
+    on its training set from ``masks`` (``stage2_sets``), the two-network arms at the forget
+    rate of the T the run used; each arm's test accuracy at its last epoch and at its best
+    clean-validation epoch.
 
     Returns
     -------
     dict
         Arm name -> ``best_val``, ``best_epoch``, ``last``, ``train_size`` and
-        ``train_precision``; Co-teaching and JoCoR also ``forget_rate``. The arms of ``ARMS``
-        first, then the target arms.
+        ``train_precision``; the two-network arms also ``forget_rate``. In registry order.
     """
+    if not cfg.stage2_arms:
+        return {}
     # torch is the optional extra smallloss[train]: imported only when a network is trained
     from simulations.training.loop import Recipe
-    from simulations.training.stages import stage2_arm
-    from simulations.training.two_networks import coteaching, jocor
+    from simulations.training.stages import ArmContext, train_arm
 
-    model = prep.recipe["model"]
     recipe = Recipe(epochs=prep.recipe["stage2_epochs"], batch=prep.recipe["batch"])
-    seed = prep.seeds["stage2"]
+    sets = stage2_sets(cfg.stage2_arms, masks, loss_matrix, prep.noisy)
+    ctx = ArmContext(
+        prep.recipe["model"],
+        tensors,
+        recipe,
+        prep,
+        cfg.progress,
+        sets,
+        forget,
+        min(COTEACHING_RAMP, recipe.epochs),
+    )
     out = {}
-    for name, (mask, w) in stage2_sets(loss_matrix, prep.noisy, rsl_mask, target).items():
-        out[name] = stage2_arm(model, tensors, mask, w, recipe, seed, prep, cfg.progress, name)
-    out["ce_early_stopped"] = {**out["ce_all"], "last": out["ce_all"]["best_val"]}
-    if (prep.clean >= 0).all():  # the ceiling, for reference only: the clean labels
-        out["ce_clean"] = stage2_arm(
-            model,
-            tensors,
-            np.ones(prep.clean.size, bool),
-            None,
-            recipe,
-            seed,
-            prep,
-            cfg.progress,
-            "ce_clean",
-            labels=prep.clean,
-        )
-    ramp = min(COTEACHING_RAMP, recipe.epochs)
-    for name, arm in (("coteaching", coteaching), ("jocor", jocor)):
-        out[name] = arm(
-            model, tensors, recipe, prep.seeds["coteaching"], forget, ramp, prep, cfg.progress
-        )
-    return {name: out[name] for name in (*ARMS, *(a for a in out if a not in ARMS)) if name in out}
+    for arm in cfg.stage2_arms:
+        if not _trainable(arm, prep, sets):
+            continue
+        if arm.derived_from:  # its source's fit read at its best validation epoch
+            out[arm.name] = {**out[arm.derived_from], "last": out[arm.derived_from]["best_val"]}
+            continue
+        with stage(f"stage 2: {arm.name}"):
+            out[arm.name] = train_arm(arm, ctx)
+    return out
+
+
+def _trainable(arm: Arm, prep: Prepared, sets: dict) -> bool:
+    if arm.labels == "clean" and not (prep.clean >= 0).all():
+        return False  # the ceiling needs every clean label
+    return arm.networks != 1 or arm.runner is None or arm.name in sets
 
 
 def save(out_dir: Path, cfg: TrainConfig, arrays: dict, record: dict, t_start: float) -> None:
-    """The run file (the run format ``smallloss analyse`` reads) and the record as JSON, each
-    written atomically, each with the settings that made it."""
+    """The run file (the run format ``smallloss analyse`` reads), written atomically with the
+    settings that made it; the record's total seconds."""
     ensure_dir(out_dir)
     settings = {**cfg.echo(), "seed": record["seed"]}
     runfile.write(out_dir / RUN_FILE, arrays, settings)
     record["timing"]["total_s"] = time.perf_counter() - t_start
-    write_json(out_dir / "record.json", {**record, "provenance": provenance(settings)})
 
 
 def run_training(cfg: TrainConfig) -> dict:
     """``cfg.seeds`` whole runs (seeds ``seed``, ``seed + 1``, ...); with several, each run's
-    files go to ``out/seed-S/`` and the record reports means with 95% intervals."""
+    files go to ``out/seed-S/``. The record (``report.combine``: means with 95% intervals over
+    the seeds, one seed or many) is returned and written to ``out/record.json``."""
     t_start = time.perf_counter()
     out = ensure_dir(cfg.out)  # fail before training, not after
     seeds = [cfg.seed + k for k in range(cfg.seeds)]
     ds = load(cfg)
+    folders = [out if len(seeds) == 1 else out / f"seed-{s}" for s in seeds]
+    runs = []
     with torch_threads(cfg.threads):
-        runs = [run_once(cfg, ds, s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
+        for s, folder in zip(seeds, folders):
+            runs.append(run_once(cfg, ds, s, folder))
+            if len(seeds) > 1:  # each seed's folder holds the layout of any record.json
+                _write(folder, report.combine(runs[-1:]), {**cfg.echo(), "seed": s})
     record = report.combine(runs)
     record["timing"]["total_s"] = time.perf_counter() - t_start
-    if len(seeds) > 1:
-        write_json(out / "record.json", {**record, "provenance": provenance(cfg.echo())})
+    return _write(out, record, cfg.echo())
+
+
+def _write(folder: Path, record: dict, settings: dict) -> dict:
+    """``record`` with its provenance, as written to ``folder/record.json``."""
+    record = {**record, "provenance": provenance(settings)}
+    write_json(Path(folder) / "record.json", record)
     return record
 
 

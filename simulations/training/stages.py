@@ -1,11 +1,12 @@
 """The training stages of ``simulations.training.run``: stage 1, the clean-trained model
-of the instance-noise recipes, the out-of-fold probabilities, each stage-2 arm and
-Co-teaching. They live apart from the run so that its other steps (numpy only) import
-without torch.
+of the instance-noise recipes, the out-of-fold probabilities and the stage-2 arms (each
+trained by the runner its entry of ``simulations.training.arms`` names). They live apart
+from the run so that its other steps (numpy only) import without torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +20,7 @@ from simulations.training.loop import (
     fresh_model,
     predict,
 )
-from simulations.training.two_networks import _summary, coteaching  # noqa: F401
+from simulations.training.two_networks import _summary
 from theory.errors import InputError
 
 
@@ -373,5 +374,48 @@ def stage2_arm(
     idx = np.flatnonzero(mask)
     w = None if weights is None else weights[idx]
     y = t.y_train if labels is None else torch.as_tensor(labels, device=t.X_train.device)
-    f, _ = _fit_fresh(kind, t, t.X_train[idx], y[idx], recipe, seed, progress, name, weights=w)
+    f, _ = _fit_fresh(
+        kind, t, t.X_train[idx], y[idx], recipe, seed, progress, name, weights=w, test_every=False
+    )
     return _summary(f, prep, idx, labels)
+
+
+@dataclass
+class ArmContext:
+    """What every stage-2 runner reads: the model kind, the data, the recipe, the prepared
+    split (its seeds, clean labels), each single-network arm's training set (``sets``: name
+    -> mask, weights), and the two-network arms' forget rate and ramp."""
+
+    kind: str
+    tensors: Tensors
+    recipe: Recipe
+    prep: object
+    progress: bool
+    sets: dict
+    forget: float
+    ramp: int
+
+
+def train_arm(arm, ctx: ArmContext) -> dict:
+    """``arm`` (``simulations.training.arms.Arm``) trained by the runner it names."""
+    module, _, name = arm.runner.partition(":")
+    return getattr(importlib.import_module(module), name)(arm, ctx)
+
+
+def on_selection(arm, ctx: ArmContext) -> dict:
+    """The runner of a single-network arm: ``stage2_arm`` on its set of ``ctx.sets``, with
+    the clean labels where the arm says so."""
+    mask, weights = ctx.sets[arm.name]
+    labels = ctx.prep.clean if arm.labels == "clean" else None
+    return stage2_arm(
+        ctx.kind,
+        ctx.tensors,
+        mask,
+        weights,
+        ctx.recipe,
+        ctx.prep.seeds[arm.seed],
+        ctx.prep,
+        ctx.progress,
+        arm.name,
+        labels=labels,
+    )

@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 from simulations.training.loop import (
     Fit,
     Recipe,
-    _accuracy,
     _cosine,
     _optimizer,
     accuracy_summary,
     fresh_model,
+    score_epoch,
 )
 
 # JoCoR's code, default co_lambda for CIFAR-10 (its README: 0.9 at symmetric 20% and 50% and
@@ -126,6 +126,7 @@ def coteaching(
     ramp: int,
     prep,
     progress: bool,
+    desc: str = "two networks",
 ) -> dict:
     """Co-teaching (Han et al. 2018): two networks; in every batch each keeps its
     ``1 - R(t)`` smallest-loss share and its peer steps on that share. ``R`` rises linearly from
@@ -149,7 +150,7 @@ def coteaching(
     prep : simulations.training.prepare.Prepared
         The prepared split: its clean labels score what the first network stepped on.
     progress : bool
-        Show a progress bar.
+        Show a progress bar, labelled ``desc``.
 
     Returns
     -------
@@ -167,7 +168,7 @@ def coteaching(
     rates = forget_schedule(forget_rate, ramp, epochs)
     gen = torch.Generator().manual_seed(seed)
     out = Fit()
-    for epoch in tqdm(range(epochs), disable=not progress, desc="coteaching", leave=False):
+    for epoch in tqdm(range(epochs), disable=not progress, desc=desc, leave=False):
         kept = torch.zeros(n, dtype=torch.bool, device=device)  # what the first one stepped on
         for net in nets:
             net.train()
@@ -184,8 +185,7 @@ def coteaching(
                 opts[me].step()
                 scheds[me].step()
             kept[idx[small[1]]] = True
-        out.val_acc.append(_accuracy(nets[0], t.val))
-        out.test_acc.append(_accuracy(nets[0], t.test))
+        score_epoch(out, nets[0], t.val, t.test, last=epoch == epochs - 1)
     kept = kept.cpu().numpy()
     return {**_summary(out, prep, np.flatnonzero(kept)), "forget_rate": float(forget_rate)}
 
@@ -200,6 +200,7 @@ def jocor(
     prep,
     progress: bool,
     co_lambda: float = JOCOR_LAMBDA,
+    desc: str = "two networks, joint loss",
 ) -> dict:
     """JoCoR (Wei et al. 2020): two networks trained jointly; in every batch both step, by
     one optimiser over both networks' parameters, on the mean joint loss (``jocor_loss``) of
@@ -225,7 +226,7 @@ def jocor(
     prep : simulations.training.prepare.Prepared
         The prepared split: its clean labels score what the networks stepped on.
     progress : bool
-        Show a progress bar.
+        Show a progress bar, labelled ``desc``.
     co_lambda : float
         The co-regularisation's weight, in [0, 1]; ``JOCOR_LAMBDA`` by default.
 
@@ -245,7 +246,7 @@ def jocor(
     rates = forget_schedule(forget_rate, ramp, epochs)
     gen = torch.Generator().manual_seed(seed)
     out = Fit()
-    for epoch in tqdm(range(epochs), disable=not progress, desc="jocor", leave=False):
+    for epoch in tqdm(range(epochs), disable=not progress, desc=desc, leave=False):
         kept = torch.zeros(n, dtype=torch.bool, device=device)  # what both stepped on
         pair.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -259,7 +260,36 @@ def jocor(
             opt.step()
             sched.step()
             kept[idx[small]] = True
-        out.val_acc.append(_accuracy(nets[0], t.val))
-        out.test_acc.append(_accuracy(nets[0], t.test))
+        score_epoch(out, nets[0], t.val, t.test, last=epoch == epochs - 1)
     kept = kept.cpu().numpy()
     return {**_summary(out, prep, np.flatnonzero(kept)), "forget_rate": float(forget_rate)}
+
+
+def coteaching_arm(arm, ctx) -> dict:
+    """The stage-2 runner of Co-teaching (``simulations.training.arms``)."""
+    return coteaching(
+        ctx.kind,
+        ctx.tensors,
+        ctx.recipe,
+        ctx.prep.seeds[arm.seed],
+        ctx.forget,
+        ctx.ramp,
+        ctx.prep,
+        ctx.progress,
+        desc=arm.name,
+    )
+
+
+def jocor_arm(arm, ctx) -> dict:
+    """The stage-2 runner of JoCoR (``simulations.training.arms``)."""
+    return jocor(
+        ctx.kind,
+        ctx.tensors,
+        ctx.recipe,
+        ctx.prep.seeds[arm.seed],
+        ctx.forget,
+        ctx.ramp,
+        ctx.prep,
+        ctx.progress,
+        desc=arm.name,
+    )

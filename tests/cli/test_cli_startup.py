@@ -53,7 +53,7 @@ def test_a_bad_option_is_one_line_and_exit_2(capsys):
 @pytest.mark.parametrize(
     ("copy", "module", "name"),
     [
-        ("ESTIMATE_METHODS", "simulations.estimation.transition", "METHODS"),
+        ("ESTIMATE_METHODS", "simulations.estimation.methods", "METHODS"),
         ("LEVEL", "simulations.selection.analyse", "LEVEL"),
         ("BOOTSTRAP", "simulations.selection.analyse", "BOOTSTRAP"),
         ("SINGLE_LABEL", "simulations.selection.analyse", "SINGLE_LABEL"),
@@ -73,7 +73,7 @@ def test_the_parsers_copies_equal_the_library(copy, module, name):
 
 
 def test_the_parsers_choices_are_the_librarys():
-    from simulations.estimation import transition
+    from simulations.estimation import methods
     from simulations.selection import analyse, bounds, budgets
     from simulations.training import config
 
@@ -82,7 +82,7 @@ def test_the_parsers_choices_are_the_librarys():
     def action(command, flag):
         return sub[command]._option_string_actions[flag]
 
-    assert tuple(action("estimate", "--method").choices) == transition.METHODS
+    assert tuple(action("estimate", "--method").choices) == methods.METHODS
     assert tuple(action("analyse", "--estimate").choices) == analyse.ESTIMATES
     assert tuple(action("analyse", "--envelope").choices) == bounds.ENVELOPES
     assert tuple(action("analyse", "--rsl-budget").choices) == budgets.RSL_RULES

@@ -2,7 +2,6 @@
 drawn from T; the estimator on synthetic losses, and the loop's bookkeeping."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from simulations.selection import bounds, predict, rules
 from simulations.selection.budgets import (
     Budgets,
-    budgets,
     expected_clean_budgets,
     target_selections,
 )
@@ -231,17 +229,17 @@ def test_train_keep_target(capsys, tmp_path):
 
 
 def test_stage2_trains_on_each_target_selection_that_keeps_something():
+    from simulations.training import arms
+
     rng = np.random.default_rng(0)
-    n, c = 300, 4
-    noisy = rng.integers(0, c, n)
-    prep = SimpleNamespace(clean=noisy.copy(), noisy=noisy)
+    n = 300
+    noisy = rng.integers(0, 4, n)
     L = rng.random((n, 3))
-    b = budgets(noisy, np.full(c, 0.25), noise.symmetric(0.2, c), "balanced")
-    rsl_mask = rules.select_per_class(mean_loss(L), noisy, b.rsl)
-    plain = stage2_sets(L, prep.noisy, rsl_mask)
-    assert set(plain) == {"ce_all", "global_selected", "rsl_selected", "rsl_weighted"}
+    masks = {a.mask: rng.random(n) < 0.5 for a in arms.REGISTRY if a.mask}
     some = rng.random(n) < 0.3
-    sets = stage2_sets(L, prep.noisy, rsl_mask, {"global": some, "classwise": np.zeros(n, bool)})
+    masks |= {"target_global": some, "target_classwise": np.zeros(n, bool)}
+    plain = stage2_sets(arms.chosen(arms.DEFAULT, keep=False), masks, L, noisy)
+    sets = stage2_sets(arms.chosen(arms.DEFAULT, keep=True), masks, L, noisy)
     assert np.array_equal(sets["target_global"][0], some) and sets["target_global"][1] is None
     assert "target_classwise" not in sets  # nothing to train on
     assert all(np.array_equal(sets[k][0], plain[k][0]) for k in plain)

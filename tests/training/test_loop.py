@@ -13,7 +13,8 @@ from simulations.selection.budgets import budgets  # noqa: E402
 from simulations.training import data  # noqa: E402
 from simulations.training.config import TrainConfig  # noqa: E402
 from simulations.training.loop import Recipe, fit, fresh_model, predict  # noqa: E402
-from simulations.training.stages import Tensors, coteaching, out_of_fold_probs  # noqa: E402
+from simulations.training.stages import Tensors, out_of_fold_probs  # noqa: E402
+from simulations.training.two_networks import coteaching  # noqa: E402
 from theory import noise, rsl  # noqa: E402
 from theory.errors import InputError  # noqa: E402
 

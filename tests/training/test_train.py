@@ -11,7 +11,7 @@ from datafiles import write_cifar  # noqa: E402
 
 from simulations.cli import main  # noqa: E402
 from simulations.selection.registry import CRITERIA  # noqa: E402
-from simulations.training.config import ARMS  # noqa: E402
+from simulations.training.arms import DEFAULT  # noqa: E402
 
 # digits with 40% pairwise noise, the setting every test here trains on
 PAIRWISE = ["train", "--noise", "pairwise", "--rate", "0.4", "--classes", "10"]
@@ -54,7 +54,7 @@ def test_digits_end_to_end(capsys, tmp_path):
         assert {"observed_precision", "selected", "agreement_with_cleanlab"} <= set(c)
     assert r["criteria"]["cleanlab"]["agreement_with_cleanlab"] == 1.0
     assert r["scaling"] == "pixel counts 0..16 divided by 16" and r["warnings"] == []
-    assert set(r["test_accuracy"]) == set(ARMS)
+    assert set(r["test_accuracy"]) == set(DEFAULT)
     for arm in r["test_accuracy"].values():
         assert {"mean", "ci_low", "ci_high", "seeds"} <= set(arm) and len(arm["seeds"]) == 1
     assert len(r["per_epoch"]) == 3
@@ -105,8 +105,8 @@ def test_train_fraction_shrinks_the_training_set(capsys, tmp_path):
 
 def test_cnn_on_a_tiny_cifar_layout(capsys, tmp_path):
     folder = write_cifar(tmp_path / "cifar", per_batch=40)
-    r = train_json(capsys, tmp_path / "out", "--dataset", f"cifar10:{folder}")
-    assert r["n_test"] == 40 and r["n_train"] == 180
+    r = train_json(capsys, tmp_path / "out", "--dataset", f"cifar10:{folder}", "--model", "cnn")
+    assert r["n_test"] == 40 and r["n_train"] == 180 and r["recipe"]["model"] == "cnn"
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,8 @@ def test_recording_modes_see_the_same_losses_when_the_weights_stand_still():
     [
         ("auto", None, (1, 28, 28), 54_000, "cpu", ("mlp", 128)),
         ("auto", None, (1, 28, 28), 54_000, "cuda", ("cnn", 32)),
-        ("auto", None, (1, 8, 8), 1_257, "cpu", ("cnn", 32)),
+        ("auto", None, (1, 8, 8), 1_257, "cpu", ("mlp", 32)),
+        ("auto", None, (1, 8, 8), 1_257, "cuda", ("cnn", 32)),
         ("auto", None, (64,), 54_000, "cpu", ("mlp", 128)),
         ("auto", None, (64,), 500, "cpu", ("mlp", 32)),
         ("resnet", 16, (3, 32, 32), 45_000, "cpu", ("resnet", 16)),
